@@ -1,0 +1,237 @@
+"""Input validation shared by every public function.
+
+The public layer of detbench never lets bad input reach a kernel: each check
+raises :class:`ValueError` (or :class:`TypeError` for a wrong Python type)
+whose message names the argument and the problem, e.g.::
+
+    ValueError: boxes: expected shape (N, 4), got (3, 5)
+    ValueError: boxes: row 7 has x2 < x1 (x1=10.0, x2=3.0)
+    ValueError: scores: 2 non-finite values (first at index 4: nan)
+
+Conventions
+-----------
+* Floating arrays keep their dtype when it is float32 or float64; integer and
+  boolean arrays are converted to float64; any other dtype is rejected.
+* Arrays are returned C-contiguous (kernels assume it); a copy is made only
+  when needed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError``."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_box_format(fmt: Any, name: str = "fmt") -> str:
+    """Validate a box format string (``xyxy``, ``xywh`` or ``cxcywh``)."""
+    if not isinstance(fmt, str):
+        raise ValueError(f"{name}: box format must be a string, one of {list(BOX_FORMATS)}, got {fmt!r}")
+    return check_choice(fmt.lower(), name, BOX_FORMATS)
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Validate a finite real scalar, optionally inside ``[low, high]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name}: expected a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v}")
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name}: must be {op} {low}, got {v}")
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name}: must be {op} {high}, got {v}")
+    return v
+
+
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Validate an integer scalar (Python or NumPy), optionally inside ``[low, high]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    v = int(value)
+    if low is not None and v < low:
+        raise ValueError(f"{name}: must be >= {low}, got {v}")
+    if high is not None and v > high:
+        raise ValueError(f"{name}: must be <= {high}, got {v}")
+    return v
+
+
+def _describe_nonfinite(arr: np.ndarray, name: str) -> str:
+    bad = ~np.isfinite(arr)
+    count = int(bad.sum())
+    first = np.argwhere(bad)[0]
+    where = int(first[0]) if first.size == 1 else tuple(int(i) for i in first)
+    return f"{name}: {count} non-finite value{'s' if count != 1 else ''} (first at index {where}: {arr[tuple(first)]})"
+
+
+def as_float_array(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | None = None,
+    dtype: Any = None,
+    finite: bool = True,
+) -> np.ndarray:
+    """Convert ``x`` to a C-contiguous float32/float64 array and validate it.
+
+    Parameters
+    ----------
+    x: array-like input.
+    name: the argument's name, used in error messages.
+    ndim: required number of dimensions (``None`` = any).
+    dtype: force this float dtype (``None`` keeps float32/float64, converts
+        integers and booleans to float64).
+    finite: reject NaN and +-inf.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and other non-array input
+        raise ValueError(f"{name}: could not be converted to an array ({exc})") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name}: expected a numeric array, got an object array (ragged or mixed input?)")
+    kind = arr.dtype.kind
+    if kind not in "fiub":
+        raise ValueError(f"{name}: expected a real numeric dtype, got {arr.dtype}")
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif arr.dtype in FLOAT_DTYPES:
+        target = arr.dtype
+    else:
+        target = np.dtype(np.float64)
+    if target not in FLOAT_DTYPES:
+        raise ValueError(f"{name}: unsupported dtype {target}; use float32 or float64")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimension{'s' if ndim != 1 else ''}, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=target)
+    if finite and arr.size and not np.isfinite(arr).all():
+        raise ValueError(_describe_nonfinite(arr, name))
+    return arr
+
+
+def check_boxes(
+    boxes: Any,
+    name: str = "boxes",
+    *,
+    fmt: str = "xyxy",
+    dtype: Any = None,
+) -> np.ndarray:
+    """Validate an ``(N, 4)`` box array in format ``fmt``.
+
+    Checks: 2-D with 4 columns (a single box of shape ``(4,)`` is rejected,
+    reshape it explicitly), real numeric dtype, all finite, and non-negative
+    extent: ``x2 >= x1`` and ``y2 >= y1`` for ``xyxy``; ``w >= 0`` and
+    ``h >= 0`` for ``xywh``/``cxcywh``. Empty ``(0, 4)`` input is allowed.
+
+    Returns the boxes as a C-contiguous float32/float64 array (see
+    :func:`as_float_array` for the dtype rule).
+    """
+    fmt = check_box_format(fmt)
+    arr = as_float_array(boxes, name, dtype=dtype, finite=False)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name}: expected shape (N, 4), got {arr.shape}")
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(_describe_nonfinite(arr, name))
+    if arr.shape[0]:
+        if fmt == "xyxy":
+            _check_extent(arr[:, 2] - arr[:, 0], arr, name, "x2 < x1", 0, 2)
+            _check_extent(arr[:, 3] - arr[:, 1], arr, name, "y2 < y1", 1, 3)
+        else:
+            _check_extent(arr[:, 2], arr, name, "negative width", 2, 2)
+            _check_extent(arr[:, 3], arr, name, "negative height", 3, 3)
+    return arr
+
+
+def _check_extent(extent: np.ndarray, arr: np.ndarray, name: str, what: str, i: int, j: int) -> None:
+    bad = extent < 0
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        r = int(rows[0])
+        more = f" ({rows.size} rows in all)" if rows.size > 1 else ""
+        raise ValueError(f"{name}: row {r} has {what} (box {arr[r].tolist()}){more}")
+
+
+def check_scores(scores: Any, n: int, name: str = "scores", *, dtype: Any = None) -> np.ndarray:
+    """Validate a 1-D array of ``n`` finite scores."""
+    arr = as_float_array(scores, name, dtype=dtype, finite=False)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name}: length {arr.shape[0]} does not match the {n} boxes")
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(_describe_nonfinite(arr, name))
+    return arr
+
+
+def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
+    """Validate a 1-D integer label array of length ``n``; returns int64."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name}: length {arr.shape[0]} does not match the {n} boxes")
+    if arr.size and arr.dtype.kind not in "iub":
+        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+            return arr.astype(np.int64)
+        raise ValueError(f"{name}: expected integer labels, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> np.ndarray:
+    """Validate a caller-supplied output buffer: ndarray, exact shape and dtype, C-contiguous, writeable."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: is read-only")
+    return out
+
+
+def result_float_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float32 when every input is float32, else float64."""
+    if arrays and all(a.dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def check_pair(value: Any, name: str, *, positive: bool = True) -> tuple[int, int]:
+    """Validate an ``int`` or a pair of ints (e.g. ``output_size``) and return ``(h, w)``."""
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        pair: Iterable[Any] = (value, value)
+    else:
+        try:
+            pair = tuple(value)
+        except TypeError:
+            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}") from None
+        if len(pair) != 2:
+            raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
+    low = 1 if positive else None
+    a, b = (check_int(v, name, low=low) for v in pair)
+    return a, b
