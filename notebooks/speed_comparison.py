@@ -25,10 +25,10 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from detbench.report import first_call_time, median_time, speed_cases  # noqa: E402
+from detbench.report import first_call_time, median_time, speed_cases
 
 QUICK = os.environ.get("DETBENCH_NOTEBOOK_FULL", "0") != "1"
 
