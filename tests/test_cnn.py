@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_sliding import conv2d_ref, forward_ref, maxpool_ref, softmax_ref
 
 from detbench.cnn import (
     Conv2D,
@@ -23,6 +22,7 @@ from detbench.cnn import (
     save_net,
     to_fully_convolutional,
 )
+from tests.reference_sliding import conv2d_ref, forward_ref, maxpool_ref, softmax_ref
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_sliding import forward_ref, naive_scan_ref
 
 from detbench.cnn import overfeat_net, to_fully_convolutional
 from detbench.sliding import (
@@ -15,6 +14,7 @@ from detbench.sliding import (
     sliding_window_grid_shape,
     sliding_window_macs,
 )
+from tests.reference_sliding import forward_ref, naive_scan_ref
 
 DTYPES = [np.float32, np.float64]
 
