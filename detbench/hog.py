@@ -54,6 +54,7 @@ Detection", CVPR 2005; OpenCV 4.x ``HOGDescriptor``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -129,7 +130,9 @@ def _check_svm(svm: Any) -> tuple[np.ndarray, float]:
         shape = np.shape(svm)
         raise ValueError(f"svm: expected {DESCRIPTOR_SIZE} weights (+ 1 bias), got shape {shape}")
     bias = float(arr[DESCRIPTOR_SIZE]) if arr.shape[0] > DESCRIPTOR_SIZE else 0.0
-    weights = np.ascontiguousarray(arr[:DESCRIPTOR_SIZE], dtype=np.float32).reshape(_BLOCKS_X, _BLOCKS_Y, 36)
+    # per block column: its 15 x 36 weights then 36 zeros (the kernel's vector-friendly layout)
+    weights = np.zeros((_BLOCKS_X, (_BLOCKS_Y + 1) * 36), dtype=np.float32)
+    weights[:, : _BLOCKS_Y * 36] = arr[:DESCRIPTOR_SIZE].reshape(_BLOCKS_X, _BLOCKS_Y * 36)
     return weights, bias
 
 
@@ -261,19 +264,32 @@ def _resize(src: np.ndarray, is_u8: bool, dh: int, dw: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- one level, Python side
+@functools.lru_cache(maxsize=16)
+def _plan(
+    shape: tuple[int, int, int],
+    is_u8: bool,
+    sizes: tuple[tuple[int, int], ...],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    step: tuple[int, int],
+) -> _Plan:
+    """Plans are read-only once built, so repeated calls on same-sized images share one."""
+    return _Plan(shape, is_u8, sizes, stride, pad, step)
+
+
 class _Plan:
-    """Geometry and tables of a set of pyramid levels, ready for the kernels."""
+    """Geometry and tables of a set of pyramid levels, ready for the kernels (read-only once built)."""
 
     def __init__(
         self,
-        img: np.ndarray,
+        shape: tuple[int, int, int],
         is_u8: bool,
-        sizes: list[tuple[int, int]],
+        sizes: tuple[tuple[int, int], ...],
         stride: tuple[int, int],
         pad: tuple[int, int],
         step: tuple[int, int],
     ) -> None:
-        sh, sw, cn = img.shape
+        sh, sw, cn = shape
         (sy, sx), (py, px), (ty, tx) = stride, pad, step
         rows = []
         xofs, xcoef, xfrac, yofs, ycoef, yfrac, xmaps, ymaps = ([] for _ in range(8))
@@ -389,9 +405,9 @@ def _block_grid(img: np.ndarray, is_u8: bool, gamma: bool, pad: tuple[int, int],
     rows = np.empty((6, wp), np.float32)
     hbuf = np.empty((hp, _k.hbuf_width(nbx)), np.float32)
     vbuf = np.empty((2, nbx * 18), np.float32)
-    blocks = np.empty((nbx, nby, 36), np.float32)
-    _k.block_level(planes, ty, tx, wx, lo, hi, tap3, rows, hbuf, vbuf, blocks)
-    return blocks.transpose(1, 0, 2)
+    blocks = np.empty((nbx, nby + 1, 36), np.float32)
+    _k.block_level(planes, ty, tx, wx, lo, hi, tap3, rows, hbuf, vbuf, blocks, nby)
+    return blocks[:, :nby].transpose(1, 0, 2)
 
 
 def _check_fits(img: np.ndarray, pad: tuple[int, int]) -> None:
@@ -474,7 +490,7 @@ def hog_window_scores(
     stride, pad, step = _check_geometry(win_stride, padding)
     weights, bias = _check_svm(svm)
     _check_fits(img, pad)
-    plan = _Plan(img, is_u8, [img.shape[:2]], stride, pad, step)
+    plan = _plan(img.shape, is_u8, (img.shape[:2],), stride, pad, step)
     return plan.run(img, is_u8, gamma, weights, bias, n_workers=1)[0]
 
 
@@ -557,7 +573,7 @@ def hog_detect_multiscale(
     _check_fits(img, pad)
     h, w = img.shape[:2]
     levels = hog_pyramid_scales((h, w), scale=scale, nlevels=nlevels)
-    plan = _Plan(img, is_u8, [(lh, lw) for _, lh, lw in levels], stride, pad, step)
+    plan = _plan(img.shape, is_u8, tuple((lh, lw) for _, lh, lw in levels), stride, pad, step)
     grids = plan.run(img, is_u8, gamma, weights, bias, n_workers=threads)
     boxes_l, scores_l = [], []
     for (s, _, _), grid in zip(levels, grids):

@@ -61,20 +61,29 @@ def _hline_u8(row, line, xofs, xcoef, xmin, xmax):  # pragma: no cover
     """One source row resized horizontally into 8.8 fixed point (uint32 holds it)."""
     dw = xofs.shape[0]
     cn = row.shape[1]
-    last_x = xofs[dw - 1]
-    for dx in range(dw):
-        if dx < xmin:
-            for c in range(cn):
-                line[dx * cn + c] = np.uint32(row[0, c]) << 8
-        elif dx >= xmax:
-            for c in range(cn):
-                line[dx * cn + c] = np.uint32(row[last_x, c]) << 8
-        else:
-            sx = xofs[dx]
+    flat = row.reshape(row.shape[0] * cn)
+    last = xofs[dw - 1] * cn
+    for dx in range(min(xmin, dw)):
+        for c in range(cn):
+            line[dx * cn + c] = np.uint32(flat[c]) << 8
+    if cn == 3:
+        for dx in range(xmin, xmax):
+            k = xofs[dx] * 3
+            c1 = np.uint32(xcoef[dx])
+            c0 = np.uint32(256) - c1
+            line[dx * 3] = c0 * np.uint32(flat[k]) + c1 * np.uint32(flat[k + 3])
+            line[dx * 3 + 1] = c0 * np.uint32(flat[k + 1]) + c1 * np.uint32(flat[k + 4])
+            line[dx * 3 + 2] = c0 * np.uint32(flat[k + 2]) + c1 * np.uint32(flat[k + 5])
+    else:
+        for dx in range(xmin, xmax):
+            k = xofs[dx] * cn
             c1 = np.uint32(xcoef[dx])
             c0 = np.uint32(256) - c1
             for c in range(cn):
-                line[dx * cn + c] = c0 * np.uint32(row[sx, c]) + c1 * np.uint32(row[sx + 1, c])
+                line[dx * cn + c] = c0 * np.uint32(flat[k + c]) + c1 * np.uint32(flat[k + cn + c])
+    for dx in range(max(xmax, xmin), dw):
+        for c in range(cn):
+            line[dx * cn + c] = np.uint32(flat[last + c]) << 8
 
 
 @jit
@@ -330,11 +339,15 @@ def hist_row(g0, g1, bins, step_x, nbx, wx, jlo, jhi, tap3, row):  # pragma: no 
 
 
 @jit
-def vertical_blocks(hbuf, step_y, wy, jlo, jhi, vbuf, blocks):  # pragma: no cover
-    """Vertical pass and L2-Hys: blocks[bx, by] (36 values, cell x, cell y, bin) from the row sums."""
+def vertical_blocks(hbuf, step_y, wy, jlo, jhi, vbuf, blocks, nby):  # pragma: no cover
+    """Vertical pass and L2-Hys: blocks[bx, by] (36 values, cell x, cell y, bin) from the row sums,
+    for by < nby; grid rows from nby on (padding for :func:`score_level`) are set to 0."""
     nbx = blocks.shape[0]
-    nby = blocks.shape[1]
     n = nbx * 2 * NBINS
+    for bx in range(nbx):
+        for by in range(nby, blocks.shape[1]):
+            for m in range(BLOCK_HIST):
+                blocks[bx, by, m] = ZERO
     tmp = np.empty(BLOCK_HIST, dtype=np.float32)
     for by in range(nby):
         y0 = by * step_y
@@ -377,15 +390,15 @@ def hbuf_width(nbx):  # pragma: no cover
 
 
 @jit
-def block_level(planes, step_y, step_x, wx, jlo, jhi, tap3, rows, hbuf, vbuf, blocks):  # pragma: no cover
-    """Blocks of one level: gradients row by row (rows: (5, Wp) float32 scratch), horizontal
-    pass into hbuf (Hp, hbuf_width), vertical pass + L2-Hys into blocks (nbx, nby, 36)."""
+def block_level(planes, step_y, step_x, wx, jlo, jhi, tap3, rows, hbuf, vbuf, blocks, nby):  # pragma: no cover
+    """Blocks of one level: gradients row by row (rows: (6, Wp) float32 scratch), horizontal
+    pass into hbuf (Hp, hbuf_width), vertical pass + L2-Hys into blocks (nbx, >= nby, 36)."""
     hp = hbuf.shape[0]
     nbx = blocks.shape[0]
     for y in range(hp):
         gradient_row(planes, y, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5].view(np.uint8))
         hist_row(rows[3], rows[4], rows[5].view(np.uint8), step_x, nbx, wx, jlo, jhi, tap3, hbuf[y])
-    vertical_blocks(hbuf, step_y, wx, jlo, jhi, vbuf, blocks)
+    vertical_blocks(hbuf, step_y, wx, jlo, jhi, vbuf, blocks, nby)
 
 
 # --------------------------------------------------------------------------- scores
@@ -393,32 +406,33 @@ def block_level(planes, step_y, step_x, wx, jlo, jhi, tap3, rows, hbuf, vbuf, bl
 def score_level(blocks, svm, bias, wstep_y, wstep_x, bstep_y, bstep_x, scores):  # pragma: no cover
     """scores[wy, wx] = bias + sum over the window's 7x15 blocks of <svm block, image block>.
 
-    blocks: (nbx, nby, 36) grid (column-major, so a window's column of 15 blocks is
-    contiguous when bstep_y == 1); svm: (7, 15, 36) float32 in OpenCV's descriptor order.
+    blocks: (nbx, nby + 1, 36) grid, column-major so that a window's column of 15 blocks
+    is contiguous when bstep_y == 1, plus one zero row; svm: (7, 16 * 36) float32, each
+    block column's 15 x 36 weights (OpenCV's descriptor order) then 36 zeros, so the
+    contiguous dot product has 576 = 18 x 32 terms and vectorises without a remainder.
     Window (wy, wx) starts at grid position (wy * wstep_y, wx * wstep_x); its block
     (bx, by) is (by * bstep_y, bx * bstep_x) positions further.  Each block column's dot
     product is summed in float32 (any order) and added to a float64 total.
     """
     ny, nx = scores.shape
     nbx_w = svm.shape[0]
-    nby_w = svm.shape[1]
-    col = nby_w * BLOCK_HIST
-    svm2 = svm.reshape((nbx_w, col))
+    col = svm.shape[1]
+    nrow = col // BLOCK_HIST
     for wy in range(ny):
         r0 = wy * wstep_y
         for wx in range(nx):
             c0 = wx * wstep_x
             s = bias
             for bx in range(nbx_w):
-                wv = svm2[bx]
+                wv = svm[bx]
                 colb = blocks[c0 + bx * bstep_x]
                 d = ZERO
                 if bstep_y == 1:
-                    src = colb[r0 : r0 + nby_w].reshape(col)
+                    src = colb[r0 : r0 + nrow].reshape(col)
                     for m in range(col):
                         d += src[m] * wv[m]
                 else:
-                    for by in range(nby_w):
+                    for by in range(nrow - 1):
                         blk = colb[r0 + by * bstep_y]
                         for m in range(BLOCK_HIST):
                             d += blk[m] * wv[by * BLOCK_HIST + m]
@@ -460,7 +474,7 @@ MODE_SAME, MODE_LINEAR, MODE_HALF = 0, 1, 2
 
 def float_scratch_size(hp: int, wp: int, nby: int, nbx: int, cn: int) -> int:
     """float32 scratch one level needs in :func:`detect_levels`."""
-    return cn * (hp + 2) * (wp + 2) + 6 * wp + hp * hbuf_width(nbx) + 2 * nbx * 2 * NBINS + nby * nbx * BLOCK_HIST
+    return cn * (hp + 2) * (wp + 2) + 6 * wp + hp * hbuf_width(nbx) + 2 * nbx * 2 * NBINS + (nby + 1) * nbx * BLOCK_HIST
 
 
 @jit
@@ -531,9 +545,9 @@ def run_level(
     o += hp * hw
     vbuf = bf[o : o + 2 * nbx * 2 * NBINS].reshape((2, nbx * 2 * NBINS))
     o += 2 * nbx * 2 * NBINS
-    blocks = bf[o : o + nby * nbx * BLOCK_HIST].reshape((nbx, nby, BLOCK_HIST))
+    blocks = bf[o : o + (nby + 1) * nbx * BLOCK_HIST].reshape((nbx, nby + 1, BLOCK_HIST))
     pad_planar(lvl, lut, is_u8, gamma, xmap, ymap, planes)
-    block_level(planes, info[L_STEP_Y], info[L_STEP_X], wx, jlo, jhi, tap3, rows, hbuf, vbuf, blocks)
+    block_level(planes, info[L_STEP_Y], info[L_STEP_X], wx, jlo, jhi, tap3, rows, hbuf, vbuf, blocks, nby)
     score_level(blocks, svm, bias, info[L_WSTEP_Y], info[L_WSTEP_X], info[L_BSTEP_Y], info[L_BSTEP_X], scores)
     return blocks
 
