@@ -9,8 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def gradients(image: np.ndarray, gamma: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Magnitude and unsigned orientation (degrees in [0, 180)) of the strongest channel, reflect-101 borders."""
+def gradients(image: np.ndarray, gamma: bool = True, margin: bool = False):
+    """Magnitude and unsigned orientation (degrees in [0, 180)) of the strongest channel, reflect-101 borders.
+
+    With ``margin=True`` also returns, per pixel, the relative gap between the strongest and the
+    second strongest channel's squared magnitude (near 0: a tie that float32 may break differently).
+    """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim == 2:
         img = img[:, :, None]
@@ -24,7 +28,13 @@ def gradients(image: np.ndarray, gamma: bool = True) -> tuple[np.ndarray, np.nda
     dx = np.take_along_axis(dx, best, 2)[..., 0]
     dy = np.take_along_axis(dy, best, 2)[..., 0]
     ang = np.degrees(np.arctan2(dy, dx)) % 180.0
-    return np.hypot(dx, dy), ang
+    if not margin:
+        return np.hypot(dx, dy), ang
+    gap = np.ones(dx.shape)
+    if mag2.shape[2] > 1:
+        top = np.sort(mag2, axis=2)
+        gap = (top[..., -1] - top[..., -2]) / np.maximum(top[..., -1], 1e-12)
+    return np.hypot(dx, dy), ang, gap
 
 
 def block_histogram(mag: np.ndarray, ang: np.ndarray) -> np.ndarray:

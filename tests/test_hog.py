@@ -14,6 +14,7 @@ import torchvision.ops as tvops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detbench._kernels import hog as kernels
 from detbench.hog import (
     DESCRIPTOR_SIZE,
     default_people_detector,
@@ -135,6 +136,29 @@ def test_float_image_equals_uint8(images):
     np.testing.assert_allclose(c, a, atol=1e-6)
 
 
+def test_gradient_votes_match_reference(images):
+    """Per pixel: the two votes add up to the magnitude and sit at the reference orientation."""
+    img = np.ascontiguousarray(images["astronaut"][100:180, 150:250])
+    h, w, cn = img.shape
+    planes = np.empty((cn, h + 2, w + 2), np.float32)
+    xmap = np.r_[1, np.arange(w), w - 2]  # reflect-101 border of one pixel
+    ymap = np.r_[1, np.arange(h), h - 2]
+    lut = np.sqrt(np.arange(256, dtype=np.float32))
+    kernels.pad_planar(img, lut, True, True, xmap, ymap, planes)
+    g0, g1 = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    bins = np.empty((h, w), np.uint8)
+    kernels.gradient_level(planes, g0, g1, bins)
+    mag, ang, gap = ref.gradients(img, margin=True)
+    clear = gap > 1e-5  # float32 (OpenCV's arithmetic) may break near-ties between channels differently
+    assert clear.mean() > 0.9
+    np.testing.assert_allclose((g0 + g1)[clear], mag[clear], rtol=1e-5, atol=1e-5)
+    strong = (mag > 1.0) & clear
+    # vote-weighted bin position (bin centres at 10 + 20 k degrees) recovers the angle
+    pos = (bins + g1 / np.maximum(g0 + g1, 1e-12)) * 20.0 + 10.0
+    diff = np.abs((pos - ang + 90.0) % 180.0 - 90.0)
+    assert diff[strong].max() < 0.02  # OpenCV's polynomial atan2 is good to ~0.01 degree
+
+
 def test_flat_image_has_zero_descriptor():
     assert not hog_descriptor(np.full((128, 64, 3), 77, np.uint8)).any()
     scores = hog_window_scores(np.full((200, 100), 5, np.uint8), svm=np.arange(3781, dtype=np.float32))
@@ -229,6 +253,21 @@ def test_resize_matches_opencv_linear_exact():
     np.testing.assert_allclose(
         resize_linear_exact(src, (31, 27)), cv2.resize(src, (31, 27), interpolation=cv2.INTER_LINEAR), atol=1e-5
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sh=st.integers(1, 80),
+    sw=st.integers(1, 80),
+    dh=st.integers(1, 80),
+    dw=st.integers(1, 80),
+    cn=st.sampled_from([1, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_resize_property(sh, sw, dh, dw, cn, seed):
+    src = np.random.default_rng(seed).integers(0, 256, (sh, sw, cn), dtype=np.uint8)
+    theirs = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR_EXACT).reshape(dh, dw, cn)
+    np.testing.assert_array_equal(resize_linear_exact(src, (dw, dh)), theirs)
 
 
 def test_nms_grouping(images, monkeypatch):
