@@ -128,7 +128,9 @@ class Conv2D:
 
 
 class ReLU:
-    """``max(x, 0)`` elementwise (in place on the layer's input buffer). No multiply-adds."""
+    """``max(x, 0)`` elementwise (fused into the store of a preceding Conv2D/Dense by :class:`Net`).
+
+    No multiply-adds."""
 
     kind = "relu"
 
@@ -139,8 +141,9 @@ class ReLU:
         return 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _k.relu_inplace(x.reshape(-1))
-        return x
+        out = np.array(x, copy=True, order="C")  # never modify the caller's array
+        _k.relu_inplace(out.reshape(-1))
+        return out
 
     def params(self) -> dict[str, np.ndarray]:
         return {}

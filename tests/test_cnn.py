@@ -98,8 +98,10 @@ def test_dense_relu_softmax_match_reference(rng, dtype):
     out = Dense(w, b).forward(x)
     ref = b.astype(np.float64) + x.reshape(7, 30).astype(np.float64) @ w
     assert _rel(out.reshape(7, 11), ref) < TOL[dtype]
-    y = ReLU().forward(out.copy())
+    before = out.copy()
+    y = ReLU().forward(out)
     np.testing.assert_array_equal(y, np.maximum(out, 0))
+    np.testing.assert_array_equal(out, before)  # the input is not modified
     sm = Softmax().forward(out * 30)  # large logits: the max shift must keep it finite
     np.testing.assert_allclose(sm.reshape(7, 11), softmax_ref(out.reshape(7, 11).astype(np.float64) * 30), atol=1e-6)
     np.testing.assert_allclose(sm.sum(axis=-1), 1.0, rtol=1e-6)
