@@ -175,11 +175,17 @@ def _median_time(fn, repeat):
     return float(np.median(times))
 
 
-def main():
-    """Same-run table: detectMultiScale-equivalent, detbench vs OpenCV (each timed in its own block)."""
+def main(threads=None):
+    """Same-run table: detectMultiScale-equivalent, detbench vs OpenCV (each timed in its own block).
+
+    ``threads`` (command line: ``--threads N``) sets both libraries' thread counts.
+    """
     import cv2
     import numba
 
+    if threads:
+        numba.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     print(f"numba threads {numba.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}")
     print(f"{'size':>10} {'detbench ms':>12} {'opencv ms':>10} {'opencv/detbench':>16}")
     for h, w in SIZES:
@@ -194,4 +200,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--threads", type=int, default=None)
+    main(parser.parse_args().threads)
