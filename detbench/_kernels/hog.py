@@ -1,26 +1,33 @@
 """Numba kernels of the HOG people detector (:mod:`detbench.hog`).
 
-The pipeline per pyramid level (all serial functions; the parallel driver
-:func:`detect_levels` hands whole levels to threads, like OpenCV's
-``parallel_for_`` over scales):
+One pyramid level (:func:`run_level`, serial; the parallel driver
+:func:`detect_levels` hands whole levels to threads, each with its own scratch,
+like OpenCV's ``parallel_for_`` over scales):
 
-1. :func:`resize_level` - bilinear resize with OpenCV's ``INTER_LINEAR_EXACT``
-   fixed-point arithmetic for ``uint8`` images (8-bit coefficients, two passes,
-   bit-exact), plain bilinear for float images; coefficient tables come from
-   the Python layer.
-2. :func:`gradient_level` - centred ``[-1, 0, 1]`` gradients on the padded
-   image (BORDER_REFLECT_101 index maps), optional square-root gamma, the
-   strongest channel of a colour pixel, magnitude and OpenCV's polynomial
-   ``atan2``; each pixel votes ``mag * (1 - f)`` for bin ``b`` and ``mag * f``
-   for bin ``b + 1`` (mod 9) of the 9 unsigned orientation bins (centres at
-   10, 30, ..., 170 degrees).
-3. :func:`block_level` - every 16x16 block on a ``step``-pixel grid: the
-   votes weighted by a Gaussian (sigma 4) centred on the block and by the
-   bilinear weights of the pixel's two nearest cell centres in x and in y;
-   both weights are separable, so a horizontal pass (votes -> per-row cell
-   sums) and a vertical pass (rows -> blocks) do the work; then L2-Hys.
-4. :func:`score_level` - each window's score is the bias plus the correlation
-   of the 7x15x36 SVM weights with the window's blocks (read, never copied).
+1. :func:`resize_u8_exact` - bilinear resize with OpenCV's ``INTER_LINEAR_EXACT``
+   fixed-point arithmetic for ``uint8`` images (8-bit weights, horizontal then
+   vertical pass, bit-exact; :func:`resize_u8_half` for an exact 2x
+   reduction), :func:`resize_float` for float images; the coefficient tables
+   come from the Python layer.
+2. :func:`pad_planar` - the level image with its padding and a 1-pixel border
+   (BORDER_REFLECT_101 index maps) as float32 channel planes, gamma
+   (square root) applied, so the gradient loops below are plain contiguous
+   loops that vectorise.
+3. :func:`gradient_row` - centred ``[-1, 0, 1]`` gradients, the strongest
+   channel of a colour pixel, magnitude and OpenCV's polynomial ``atan2``
+   (branch-free); each pixel votes ``mag * (1 - f)`` for bin ``b`` and
+   ``mag * f`` for bin ``b + 1`` (mod 9) of the 9 unsigned orientation bins
+   (centres at 10, 30, ..., 170 degrees).
+4. :func:`hist_row` + :func:`vertical_blocks` - every 16x16 block on a
+   ``step``-pixel grid: votes weighted by a Gaussian (sigma 4) centred on the
+   block and by the bilinear weights of the two nearest cell centres in x and
+   y.  Both weights are separable, so a horizontal pass (each row's votes ->
+   per-block cell-column sums; on the 8-pixel grid every pixel feeds exactly 3
+   such sums) and a vertical pass (16 rows -> the block's 2x2x9 histogram) do
+   the work; then L2-Hys.  :func:`block_level` runs the rows.
+5. :func:`score_level` - each window's score is the bias plus the correlation
+   of the SVM weights (7 block columns x 15 blocks x 36) with the window's
+   blocks, read in place from the column-major block grid.
 """
 
 from __future__ import annotations
