@@ -396,7 +396,7 @@ def overfeat_net(seed: int = 0, dtype: Any = np.float32) -> Net:
     ``numpy.random.default_rng(seed)`` in layer order, then cast to ``dtype``
     (float32 or float64).  The ReLUs after the convolution and the hidden dense
     layers are the usual choice; the seed's figure does not draw activations.
-    Forward cost: 441,600 multiply-adds per 14x14 window.
+    Forward cost: 441,600 multiply-adds per 14x14 window (323,620 parameters).
     """
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:
@@ -435,7 +435,7 @@ def to_fully_convolutional(net: Net) -> Net:
     classifier's input size the twin returns a ``1 x 1 x K`` map equal to the
     classifier's output; on a larger image it returns every window's output at
     once, the windows being ``net.geometry()[1]`` (the total stride) pixels apart.
-    The returned net's weights are views of ``net``'s (no copy).
+    The returned net's weights are views of ``net``'s (no copy); cost O(number of layers).
     """
     if not isinstance(net, Net):
         raise ValueError(f"net: expected a detbench.cnn.Net, got {type(net).__name__}")
@@ -466,7 +466,12 @@ def to_fully_convolutional(net: Net) -> Net:
 
 
 def save_net(net: Net, path: str | PathLike[str]) -> None:
-    """Write ``net`` to one ``.npz`` file (layer kinds as strings, weights as arrays; no pickle)."""
+    """Write ``net`` to one ``.npz`` file (layer kinds as strings, weights as arrays; no pickle).
+
+    Keys: ``n_layers``, ``input_shape`` (classifiers only), ``layer{i}_kind`` and the layer's
+    parameters ``layer{i}_weight`` / ``_bias`` / ``_stride`` / ``_padding`` / ``_size``.
+    Cost: O(number of parameters).
+    """
     if not isinstance(net, Net):
         raise ValueError(f"net: expected a detbench.cnn.Net, got {type(net).__name__}")
     arrays: dict[str, np.ndarray] = {"n_layers": np.array(len(net.layers))}
@@ -480,7 +485,10 @@ def save_net(net: Net, path: str | PathLike[str]) -> None:
 
 
 def load_net(path: str | PathLike[str]) -> Net:
-    """Read a net written by :func:`save_net`."""
+    """Read a net written by :func:`save_net` (``allow_pickle=False``); weights keep their dtype.
+
+    Raises ValueError for an unknown layer kind or inconsistent shapes.  Cost: O(number of parameters).
+    """
     with np.load(path, allow_pickle=False) as data:
         n = int(data["n_layers"])
         input_shape = tuple(int(v) for v in data["input_shape"]) if "input_shape" in data.files else None

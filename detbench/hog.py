@@ -90,7 +90,8 @@ def default_people_detector() -> np.ndarray:
 
     Read from ``cv2.HOGDescriptor_getDefaultPeopleDetector()`` (requires
     ``opencv-python(-headless) < 5``; OpenCV 5 dropped ``HOGDescriptor``).
-    detbench does not ship OpenCV's trained weights itself.
+    detbench does not ship OpenCV's trained weights itself.  Reference: Dalal and Triggs
+    (CVPR 2005), trained on INRIA Person.  O(1).
     """
     try:
         import cv2
@@ -499,7 +500,7 @@ def hog_pyramid_scales(image_size: Any, *, scale: float = 1.05, nlevels: int = 6
 
     ``scale_k = scale**k`` (repeated multiplication), sizes ``round(side / scale_k)``
     (half to even); a level is kept while both sides are >= the 64x128 window, at most
-    ``nlevels`` levels, and always the first.  ``scale == 1`` gives one level.
+    ``nlevels`` levels, and always the first.  ``scale == 1`` gives one level.  O(levels).
     """
     try:
         h, w = (int(v) for v in image_size)
