@@ -83,7 +83,7 @@ def sliding_window_classify(
     window: int = 14,
     stride: int = 2,
     *,
-    batch_size: int = 1024,
+    batch_size: int = 4096,
 ) -> np.ndarray:
     """Run the classifier ``net`` on every ``window x window`` crop of ``image`` (the naive scan).
 
