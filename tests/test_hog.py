@@ -229,6 +229,32 @@ def test_multiscale_candidates_match_opencv(images, cv_hog, name):
     assert max(abs(ours_set[k] - theirs_set[k]) for k in common) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_multiscale_is_single_scale_on_the_pyramid(images, dtype):
+    """Each level's candidates are the single-scale scores of the resized image, boxes scaled back."""
+    img = np.ascontiguousarray(images["chelsea"]).astype(dtype)
+    thr, stride, pad = -1.2, (8, 16), (8, 0)  # win_stride / padding as (x, y)
+    boxes, scores = hog_detect_multiscale(
+        img, hit_threshold=thr, win_stride=stride, padding=pad, scale=1.1, nms_threshold=None
+    )
+    expected_b, expected_s = [], []
+    for s, h, w in hog_pyramid_scales(img.shape[:2], scale=1.1):
+        grid = hog_window_scores(resize_linear_exact(img, (w, h)), win_stride=stride, padding=pad)
+        for r, c in zip(*np.nonzero(grid >= thr)):
+            x, y = np.rint((c * stride[0] - pad[0]) * s), np.rint((r * stride[1] - pad[1]) * s)
+            box = [
+                max(x, 0),
+                max(y, 0),
+                min(x + np.rint(64 * s), img.shape[1]),
+                min(y + np.rint(128 * s), img.shape[0]),
+            ]
+            expected_b.append(box)
+            expected_s.append(grid[r, c])
+    assert len(expected_b) > 3
+    np.testing.assert_array_equal(boxes, np.array(expected_b))
+    np.testing.assert_allclose(scores, expected_s, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("size", [(480, 640), (300, 451), (129, 64), (1000, 90)])
 @pytest.mark.parametrize("scale", [1.05, 1.2, 1.0, 2.0])
 def test_pyramid_scales(size, scale):
