@@ -56,6 +56,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -265,6 +268,19 @@ def _resize(src: np.ndarray, is_u8: bool, dh: int, dw: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- one level, Python side
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Process-wide thread pool for the pyramid workers (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="detbench-hog")
+        return _POOL
+
+
 @functools.lru_cache(maxsize=16)
 def _plan(
     shape: tuple[int, int, int],
@@ -354,13 +370,18 @@ class _Plan:
         n_img = int((lv[:, _k.L_H] * lv[:, _k.L_W]).max()) * cn
         n_f = max(_k.float_scratch_size(r[_k.L_HP], r[_k.L_WP], r[_k.L_NBY], r[_k.L_NBX], cn) for r in lv.tolist())
         n_u = int((2 * lv[:, _k.L_W]).max()) * cn
-        buf_img = np.empty((n_workers, n_img), dtype=img.dtype)
+        # one compiled driver for both input types: the unused image / scratch is a dummy
+        dummy_img = np.zeros((1, 1, cn), dtype=np.float32 if is_u8 else np.uint8)
+        img_u8, img_f = (img, dummy_img) if is_u8 else (dummy_img, img)
+        buf_u8 = np.empty((n_workers, n_img if is_u8 else 1), dtype=np.uint8)
+        buf_imf = np.empty((n_workers, 1 if is_u8 else n_img), dtype=np.float32)
         buf_f = np.empty((n_workers, int(n_f)), dtype=np.float32)
         buf_u = np.empty((n_workers, n_u), dtype=np.uint32)
         scores = np.empty(max(self.n_scores, 1), dtype=np.float64)
         wx, lo, hi, tap3 = _cell_weights()
-        _k.detect_levels(
-            img,
+        args = (
+            img_u8,
+            img_f,
             is_u8,
             _pixel_lut(gamma),
             gamma,
@@ -376,7 +397,8 @@ class _Plan:
             self.xmaps,
             self.ymaps,
             worker_levels,
-            buf_img,
+            buf_u8,
+            buf_imf,
             buf_f,
             buf_u,
             wx,
@@ -385,6 +407,12 @@ class _Plan:
             tap3,
             scores,
         )
+        if n_workers == 1:
+            _k.run_worker(0, *args)
+        else:  # the kernels release the GIL: one thread per worker
+            futures = [_pool().submit(_k.run_worker, t, *args) for t in range(n_workers)]
+            for f in futures:
+                f.result()
         out = []
         for r in lv.tolist():
             so, ny, nx = r[_k.L_SOFF], r[_k.L_NY], r[_k.L_NX]
@@ -552,7 +580,9 @@ def hog_detect_multiscale(
         IoU threshold of the NMS that groups the candidates (:func:`detbench.nms.nms`);
         ``None`` returns every candidate, which equals OpenCV's output with ``groupThreshold=0``.
     n_threads:
-        Threads sharing the pyramid levels (default: Numba's thread count).
+        Threads sharing the pyramid levels (default: ``numba.get_num_threads()``, i.e.
+        ``NUMBA_NUM_THREADS``).  Whole levels go to threads (largest first, to the least
+        loaded), each thread with its own scratch; the kernels release the GIL.
 
     Returns
     -------

@@ -1,8 +1,10 @@
 """Numba kernels of the HOG people detector (:mod:`detbench.hog`).
 
-One pyramid level (:func:`run_level`, serial; the parallel driver
-:func:`detect_levels` hands whole levels to threads, each with its own scratch,
-like OpenCV's ``parallel_for_`` over scales):
+One pyramid level (:func:`run_level`); :func:`run_worker` runs a list of levels
+in one scratch area.  All kernels are serial and release the GIL: the Python
+layer runs one worker per thread (whole levels per thread, each with its own
+scratch, like OpenCV's ``parallel_for_`` over scales), which needs no parallel
+compilation and no busy-waiting thread pool:
 
 1. :func:`resize_u8_exact` - bilinear resize with OpenCV's ``INTER_LINEAR_EXACT``
    fixed-point arithmetic for ``uint8`` images (8-bit weights, horizontal then
@@ -33,7 +35,6 @@ like OpenCV's ``parallel_for_`` over scales):
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from detbench._jit import jit
 
@@ -448,7 +449,7 @@ def score_level(blocks, svm, bias, wstep_y, wstep_x, bstep_y, bstep_x, scores): 
 
 
 # --------------------------------------------------------------------------- driver
-#: columns of the level table passed to :func:`detect_levels`
+#: columns of the level table passed to :func:`run_worker`
 (
     L_H,
     L_W,
@@ -480,13 +481,14 @@ MODE_SAME, MODE_LINEAR, MODE_HALF = 0, 1, 2
 
 
 def float_scratch_size(hp: int, wp: int, nby: int, nbx: int, cn: int) -> int:
-    """float32 scratch one level needs in :func:`detect_levels`."""
+    """float32 scratch one level needs in :func:`run_level`."""
     return cn * (hp + 2) * (wp + 2) + 6 * wp + hp * hbuf_width(nbx) + 2 * nbx * 2 * NBINS + (nby + 1) * nbx * BLOCK_HIST
 
 
 @jit
 def run_level(
-    image,
+    image_u8,
+    image_f,
     is_u8,
     lut,
     gamma,
@@ -501,7 +503,8 @@ def run_level(
     yfrac,
     xmap,
     ymap,
-    bimg,
+    bimg_u8,
+    bimg_f,
     bf,
     bu,
     wx,
@@ -510,8 +513,12 @@ def run_level(
     tap3,
     scores,
 ):  # pragma: no cover
-    """One pyramid level: resize, gradients, blocks, window scores (all in the scratch rows)."""
-    cn = image.shape[2]
+    """One pyramid level: resize, gradients, blocks, window scores (all in the scratch rows).
+
+    The image comes as ``image_u8`` (uint8) or ``image_f`` (float32), the other one a
+    dummy, so that one compiled driver serves both input types.
+    """
+    cn = image_u8.shape[2] if is_u8 else image_f.shape[2]
     h = info[L_H]
     w = info[L_W]
     mode = info[L_MODE]
@@ -519,31 +526,31 @@ def run_level(
     wp = info[L_WP]
     nby = info[L_NBY]
     nbx = info[L_NBX]
-    if mode == MODE_SAME:
-        lvl = image
-    else:
-        lvl = bimg[: h * w * cn].reshape((h, w, cn))
-        if mode == MODE_HALF:
-            resize_u8_half(image, lvl)
-        elif is_u8:
-            resize_u8_exact(
-                image,
-                lvl,
-                xofs,
-                xcoef,
-                info[L_XMIN],
-                info[L_XMAX],
-                yofs,
-                ycoef,
-                info[L_YMIN],
-                info[L_YMAX],
-                bu[: 2 * w * cn].reshape((2, w * cn)),
-            )
-        else:
-            resize_float(image, lvl, xofs, xfrac, info[L_XMIN], info[L_XMAX], yofs, yfrac, info[L_YMIN], info[L_YMAX])
     o = 0
     n = cn * (hp + 2) * (wp + 2)
     planes = bf[o : o + n].reshape((cn, hp + 2, wp + 2))
+    if is_u8:
+        if mode == MODE_SAME:
+            lvl8 = image_u8
+        else:
+            lvl8 = bimg_u8[: h * w * cn].reshape((h, w, cn))
+            if mode == MODE_HALF:
+                resize_u8_half(image_u8, lvl8)
+            else:
+                hb = bu[: 2 * w * cn].reshape((2, w * cn))
+                xlim = (info[L_XMIN], info[L_XMAX])
+                ylim = (info[L_YMIN], info[L_YMAX])
+                resize_u8_exact(image_u8, lvl8, xofs, xcoef, xlim[0], xlim[1], yofs, ycoef, ylim[0], ylim[1], hb)
+        pad_planar(lvl8, lut, True, gamma, xmap, ymap, planes)
+    else:
+        if mode == MODE_SAME:
+            lvlf = image_f
+        else:
+            lvlf = bimg_f[: h * w * cn].reshape((h, w, cn))
+            resize_float(
+                image_f, lvlf, xofs, xfrac, info[L_XMIN], info[L_XMAX], yofs, yfrac, info[L_YMIN], info[L_YMAX]
+            )
+        pad_planar(lvlf, lut, False, gamma, xmap, ymap, planes)
     o += n
     rows = bf[o : o + 6 * wp].reshape((6, wp))
     o += 6 * wp
@@ -553,15 +560,16 @@ def run_level(
     vbuf = bf[o : o + 2 * nbx * 2 * NBINS].reshape((2, nbx * 2 * NBINS))
     o += 2 * nbx * 2 * NBINS
     blocks = bf[o : o + (nby + 1) * nbx * BLOCK_HIST].reshape((nbx, nby + 1, BLOCK_HIST))
-    pad_planar(lvl, lut, is_u8, gamma, xmap, ymap, planes)
     block_level(planes, info[L_STEP_Y], info[L_STEP_X], wx, jlo, jhi, tap3, rows, hbuf, vbuf, blocks, nby)
     score_level(blocks, svm, bias, info[L_WSTEP_Y], info[L_WSTEP_X], info[L_BSTEP_Y], info[L_BSTEP_X], scores)
     return blocks
 
 
-@jit(parallel=True)
-def detect_levels(
-    image,
+@jit
+def run_worker(
+    t,
+    image_u8,
+    image_f,
     is_u8,
     lut,
     gamma,
@@ -577,7 +585,8 @@ def detect_levels(
     xmaps,
     ymaps,
     worker_levels,
-    buf_img,
+    buf_img_u8,
+    buf_img_f,
     buf_f,
     buf_u32,
     wx,
@@ -586,47 +595,53 @@ def detect_levels(
     tap3,
     scores_flat,
 ):  # pragma: no cover
-    """Score every window of every pyramid level.
+    """Score every window of worker t's pyramid levels.
 
-    ``prange`` runs over workers (threads); worker t processes the levels listed in
-    ``worker_levels[t]`` (-1 padded) one after the other in its own scratch rows
-    ``buf_*[t]``; window scores go to ``scores_flat[levels[l, L_SOFF]:]`` (each level
-    owns its slice).  ``levels`` is the int64 table described by the ``L_*`` columns;
-    the resize tables, reflect-101 maps and scores of all levels are concatenated.
+    Worker t processes the levels listed in ``worker_levels[t]`` (-1 padded) one after
+    the other in its own scratch rows ``buf_*[t]``; window scores go to
+    ``scores_flat[levels[l, L_SOFF]:]`` (each level owns its slice).  ``levels`` is the
+    int64 table described by the ``L_*`` columns; the resize tables, reflect-101 maps and
+    scores of all levels are concatenated.  The image is ``image_u8`` when ``is_u8`` else
+    ``image_f`` (the other is a dummy): one compiled kernel serves both input types.
     """
-    for t in prange(worker_levels.shape[0]):
-        for q in range(worker_levels.shape[1]):
-            lev = worker_levels[t, q]
-            if lev < 0:
-                break
-            info = levels[lev]
-            xo = info[L_XOFF]
-            yo = info[L_YOFF]
-            so = info[L_SOFF]
-            ny = info[L_NY]
-            nx = info[L_NX]
-            run_level(
-                image,
-                is_u8,
-                lut,
-                gamma,
-                svm,
-                bias,
-                info,
-                xofs[xo : xo + info[L_W]],
-                xcoef[xo : xo + info[L_W]],
-                xfrac[xo : xo + info[L_W]],
-                yofs[yo : yo + info[L_H]],
-                ycoef[yo : yo + info[L_H]],
-                yfrac[yo : yo + info[L_H]],
-                xmaps[info[L_XMOFF] : info[L_XMOFF] + info[L_WP] + 2],
-                ymaps[info[L_YMOFF] : info[L_YMOFF] + info[L_HP] + 2],
-                buf_img[t],
-                buf_f[t],
-                buf_u32[t],
-                wx,
-                jlo,
-                jhi,
-                tap3,
-                scores_flat[so : so + ny * nx].reshape((ny, nx)),
-            )
+    for q in range(worker_levels.shape[1]):
+        lev = worker_levels[t, q]
+        if lev < 0:
+            break
+        info = levels[lev]
+        xo = info[L_XOFF]
+        yo = info[L_YOFF]
+        xmo = info[L_XMOFF]
+        ymo = info[L_YMOFF]
+        so = info[L_SOFF]
+        ny = info[L_NY]
+        nx = info[L_NX]
+        w = info[L_W]
+        h = info[L_H]
+        run_level(
+            image_u8,
+            image_f,
+            is_u8,
+            lut,
+            gamma,
+            svm,
+            bias,
+            info,
+            xofs[xo : xo + w],
+            xcoef[xo : xo + w],
+            xfrac[xo : xo + w],
+            yofs[yo : yo + h],
+            ycoef[yo : yo + h],
+            yfrac[yo : yo + h],
+            xmaps[xmo : xmo + info[L_WP] + 2],
+            ymaps[ymo : ymo + info[L_HP] + 2],
+            buf_img_u8[t],
+            buf_img_f[t],
+            buf_f[t],
+            buf_u32[t],
+            wx,
+            jlo,
+            jhi,
+            tap3,
+            scores_flat[so : so + ny * nx].reshape((ny, nx)),
+        )
