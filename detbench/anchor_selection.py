@@ -79,11 +79,10 @@ def _kmeanspp(wh: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return wh[idx].copy()
 
 
-def _lloyd(wh: np.ndarray, cent: np.ndarray, max_iter: int, update: str) -> tuple[np.ndarray, int]:
+def _lloyd(wh: np.ndarray, cent: np.ndarray, max_iter: int, update: str) -> np.ndarray:
     k = cent.shape[0]
     prev = None
-    it = 0
-    for it in range(1, max_iter + 1):
+    for _ in range(max_iter):
         assign, best = _assign(wh, cent)
         if prev is not None and np.array_equal(assign, prev):
             break
@@ -100,7 +99,7 @@ def _lloyd(wh: np.ndarray, cent: np.ndarray, max_iter: int, update: str) -> tupl
             else:
                 new[j] = np.median(members, axis=0)
         cent = new
-    return cent, it
+    return cent
 
 
 def kmeans_anchors(
@@ -152,7 +151,7 @@ def kmeans_anchors(
     rng = np.random.default_rng(seed)
     best_c, best_v = None, -1.0
     for _ in range(n_init):
-        cent, _it = _lloyd(x, _kmeanspp(x, k, rng), max_iter, update)
+        cent = _lloyd(x, _kmeanspp(x, k, rng), max_iter, update)
         v = float(_assign(x, cent)[1].mean())
         if v > best_v:
             best_c, best_v = cent, v

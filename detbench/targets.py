@@ -33,8 +33,8 @@ import numpy as np
 from detbench._kernels import targets as _k
 from detbench._validate import (
     as_float_array,
-    check_boxes,
     check_box_format,
+    check_boxes,
     check_choice,
     check_int,
     check_labels,
@@ -385,7 +385,8 @@ def encode_yolo_targets(
     coll = np.zeros((n, 2), dtype=np.int64)
     f64 = np.float64
     ncol = _k.yolo_assign(
-        cx.astype(f64), cy.astype(f64), w.astype(f64), h.astype(f64), anc, rows, cols, float(h_img), float(w_img), slots, coll
+        cx.astype(f64), cy.astype(f64), w.astype(f64), h.astype(f64), anc, rows, cols, float(h_img), float(w_img),
+        slots, coll,
     )
     coll = coll[:ncol].copy()
     if ncol:

@@ -277,7 +277,7 @@ def test_yolo_collisions_seed_failure_cases():
 def test_yolo_vs_reference(rng, dtype):
     H, W, S = 160, 224, 5
     anchors = np.array([[16.0, 16.0], [40.0, 80.0], [90.0, 45.0]])
-    for trial in range(5):
+    for _trial in range(5):
         b = random_boxes(rng, 30, H, W).astype(dtype)
         lab = rng.integers(0, 3, 30)
         res = encode_yolo_targets(b, lab, (H, W), S, anchors, 3, on_collision="keep_first")
