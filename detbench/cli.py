@@ -14,6 +14,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from detbench.report import run_report
+
+    index = run_report(
+        args.out, quick=args.quick, seed=args.seed, sections=args.sections, progress=not args.no_progress
+    )
+    print(f"report written to {index}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="detbench",
@@ -29,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--full", action="store_true", help="larger sizes (default: quick sizes)")
     demo.add_argument("--repeats", type=int, default=5, help="timed runs per case (median is reported)")
     demo.set_defaults(func=_cmd_demo)
+
+    report = sub.add_parser(
+        "report",
+        help="the main job: speed and accuracy of every primitive against its peers, as an HTML report",
+    )
+    report.add_argument("--out", default="detbench-report", help="output folder (default: detbench-report)")
+    report.add_argument("--quick", action="store_true", help="small sizes, few repeats (under a minute)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the built-in synthetic data")
+    report.add_argument("--sections", nargs="+", metavar="KEY", help="run only these sections")
+    report.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 
