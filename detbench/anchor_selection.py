@@ -87,17 +87,20 @@ def _lloyd(wh: np.ndarray, cent: np.ndarray, max_iter: int, update: str) -> np.n
         if prev is not None and np.array_equal(assign, prev):
             break
         prev = assign
+        counts = np.bincount(assign, minlength=k)
         new = np.empty_like(cent)
+        if update == "mean":
+            new[:, 0] = np.bincount(assign, weights=wh[:, 0], minlength=k)
+            new[:, 1] = np.bincount(assign, weights=wh[:, 1], minlength=k)
+            new /= np.maximum(counts, 1)[:, None]
         for j in range(k):
-            members = wh[assign == j]
-            if members.shape[0] == 0:
+            if counts[j] == 0:
                 # empty cluster: move it to the worst-fitted shape (deterministic)
-                new[j] = wh[int(np.argmin(best))]
-                best[int(np.argmin(best))] = 1.0
-            elif update == "mean":
-                new[j] = members.mean(axis=0)
-            else:
-                new[j] = np.median(members, axis=0)
+                worst = int(np.argmin(best))
+                new[j] = wh[worst]
+                best[worst] = 1.0
+            elif update == "median":
+                new[j] = np.median(wh[assign == j], axis=0)
         cent = new
     return cent
 

@@ -336,7 +336,9 @@ def encode_yolo_targets(
 
     Parameters
     ----------
-    boxes: ``(N, 4)`` in ``fmt`` (pixels); midpoints must lie inside the image.
+    boxes: ``(N, 4)`` in ``fmt`` (pixels); midpoints must lie inside the image
+        (up to a rounding tolerance of ``1e-9`` of its size; such a midpoint
+        goes to the edge cell).
     labels: ``(N,)`` classes in ``[0, num_classes)``.
     image_size: ``(height, width)``.
     grid: ``S`` or ``(rows, cols)``.
@@ -372,7 +374,9 @@ def encode_yolo_targets(
     h = b[:, 3] - b[:, 1]
     cx = b[:, 0] + 0.5 * w
     cy = b[:, 1] + 0.5 * h
-    outside = (cx < 0) | (cx > w_img) | (cy < 0) | (cy > h_img)
+    # a midpoint may overshoot an image edge by float rounding (1e-9 of the image size is tolerated)
+    tol_x, tol_y = 1e-9 * w_img, 1e-9 * h_img
+    outside = (cx < -tol_x) | (cx > w_img + tol_x) | (cy < -tol_y) | (cy > h_img + tol_y)
     if outside.any():
         r = int(np.flatnonzero(outside)[0])
         raise ValueError(
@@ -406,8 +410,8 @@ def encode_yolo_targets(
     r, c, a = slots[idx, 0], slots[idx, 1], slots[idx, 2]
     t = targets
     t[r, c, a, 0] = 1
-    t[r, c, a, 1] = cx[idx] * cols / w_img - c
-    t[r, c, a, 2] = cy[idx] * rows / h_img - r
+    t[r, c, a, 1] = np.clip(cx[idx] * cols / w_img - c, 0, 1)
+    t[r, c, a, 2] = np.clip(cy[idx] * rows / h_img - r, 0, 1)
     t[r, c, a, 3] = h[idx] / h_img
     t[r, c, a, 4] = w[idx] / w_img
     if k:

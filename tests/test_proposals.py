@@ -256,7 +256,7 @@ def test_felzenszwalb_edge_cases():
 
 def test_region_features_vs_reference(rng):
     img = (ndi.gaussian_filter(rng.random((24, 30, 3)), (1, 1, 0)) * 255).astype(np.uint8).astype(float)
-    reg = P._initial_regions(img, 100.0, 0.8, 10)
+    reg = P._initial_regions(P._prepare(img, 0.8), 100.0, 10)
     labels = felzenszwalb_segmentation(img / 255, 100.0, 0.8, 10)
     ch, th = ref_region_features(img, labels)
     assert reg.n == labels.max() + 1
@@ -269,7 +269,7 @@ def test_region_features_vs_reference(rng):
 def test_grouping_vs_reference(rng, sims):
     img = rng.random((26, 34, 3)) * 255
     img = ndi.gaussian_filter(img, (0.7, 0.7, 0))
-    reg = P._initial_regions(img, 10.0, 0.8, 8)
+    reg = P._initial_regions(P._prepare(img, 0.8), 10.0, 8)
     labels = felzenszwalb_segmentation(img / 255, 10.0, 0.8, 8)
     assert 10 <= reg.n <= 200
     got = P._group(reg, sims, img.shape[0] * img.shape[1])
@@ -287,7 +287,7 @@ def test_selective_search_ranking_matches_paper_rule(rng):
     r = np.random.default_rng(seed)
     boxes, vals = [], []
     for cs in ("rgb", "hsv"):
-        reg = P._initial_regions(P._to_color_space(img.astype(float), cs), 50.0, 0.8, 5)
+        reg = P._initial_regions(P._prepare(P._to_color_space(img.astype(float), cs), 0.8), 50.0, 5)
         for s in ("ctsf", "s"):
             hb = P._group(reg, s, 1200)
             vals.append(r.random(len(hb)) * np.arange(len(hb), 0, -1))
@@ -335,6 +335,32 @@ def test_selective_search_downscale_policy(rng):
     small, f = P._downscale(big.astype(float), 500)
     assert f == 3 and small.shape == (267, 400, 3)
     np.testing.assert_allclose(small[10, 10], big[30:33, 30:33].mean(axis=(0, 1)))
+
+
+def test_selective_search_max_regions_policy(rng):
+    # pure noise with min_size=1 gives thousands of segments; max_regions bounds them (and the grouping cost)
+    noise = rng.integers(0, 256, (96, 128, 3)).astype(np.uint8)
+    prep = P._prepare(noise.astype(float), 0.8)
+    assert P._initial_regions(prep, 100.0, 1).n > 400
+    reg = P._initial_regions(prep, 100.0, 1, max_regions=150)
+    assert reg.n <= 150 and reg.size[: reg.n].min() >= math.ceil(96 * 128 / 150)
+    boxes = selective_search(noise, min_size=1, max_regions=150)
+    assert 0 < len(boxes) <= 2 * 150 - 1
+
+
+def test_sort_edges_is_stable_argsort(rng):
+    from detbench._kernels.segmentation import sort_edges
+
+    w = rng.uniform(0, 400, 20000)
+    w[::3] = np.round(w[::3])  # many exact ties
+    w[1::7] = np.inf  # out-of-image edges
+    w[2::11] = np.nextafter(w[5::11][: len(w[2::11])], np.inf)  # equal as float32, different as float64
+    order, sw = np.empty(w.size, np.int64), np.empty(w.size)
+    n = sort_edges(w, order, sw)
+    want = np.argsort(w, kind="stable")
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(sw, w[want])
+    assert n == np.isfinite(w).sum()
 
 
 def test_selective_search_edge_cases_and_bad_input():

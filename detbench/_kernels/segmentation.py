@@ -1,7 +1,8 @@
 """Numba kernels for selective search (Uijlings et al. 2013).
 
 * Felzenszwalb–Huttenlocher graph segmentation (IJCV 2004) on an
-  8-connected pixel grid: :func:`grid_edges`, :func:`fh_segment`.
+  8-connected pixel grid: :func:`grid_edge_weights`, :func:`sort_edges`,
+  :func:`fh_segment`.
 * Region descriptors (size, bounding box, colour and texture histograms):
   :func:`region_features`.
 * Greedy hierarchical grouping with a max-heap of neighbour similarities and
@@ -23,15 +24,16 @@ from detbench._jit import jit
 
 
 @jit
-def grid_edges(img, ea, eb, ew):
-    """8-connected grid graph of an (H, W, C) float64 image.
+def grid_edge_weights(img, ew):
+    """Edge weights of the 8-connected grid graph of an (H, W, C) float64 image.
 
-    Fills ea, eb (int64 pixel indices, raster order) and ew (Euclidean colour
-    distance) for the right, down, down-right and up-right neighbour of every
-    pixel; returns the number of edges (``4HW - 3H - 3W + 2``). O(HW C).
+    Edge ``4p + d`` joins pixel ``p = y W + x`` (raster order) to its
+    right (d=0), down (1), down-right (2) and up-right (3) neighbour; its
+    weight is the Euclidean colour distance, ``+inf`` where the neighbour is
+    outside the image. ew: (4HW,) float64 out. O(HW C).
     """
     h, w, c = img.shape
-    m = 0
+    inf = np.inf
     for y in range(h):
         for x in range(w):
             p = y * w + x
@@ -45,16 +47,76 @@ def grid_edges(img, ea, eb, ew):
                 else:
                     yy, xx = y - 1, x + 1
                 if yy < 0 or yy >= h or xx >= w:
+                    ew[4 * p + d] = inf
                     continue
                 s = 0.0
                 for ch in range(c):
                     diff = img[y, x, ch] - img[yy, xx, ch]
                     s += diff * diff
-                ea[m] = p
-                eb[m] = yy * w + xx
-                ew[m] = np.sqrt(s)
-                m += 1
-    return m
+                ew[4 * p + d] = np.sqrt(s)
+
+
+@jit
+def sort_edges(ew, order, sorted_w):
+    """Stable ascending sort of non-negative weights (``+inf`` allowed), i.e. ``np.argsort(ew, kind="stable")``.
+
+    LSD radix sort (3 passes of 11 bits) of the float32-rounded keys carrying
+    the edge index, then an insertion-sort fix-up of each run of equal
+    float32 keys by the exact float64 weight (rounding is monotone, so this
+    restores the float64 order; runs are short). order: (N,) int64 out;
+    sorted_w: (N,) float64 out, ``ew[order]``. Returns the number of finite
+    weights (they come first). O(N).
+    """
+    n = ew.shape[0]
+    k32 = ew.astype(np.float32).view(np.uint32)
+    ka = np.empty(n, dtype=np.uint32)
+    kb = np.empty(n, dtype=np.uint32)
+    ia = np.empty(n, dtype=np.int64)
+    ib = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        ka[i] = k32[i]
+        ia[i] = i
+    count = np.empty(2049, dtype=np.int64)
+    mask = np.uint32(0x7FF)
+    for p in range(3):
+        shift = np.uint32(11 * p)
+        count[:] = 0
+        for i in range(n):
+            count[((ka[i] >> shift) & mask) + 1] += 1
+        for d in range(2048):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (ka[i] >> shift) & mask
+            j = count[d]
+            kb[j] = ka[i]
+            ib[j] = ia[i]
+            count[d] += 1
+        ka, kb = kb, ka
+        ia, ib = ib, ia
+    # fix-up: inside runs of equal float32 keys order by (float64 weight, index)
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and ka[stop] == ka[start]:
+            stop += 1
+        if stop - start > 1:
+            for i in range(start + 1, stop):
+                cur = ia[i]
+                wc = ew[cur]
+                j = i - 1
+                while j >= start and ew[ia[j]] > wc:
+                    ia[j + 1] = ia[j]
+                    j -= 1
+                ia[j + 1] = cur
+        start = stop
+    n_finite = 0
+    for i in range(n):
+        order[i] = ia[i]
+        v = ew[ia[i]]
+        sorted_w[i] = v
+        if v < np.inf:
+            n_finite += 1
+    return n_finite
 
 
 @jit(inline="always")
@@ -69,29 +131,44 @@ def _find(parent, x):
     return root
 
 
-@jit
-def fh_segment(ea, eb, ew, n_pixels, k, min_size, labels):
-    """Felzenszwalb–Huttenlocher segmentation of a graph given its edges.
+@jit(inline="always")
+def _edge_ends(e, width):
+    p = e >> 2
+    d = e & 3
+    if d == 0:
+        q = p + 1
+    elif d == 1:
+        q = p + width
+    elif d == 2:
+        q = p + width + 1
+    else:
+        q = p - width + 1
+    return p, q
 
-    Edges must be sorted by ascending weight ``ew`` (they are visited in array
-    order). Components ``C1 != C2``
-    joined by edge weight ``w`` merge when ``w <= min(Int(C1) + k/|C1|,
-    Int(C2) + k/|C2|)`` (``Int`` = largest MST edge inside, i.e. the weight of
-    the edge that last merged it). Then, in the same order, components smaller
-    than ``min_size`` are merged with their neighbour. ``labels`` (n_pixels,)
-    int64 receives component ids ``0..R-1`` numbered in raster order of their
-    first pixel; returns R. O(E alpha(E)) after the sort.
+
+@jit
+def fh_segment(order, sorted_w, n_edges, width, n_pixels, k, min_size, labels):
+    """Felzenszwalb–Huttenlocher segmentation of the grid graph of :func:`grid_edge_weights`.
+
+    Visits the first ``n_edges`` edges of ``order`` (ascending weight
+    ``sorted_w``, from :func:`sort_edges`). Components ``C1 != C2`` joined by
+    an edge of weight ``w`` merge when ``w <= min(Int(C1) + k/|C1|, Int(C2) +
+    k/|C2|)`` (``Int`` = largest MST edge inside = the weight of the edge
+    that last merged it). Then, in the same order, an edge whose components
+    are different and one of them smaller than ``min_size`` merges them.
+    ``labels`` (n_pixels,) int64 receives component ids ``0..R-1`` numbered
+    in raster order of their first pixel; returns R. O(E alpha(E)).
     """
     parent = np.arange(n_pixels)
     size = np.ones(n_pixels, dtype=np.int64)
     thr = np.full(n_pixels, k, dtype=np.float64)  # Int(C) + k/|C| with Int = 0, |C| = 1
-    ne = ea.shape[0]
-    for e in range(ne):
-        a = _find(parent, ea[e])
-        b = _find(parent, eb[e])
+    for t in range(n_edges):
+        pa, pb = _edge_ends(order[t], width)
+        a = _find(parent, pa)
+        b = _find(parent, pb)
         if a == b:
             continue
-        wgt = ew[e]
+        wgt = sorted_w[t]
         if wgt <= thr[a] and wgt <= thr[b]:
             if size[a] < size[b]:
                 a, b = b, a
@@ -99,9 +176,10 @@ def fh_segment(ea, eb, ew, n_pixels, k, min_size, labels):
             size[a] += size[b]
             thr[a] = wgt + k / size[a]
     if min_size > 1:
-        for e in range(ne):
-            a = _find(parent, ea[e])
-            b = _find(parent, eb[e])
+        for t in range(n_edges):
+            pa, pb = _edge_ends(order[t], width)
+            a = _find(parent, pa)
+            b = _find(parent, pb)
             if a != b and (size[a] < min_size or size[b] < min_size):
                 if size[a] < size[b]:
                     a, b = b, a
@@ -520,43 +598,60 @@ def texture_bins(gx, gy, cos_t, sin_t, n_bins, out):
 
 
 @jit
-def argsort_nonneg_f64(keys, order, tmp):
-    """Stable argsort of non-negative float64 keys (LSD radix sort on the IEEE bit patterns).
+def rgb_to_hsv(rgb, out):
+    """RGB (H, W, 3) in [0, 255] -> HSV with each channel in [0, 255] (hue 0..360 deg -> 0..255). O(HW)."""
+    h, w, _ = rgb.shape
+    for y in range(h):
+        for x in range(w):
+            r = rgb[y, x, 0] / 255.0
+            g = rgb[y, x, 1] / 255.0
+            b = rgb[y, x, 2] / 255.0
+            v = max(r, g, b)
+            c = v - min(r, g, b)
+            s = c / v if v > 0.0 else 0.0
+            if c <= 0.0:
+                hue = 0.0
+            elif v == r:
+                hue = ((g - b) / c) % 6.0
+            elif v == g:
+                hue = (b - r) / c + 2.0
+            else:
+                hue = (r - g) / c + 4.0
+            out[y, x, 0] = hue / 6.0 * 255.0
+            out[y, x, 1] = s * 255.0
+            out[y, x, 2] = v * 255.0
 
-    For x >= 0 the bit pattern read as an unsigned integer is monotone in x,
-    so this equals ``np.argsort(keys, kind="stable")``. order, tmp: (N,)
-    int64 work/output. Four 16-bit passes (passes where every key has the
-    same digit are skipped). O(N).
+
+@jit(inline="always")
+def _srgb_linear(c):
+    if c > 0.04045:
+        return ((c + 0.055) / 1.055) ** 2.4
+    return c / 12.92
+
+
+@jit(inline="always")
+def _lab_f(t):
+    if t > 0.008856451679035631:  # (6/29)^3
+        return np.cbrt(t)
+    return t / 0.12841854934601665 + 4.0 / 29.0  # t / (3 (6/29)^2) + 4/29
+
+
+@jit
+def rgb_to_lab(rgb, m, white, out):
+    """sRGB (H, W, 3) in [0, 255] -> CIE L*a*b*, scaled to [0, 255] as (2.55 L, a + 128, b + 128), clipped.
+
+    m: (3, 3) linear-RGB -> XYZ matrix; white: (3,) reference white. O(HW).
     """
-    n = keys.shape[0]
-    bits = keys.view(np.uint64)
-    for i in range(n):
-        order[i] = i
-    count = np.empty(65537, dtype=np.int64)
-    src = order
-    dst = tmp
-    swaps = 0
-    for p in range(4):
-        shift = np.uint64(16 * p)
-        count[:] = 0
-        for i in range(n):
-            d = (bits[i] >> shift) & np.uint64(0xFFFF)
-            count[d + 1] += 1
-        skip = False
-        for d in range(65536):
-            if count[d + 1] == n:
-                skip = True
-                break
-        if skip:
-            continue
-        for d in range(65536):
-            count[d + 1] += count[d]
-        for i in range(n):
-            j = src[i]
-            d = (bits[j] >> shift) & np.uint64(0xFFFF)
-            dst[count[d]] = j
-            count[d] += 1
-        src, dst = dst, src
-        swaps += 1
-    if swaps % 2 == 1:
-        order[:] = src
+    h, w, _ = rgb.shape
+    for y in range(h):
+        for x in range(w):
+            r = _srgb_linear(rgb[y, x, 0] / 255.0)
+            g = _srgb_linear(rgb[y, x, 1] / 255.0)
+            b = _srgb_linear(rgb[y, x, 2] / 255.0)
+            fx = _lab_f((m[0, 0] * r + m[0, 1] * g + m[0, 2] * b) / white[0])
+            fy = _lab_f((m[1, 0] * r + m[1, 1] * g + m[1, 2] * b) / white[1])
+            fz = _lab_f((m[2, 0] * r + m[2, 1] * g + m[2, 2] * b) / white[2])
+            vals = (2.55 * (116.0 * fy - 16.0), 500.0 * (fx - fy) + 128.0, 200.0 * (fy - fz) + 128.0)
+            for ch in range(3):
+                v = vals[ch]
+                out[y, x, ch] = min(max(v, 0.0), 255.0)

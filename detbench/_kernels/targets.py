@@ -3,6 +3,8 @@
 * :func:`shape_iou_assign` – IoU of centred box shapes (width, height) against a
   set of reference shapes; best reference per shape (YOLO anchor matching and
   the assignment step of YOLOv2's k-means).
+* :func:`first_hits` – for proposal recall: the rank of the first proposal
+  reaching each IoU threshold with each ground-truth box.
 * :func:`yolo_assign` – walk the objects in input order, put each one into the
   (row, col, anchor) slot of the YOLO grid and detect slots that are already
   taken (collisions).
@@ -14,7 +16,6 @@ The public wrappers live in :mod:`detbench.targets` and
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from detbench._jit import jit
 
@@ -31,16 +32,19 @@ def _shape_iou(w1, h1, w2, h2):
     return inter / union
 
 
-@jit(parallel=True)
+@jit
 def shape_iou_assign(wh, ref, assign, best):
     """For each shape ``wh[i]`` find the reference shape with the highest IoU.
 
     wh: (N, 2) widths/heights; ref: (K, 2); assign: (N,) int64 out (first
-    index on ties); best: (N,) float64 out (that IoU). O(N K), parallel over N.
+    index on ties); best: (N,) float64 out (that IoU). O(N K). Serial on
+    purpose: k-means calls it once per iteration on ~1e4-1e5 shapes x k <= 10,
+    where a thread-pool launch costs more than the loop (and far more on a
+    loaded machine).
     """
     n = wh.shape[0]
     k = ref.shape[0]
-    for i in prange(n):
+    for i in range(n):
         w = wh[i, 0]
         h = wh[i, 1]
         bi = 0
@@ -106,3 +110,40 @@ def yolo_assign(cx, cy, w, h, anchors, rows, cols, img_h, img_w, slots, collisio
             collisions[ncol, 1] = i
             ncol += 1
     return ncol
+
+
+@jit
+def first_hits(props, gt, thr, out):
+    """Rank of the first proposal whose IoU with each ground-truth box reaches each threshold.
+
+    props: (P, 4) xyxy in rank order; gt: (G, 4) xyxy; thr: (T,) ascending;
+    out: (T, G) int64, set to P where no proposal reaches the threshold.
+    IoU = inter / (area_p + area_g - inter) (0 when the union is 0). Fused
+    (no (P, G) matrix); O(P G + T G).
+    """
+    p = props.shape[0]
+    nt = thr.shape[0]
+    for g in range(gt.shape[0]):
+        gx1 = gt[g, 0]
+        gy1 = gt[g, 1]
+        gx2 = gt[g, 2]
+        gy2 = gt[g, 3]
+        ga = (gx2 - gx1) * (gy2 - gy1)
+        t = 0
+        for i in range(p):
+            iw = min(props[i, 2], gx2) - max(props[i, 0], gx1)
+            ih = min(props[i, 3], gy2) - max(props[i, 1], gy1)
+            if iw <= 0.0 or ih <= 0.0:
+                inter = 0.0
+            else:
+                inter = iw * ih
+            union = (props[i, 2] - props[i, 0]) * (props[i, 3] - props[i, 1]) + ga - inter
+            iou = inter / union if union > 0.0 else 0.0
+            while t < nt and iou >= thr[t]:
+                out[t, g] = i
+                t += 1
+            if t == nt:
+                break
+        while t < nt:
+            out[t, g] = p
+            t += 1
