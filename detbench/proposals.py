@@ -30,7 +30,7 @@ from detbench._validate import (
     check_pair,
     check_scores,
 )
-from detbench.anchors import DEFAULT_BBOX_CLIP, decode_boxes, grid_anchors
+from detbench.anchors import DEFAULT_BBOX_CLIP, decode_boxes
 
 __all__ = [
     "felzenszwalb_segmentation",
@@ -671,40 +671,70 @@ def rpn_proposals_from_maps(
     cell_anchors: Sequence[Any],
     strides: Sequence[Any],
     image_size: Any,
-    **kwargs: Any,
+    *,
+    pre_nms_top_n: int = 1000,
+    post_nms_top_n: int = 1000,
+    nms_thresh: float = 0.7,
+    score_thresh: float = 0.0,
+    min_size: float = 1e-3,
+    weights: Any = (1.0, 1.0, 1.0, 1.0),
+    clamp: float = DEFAULT_BBOX_CLIP,
+    objectness_is_logit: bool = True,
 ) -> RPNProposals:
     """RPN proposals from per-level head outputs of one image (channel-first, as an RPN head emits them).
 
     ``objectness_maps[l]``: ``(A, H, W)`` logits; ``delta_maps[l]``:
     ``(4A, H, W)`` with channel ``4a + j`` = delta ``j`` of anchor ``a``;
     ``cell_anchors[l]``: ``(A, 4)`` base anchors around the origin cell;
-    ``strides[l]``: int or ``(stride_h, stride_w)``. Anchors come from
-    :func:`detbench.anchors.grid_anchors` (cell-major, anchor-minor) and the maps
-    are flattened in the same ``(y, x, a)`` order – torchvision's
-    ``concat_box_prediction_layers`` – before :func:`rpn_proposals`
-    (``kwargs`` are passed on). Cost: O(total anchors) plus
-    :func:`rpn_proposals`.
+    ``strides[l]``: int or ``(stride_h, stride_w)``.
+
+    Equivalent to :func:`rpn_proposals` on the anchors of
+    :func:`detbench.anchors.grid_anchors` concatenated over levels and on the
+    maps flattened in the same ``(y, x, a)`` order (torchvision's
+    ``concat_box_prediction_layers``); ``indices`` refer to that flattened
+    order. Only the objectness maps are flattened: the anchors and deltas of
+    the top-k positions are computed / gathered directly, so the full anchor
+    grid is never built. Cost O(total anchors) for the flatten and top-k plus
+    :func:`filter_proposals`.
     """
-    if not (len(objectness_maps) == len(delta_maps) == len(cell_anchors) == len(strides)) or not objectness_maps:
+    nl = len(objectness_maps)
+    if not (nl == len(delta_maps) == len(cell_anchors) == len(strides)) or nl == 0:
         raise ValueError("objectness_maps, delta_maps, cell_anchors, strides: need the same non-zero number of levels")
-    anchors, obj, deltas, counts = [], [], [], []
-    for li, (o, dmap, base, st) in enumerate(zip(objectness_maps, delta_maps, cell_anchors, strides)):
-        o = as_float_array(o, f"objectness_maps[{li}]", ndim=3)
-        dmap = as_float_array(dmap, f"delta_maps[{li}]", ndim=3)
-        a_, hh, ww = o.shape
-        if dmap.shape != (4 * a_, hh, ww):
-            raise ValueError(f"delta_maps[{li}]: expected shape {(4 * a_, hh, ww)}, got {dmap.shape}")
-        base = check_boxes(base, f"cell_anchors[{li}]")
-        if base.shape[0] != a_:
-            raise ValueError(f"cell_anchors[{li}]: {base.shape[0]} anchors do not match the map's {a_}")
-        anchors.append(grid_anchors(base, (hh, ww), st))
-        obj.append(o.transpose(1, 2, 0).reshape(-1))
-        deltas.append(dmap.reshape(a_, 4, hh, ww).transpose(2, 3, 0, 1).reshape(-1, 4))
-        counts.append(hh * ww * a_)
-    return rpn_proposals(
-        np.concatenate(anchors), np.concatenate(obj), np.concatenate(deltas), image_size,
-        num_anchors_per_level=counts, **kwargs,
+    pre = check_int(pre_nms_top_n, "pre_nms_top_n", low=0)
+    sel_idx, sel_obj, sel_anchor, sel_delta, sub_counts = [], [], [], [], []
+    offset = 0
+    for li in range(nl):
+        o = as_float_array(objectness_maps[li], f"objectness_maps[{li}]", ndim=3)
+        dmap = as_float_array(delta_maps[li], f"delta_maps[{li}]", ndim=3)
+        na, hh, ww = o.shape
+        if dmap.shape != (4 * na, hh, ww):
+            raise ValueError(f"delta_maps[{li}]: expected shape {(4 * na, hh, ww)}, got {dmap.shape}")
+        base = check_boxes(cell_anchors[li], f"cell_anchors[{li}]")
+        if base.shape[0] != na:
+            raise ValueError(f"cell_anchors[{li}]: {base.shape[0]} anchors do not match the map's {na}")
+        sh, sw = check_pair(strides[li], f"strides[{li}]")
+        flat = o.transpose(1, 2, 0).reshape(-1)  # (y, x, a) order
+        idx, _ = _top_n_per_level(flat, np.array([flat.size], dtype=np.int64), pre)
+        cell, a = np.divmod(idx, na)
+        y, x = np.divmod(cell, ww)
+        dt = np.result_type(base.dtype, dmap.dtype)
+        # the same arithmetic as grid_anchors: float64 shifts cast to the anchors' dtype, plus the base anchor
+        sx = (x.astype(np.float64) * sw).astype(base.dtype)
+        sy = (y.astype(np.float64) * sh).astype(base.dtype)
+        sel_anchor.append((np.stack([sx, sy, sx, sy], axis=1) + base[a]).astype(dt, copy=False))
+        sel_delta.append(dmap.reshape(na, 4, hh, ww)[a, :, y, x].astype(dt, copy=False))
+        sel_obj.append(flat[idx])
+        sel_idx.append(idx + offset)
+        sub_counts.append(idx.size)
+        offset += flat.size
+    idx = np.concatenate(sel_idx)
+    boxes = decode_boxes(np.concatenate(sel_anchor), np.concatenate(sel_delta), weights, clamp=clamp)
+    res = filter_proposals(
+        boxes, np.concatenate(sel_obj), image_size, num_anchors_per_level=sub_counts, pre_nms_top_n=pre,
+        post_nms_top_n=post_nms_top_n, nms_thresh=nms_thresh, score_thresh=score_thresh, min_size=min_size,
+        objectness_is_logit=objectness_is_logit,
     )
+    return RPNProposals(res.boxes, res.scores, idx[res.indices])
 
 
 # ---------------------------------------------------------------------------

@@ -438,6 +438,27 @@ def test_rpn_matches_torchvision_forward(rng, pre, post, nms_thresh, score_thres
         assert len(res.boxes) <= post
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rpn_from_maps_equals_flat_pipeline(rng, dtype):
+    from detbench.anchors import grid_anchors
+
+    levels, strides = [(12, 16), (6, 8)], [8, (16, 16)]
+    cells = [np.array([[-8, -4, 8, 4], [-6, -6, 6, 6]], dtype), np.array([[-20, -10, 20, 10]], dtype)]
+    o = [rng.normal(size=(c.shape[0], h, w)).astype(dtype) for c, (h, w) in zip(cells, levels)]
+    d = [rng.normal(0, 0.5, (4 * c.shape[0], h, w)).astype(dtype) for c, (h, w) in zip(cells, levels)]
+    kw = dict(pre_nms_top_n=60, post_nms_top_n=50, nms_thresh=0.6)
+    got = rpn_proposals_from_maps(o, d, cells, strides, (96, 128), **kw)
+    anchors = np.concatenate([grid_anchors(c, lv, s) for c, lv, s in zip(cells, levels, strides)])
+    flat_o = np.concatenate([m.transpose(1, 2, 0).reshape(-1) for m in o])
+    flat_d = np.concatenate([m.reshape(-1, 4, m.shape[1], m.shape[2]).transpose(2, 3, 0, 1).reshape(-1, 4) for m in d])
+    counts = [h * w * c.shape[0] for c, (h, w) in zip(cells, levels)]
+    want = rpn_proposals(anchors, flat_o, flat_d, (96, 128), num_anchors_per_level=counts, **kw)
+    np.testing.assert_array_equal(got.boxes, want.boxes)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    assert got.boxes.dtype == dtype and len(got.boxes) == 50
+
+
 def test_filter_proposals_matches_torchvision(rng):
     n_levels = [600, 300, 100]
     N = sum(n_levels)
