@@ -564,7 +564,14 @@ def filter_proposals(
 
     Differences from torchvision: one image per call (loop over a batch);
     ties in objectness are broken by the lower index (``torch.topk`` leaves
-    the order of equal values unspecified); ``indices`` are returned too.
+    the order of equal values unspecified); survivors with equal scores keep
+    :func:`detbench.nms.batched_nms`'s order (increasing index), whereas
+    torchvision re-sorts the per-level survivors with an unstable sort when
+    there are more than 1000 boxes – float32 sigmoids of large logits tie
+    often, so the two may list tied boxes in a different order and, when
+    ``post_nms_top_n`` cuts through a tie, keep different members of it;
+    ``min_size`` is a parameter (torchvision: the attribute ``min_size = 1e-3``);
+    ``indices`` are returned too.
 
     ``proposals``: ``(N, 4)`` decoded xyxy boxes; ``objectness``: ``(N,)``;
     ``image_size``: ``(height, width)``. Output dtype follows ``proposals``
