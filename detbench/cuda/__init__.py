@@ -308,11 +308,11 @@ def roi_align(
     Kernel: features are first transposed to channels-last on the GPU (a
     tiled shared-memory transpose); then one thread per output element, the
     threads of a warp on consecutive channels of one bin, so they share sample
-    positions and weights and read consecutive addresses; the channels-last
-    result is transposed back to ``(K, C, ph, pw)``. No atomics. Cost:
-    O(K * C * ph * pw * gh * gw) work with 4 reads per sample, plus two
-    transposes (N*C*H*W and K*C*ph*pw elements); host inputs add the
-    transfers of the features and of the result. GPU rois are copied to the
+    positions and weights and read consecutive addresses (fast for C >= 32,
+    e.g. the 256 channels of FPN levels; with few channels most lanes idle).
+    No atomics. Cost: O(K * C * ph * pw * gh * gw) work with 4 reads per
+    sample, plus the transpose (N*C*H*W elements read and written); host
+    inputs add the transfers of the features and of the result. GPU rois are copied to the
     host (5K values) to check their batch indices.
     """
     cuda = require_cuda()
@@ -367,7 +367,7 @@ def _host_rois(cuda: Any, rois: Any, n_img: int) -> np.ndarray:
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"rois: row {r} has batch index {batch[r]!r}; expected an integer in [0, {n_img}) "
+            f"rois: row {r} has batch index {float(batch[r])!r}; expected an integer in [0, {n_img}) "
             f"(features hold {n_img} images)"
         )
     return arr
@@ -393,13 +393,10 @@ def _launch_roi_align(
     d_cl = d_cl.reshape(n_img, height, width, nch)
     block = tuple(int(v) for v in _kernels.ROI_BLOCK)
     kernel = _kernels.make_roi_align_kernel(dtype.name, block)
-    d_out_cl = cuda.device_array((k, nbins, nch), dtype=dtype)
+    d_out = cuda.device_array((k, nch, ph_n, pw_n), dtype=dtype)
     grid = (_cdiv(nch, block[0]), _cdiv(nbins, block[1]), min(k, _kernels.MAX_GRID_Z))
-    kernel[grid, block](d_cl, d_rois, dtype.type(scale), ph_n, pw_n, sampling_ratio, int(bool(aligned)), d_out_cl)
-    # (K, bins, C) -> (K, C, bins)
-    d_out = cuda.device_array((k, nch, nbins), dtype=dtype)
-    _launch_transpose(cuda, d_out_cl, d_out)
-    return d_out.reshape(k, nch, ph_n, pw_n)
+    kernel[grid, block](d_cl, d_rois, dtype.type(scale), ph_n, pw_n, sampling_ratio, int(bool(aligned)), d_out)
+    return d_out
 
 
 def _launch_transpose(cuda: Any, src: Any, dst: Any) -> None:

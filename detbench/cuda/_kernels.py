@@ -316,12 +316,21 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
 
     ``feat`` channels-last (N, H, W, C); ``rois`` (K, 5) ``[batch, x1, y1, x2, y2]``
     in the kernel dtype; ``scale`` a scalar of the kernel dtype; ``out``
-    channels-last (K, ph_n * pw_n, C). Launch with ``block=(bc, bb)`` and
+    (K, C, ph_n, pw_n). Launch with ``block=(bc, bb)`` and
     ``grid=(ceil(C / bc), ceil(ph_n * pw_n / bb), min(K, MAX_GRID_Z))``.
 
-    One thread per output element (roi k, bin, channel c), threads of a warp on
-    consecutive channels. The arithmetic is torchvision's ROI Align forward,
-    operation for operation (see :func:`detbench.cuda.roi_align`): bin origin
+    One thread per output element (roi k, bin, channel c), the threads of a warp
+    on consecutive channels of one bin: they share the roi, the sample positions
+    and the weights (no divergence), and each bilinear tap is one coalesced read
+    of consecutive channels. Reads dominate the traffic (4 per sample, gh * gw
+    samples per output); the one write per output is strided by ph * pw across
+    a warp, but the ``bb`` bins of a block are adjacent in memory for each
+    channel, so L2 can merge those partial writes. (A transposing epilogue
+    would make the writes fully coalesced at the cost of a second pass over
+    the output; not measured: no GPU was at hand when this was written.)
+
+    The arithmetic is torchvision's ROI Align forward, operation for operation
+    (see :func:`detbench.cuda.roi_align`): bin origin
     ``(start + ph * bin_h) + (iy + 0.5) * bin_h / grid_h``, samples outside
     ``[-1, H] x [-1, W]`` contribute nothing, coordinates clamped at 0 and at the
     last row/column, ``acc += ((w1*v1 + w2*v2) + w3*v3) + w4*v4`` in sample
@@ -415,6 +424,6 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
                         + mul(w3, feat[n, y_high, x_low, c])
                     ) + mul(w4, feat[n, y_high, x_high, c])
                     acc = acc + val
-            out[k, b, c] = acc / ft(count)
+            out[k, c, ph, pw] = acc / ft(count)
 
     return roi_align_kernel

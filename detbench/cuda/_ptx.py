@@ -46,7 +46,7 @@ def kernel_ptx(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
             ),
             "roi_align": (
                 K.make_roi_align_kernel(dtype_name, tuple(K.ROI_BLOCK)),
-                (ft[:, :, :, ::1], a2, ft, nbt.int64, nbt.int64, nbt.int64, nbt.int64, a3),
+                (ft[:, :, :, ::1], a2, ft, nbt.int64, nbt.int64, nbt.int64, nbt.int64, ft[:, :, :, ::1]),
             ),
         }
         for name, (dispatcher, sig) in specs.items():
