@@ -20,7 +20,8 @@ want to pin the thread count (useful on shared 2-core machines).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numba
 

@@ -19,7 +19,8 @@ Conventions
 from __future__ import annotations
 
 import numbers
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

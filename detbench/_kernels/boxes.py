@@ -1,0 +1,127 @@
+"""Pairwise box-overlap kernels (IoU, GIoU, DIoU, CIoU).
+
+Layout: the first set ``a`` is an (N, 4) xyxy array; the second set is passed
+transposed as ``bt`` (4, M) so that the inner loop over ``j`` reads four
+contiguous rows and vectorises. Each ``prange`` iteration writes its own output
+row, so there are no races.
+
+Degenerate pairs (both boxes of zero area) have a zero union; these kernels
+return IoU 0 there instead of 0/0 = NaN (see ``detbench.boxes.box_iou``).
+
+Every scalar argument (``offset``, ``eps``, ``half``, ``one``, ``k``) must already
+have the arrays' dtype: Numba types ``float32 op int`` as float64, so literal
+constants inside the loops would silently promote float32 work to float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from detbench._jit import jit
+
+
+@jit(parallel=True)
+def iou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
+    n = a.shape[0]
+    m = bt.shape[1]
+    zero = offset - offset
+    bx1 = bt[0]
+    by1 = bt[1]
+    bx2 = bt[2]
+    by2 = bt[3]
+    area_b = (bx2 - bx1 + offset) * (by2 - by1 + offset)
+    for i in prange(n):
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        area_a = (ax2 - ax1 + offset) * (ay2 - ay1 + offset)
+        row = out[i]
+        for j in range(m):
+            iw = min(ax2, bx2[j]) - max(ax1, bx1[j]) + offset
+            ih = min(ay2, by2[j]) - max(ay1, by1[j]) + offset
+            iw = max(iw, zero)
+            ih = max(ih, zero)
+            inter = iw * ih
+            union = area_a + area_b[j] - inter
+            # union == 0 implies inter == 0: divide by 1 there so 0/0 becomes 0.
+            # (A select, not a branch: the loop still vectorises.)
+            row[j] = inter / (union if union > zero else one)
+
+
+@jit(inline="always")
+def _pair_iou_and_hull(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, one):  # pragma: no cover
+    area_a = (ax2 - ax1 + offset) * (ay2 - ay1 + offset)
+    area_b = (bx2 - bx1 + offset) * (by2 - by1 + offset)
+    zero = offset - offset
+    iw = max(min(ax2, bx2) - max(ax1, bx1) + offset, zero)
+    ih = max(min(ay2, by2) - max(ay1, by1) + offset, zero)
+    inter = iw * ih
+    union = area_a + area_b - inter
+    iou = inter / (union if union > zero else one)
+    # smallest enclosing box ("hull")
+    hw = max(max(ax2, bx2) - min(ax1, bx1) + offset, zero)
+    hh = max(max(ay2, by2) - min(ay1, by1) + offset, zero)
+    return iou, union, hw, hh
+
+
+@jit(parallel=True)
+def giou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
+    n = a.shape[0]
+    zero = offset - offset
+    m = bt.shape[1]
+    for i in prange(n):
+        for j in range(m):
+            iou, union, hw, hh = _pair_iou_and_hull(
+                a[i, 0], a[i, 1], a[i, 2], a[i, 3], bt[0, j], bt[1, j], bt[2, j], bt[3, j], offset, one
+            )
+            hull = hw * hh
+            # hull == 0 only when both boxes collapse onto one line/point: no penalty.
+            out[i, j] = iou - (hull - union) / (hull if hull > zero else one)
+
+
+@jit(inline="always")
+def _diou_terms(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, eps, half, one):  # pragma: no cover
+    iou, union, hw, hh = _pair_iou_and_hull(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, one)
+    diag2 = hw * hw + hh * hh + eps
+    # x * 0.5 is bit-identical to x / 2
+    dx = (ax1 + ax2) * half - (bx1 + bx2) * half
+    dy = (ay1 + ay2) * half - (by1 + by2) * half
+    return iou, iou - (dx * dx + dy * dy) / diag2
+
+
+@jit(parallel=True)
+def diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compiled
+    n = a.shape[0]
+    m = bt.shape[1]
+    for i in prange(n):
+        for j in range(m):
+            _, d = _diou_terms(
+                a[i, 0], a[i, 1], a[i, 2], a[i, 3], bt[0, j], bt[1, j], bt[2, j], bt[3, j], offset, eps, half, one
+            )
+            out[i, j] = d
+
+
+@jit(parallel=True)
+def ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - compiled
+    """``k`` is 4 / pi**2 in the arrays' dtype."""
+    n = a.shape[0]
+    m = bt.shape[1]
+    # atan2(w, h) == atan(w / h) for w, h >= 0, and is 0 (not NaN) for a 0x0 box.
+    ang_b = np.empty(m, dtype=out.dtype)
+    for j in range(m):
+        ang_b[j] = math.atan2(bt[2, j] - bt[0, j] + offset, bt[3, j] - bt[1, j] + offset)
+    for i in prange(n):
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        ang_a = math.atan2(ax2 - ax1 + offset, ay2 - ay1 + offset)
+        for j in range(m):
+            iou, d = _diou_terms(ax1, ay1, ax2, ay2, bt[0, j], bt[1, j], bt[2, j], bt[3, j], offset, eps, half, one)
+            v = k * (ang_a - ang_b[j]) * (ang_a - ang_b[j])
+            alpha = v / (one - iou + v + eps)
+            out[i, j] = d - alpha * v

@@ -1,0 +1,63 @@
+"""The ``detbench`` command line: ``detbench demo`` (and more subcommands as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from detbench.demo import run_demo
+
+    run_demo(quick=not args.full, repeats=args.repeats)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from detbench.report import run_report
+
+    index = run_report(
+        args.out, quick=args.quick, seed=args.seed, sections=args.sections, progress=not args.no_progress
+    )
+    print(f"report written to {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="detbench",
+        description="Numba-compiled detection primitives: benchmark them against their peers and evaluate mAP.",
+    )
+    from detbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"detbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="run every kernel on built-in data and print a speed table")
+    demo.add_argument("--full", action="store_true", help="larger sizes (default: quick sizes)")
+    demo.add_argument("--repeats", type=int, default=5, help="timed runs per case (median is reported)")
+    demo.set_defaults(func=_cmd_demo)
+
+    report = sub.add_parser(
+        "report",
+        help="the main job: speed and accuracy of every primitive against its peers, as an HTML report",
+    )
+    report.add_argument("--out", default="detbench-report", help="output folder (default: detbench-report)")
+    report.add_argument("--quick", action="store_true", help="small sizes, few repeats (under a minute)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the built-in synthetic data")
+    report.add_argument("--sections", nargs="+", metavar="KEY", help="run only these sections")
+    report.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

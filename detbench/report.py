@@ -1,0 +1,387 @@
+"""``detbench report``: the main job. Speed and accuracy of every primitive, side by side.
+
+The report runs on built-in data only (:mod:`detbench.synthetic` and the COCO
+val2014 subset shipped in :mod:`detbench.data`) and writes a folder::
+
+    index.html        figures inline, tables, machine and versions
+    *.png             every figure
+    *.csv             every table
+    results.json      every number (tables, parity figures, environment)
+
+Sections are plain functions ``section_xxx(ctx) -> Section``; each measures
+detbench and every installed peer in the same run (never interleaving torch
+and Numba calls inside one timing loop) and reports the JIT first-call time
+apart from the steady-state time. ``quick=True`` uses small sizes and few
+repeats (under a minute on 2 cores); the full run takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Section", "ReportContext", "run_report", "SECTIONS", "environment_info"]
+
+
+@dataclass
+class Section:
+    """One part of the report: HTML text, tables, figures (PNG file names) and raw data."""
+
+    key: str
+    title: str
+    text: str = ""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReportContext:
+    """What every section receives."""
+
+    out_dir: Path
+    quick: bool = True
+    seed: int = 0
+    progress: Callable[[str], None] = lambda msg: None
+
+    def savefig(self, fig: Any, name: str) -> str:
+        """Save a matplotlib figure as ``name`` (PNG) in the output folder; returns the file name."""
+        import matplotlib.pyplot as plt
+
+        fig.tight_layout()
+        fig.savefig(self.out_dir / name, dpi=110)
+        plt.close(fig)
+        return name
+
+
+class Progress:
+    """A one-line text progress bar on stderr (no dependency)."""
+
+    def __init__(self, total: int, stream: Any = None, enabled: bool = True, width: int = 28):
+        self.total = max(total, 1)
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.width = width
+        self.t0 = time.perf_counter()
+
+    def step(self, message: str) -> None:
+        if not self.enabled:
+            return
+        frac = min(self.done / self.total, 1.0)
+        filled = int(round(frac * self.width))
+        elapsed = time.perf_counter() - self.t0
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"\r[{bar}] {self.done}/{self.total} {elapsed:6.1f}s  {message[:60]:<60}"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def advance(self, message: str) -> None:
+        self.done += 1
+        self.step(message)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- timing helpers
+
+
+def median_time(fn: Callable[[], Any], repeats: int, budget_s: float = 2.0) -> float:
+    """Median wall time of ``fn()`` over up to ``repeats`` runs (stops early past ``budget_s``)."""
+    times: list[float] = []
+    start = time.perf_counter()
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget_s:
+            break
+    return float(np.median(times))
+
+
+def first_call_time(fn: Callable[[], Any]) -> float:
+    """Time of the first call in this process: JIT compile (or on-disk cache load) plus one run."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def have(module: str) -> bool:
+    """Whether an optional peer can be imported."""
+    return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def environment_info() -> dict[str, Any]:
+    """Machine, Numba threading and package versions."""
+    import numba
+
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    try:
+        info["numba_threading_layer"] = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        info["numba_threading_layer"] = "not initialised"
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("detbench", "numba", "numpy", "pandas", "matplotlib", "pycocotools", "torch", "torchvision",
+                 "faster-coco-eval", "opencv-python-headless", "ensemble-boxes", "numba-cuda"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    info["versions"] = versions
+    return info
+
+
+def section_environment(ctx: ReportContext) -> Section:
+    info = environment_info()
+    rows = [(k, v) for k, v in info.items() if k != "versions"] + [(f"version: {k}", v)
+                                                                 for k, v in info["versions"].items()]
+    table = pd.DataFrame(rows, columns=["item", "value"])
+    return Section("environment", "Machine and versions", tables={"environment": table}, data=info)
+
+
+# --------------------------------------------------------------------------- speed
+
+
+@dataclass
+class SpeedCase:
+    """One primitive at one size: detbench's call and the peers doing the same work."""
+
+    primitive: str
+    size: str
+    detbench: Callable[[], Any]
+    peers: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    order: float = 0.0  # a numeric size for plotting
+
+
+def _random_boxes(n: int, image_size: float, seed: int) -> np.ndarray:
+    from detbench.demo import random_boxes
+
+    return random_boxes(n, image_size=image_size, seed=seed)
+
+
+def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
+    """Every primitive at the report's sizes, with each installed peer."""
+    import detbench as db
+
+    cases: list[SpeedCase] = []
+    torch = tvops = None
+    if have("torch") and have("torchvision"):
+        import torch
+        import torchvision.ops as tvops
+
+    for n in ((500, 2000) if quick else (1000, 3000, 5000)):
+        a, b = _random_boxes(n, 1000.0, seed + 1), _random_boxes(n, 1000.0, seed + 2)
+        out = np.empty((n, n), np.float32)
+        peers = {}
+        if tvops is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            peers["torchvision"] = lambda ta=ta, tb=tb: tvops.box_iou(ta, tb)
+        cases.append(SpeedCase("box_iou", f"{n}x{n}", lambda a=a, b=b: db.box_iou(a, b), peers, n))
+        cases.append(SpeedCase("box_iou(out=)", f"{n}x{n}", lambda a=a, b=b, o=out: db.box_iou(a, b, out=o),
+                               dict(peers), n))
+    return cases
+
+
+def section_speed(ctx: ReportContext) -> Section:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    repeats = 3 if ctx.quick else 7
+    rows = []
+    cases = speed_cases(ctx.quick, ctx.seed)
+    for i, case in enumerate(cases):
+        ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)})")
+        first = first_call_time(case.detbench)
+        steady = median_time(case.detbench, repeats)
+        row = {"primitive": case.primitive, "size": case.size, "order": case.order,
+               "first_call_s": first, "detbench_s": steady}
+        for name, fn in case.peers.items():  # each peer in its own block, after detbench's
+            fn()
+            t = median_time(fn, repeats, budget_s=5.0)
+            rows.append({**row, "peer": name, "peer_s": t, "speedup": t / steady})
+        if not case.peers:
+            rows.append({**row, "peer": "-", "peer_s": np.nan, "speedup": np.nan})
+    table = pd.DataFrame(rows)
+    figures = []
+    with_peer = table.dropna(subset=["speedup"])
+    if len(with_peer):
+        fig, ax = plt.subplots(figsize=(9, 0.35 * len(with_peer) + 1.5))
+        labels = [f"{r.primitive} {r.size} vs {r.peer}" for r in with_peer.itertuples()]
+        ax.barh(range(len(with_peer)), with_peer["speedup"], color="#3b7dd8")
+        ax.set_yticks(range(len(with_peer)), labels, fontsize=8)
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xlabel("speedup = peer time / detbench time (same run, log scale)")
+        ax.invert_yaxis()
+        figures.append((ctx.savefig(fig, "speedup.png"), "Speedup of every primitive over each installed peer."))
+    text = (
+        "<p>Each row is one primitive at one size. <em>first_call_s</em> is the first call in this process "
+        "(JIT compile, or loading the on-disk cache, plus one run); <em>detbench_s</em> and <em>peer_s</em> are "
+        f"steady-state medians of up to {repeats} runs, measured in the same run, peer after detbench.</p>"
+    )
+    return Section("speed", "Speed against the peers", text=text,
+                   tables={"speed": table.drop(columns=["order"])}, figures=figures,
+                   data={"rows": table.to_dict(orient="records")})
+
+
+# --------------------------------------------------------------------------- assembly
+
+#: The report's sections, in order: (key, function).
+SECTIONS: list[tuple[str, Callable[[ReportContext], Section]]] = [
+    ("environment", section_environment),
+    ("speed", section_speed),
+]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
+td, th { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #555; } #figure-check { color: #777; font-size: 0.8em; }
+"""
+
+_CHECK_JS = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('figure img'));
+  var ok = imgs.filter(function (im) { return im.complete && im.naturalWidth > 0; }).length;
+  var el = document.getElementById('figure-check');
+  el.textContent = 'figures loaded: ' + ok + '/' + imgs.length;
+  el.setAttribute('data-loaded', ok); el.setAttribute('data-total', imgs.length);
+});
+"""
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return "-"
+        ax = abs(x)
+        if ax != 0 and (ax < 1e-3 or ax >= 1e5):
+            return f"{x:.3e}"
+        return f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return str(obj)
+
+
+def write_report(sections: Iterable[Section], out_dir: Path, quick: bool, elapsed: float) -> Path:
+    """Write index.html, the CSV tables and results.json for ``sections``."""
+    sections = list(sections)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>detbench report</title>",
+        f"<style>{_CSS}</style><script>{_CHECK_JS}</script></head><body>",
+        "<h1>detbench report</h1>",
+        f"<p>{'Quick' if quick else 'Full'} run, {elapsed:.1f} s, built-in data only. "
+        "Speed ratios are measured in the same run; accuracy is checked against the reference implementations.</p>",
+        "<p id='figure-check'></p>",
+        "<ul>" + "".join(f"<li><a href='#{s.key}'>{html.escape(s.title)}</a></li>" for s in sections) + "</ul>",
+    ]
+    results: dict[str, Any] = {"quick": quick, "elapsed_s": elapsed, "sections": {}}
+    for s in sections:
+        parts.append(f"<h2 id='{s.key}'>{html.escape(s.title)}</h2>{s.text}")
+        for name, fig_caption in s.figures:
+            parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(fig_caption)}'>"
+                         f"<figcaption>{html.escape(fig_caption)}</figcaption></figure>")
+        for name, df in s.tables.items():
+            df.to_csv(out_dir / f"{name}.csv", index=False)
+            parts.append(f"<h3>{html.escape(name)} <small>(<a href='{name}.csv'>csv</a>)</small></h3>")
+            parts.append(_table_html(df))
+        results["sections"][s.key] = {
+            "title": s.title,
+            "tables": {k: v.to_dict(orient="records") for k, v in s.tables.items()},
+            "figures": [n for n, _ in s.figures],
+            "data": s.data,
+        }
+    parts.append("</body></html>")
+    index = out_dir / "index.html"
+    index.write_text("\n".join(parts), encoding="utf-8")
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=_json_default), encoding="utf-8")
+    return index
+
+
+def run_report(
+    out_dir: str | os.PathLike[str] = "detbench-report",
+    *,
+    quick: bool = True,
+    seed: int = 0,
+    sections: Iterable[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run the report and write it to ``out_dir``; returns the path of ``index.html``.
+
+    Parameters
+    ----------
+    out_dir: output folder (created if missing).
+    quick: small sizes and few repeats (under a minute on 2 cores).
+    seed: seed of the built-in synthetic data.
+    sections: keys of the sections to run (default: all, see :data:`SECTIONS`).
+    progress: print a progress bar on stderr.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = list(SECTIONS)
+    if sections is not None:
+        wanted = list(sections)
+        known = [k for k, _ in SECTIONS]
+        unknown = [k for k in wanted if k not in known]
+        if unknown:
+            raise ValueError(f"sections: unknown {unknown}; choose from {known}")
+        chosen = [(k, f) for k, f in SECTIONS if k in wanted]
+    bar = Progress(len(chosen), enabled=progress)
+    ctx = ReportContext(out, quick=quick, seed=seed, progress=bar.step)
+    t0 = time.perf_counter()
+    results = []
+    for key, fn in chosen:
+        bar.step(f"{key} ...")
+        results.append(fn(ctx))
+        bar.advance(f"{key} done")
+    bar.close()
+    return write_report(results, out, quick, time.perf_counter() - t0)

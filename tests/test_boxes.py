@@ -1,0 +1,275 @@
+"""The box core against torchvision.ops (live), plain references and properties."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision.ops as tvops
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from detbench.boxes import (
+    box_area,
+    box_convert,
+    box_iou,
+    clip_boxes,
+    complete_box_iou,
+    distance_box_iou,
+    generalized_box_iou,
+)
+from tests import reference_boxes as ref
+
+PAIRWISE = [
+    (box_iou, tvops.box_iou, ref.iou_pair),
+    (generalized_box_iou, tvops.generalized_box_iou, ref.giou_pair),
+    (distance_box_iou, tvops.distance_box_iou, ref.diou_pair),
+    (complete_box_iou, tvops.complete_box_iou, ref.ciou_pair),
+]
+PAIRWISE_IDS = [f[0].__name__ for f in PAIRWISE]
+
+
+def random_boxes(rng, n, dtype, scale=100.0, degenerate_every=0):
+    xy = rng.uniform(0, scale, (n, 2))
+    wh = rng.uniform(0, scale / 2, (n, 2))
+    if degenerate_every:
+        wh[::degenerate_every] = 0
+        wh[1::degenerate_every, 0] = 0  # zero width, positive height
+    return np.hstack([xy, xy + wh]).astype(dtype)
+
+
+def edge_case_boxes(dtype):
+    """Identical, disjoint, touching, nested, zero-area and line boxes."""
+    return np.array(
+        [
+            [0, 0, 10, 10],
+            [0, 0, 10, 10],  # identical to row 0
+            [20, 20, 30, 30],  # disjoint
+            [10, 0, 20, 10],  # touches row 0 along an edge
+            [10, 10, 15, 15],  # touches row 0 at a corner
+            [2, 2, 8, 8],  # nested in row 0
+            [5, 5, 5, 5],  # a point inside row 0
+            [0, 5, 10, 5],  # a horizontal line through row 0
+            [5, 5, 5, 5],  # the same point again
+            [-5, -5, 25, 25],  # encloses everything near the origin
+        ],
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fn,peer,_", PAIRWISE, ids=PAIRWISE_IDS)
+def test_pairwise_matches_torchvision(fn, peer, _, dtype):
+    rng = np.random.default_rng(1)
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    for trial in range(5):
+        a = np.vstack([random_boxes(rng, 60 + trial, dtype, degenerate_every=9), edge_case_boxes(dtype)])
+        b = np.vstack([random_boxes(rng, 45, dtype, degenerate_every=7), edge_case_boxes(dtype)])
+        got = fn(a, b)
+        want = peer(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        assert got.dtype == dtype and got.shape == want.shape
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=0, atol=tol)
+        # Where torchvision divides 0 by 0 detbench returns a number (the reference's value).
+        assert np.isfinite(got).all()
+        assert (~finite).sum() > 0  # the degenerate rows really were exercised
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+@pytest.mark.parametrize("fn,_,pair", PAIRWISE, ids=PAIRWISE_IDS)
+def test_pairwise_matches_plain_reference(fn, _, pair, offset):
+    rng = np.random.default_rng(2)
+    a = np.vstack([random_boxes(rng, 25, np.float64, degenerate_every=6), edge_case_boxes(np.float64)])
+    b = np.vstack([random_boxes(rng, 20, np.float64, degenerate_every=5), edge_case_boxes(np.float64)])
+    np.testing.assert_allclose(fn(a, b, offset=offset), ref.pairwise(pair, a, b, offset=offset), rtol=0, atol=1e-12)
+
+
+def test_iou_edge_values():
+    e = edge_case_boxes(np.float64)
+    iou = box_iou(e, e)
+    assert iou[0, 1] == 1.0  # identical
+    assert iou[0, 2] == 0.0  # disjoint
+    assert iou[0, 3] == 0.0 and iou[0, 4] == 0.0  # touching
+    assert iou[0, 5] == pytest.approx(36 / 100)  # nested: area ratio
+    assert iou[6, 8] == 0.0  # two identical points: 0, not NaN
+    np.testing.assert_allclose(generalized_box_iou(e[:1], e[2:3]), [[(100 + 100) / 900 - 1]])
+
+
+def test_legacy_offset_widths():
+    a = np.array([[0, 0, 9, 9]], dtype=np.float64)  # 10x10 pixels in the +1 convention
+    b = np.array([[5, 0, 14, 9]], dtype=np.float64)
+    assert box_iou(a, b, offset=1)[0, 0] == pytest.approx(50 / 150)
+    assert box_iou(a, b)[0, 0] == pytest.approx(36 / 126)
+
+
+def test_out_buffer_is_written_and_returned():
+    rng = np.random.default_rng(3)
+    a = random_boxes(rng, 30, np.float32)
+    b = random_boxes(rng, 20, np.float32)
+    for fn in (box_iou, generalized_box_iou, distance_box_iou, complete_box_iou):
+        buf = np.full((30, 20), -7.0, dtype=np.float32)
+        res = fn(a, b, out=buf)
+        assert res is buf
+        np.testing.assert_array_equal(buf, fn(a, b))
+
+
+@pytest.mark.parametrize(
+    "out,match",
+    [
+        (np.empty((3, 4), np.float32), r"out: expected shape \(3, 2\)"),
+        (np.empty((3, 2), np.float64), "out: expected dtype float32"),
+        (np.empty((2, 3), np.float32).T, "C-contiguous"),
+        ([[0.0, 0.0]] * 3, "numpy.ndarray"),
+    ],
+)
+def test_out_buffer_is_checked(out, match):
+    a = np.zeros((3, 4), np.float32)
+    b = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match=match):
+        box_iou(a, b, out=out)
+
+
+def test_dtypes():
+    a32 = np.array([[0, 0, 2, 2]], np.float32)
+    a64 = a32.astype(np.float64)
+    assert box_iou(a32, a32).dtype == np.float32
+    assert box_iou(a64, a64).dtype == np.float64
+    assert box_iou(a32, a64).dtype == np.float64
+    ints = np.array([[0, 0, 2, 2]], np.int32)
+    assert box_iou(ints, ints).dtype == np.float64
+    assert box_iou([[0, 0, 2, 2]], [[1, 1, 3, 3]])[0, 0] == pytest.approx(1 / 7)
+
+
+@pytest.mark.parametrize("fn", [p[0] for p in PAIRWISE], ids=PAIRWISE_IDS)
+def test_empty_inputs(fn):
+    z = np.zeros((0, 4), np.float32)
+    b = np.ones((5, 4), np.float32)
+    assert fn(z, b).shape == (0, 5)
+    assert fn(b, z).shape == (5, 0)
+    assert fn(z, z).shape == (0, 0)
+    assert fn(z, b).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((3, 5)), r"boxes1: expected shape \(N, 4\), got \(3, 5\)"),
+        (np.zeros(4), r"expected shape \(N, 4\), got \(4,\)"),
+        (np.zeros((2, 2, 4)), r"expected shape \(N, 4\)"),
+        (np.array([[0, 0, 1, np.nan]]), "boxes1: 1 non-finite value"),
+        (np.array([[0, 0, np.inf, 1]]), "non-finite"),
+        (np.array([[5, 0, 1, 1]]), "boxes1: row 0 has x2 < x1"),
+        (np.array([[0, 0, 1, 1], [0, 5, 1, 1]]), "row 1 has y2 < y1"),
+        (np.array([["a", "b", "c", "d"]]), "real numeric dtype"),
+        (np.array([[1 + 1j, 0, 1, 1]]), "real numeric dtype"),
+        ("boxes", "expected a numeric array"),
+    ],
+)
+def test_bad_boxes_are_named(bad, match):
+    good = np.zeros((1, 4))
+    for fn in (box_iou, generalized_box_iou, distance_box_iou, complete_box_iou):
+        with pytest.raises(ValueError, match=match):
+            fn(bad, good)
+    with pytest.raises(ValueError, match=match.replace("boxes1", "boxes2")):
+        box_iou(good, bad)
+
+
+def test_bad_options():
+    a = np.zeros((1, 4))
+    with pytest.raises(ValueError, match="offset"):
+        box_iou(a, a, offset=2)
+    with pytest.raises(ValueError, match="device"):
+        box_iou(a, a, device="tpu")
+    with pytest.raises(ValueError, match="eps"):
+        distance_box_iou(a, a, eps=-1)
+
+
+# ---------------------------------------------------------------- properties
+
+finite_coord = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def box_sets(draw, max_n=12):
+    n = draw(st.integers(0, max_n))
+    xy = draw(arrays(np.float64, (n, 2), elements=finite_coord))
+    wh = draw(arrays(np.float64, (n, 2), elements=st.floats(0, 500, width=64)))
+    return np.hstack([xy, xy + wh])
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_sets(), box_sets())
+def test_iou_properties(a, b):
+    iou = box_iou(a, b)
+    assert iou.shape == (len(a), len(b))
+    assert ((iou >= 0) & (iou <= 1)).all()
+    np.testing.assert_allclose(iou, box_iou(b, a).T, rtol=0, atol=1e-15)
+    giou = generalized_box_iou(a, b)
+    assert ((giou >= -1 - 1e-12) & (giou <= iou + 1e-12)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_sets())
+def test_iou_is_one_on_identical_boxes(a):
+    area = box_area(a)
+    diag = np.diag(box_iou(a, a))
+    np.testing.assert_allclose(diag[area > 0], 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.diag(distance_box_iou(a, a))[area > 0], 1.0, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_sets(), st.sampled_from(["xyxy", "xywh", "cxcywh"]), st.sampled_from(["xyxy", "xywh", "cxcywh"]))
+def test_convert_round_trip(a, f1, f2):
+    there = box_convert(box_convert(a, "xyxy", f1), f1, f2)
+    back = box_convert(there, f2, "xyxy")
+    np.testing.assert_allclose(back, a, rtol=1e-12, atol=1e-9)
+
+
+# ---------------------------------------------------------------- convert / area / clip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("in_fmt", ["xyxy", "xywh", "cxcywh"])
+@pytest.mark.parametrize("out_fmt", ["xyxy", "xywh", "cxcywh"])
+def test_convert_matches_torchvision(in_fmt, out_fmt, dtype):
+    rng = np.random.default_rng(4)
+    boxes = box_convert(random_boxes(rng, 50, dtype, degenerate_every=4), "xyxy", in_fmt)
+    got = box_convert(boxes, in_fmt, out_fmt)
+    want = tvops.box_convert(torch.from_numpy(boxes), in_fmt, out_fmt).numpy()
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-5)
+    assert got is not boxes
+
+
+def test_convert_checks_format_and_extent():
+    with pytest.raises(ValueError, match="in_fmt"):
+        box_convert(np.zeros((1, 4)), "xyhw", "xyxy")
+    with pytest.raises(ValueError, match="negative width"):
+        box_convert(np.array([[0, 0, -1, 2]]), "xywh", "xyxy")
+    with pytest.raises(ValueError, match="negative height"):
+        box_convert(np.array([[0, 0, 1, -2]]), "cxcywh", "xyxy")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_area_matches_torchvision(dtype):
+    rng = np.random.default_rng(5)
+    boxes = random_boxes(rng, 40, dtype, degenerate_every=3)
+    np.testing.assert_array_equal(box_area(boxes), tvops.box_area(torch.from_numpy(boxes)).numpy())
+    np.testing.assert_allclose(box_area(box_convert(boxes, "xyxy", "xywh"), "xywh"), box_area(boxes), rtol=1e-5)
+    np.testing.assert_allclose(
+        box_area(boxes, offset=1), (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1), rtol=1e-6
+    )
+
+
+def test_clip_matches_torchvision():
+    rng = np.random.default_rng(6)
+    xy = rng.uniform(-50, 150, (80, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(0, 80, (80, 2))]).astype(np.float32)
+    got = clip_boxes(boxes, (90, 120))
+    want = tvops.clip_boxes_to_image(torch.from_numpy(boxes), (90, 120)).numpy()
+    np.testing.assert_array_equal(got, want)
+    legacy = clip_boxes(boxes, (90, 120), offset=1)
+    assert legacy[:, 0::2].max() <= 119 and legacy[:, 1::2].max() <= 89
+    with pytest.raises(ValueError, match="image_size"):
+        clip_boxes(boxes, 90)
+    with pytest.raises(ValueError, match="height"):
+        clip_boxes(boxes, (-1, 10))
