@@ -35,6 +35,7 @@ import numpy as np
 from .._validate import (
     as_float_array,
     check_boxes,
+    check_choice,
     check_int,
     check_number,
     check_out,
@@ -86,12 +87,12 @@ def _device_with_dtype(cuda: Any, x: Any, dtype: np.dtype) -> Any:
 
 
 # --------------------------------------------------------------------------- box_iou
-def box_iou(a: Any, b: Any, offset: int = 0, *, out: Any = None) -> Any:
-    """Pairwise IoU matrix of two sets of xyxy boxes, on the GPU.
+def box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: Any = None) -> Any:
+    """Pairwise IoU matrix of two sets of xyxy boxes, on the GPU: :func:`detbench.boxes.box_iou`'s twin.
 
     Parameters
     ----------
-    a, b:
+    boxes1, boxes2:
         ``(N, 4)`` and ``(M, 4)`` boxes ``[x1, y1, x2, y2]`` with ``x2 >= x1``,
         ``y2 >= y1``; float32/float64 (integers become float64). NumPy arrays or
         GPU arrays.
@@ -111,8 +112,9 @@ def box_iou(a: Any, b: Any, offset: int = 0, *, out: Any = None) -> Any:
     Rule: ``iou = inter / union`` with ``inter = max(min(x2) - max(x1) + offset, 0)
     * max(min(y2) - max(y1) + offset, 0)`` and ``union = (area_a + area_b) - inter``,
     torchvision's ``box_iou`` formula and operation order, so results equal it
-    bit for bit (offset 0). One documented difference: where ``union == 0`` (two
-    zero-area boxes) the IoU is 0.0, not NaN.
+    (offset 0) and the CPU ``detbench.boxes.box_iou`` bit for bit. One
+    documented difference from torchvision (shared with the CPU function):
+    where ``union == 0`` (two zero-area boxes) the IoU is 0.0, not NaN.
 
     Kernel: one thread per output element; each block stages its tile of
     ``a`` and ``b`` boxes (with their areas) in shared memory and its warps
@@ -121,11 +123,11 @@ def box_iou(a: Any, b: Any, offset: int = 0, *, out: Any = None) -> Any:
     N*M out, usually the dominant cost: pass device arrays to avoid it).
     """
     cuda = require_cuda()
-    offset = check_int(offset, "offset", low=0, high=1)
-    on_device = is_device_array(cuda, a) or is_device_array(cuda, b)
+    offset = float(check_choice(offset, "offset", (0, 1)))
+    on_device = is_device_array(cuda, boxes1) or is_device_array(cuda, boxes2)
     if not on_device:
-        ha = check_boxes(a, "a")
-        hb = check_boxes(b, "b")
+        ha = check_boxes(boxes1, "boxes1")
+        hb = check_boxes(boxes2, "boxes2")
         dtype = result_float_dtype(ha, hb)
         ha = ha.astype(dtype, copy=False)
         hb = hb.astype(dtype, copy=False)
@@ -140,8 +142,8 @@ def box_iou(a: Any, b: Any, offset: int = 0, *, out: Any = None) -> Any:
             d_out.copy_to_host(out)
         return out
 
-    da = _device_or_upload(cuda, a, "a")
-    db = _device_or_upload(cuda, b, "b")
+    da = _device_or_upload(cuda, boxes1, "boxes1")
+    db = _device_or_upload(cuda, boxes2, "boxes2")
     dtype = result_float_dtype(da, db)
     da = _device_with_dtype(cuda, da, dtype)
     db = _device_with_dtype(cuda, db, dtype)
@@ -170,7 +172,7 @@ def _device_or_upload(cuda: Any, x: Any, name: str) -> Any:
     return cuda.to_device(check_boxes(x, name))
 
 
-def _launch_iou(cuda: Any, da: Any, db: Any, offset: int, d_out: Any) -> None:
+def _launch_iou(cuda: Any, da: Any, db: Any, offset: float, d_out: Any) -> None:
     dtype = np.dtype(d_out.dtype)
     block = tuple(int(v) for v in _kernels.IOU_BLOCK)
     kernel = _kernels.make_iou_kernel(dtype.name, block)
