@@ -28,8 +28,9 @@ No kernel uses atomics; each thread owns the output element(s) it writes.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def _sim_mul(x: Any, y: Any) -> Any:
     return x * y
 
 
-@lru_cache(maxsize=None)
+@cache
 def mul_for(dtype_name: str) -> Callable[[Any, Any], Any]:
     """The product ``x * y`` rounded on its own (never fused into an FMA) for ``dtype``."""
     _bind_cuda()
@@ -113,7 +114,7 @@ def mul_for(dtype_name: str) -> Callable[[Any, Any], Any]:
 
 
 # --------------------------------------------------------------------------- IoU
-@lru_cache(maxsize=None)
+@cache
 def make_iou_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
     """IoU matrix kernel ``kernel[grid, block](a, b, offset, out)``.
 
@@ -193,7 +194,7 @@ def make_iou_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
 
 
 # --------------------------------------------------------------------------- NMS
-@lru_cache(maxsize=None)
+@cache
 def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
     """Suppression bitmask kernel ``kernel[(col_blocks, col_blocks), tile](boxes, thr, mask)``.
 
@@ -265,7 +266,7 @@ def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
 
 
 # --------------------------------------------------------------------------- transpose
-@lru_cache(maxsize=None)
+@cache
 def make_transpose_kernel(dtype_name: str, tile: int, rows: int) -> Any:
     """Batched transpose ``kernel[grid, (tile, rows)](src, dst)``: ``dst[b, c, r] = src[b, r, c]``.
 
@@ -310,7 +311,7 @@ def make_transpose_kernel(dtype_name: str, tile: int, rows: int) -> Any:
 
 
 # --------------------------------------------------------------------------- ROI Align
-@lru_cache(maxsize=None)
+@cache
 def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
     """ROI Align kernel ``kernel[grid, block](feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out)``.
 

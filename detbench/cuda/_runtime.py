@@ -41,7 +41,7 @@ def get_cuda() -> Any:
     except ImportError as exc:
         raise CudaUnavailableError(
             "detbench.cuda needs numba-cuda, which could not be imported "
-            f"({exc}); install it with `pip install \"detbench[cuda]\"` (or `pip install numba-cuda`)"
+            f'({exc}); install it with `pip install "detbench[cuda]"` (or `pip install numba-cuda`)'
         ) from exc
 
 
@@ -94,7 +94,7 @@ def require_cuda() -> Any:
     if not ok:
         hint = ""
         if importlib.util.find_spec("numba_cuda") is None:
-            hint = " Also, the numba-cuda package is not installed (`pip install \"detbench[cuda]\"`)."
+            hint = ' Also, the numba-cuda package is not installed (`pip install "detbench[cuda]"`).'
         raise CudaUnavailableError(
             f"detbench.cuda: no usable CUDA GPU: {reason}. A GPU with an NVIDIA driver is needed "
             "(or set NUMBA_ENABLE_CUDASIM=1 before importing numba to run the kernels on the CUDA "
