@@ -24,8 +24,11 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(_kernels, "TRANSPOSE_ROWS", 1)
 
 
-def reference_roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
-    """ROI Align written from the rule (torchvision's forward), scalar by scalar in the features' dtype."""
+def reference_roi_align(
+    features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False, pool_mode="avg"
+):
+    """ROI Align written from the rule (torchvision's forward; max: mmcv's, with 0 for an empty grid),
+    scalar by scalar in the features' dtype."""
     t = features.dtype.type
     n_img, nch, height, width = features.shape
     ph_n, pw_n = output_size
@@ -45,11 +48,13 @@ def reference_roi_align(features, rois, output_size, spatial_scale=1.0, sampling
         for ph in range(ph_n):
             for pw in range(pw_n):
                 acc = np.zeros(nch, features.dtype)
+                samples = []
                 for iy in range(gh):
                     y = sh + t(ph) * bh + (t(iy) + t(0.5)) * bh / t(gh)
                     for ix in range(gw):
                         x = sw + t(pw) * bw + (t(ix) + t(0.5)) * bw / t(gw)
                         if not (-1 <= y <= height and -1 <= x <= width):
+                            samples.append(np.zeros(nch, features.dtype))
                             continue
                         yy, xx = max(y, t(0)), max(x, t(0))
                         y0, x0 = int(yy), int(xx)
@@ -66,10 +71,15 @@ def reference_roi_align(features, rois, output_size, spatial_scale=1.0, sampling
                         ly, lx = yy - t(y0), xx - t(x0)
                         hy, hx = t(1) - ly, t(1) - lx
                         f = features[n]
-                        acc += ((hy * hx * f[:, y0, x0] + hy * lx * f[:, y0, x1]) + ly * hx * f[:, y1, x0]) + (
+                        val = ((hy * hx * f[:, y0, x0] + hy * lx * f[:, y0, x1]) + ly * hx * f[:, y1, x0]) + (
                             ly * lx * f[:, y1, x1]
                         )
-                out[k, :, ph, pw] = acc / count
+                        acc += val
+                        samples.append(val)
+                if pool_mode == "max":
+                    out[k, :, ph, pw] = np.max(samples, axis=0) if samples else 0
+                else:
+                    out[k, :, ph, pw] = acc / count
     return out
 
 
@@ -132,6 +142,18 @@ def test_equals_plain_reference(rng):
     np.testing.assert_array_equal(ref, tv_roi_align(features, rois, (3, 2), 0.5, -1, False))
 
 
+@pytest.mark.parametrize("dtype,aligned,sampling_ratio", [(np.float32, False, 2), (np.float64, True, -1)])
+def test_max_pool_mode_equals_reference(rng, dtype, aligned, sampling_ratio):
+    features, rois = make_case(rng, dtype)
+    got = dcuda.roi_align(features, rois, (3, 2), 0.5, sampling_ratio, aligned, pool_mode="max")
+    want = reference_roi_align(features, rois, (3, 2), 0.5, sampling_ratio, aligned, "max")
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    avg = dcuda.roi_align(features, rois, (3, 2), 0.5, sampling_ratio, aligned)
+    assert (got >= avg).all() and (got > avg).any()  # a maximum is at least the mean
+    assert (got[3] == 0).all()  # wholly outside: every sample reads 0
+
+
 def test_hand_computed_linear_map():
     # f(y, x) = 10 * y + x is reproduced exactly by bilinear sampling inside the map
     f = (10 * np.arange(5)[:, None] + np.arange(5)[None, :]).astype(np.float64)[None, None]
@@ -140,6 +162,12 @@ def test_hand_computed_linear_map():
     assert dcuda.roi_align(f, rois, 1, 1.0, 2, False)[0, 0, 0, 0] == 22.0
     # aligned=True shifts by half a pixel: samples at 1.0 and 2.0, mean f(1.5, 1.5) = 16.5
     assert dcuda.roi_align(f, rois, 1, 1.0, 2, True)[0, 0, 0, 0] == 16.5
+    # max: the sample at (2.5, 2.5) gives 27.5
+    assert dcuda.roi_align(f, rois, 1, 1.0, 2, False, pool_mode="max")[0, 0, 0, 0] == 27.5
+    # zero-width roi with aligned=True and adaptive sampling: empty grid -> 0 in both modes
+    flat = np.array([[0, 2.0, 1.0, 2.0, 3.0]])
+    assert dcuda.roi_align(f, flat, 1, 1.0, -1, True)[0, 0, 0, 0] == 0.0
+    assert dcuda.roi_align(f, flat, 1, 1.0, -1, True, pool_mode="max")[0, 0, 0, 0] == 0.0
 
 
 def test_rois_as_per_image_list(rng):
@@ -209,6 +237,8 @@ def test_bad_input_messages(rng):
         dcuda.roi_align(features, rois, (0, 2))
     with pytest.raises(ValueError, match="spatial_scale: must be > 0"):
         dcuda.roi_align(features, rois, 2, spatial_scale=0.0)
+    with pytest.raises(ValueError, match=r"pool_mode: expected one of \['avg', 'max'\]"):
+        dcuda.roi_align(features, rois, 2, pool_mode="sum")
     with pytest.raises(ValueError, match="aligned: expected a bool"):
         dcuda.roi_align(features, rois, 2, aligned="yes")
     with pytest.raises(ValueError, match="features: empty spatial size"):

@@ -268,6 +268,7 @@ def roi_align(
     spatial_scale: float = 1.0,
     sampling_ratio: int = -1,
     aligned: bool = False,
+    pool_mode: str = "avg",
 ) -> Any:
     """ROI Align (He et al., Mask R-CNN, 2017) on the GPU, equal to ``torchvision.ops.roi_align``.
 
@@ -293,6 +294,11 @@ def roi_align(
         True: shift the scaled roi by -0.5 so that sample positions are pixel
         centres (the half-pixel model of detectron2's ``ROIAlignV2``), and
         keep degenerate rois as they are.
+    pool_mode:
+        ``"avg"`` (torchvision's, the default): the mean of the bin's samples.
+        ``"max"`` (mmcv's ``pool_mode='max'``): their maximum, a sample outside
+        the map counting as 0; an empty sampling grid gives 0 (mmcv gives
+        ``-FLT_MAX`` there).
 
     Returns
     -------
@@ -305,7 +311,9 @@ def roi_align(
     ``(start_h + ph * bin_h) + (iy + 0.5) * bin_h / gh``; a sample outside
     ``[-1, H] x [-1, W]`` counts as 0, coordinates are clamped to ``[0, H - 1]``;
     the sum is divided by ``max(gh * gw, 1)``. Results are bit-identical to
-    torchvision's CPU kernel.
+    torchvision's CPU kernel. Reproducing other libraries' defaults:
+    detectron2's ``ROIAlignV2`` pooler (sampling ratio 0) and mmcv's default
+    ``RoIAlign`` are ``aligned=True, sampling_ratio=0`` (``pool_mode="avg"``).
 
     Kernel: features are first transposed to channels-last on the GPU (a
     tiled shared-memory transpose); then one thread per output element, the
@@ -323,6 +331,7 @@ def roi_align(
     sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
     if not isinstance(aligned, (bool, np.bool_)):
         raise ValueError(f"aligned: expected a bool, got {aligned!r}")
+    pool_mode = check_choice(pool_mode, "pool_mode", ("avg", "max"))
     on_device = is_device_array(cuda, features)
     if on_device:
         d_feat = as_device_array(cuda, features)
@@ -343,7 +352,9 @@ def roi_align(
         return cuda.to_device(empty) if on_device else empty
     if not on_device:
         d_feat = cuda.to_device(h_feat)
-    d_out = _launch_roi_align(cuda, d_feat, cuda.to_device(h_rois), dtype, ph_n, pw_n, scale, sampling_ratio, aligned)
+    d_out = _launch_roi_align(
+        cuda, d_feat, cuda.to_device(h_rois), dtype, ph_n, pw_n, scale, sampling_ratio, aligned, pool_mode == "max"
+    )
     return d_out if on_device else d_out.copy_to_host()
 
 
@@ -385,6 +396,7 @@ def _launch_roi_align(
     scale: float,
     sampling_ratio: int,
     aligned: bool,
+    pool_max: bool,
 ) -> Any:
     n_img, nch, height, width = (int(s) for s in d_feat.shape)
     k = int(d_rois.shape[0])
@@ -394,7 +406,7 @@ def _launch_roi_align(
     _launch_transpose(cuda, d_feat.reshape(n_img, nch, height * width), d_cl)
     d_cl = d_cl.reshape(n_img, height, width, nch)
     block = tuple(int(v) for v in _kernels.ROI_BLOCK)
-    kernel = _kernels.make_roi_align_kernel(dtype.name, block)
+    kernel = _kernels.make_roi_align_kernel(dtype.name, block, bool(pool_max))
     d_out = cuda.device_array((k, nch, ph_n, pw_n), dtype=dtype)
     grid = (_cdiv(nch, block[0]), _cdiv(nbins, block[1]), min(k, _kernels.MAX_GRID_Z))
     kernel[grid, block](d_cl, d_rois, dtype.type(scale), ph_n, pw_n, sampling_ratio, int(bool(aligned)), d_out)

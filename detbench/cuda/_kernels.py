@@ -312,7 +312,7 @@ def make_transpose_kernel(dtype_name: str, tile: int, rows: int) -> Any:
 
 # --------------------------------------------------------------------------- ROI Align
 @cache
-def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
+def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: bool = False) -> Any:
     """ROI Align kernel ``kernel[grid, block](feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out)``.
 
     ``feat`` channels-last (N, H, W, C); ``rois`` (K, 5) ``[batch, x1, y1, x2, y2]``
@@ -336,6 +336,11 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
     ``[-1, H] x [-1, W]`` contribute nothing, coordinates clamped at 0 and at the
     last row/column, ``acc += ((w1*v1 + w2*v2) + w3*v3) + w4*v4`` in sample
     order, then ``acc / max(grid_h * grid_w, 1)``.
+
+    ``pool_max=True`` builds the max-pooling variant (mmcv's ``pool_mode='max'``):
+    the largest bilinear sample of the bin, where a sample outside the map
+    counts as 0; a bin with an empty sampling grid (a zero-size roi with
+    ``aligned=True`` and adaptive sampling) gives 0 (mmcv: ``-FLT_MAX``).
     """
     _bind_cuda()
     ft = _float_type(np.dtype(dtype_name))
@@ -386,9 +391,15 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
             base_h = start_h + mul(ft(ph), bin_h)
             base_w = start_w + mul(ft(pw), bin_w)
             acc = zero
+            best = zero
+            first = True  # max mode: no sample seen yet
             for iy in range(grid_h):
                 y = base_h + mul(ft(iy) + half, bin_h) / ft(grid_h)
                 if not (y >= minus_one and y <= fh):
+                    if pool_max and grid_w > 0:  # a row of samples outside the map: all 0
+                        if first or zero > best:
+                            best = zero
+                        first = False
                     continue
                 if y <= zero:
                     y = zero
@@ -404,6 +415,10 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
                 for ix in range(grid_w):
                     x = base_w + mul(ft(ix) + half, bin_w) / ft(grid_w)
                     if not (x >= minus_one and x <= fw):
+                        if pool_max:
+                            if first or zero > best:
+                                best = zero
+                            first = False
                         continue
                     if x <= zero:
                         x = zero
@@ -424,7 +439,15 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
                         (mul(w1, feat[n, y_low, x_low, c]) + mul(w2, feat[n, y_low, x_high, c]))
                         + mul(w3, feat[n, y_high, x_low, c])
                     ) + mul(w4, feat[n, y_high, x_high, c])
-                    acc = acc + val
-            out[k, c, ph, pw] = acc / ft(count)
+                    if pool_max:
+                        if first or val > best:
+                            best = val
+                        first = False
+                    else:
+                        acc = acc + val
+            if pool_max:
+                out[k, c, ph, pw] = best
+            else:
+                out[k, c, ph, pw] = acc / ft(count)
 
     return roi_align_kernel

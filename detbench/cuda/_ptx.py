@@ -44,11 +44,13 @@ def kernel_ptx(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
                 K.make_transpose_kernel(dtype_name, int(K.TRANSPOSE_TILE), int(K.TRANSPOSE_ROWS)),
                 (a3, a3),
             ),
-            "roi_align": (
-                K.make_roi_align_kernel(dtype_name, tuple(K.ROI_BLOCK)),
-                (ft[:, :, :, ::1], a2, ft, nbt.int64, nbt.int64, nbt.int64, nbt.int64, ft[:, :, :, ::1]),
-            ),
         }
+        roi_sig = (ft[:, :, :, ::1], a2, ft, nbt.int64, nbt.int64, nbt.int64, nbt.int64, ft[:, :, :, ::1])
+        for mode in ("avg", "max"):
+            specs[f"roi_align_{mode}"] = (
+                K.make_roi_align_kernel(dtype_name, tuple(K.ROI_BLOCK), mode == "max"),
+                roi_sig,
+            )
         for name, (dispatcher, sig) in specs.items():
             ptx, _ = cuda.compile_ptx(dispatcher.py_func, sig, cc=cc)
             result[f"{name}-{dtype_name}"] = ptx
