@@ -7,9 +7,9 @@ skips it. ``scripts/run_gpu_benchmarks.sh`` runs this suite on a GPU machine.
 What is timed, separately, so the cost of PCIe transfers is visible:
 
 * ``time_h2d``: host -> device copies of the inputs;
-* ``time_kernel``: the GPU function on device arrays, device result (for NMS:
-  includes its own mask read-back and host reduction, which are part of the
-  algorithm);
+* ``time_kernel``: the GPU function on device arrays, device result (for NMS
+  this includes what the algorithm does on the host: copying boxes and scores
+  back for validation and the sort, reading the mask back, the greedy pass);
 * ``time_d2h``: device -> host copy of the result;
 * ``time_end_to_end``: NumPy in, NumPy out, as a CPU user calls it.
 

@@ -1,10 +1,14 @@
 """GPU (numba.cuda) versions of detbench's core kernels: IoU matrix, greedy NMS, ROI Align.
 
-Each function has the signature and the results of its CPU twin
-(``detbench.boxes.box_iou``, ``detbench.nms.nms``, ``detbench.roi.roi_align``,
-which equal torchvision's ``box_iou``, ``nms`` and ``roi_align``), bit for bit:
-the kernels perform the same floating-point operations in the same order and
-keep the products out of fused multiply-adds (see :mod:`detbench.cuda._kernels`).
+Each function has the signature of its CPU twin (``detbench.boxes.box_iou``,
+``detbench.nms.nms``, ``detbench.roi.roi_align``) and the same results, bit for
+bit: the kernels perform the floating-point operations of torchvision's CPU
+``box_iou``, ``nms`` and ``roi_align`` in the same order, and keep every product
+that feeds a sum out of fused multiply-adds (see :mod:`detbench.cuda._kernels`).
+The tests prove this on Numba's CUDA simulator; for a real device,
+``python -m detbench.cuda._ptx`` checks the compiled code has no fused
+multiply-add, and the ``CudaParity`` benchmarks of ``benchmarks/bench_cuda.py``
+measure the differences on the GPU (0 expected).
 
 Arrays in, arrays out, on the same side:
 
@@ -117,10 +121,11 @@ def box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: Any = None) -> 
     where ``union == 0`` (two zero-area boxes) the IoU is 0.0, not NaN.
 
     Kernel: one thread per output element; each block stages its tile of
-    ``a`` and ``b`` boxes (with their areas) in shared memory and its warps
+    ``boxes1`` and ``boxes2`` (with their areas) in shared memory and its warps
     write consecutive columns (coalesced). Cost: O(N*M) work, N*M result
     elements written; host inputs add the transfers (4(N+M) values in,
     N*M out, usually the dominant cost: pass device arrays to avoid it).
+    GPU inputs of different dtypes are converted (to float64) through the host.
     """
     cuda = require_cuda()
     offset = float(check_choice(offset, "offset", (0, 1)))
@@ -217,7 +222,7 @@ def nms(boxes: Any, scores: Any, iou_threshold: float, score_threshold: float | 
     O(N^2) IoUs on the GPU, N^2/8 bytes of mask moved to the host (1.25 GB at
     N = 100,000: use it for up to a few 10,000 boxes), O(N^2 / 64) host work
     in the worst case, plus an O(N log N) host sort. GPU inputs are copied to
-    the host for the validation and the sort (8N values).
+    the host for the validation and the sort (5N values).
     """
     cuda = require_cuda()
     on_device = is_device_array(cuda, boxes) or is_device_array(cuda, scores)
