@@ -18,25 +18,29 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(_kernels, "NMS_TILE", 8)
 
 
-def reference_nms(boxes, scores, iou_threshold):
+def reference_nms(boxes, scores, iou_threshold, inclusive=False, offset=0):
     """Greedy NMS from the rule: stable descending score order; a box survives unless a kept
-    box has IoU > threshold with it (IoU in the boxes' dtype, compared as Python floats)."""
+    box has IoU > threshold (>= if inclusive) with it (IoU in the boxes' dtype, compared as
+    Python floats; widths x2 - x1 + offset)."""
     dt = boxes.dtype.type
+    off = dt(offset)
     order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))  # sorted() is stable
     keep = []
     for i in order:
         x1, y1, x2, y2 = boxes[i]
-        area_i = (x2 - x1) * (y2 - y1)
+        area_i = (x2 - x1 + off) * (y2 - y1 + off)
         suppressed = False
         for k in keep:
             u1, v1, u2, v2 = boxes[k]
-            w = min(x2, u2) - max(x1, u1)
-            h = min(y2, v2) - max(y1, v1)
+            w = min(x2, u2) - max(x1, u1) + off
+            h = min(y2, v2) - max(y1, v1) + off
             inter = w * h if (w > 0 and h > 0) else dt(0)
-            union = (area_i + (u2 - u1) * (v2 - v1)) - inter
-            if union > 0 and float(inter / union) > iou_threshold:
-                suppressed = True
-                break
+            union = (area_i + (u2 - u1 + off) * (v2 - v1 + off)) - inter
+            if union > 0:
+                iou = float(inter / union)
+                if iou >= iou_threshold if inclusive else iou > iou_threshold:
+                    suppressed = True
+                    break
         if not suppressed:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
@@ -84,6 +88,32 @@ def test_iou_exactly_at_threshold_is_kept():
     np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.5), [0, 1])
     np.testing.assert_array_equal(dcuda.nms(boxes, scores, np.nextafter(0.5, 0)), [0])
     np.testing.assert_array_equal(tv_nms(boxes, scores, 0.5), [0, 1])
+
+
+def test_inclusive_and_offset_options(rng):
+    boxes = np.array([[0, 0, 4, 1], [0, 0, 2, 1]], np.float64)  # IoU exactly 0.5
+    scores = np.array([0.9, 0.8])
+    np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.5, inclusive=True), [0])
+    pix = np.round(clustered_boxes(rng, 30, np.float32))
+    scores = rng.random(30).astype(np.float32)
+    for inclusive, offset, thr in [(True, 0, 0.3), (False, 1, 0.4), (True, 1, 0.0)]:
+        got = dcuda.nms(pix, scores, thr, inclusive=inclusive, offset=offset)
+        np.testing.assert_array_equal(got, reference_nms(pix, scores, thr, inclusive, offset))
+    # offset 1: pixel boxes [0, 0, 1, 1] and [1, 0, 2, 1] share a column of 2 pixels: IoU 2/6
+    two = np.array([[0, 0, 1, 1], [1, 0, 2, 1]], np.float32)
+    np.testing.assert_array_equal(dcuda.nms(two, np.array([0.9, 0.8]), 0.3, offset=1), [0])
+    np.testing.assert_array_equal(dcuda.nms(two, np.array([0.9, 0.8]), 0.3), [0, 1])
+    with pytest.raises(ValueError, match="offset: expected 0 or 1"):
+        dcuda.nms(two, np.array([0.9, 0.8]), 0.3, offset=2)
+    with pytest.raises(ValueError, match="inclusive: expected a bool"):
+        dcuda.nms(two, np.array([0.9, 0.8]), 0.3, inclusive="yes")
+
+
+def test_mixed_dtypes_compute_in_float64(rng):
+    boxes = clustered_boxes(rng, 20, np.float32)
+    scores = rng.random(20)  # float64
+    want = tv_nms(boxes.astype(np.float64), scores, 0.5)
+    np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.5), want)
 
 
 def test_float32_iou_compared_in_float64():

@@ -185,6 +185,7 @@ def test_empty_rois_and_channels(rng):
     no_ch = dcuda.roi_align(np.zeros((1, 0, 4, 4), np.float32), np.array([[0, 0, 0, 2, 2]]), 2)
     assert no_ch.shape == (1, 0, 2, 2)
     assert dcuda.roi_align(features, [], 2).shape == (0, 3, 2, 2)
+    assert dcuda.roi_align(features, [np.zeros((0, 4))] * 3, 2).shape == (0, 3, 2, 2)  # empty extra entries
 
 
 def test_one_roi_one_channel_single_block(rng):
@@ -213,8 +214,22 @@ def test_device_in_device_out_and_dtype_rules(rng):
     assert not isinstance(got, np.ndarray) and got.shape == (3, 3, 2, 2)
     # float64 rois are cast to the features' float32, as torchvision would need
     np.testing.assert_array_equal(got.copy_to_host(), tv_roi_align(features, rois[:3], (2, 2), 0.5, -1, False))
-    ints = dcuda.roi_align(np.arange(16).reshape(1, 1, 4, 4), np.array([[0, 0, 0, 3, 3]]), 1)
-    assert ints.dtype == np.float64
+    f64 = dcuda.roi_align(features.astype(np.float64), rois[:3].astype(np.float32), (2, 2), 0.5)
+    assert f64.dtype == np.float64  # the features' dtype decides
+
+
+def test_channels_last_input(rng):
+    features, rois = make_case(rng, np.float32)
+    want = tv_roi_align(features, rois, (2, 3), 0.5, 2, True)
+    nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(dcuda.roi_align(nhwc, rois, (2, 3), 0.5, 2, True, channels_last=True), want)
+    # an NCHW view of channels-last memory is used as it lies (no transpose), same result
+    view = nhwc.transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(dcuda.roi_align(view, rois, (2, 3), 0.5, 2, True), want)
+    from numba import cuda
+
+    dev = dcuda.roi_align(cuda.to_device(nhwc), rois, (2, 3), 0.5, 2, True, channels_last=True)
+    np.testing.assert_array_equal(dev.copy_to_host(), want)
 
 
 def test_bad_input_messages(rng):
@@ -231,8 +246,12 @@ def test_bad_input_messages(rng):
     bad[1, 2, 3, 4] = np.inf
     with pytest.raises(ValueError, match="features: 1 non-finite value"):
         dcuda.roi_align(bad, rois, 2)
-    with pytest.raises(ValueError, match="features: expected 4 dimensions"):
+    with pytest.raises(ValueError, match=r"features: expected 4 dimensions \(N, C, H, W\)"):
         dcuda.roi_align(features[0], rois, 2)
+    with pytest.raises(ValueError, match="features: expected dtype float32 or float64, got int64"):
+        dcuda.roi_align(np.zeros((1, 1, 4, 4), np.int64), rois[:1], 2)
+    with pytest.raises(ValueError, match="channels_last: expected a bool"):
+        dcuda.roi_align(features, rois, 2, channels_last=1)
     with pytest.raises(ValueError, match="output_size: must be >= 1"):
         dcuda.roi_align(features, rois, (0, 2))
     with pytest.raises(ValueError, match="spatial_scale: must be > 0"):
@@ -241,7 +260,7 @@ def test_bad_input_messages(rng):
         dcuda.roi_align(features, rois, 2, pool_mode="sum")
     with pytest.raises(ValueError, match="aligned: expected a bool"):
         dcuda.roi_align(features, rois, 2, aligned="yes")
-    with pytest.raises(ValueError, match="features: empty spatial size"):
+    with pytest.raises(ValueError, match="features: the map must be at least 1x1"):
         dcuda.roi_align(np.zeros((1, 2, 0, 3)), rois[:1], 2)
-    with pytest.raises(ValueError, match="rois: 3 per-image arrays for 2 images"):
-        dcuda.roi_align(features, [np.zeros((0, 4))] * 3, 2)
+    with pytest.raises(ValueError, match="rois: list entry 2 has 1 boxes but features hold only 2 images"):
+        dcuda.roi_align(features, [np.zeros((0, 4)), np.zeros((0, 4)), np.array([[0, 0, 1, 1]])], 2)

@@ -187,7 +187,15 @@ def _launch_iou(cuda: Any, da: Any, db: Any, offset: float, d_out: Any) -> None:
 
 
 # --------------------------------------------------------------------------- nms
-def nms(boxes: Any, scores: Any, iou_threshold: float, score_threshold: float | None = None) -> Any:
+def nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+    offset: float = 0,
+) -> Any:
     """Greedy non-maximum suppression on the GPU (torchvision's CUDA bitmask algorithm).
 
     Parameters
@@ -201,18 +209,25 @@ def nms(boxes: Any, scores: Any, iou_threshold: float, score_threshold: float | 
         strictly greater than this (torchvision's rule).
     score_threshold:
         If given, boxes with ``score <= score_threshold`` are dropped first.
+    inclusive:
+        Suppress at ``IoU >= iou_threshold`` instead (the wording of some
+        textbooks); torchvision's rule is the default ``False``.
+    offset:
+        0, or 1 for the legacy pixel convention (``w = x2 - x1 + 1``).
 
     Returns
     -------
     int64 indices into ``boxes`` of the kept boxes, by decreasing score; a NumPy
     array, or a Numba device array when ``boxes`` or ``scores`` is on the GPU.
 
-    Rule: equal to ``torchvision.ops.nms``. Boxes are ranked by a stable
-    descending sort of the scores (equal scores: lower index first); box ``i``
-    is kept unless a kept box ranked before it has IoU > ``iou_threshold`` with
-    it; IoU is ``inter / ((area_i + area_j) - inter)`` in the boxes' dtype,
-    compared in float64 with the threshold; a pair with zero union (two
-    zero-area boxes) never suppresses.
+    Rule: equal to ``torchvision.ops.nms`` and to the CPU ``detbench.nms.nms``.
+    Boxes and scores are brought to one dtype (float64 unless both are
+    float32); boxes are ranked by a stable descending sort of the scores
+    (equal scores: lower index first); box ``i`` is kept unless a kept box
+    ranked before it has IoU > ``iou_threshold`` with it; IoU is
+    ``inter / ((area_i + area_j) - inter)`` in that dtype, compared in float64
+    with the threshold; a pair with zero union (two zero-area boxes) never
+    suppresses.
 
     Algorithm (as torchvision's CUDA NMS): the boxes, sorted on the host, go to
     the GPU; one block per pair of ``NMS_TILE``-box tiles (upper triangle)
@@ -228,21 +243,30 @@ def nms(boxes: Any, scores: Any, iou_threshold: float, score_threshold: float | 
     on_device = is_device_array(cuda, boxes) or is_device_array(cuda, scores)
     hb = check_boxes(_to_host(cuda, boxes), "boxes")
     hs = check_scores(_to_host(cuda, scores), hb.shape[0], "scores")
+    dtype = np.result_type(hb.dtype, hs.dtype)
+    hb = hb.astype(dtype, copy=False)
+    hs = hs.astype(dtype, copy=False)
     thr = check_number(iou_threshold, "iou_threshold")
+    if not isinstance(inclusive, (bool, np.bool_)):
+        raise ValueError(f"inclusive: expected a bool, got {inclusive!r}")
+    if isinstance(offset, (bool, np.bool_)) or offset not in (0, 1):
+        raise ValueError(f"offset: expected 0 or 1, got {offset!r}")
     idx = None
     if score_threshold is not None:
         st = check_number(score_threshold, "score_threshold")
         idx = np.flatnonzero(hs > st)
         hb = hb[idx]
         hs = hs[idx]
-    keep = _nms_host(cuda, hb, hs, thr)
+    keep = _nms_host(cuda, hb, hs, thr, bool(inclusive), float(offset))
     if idx is not None:
         keep = idx[keep]
     keep = np.ascontiguousarray(keep, dtype=np.int64)
     return cuda.to_device(keep) if on_device else keep
 
 
-def _nms_host(cuda: Any, boxes: np.ndarray, scores: np.ndarray, thr: float) -> np.ndarray:
+def _nms_host(
+    cuda: Any, boxes: np.ndarray, scores: np.ndarray, thr: float, inclusive: bool, offset: float
+) -> np.ndarray:
     from ._host import nms_reduce_mask
 
     n = boxes.shape[0]
@@ -257,8 +281,9 @@ def _nms_host(cuda: Any, boxes: np.ndarray, scores: np.ndarray, thr: float) -> n
     if col_blocks > _kernels.MAX_GRID_Y:
         raise ValueError(f"boxes: {n} boxes exceed the mask kernel's grid ({_kernels.MAX_GRID_Y * tile} at most)")
     d_mask = cuda.device_array((n, col_blocks), dtype=np.uint64)
-    kernel = _kernels.make_nms_mask_kernel(sorted_boxes.dtype.name, tile)
-    kernel[(col_blocks, col_blocks), tile](cuda.to_device(sorted_boxes), np.float64(thr), d_mask)
+    kernel = _kernels.make_nms_mask_kernel(sorted_boxes.dtype.name, tile, inclusive)
+    grid = (col_blocks, col_blocks)
+    kernel[grid, tile](cuda.to_device(sorted_boxes), np.float64(thr), sorted_boxes.dtype.type(offset), d_mask)
     mask = d_mask.copy_to_host()
     kept = np.empty(n, dtype=np.int64)
     count = nms_reduce_mask(mask, tile, kept)
@@ -274,18 +299,24 @@ def roi_align(
     sampling_ratio: int = -1,
     aligned: bool = False,
     pool_mode: str = "avg",
+    *,
+    channels_last: bool = False,
 ) -> Any:
     """ROI Align (He et al., Mask R-CNN, 2017) on the GPU, equal to ``torchvision.ops.roi_align``.
+
+    The twin of the CPU ``detbench.roi.roi_align``, with the same signature.
 
     Parameters
     ----------
     features:
-        ``(N, C, H, W)`` feature maps, float32/float64 (integers become
-        float64), finite; NumPy or GPU array.
+        ``(N, C, H, W)`` feature maps (``(N, H, W, C)`` with
+        ``channels_last=True``), float32 or float64, finite, at least 1x1;
+        NumPy or GPU array.
     rois:
         ``(K, 5)`` rows ``[batch_index, x1, y1, x2, y2]`` in image coordinates
         (integral ``batch_index`` in ``[0, N)``, ``x2 >= x1``, ``y2 >= y1``), or a
-        list of N per-image ``(Ki, 4)`` host arrays. Cast to the features' dtype.
+        list of per-image ``(Ki, 4)`` arrays (entry ``i`` is image ``i``). Cast
+        to the features' dtype.
     output_size:
         ``ph`` or ``(ph, pw)``, the bins per roi.
     spatial_scale:
@@ -304,6 +335,10 @@ def roi_align(
         ``"max"`` (mmcv's ``pool_mode='max'``): their maximum, a sample outside
         the map counting as 0; an empty sampling grid gives 0 (mmcv gives
         ``-FLT_MAX`` there).
+    channels_last:
+        The features are ``(N, H, W, C)``: the kernel's own layout, so the
+        transpose is skipped. A host NCHW array that is a view of channels-last
+        memory (``x.transpose(0, 3, 1, 2)``) is recognised and not transposed either.
 
     Returns
     -------
@@ -320,15 +355,15 @@ def roi_align(
     detectron2's ``ROIAlignV2`` pooler (sampling ratio 0) and mmcv's default
     ``RoIAlign`` are ``aligned=True, sampling_ratio=0`` (``pool_mode="avg"``).
 
-    Kernel: features are first transposed to channels-last on the GPU (a
+    Kernel: NCHW features are first transposed to channels-last on the GPU (a
     tiled shared-memory transpose); then one thread per output element, the
     threads of a warp on consecutive channels of one bin, so they share sample
     positions and weights and read consecutive addresses (fast for C >= 32,
     e.g. the 256 channels of FPN levels; with few channels most lanes idle).
     No atomics. Cost: O(K * C * ph * pw * gh * gw) work with 4 reads per
-    sample, plus the transpose (N*C*H*W elements read and written); host
-    inputs add the transfers of the features and of the result. GPU rois are copied to the
-    host (5K values) to check their batch indices.
+    sample, plus the transpose (N*C*H*W elements read and written) for NCHW
+    input; host inputs add the transfers of the features and of the result.
+    GPU rois are copied to the host (5K values) to check their batch indices.
     """
     cuda = require_cuda()
     ph_n, pw_n = check_pair(output_size, "output_size")
@@ -337,6 +372,10 @@ def roi_align(
     if not isinstance(aligned, (bool, np.bool_)):
         raise ValueError(f"aligned: expected a bool, got {aligned!r}")
     pool_mode = check_choice(pool_mode, "pool_mode", ("avg", "max"))
+    if not isinstance(channels_last, (bool, np.bool_)):
+        raise ValueError(f"channels_last: expected a bool, got {channels_last!r}")
+    nhwc = bool(channels_last)
+    layout = "(N, H, W, C)" if nhwc else "(N, C, H, W)"
     on_device = is_device_array(cuda, features)
     if on_device:
         d_feat = as_device_array(cuda, features)
@@ -344,12 +383,23 @@ def roi_align(
         dtype = np.dtype(d_feat.dtype)
         shape = tuple(int(s) for s in d_feat.shape)
     else:
-        h_feat = as_float_array(features, "features", ndim=4)
+        arr = np.asarray(features)
+        if arr.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"features: expected dtype float32 or float64, got {arr.dtype}")
+        if arr.ndim != 4:
+            raise ValueError(f"features: expected 4 dimensions {layout}, got shape {arr.shape}")
+        if not nhwc and not arr.flags.c_contiguous and arr.transpose(0, 2, 3, 1).flags.c_contiguous:
+            arr = arr.transpose(0, 2, 3, 1)  # NCHW view of channels-last memory: use it as it lies
+            nhwc = True
+        h_feat = as_float_array(arr, "features")
         dtype = h_feat.dtype
         shape = h_feat.shape
-    n_img, nch, height, width = shape
-    if (height == 0 or width == 0) and n_img:
-        raise ValueError(f"features: empty spatial size, shape {shape}")
+    if nhwc:
+        n_img, height, width, nch = shape
+    else:
+        n_img, nch, height, width = shape
+    if height < 1 or width < 1:
+        raise ValueError(f"features: the map must be at least 1x1, got shape {shape} {layout}")
     h_rois = _host_rois(cuda, rois, n_img).astype(dtype, copy=False)
     k = h_rois.shape[0]
     if k == 0 or nch == 0:
@@ -358,7 +408,17 @@ def roi_align(
     if not on_device:
         d_feat = cuda.to_device(h_feat)
     d_out = _launch_roi_align(
-        cuda, d_feat, cuda.to_device(h_rois), dtype, ph_n, pw_n, scale, sampling_ratio, aligned, pool_mode == "max"
+        cuda,
+        d_feat,
+        nhwc,
+        cuda.to_device(h_rois),
+        dtype,
+        ph_n,
+        pw_n,
+        scale,
+        sampling_ratio,
+        aligned,
+        pool_mode == "max",
     )
     return d_out if on_device else d_out.copy_to_host()
 
@@ -369,9 +429,12 @@ def _host_rois(cuda: Any, rois: Any, n_img: int) -> np.ndarray:
         parts = []
         for i, r in enumerate(rois):
             rb = check_boxes(_to_host(cuda, r), f"rois[{i}]")
+            if rb.shape[0] and i >= n_img:
+                raise ValueError(
+                    f"rois: list entry {i} has {rb.shape[0]} boxes but features hold only {n_img} images "
+                    "(batch index out of range)"
+                )
             parts.append(np.concatenate([np.full((rb.shape[0], 1), i, dtype=rb.dtype), rb], axis=1))
-        if len(rois) > n_img:
-            raise ValueError(f"rois: {len(rois)} per-image arrays for {n_img} images in features")
         if not parts:
             return np.zeros((0, 5), dtype=np.float64)
         dtype = result_float_dtype(*[p for p in parts])
@@ -394,6 +457,7 @@ def _host_rois(cuda: Any, rois: Any, n_img: int) -> np.ndarray:
 def _launch_roi_align(
     cuda: Any,
     d_feat: Any,
+    nhwc: bool,
     d_rois: Any,
     dtype: np.dtype,
     ph_n: int,
@@ -403,13 +467,16 @@ def _launch_roi_align(
     aligned: bool,
     pool_max: bool,
 ) -> Any:
-    n_img, nch, height, width = (int(s) for s in d_feat.shape)
     k = int(d_rois.shape[0])
     nbins = ph_n * pw_n
-    # NCHW -> channels-last (N, H*W, C)
-    d_cl = cuda.device_array((n_img, height * width, nch), dtype=dtype)
-    _launch_transpose(cuda, d_feat.reshape(n_img, nch, height * width), d_cl)
-    d_cl = d_cl.reshape(n_img, height, width, nch)
+    if nhwc:
+        d_cl = d_feat
+        nch = int(d_feat.shape[3])
+    else:  # NCHW -> channels-last (N, H*W, C)
+        n_img, nch, height, width = (int(s) for s in d_feat.shape)
+        d_cl = cuda.device_array((n_img, height * width, nch), dtype=dtype)
+        _launch_transpose(cuda, d_feat.reshape(n_img, nch, height * width), d_cl)
+        d_cl = d_cl.reshape(n_img, height, width, nch)
     block = tuple(int(v) for v in _kernels.ROI_BLOCK)
     kernel = _kernels.make_roi_align_kernel(dtype.name, block, bool(pool_max))
     d_out = cuda.device_array((k, nch, ph_n, pw_n), dtype=dtype)

@@ -195,19 +195,22 @@ def make_iou_kernel(dtype_name: str, block: tuple[int, int]) -> Any:
 
 # --------------------------------------------------------------------------- NMS
 @cache
-def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
-    """Suppression bitmask kernel ``kernel[(col_blocks, col_blocks), tile](boxes, thr, mask)``.
+def make_nms_mask_kernel(dtype_name: str, tile: int, inclusive: bool = False) -> Any:
+    """Suppression bitmask kernel ``kernel[(col_blocks, col_blocks), tile](boxes, thr, offset, mask)``.
 
     ``boxes`` (N, 4) xyxy sorted by decreasing score, ``thr`` a float64 scalar,
-    ``mask`` (N, col_blocks) uint64 with ``col_blocks = ceil(N / tile)``. Block
-    (col, row) with ``row <= col`` stages the ``tile`` boxes of column tile
-    ``col`` in shared memory; thread ``t`` takes box ``i = row * tile + t`` and
-    sets bit ``k`` of ``mask[i, col]`` when ``IoU(i, col * tile + k) > thr`` for
-    the boxes after ``i``. Blocks with ``row > col`` return at once (the host
-    reduction never reads those words). IoU is computed exactly like
-    torchvision's CPU NMS: ``inter / ((area_i + area_j) - inter)`` in the box
-    dtype, compared in float64 with the threshold; a pair with zero union is
-    never suppressed (torchvision's 0/0 is NaN, and NaN > thr is false).
+    ``offset`` (0 or 1) a scalar of the box dtype, ``mask`` (N, col_blocks)
+    uint64 with ``col_blocks = ceil(N / tile)``. Block (col, row) with
+    ``row <= col`` stages the ``tile`` boxes of column tile ``col`` (and their
+    areas) in shared memory; thread ``t`` takes box ``i = row * tile + t`` and
+    sets bit ``k`` of ``mask[i, col]`` when ``IoU(i, col * tile + k) > thr``
+    (``>=`` when built with ``inclusive=True``) for the boxes after ``i``.
+    Blocks with ``row > col`` return at once (the host reduction never reads
+    those words). IoU is computed exactly like torchvision's CPU NMS:
+    ``inter / ((area_i + area_j) - inter)`` in the box dtype, widths
+    ``x2 - x1 + offset``, compared in float64 with the threshold; a pair with
+    zero union is never suppressed (torchvision's 0/0 is NaN, and every
+    comparison with NaN is false).
     """
     _bind_cuda()
     ft = _float_type(np.dtype(dtype_name))
@@ -217,7 +220,7 @@ def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
     u1 = np.uint64(1)
 
     @cuda.jit
-    def nms_mask_kernel(boxes, thr, mask):
+    def nms_mask_kernel(boxes, thr, offset, mask):
         row = cuda.blockIdx.y
         col = cuda.blockIdx.x
         if row > col:
@@ -237,7 +240,7 @@ def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
             sb[t, 1] = y1
             sb[t, 2] = x2
             sb[t, 3] = y2
-            sb[t, 4] = mul(x2 - x1, y2 - y1)
+            sb[t, 4] = mul(x2 - x1 + offset, y2 - y1 + offset)
         cuda.syncthreads()
         if t < row_size:
             i = row * tile + t
@@ -245,20 +248,25 @@ def make_nms_mask_kernel(dtype_name: str, tile: int) -> Any:
             ay1 = boxes[i, 1]
             ax2 = boxes[i, 2]
             ay2 = boxes[i, 3]
-            area = mul(ax2 - ax1, ay2 - ay1)
+            area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
             bits = u0
             start = 0
             if row == col:
                 start = t + 1
             for k in range(start, col_size):
-                w = min(ax2, sb[k, 2]) - max(ax1, sb[k, 0])
-                h = min(ay2, sb[k, 3]) - max(ay1, sb[k, 1])
+                w = min(ax2, sb[k, 2]) - max(ax1, sb[k, 0]) + offset
+                h = min(ay2, sb[k, 3]) - max(ay1, sb[k, 1]) + offset
                 inter = zero
                 if w > zero and h > zero:
                     inter = mul(w, h)
                 union = (area + sb[k, 4]) - inter
                 if union > zero:
-                    if inter / union > thr:
+                    iou = inter / union
+                    if inclusive:
+                        hit = iou >= thr
+                    else:
+                        hit = iou > thr
+                    if hit:
                         bits |= u1 << np.uint64(k)
             mask[i, col] = bits
 

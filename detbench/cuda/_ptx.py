@@ -39,7 +39,7 @@ def kernel_ptx(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
         a3 = ft[:, :, ::1]
         specs: dict[str, tuple[Any, tuple[Any, ...]]] = {
             "iou": (K.make_iou_kernel(dtype_name, tuple(K.IOU_BLOCK)), (a2, a2, ft, a2)),
-            "nms": (K.make_nms_mask_kernel(dtype_name, int(K.NMS_TILE)), (a2, nbt.float64, nbt.uint64[:, ::1])),
+            "nms": (K.make_nms_mask_kernel(dtype_name, int(K.NMS_TILE)), (a2, nbt.float64, ft, nbt.uint64[:, ::1])),
             "transpose": (
                 K.make_transpose_kernel(dtype_name, int(K.TRANSPOSE_TILE), int(K.TRANSPOSE_ROWS)),
                 (a3, a3),
