@@ -167,9 +167,13 @@ class NMSCuda:
 
 
 class RoIAlignCuda:
-    """ROI Align, 1000 rois on 1x256x200x272 float32 features, 7x7, scale 1/4, aligned=True."""
+    """ROI Align, 1000 rois on 1x256x200x272 float32 features, 7x7, scale 1/4, aligned=True.
 
-    params = ([2, -1], ["detbench_cuda", "torchvision_cuda"])
+    ``detbench_cuda_nhwc`` passes channels-last features (``channels_last=True``),
+    which skips the on-device transpose of the features.
+    """
+
+    params = ([2, -1], ["detbench_cuda", "detbench_cuda_nhwc", "torchvision_cuda"])
     param_names = ["sampling_ratio", "impl"]
     timeout = 300
 
@@ -194,13 +198,16 @@ class RoIAlignCuda:
             import detbench.cuda as dcuda
 
             cuda = self.cuda
+            nhwc = impl == "detbench_cuda_nhwc"
+            if nhwc:
+                feats = np.ascontiguousarray(feats.transpose(0, 2, 3, 1))
             self.sync = cuda.synchronize
             self.upload = lambda: (cuda.to_device(feats), cuda.to_device(rois))
             df, dr = self.upload()
-            self.kernel = lambda: dcuda.roi_align(df, dr, *args)
+            self.kernel = lambda: dcuda.roi_align(df, dr, *args, channels_last=nhwc)
             self.dout = self.kernel()
             self.download = lambda: self.dout.copy_to_host()
-            self.end_to_end = lambda: dcuda.roi_align(feats, rois, *args)
+            self.end_to_end = lambda: dcuda.roi_align(feats, rois, *args, channels_last=nhwc)
         self.kernel()
         self.end_to_end()
         self.sync()
