@@ -27,8 +27,9 @@ def small_blocks(monkeypatch):
 def reference_roi_align(
     features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False, pool_mode="avg"
 ):
-    """ROI Align written from the rule (torchvision's forward; max: mmcv's, with 0 for an empty grid),
-    scalar by scalar in the features' dtype."""
+    """ROI Align written from the rule (torchvision's forward; max: mmcv's CPU rule, a running
+    maximum from -10000 over the samples, outside samples being 0), scalar by scalar in the
+    features' dtype."""
     t = features.dtype.type
     n_img, nch, height, width = features.shape
     ph_n, pw_n = output_size
@@ -77,7 +78,7 @@ def reference_roi_align(
                         acc += val
                         samples.append(val)
                 if pool_mode == "max":
-                    out[k, :, ph, pw] = np.max(samples, axis=0) if samples else 0
+                    out[k, :, ph, pw] = np.max([np.full(nch, -10000.0, features.dtype), *samples], axis=0)
                 else:
                     out[k, :, ph, pw] = acc / count
     return out
@@ -150,7 +151,8 @@ def test_max_pool_mode_equals_reference(rng, dtype, aligned, sampling_ratio):
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, want)
     avg = dcuda.roi_align(features, rois, (3, 2), 0.5, sampling_ratio, aligned)
-    assert (got >= avg).all() and (got > avg).any()  # a maximum is at least the mean
+    sampled = got != -10000  # bins with an empty grid (zero-width roi, aligned) keep the start value
+    assert (got[sampled] >= avg[sampled]).all() and (got > avg).any()  # a maximum is at least the mean
     assert (got[3] == 0).all()  # wholly outside: every sample reads 0
 
 
@@ -164,10 +166,15 @@ def test_hand_computed_linear_map():
     assert dcuda.roi_align(f, rois, 1, 1.0, 2, True)[0, 0, 0, 0] == 16.5
     # max: the sample at (2.5, 2.5) gives 27.5
     assert dcuda.roi_align(f, rois, 1, 1.0, 2, False, pool_mode="max")[0, 0, 0, 0] == 27.5
-    # zero-width roi with aligned=True and adaptive sampling: empty grid -> 0 in both modes
+    # zero-width roi with aligned=True and adaptive sampling: an empty grid gives 0 (avg), -10000 (max)
     flat = np.array([[0, 2.0, 1.0, 2.0, 3.0]])
     assert dcuda.roi_align(f, flat, 1, 1.0, -1, True)[0, 0, 0, 0] == 0.0
-    assert dcuda.roi_align(f, flat, 1, 1.0, -1, True, pool_mode="max")[0, 0, 0, 0] == 0.0
+    assert dcuda.roi_align(f, flat, 1, 1.0, -1, True, pool_mode="max")[0, 0, 0, 0] == -10000.0
+    # samples all below -10000: the running maximum keeps its start value; samples outside the map give 0
+    low = f - 1e6
+    assert dcuda.roi_align(low, rois, 1, 1.0, 2, False, pool_mode="max")[0, 0, 0, 0] == -10000.0
+    edge = np.array([[0, 3.0, 3.0, 7.0, 7.0]])  # half of the samples fall outside the 5x5 map
+    assert dcuda.roi_align(low, edge, 1, 1.0, 2, False, pool_mode="max")[0, 0, 0, 0] == 0.0
 
 
 def test_rois_as_per_image_list(rng):

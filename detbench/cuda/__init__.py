@@ -332,9 +332,10 @@ def roi_align(
         keep degenerate rois as they are.
     pool_mode:
         ``"avg"`` (torchvision's, the default): the mean of the bin's samples.
-        ``"max"`` (mmcv's ``pool_mode='max'``): their maximum, a sample outside
-        the map counting as 0; an empty sampling grid gives 0 (mmcv gives
-        ``-FLT_MAX`` there).
+        ``"max"`` (mmcv's ``pool_mode='max'``, CPU rule): their maximum, a
+        sample outside the map counting as 0; the running maximum starts at
+        -10000, so a bin with no sample at all (or only samples below -10000)
+        gives -10000.
     channels_last:
         The features are ``(N, H, W, C)``: the kernel's own layout, so the
         transpose is skipped. A host NCHW array that is a view of channels-last

@@ -43,6 +43,7 @@ __all__ = [
     "TRANSPOSE_TILE",
     "TRANSPOSE_ROWS",
     "MAX_GRID_Y",
+    "MMCV_MAX_INIT",
     "MAX_GRID_Z",
     "make_iou_kernel",
     "make_nms_mask_kernel",
@@ -71,6 +72,9 @@ ROI_BLOCK: tuple[int, int] = (32, 8)
 TRANSPOSE_TILE: int = 32
 #: Thread rows of a transpose block (each thread moves TILE / ROWS elements).
 TRANSPOSE_ROWS: int = 8
+
+#: Starting value of the running maximum of ROI Align's ``pool_mode="max"`` (mmcv's CPU value).
+MMCV_MAX_INIT: float = -10000.0
 
 #: Largest grid y / z extents CUDA allows; bigger problems loop inside the kernel.
 MAX_GRID_Y: int = 65535
@@ -345,10 +349,13 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: boo
     last row/column, ``acc += ((w1*v1 + w2*v2) + w3*v3) + w4*v4`` in sample
     order, then ``acc / max(grid_h * grid_w, 1)``.
 
-    ``pool_max=True`` builds the max-pooling variant (mmcv's ``pool_mode='max'``):
-    the largest bilinear sample of the bin, where a sample outside the map
-    counts as 0; a bin with an empty sampling grid (a zero-size roi with
-    ``aligned=True`` and adaptive sampling) gives 0 (mmcv: ``-FLT_MAX``).
+    ``pool_max=True`` builds the max-pooling variant, mmcv's CPU
+    ``pool_mode='max'`` rule as the CPU twin implements it: a running maximum
+    that starts at :data:`MMCV_MAX_INIT` (-10000) and takes each bilinear sample
+    that is strictly greater, in sample order; a sample outside the map counts
+    as 0. So a bin with no sample at all (an empty grid: a zero-size roi with
+    ``aligned=True`` and adaptive sampling) gives -10000, as do bins whose
+    samples are all below -10000. (mmcv's CUDA kernel starts at ``-FLT_MAX``.)
     """
     _bind_cuda()
     ft = _float_type(np.dtype(dtype_name))
@@ -358,6 +365,7 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: boo
     one = ft(1.0)
     half = ft(0.5)
     minus_one = ft(-1.0)
+    max_init = ft(MMCV_MAX_INIT)
     ceil = math.ceil
 
     @cuda.jit
@@ -399,15 +407,13 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: boo
             base_h = start_h + mul(ft(ph), bin_h)
             base_w = start_w + mul(ft(pw), bin_w)
             acc = zero
-            best = zero
-            first = True  # max mode: no sample seen yet
+            best = max_init  # max mode: running maximum of the in-map samples
+            dropped = False  # max mode: a sample outside the map (value 0) was seen
             for iy in range(grid_h):
                 y = base_h + mul(ft(iy) + half, bin_h) / ft(grid_h)
                 if not (y >= minus_one and y <= fh):
-                    if pool_max and grid_w > 0:  # a row of samples outside the map: all 0
-                        if first or zero > best:
-                            best = zero
-                        first = False
+                    if grid_w > 0:
+                        dropped = True
                     continue
                 if y <= zero:
                     y = zero
@@ -423,10 +429,7 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: boo
                 for ix in range(grid_w):
                     x = base_w + mul(ft(ix) + half, bin_w) / ft(grid_w)
                     if not (x >= minus_one and x <= fw):
-                        if pool_max:
-                            if first or zero > best:
-                                best = zero
-                            first = False
+                        dropped = True
                         continue
                     if x <= zero:
                         x = zero
@@ -448,12 +451,13 @@ def make_roi_align_kernel(dtype_name: str, block: tuple[int, int], pool_max: boo
                         + mul(w3, feat[n, y_high, x_low, c])
                     ) + mul(w4, feat[n, y_high, x_high, c])
                     if pool_max:
-                        if first or val > best:
+                        if val > best:
                             best = val
-                        first = False
                     else:
                         acc = acc + val
             if pool_max:
+                if dropped and not best > zero:
+                    best = zero  # the outside samples' 0 is the maximum
                 out[k, c, ph, pw] = best
             else:
                 out[k, c, ph, pw] = acc / ft(count)
