@@ -16,11 +16,14 @@ NVVM fuses ``a * b + c`` into one fused multiply-add by default (CUDA's
 ``-fmad=true``); the fused result is rounded once instead of twice and so can
 differ in the last bit from the CPU kernels and from torchvision's CPU ops,
 which round every product. Every product that feeds a sum is therefore
-written with :func:`mul`, which is libdevice's ``__fmul_rn`` / ``__dmul_rn``
-on a device (never fused) and a plain product under the simulator. Divisions
-use IEEE round-to-nearest (``fastmath`` is off). With these, each kernel
-performs the same float operations in the same order as its CPU reference,
-so results are bit-identical, not merely close.
+written with ``mul`` (:func:`mul_for`), which is libdevice's ``__fmul_rn`` /
+``__dmul_rn`` on a device (never fused) and a plain product under the
+simulator. Divisions use IEEE round-to-nearest (``fastmath`` is off). With
+these, each kernel performs the same float operations in the same order as
+its CPU reference, so results are meant to be bit-identical, not merely
+close: the simulator tests show the order is right, ``python -m
+detbench.cuda._ptx`` (and a test) shows no fused multiply-add is emitted, and
+the ``CudaParity`` benchmarks measure the differences on a device.
 
 No kernel uses atomics; each thread owns the output element(s) it writes.
 """
@@ -43,8 +46,8 @@ __all__ = [
     "TRANSPOSE_TILE",
     "TRANSPOSE_ROWS",
     "MAX_GRID_Y",
-    "MMCV_MAX_INIT",
     "MAX_GRID_Z",
+    "MMCV_MAX_INIT",
     "make_iou_kernel",
     "make_nms_mask_kernel",
     "make_roi_align_kernel",
@@ -68,7 +71,7 @@ NMS_TILE: int = 64
 #: channels-last features at consecutive addresses (coalesced).
 ROI_BLOCK: tuple[int, int] = (32, 8)
 
-#: Tile edge of the shared-memory transpose (NCHW <-> channels-last).
+#: Tile edge of the shared-memory transpose (NCHW features -> channels-last).
 TRANSPOSE_TILE: int = 32
 #: Thread rows of a transpose block (each thread moves TILE / ROWS elements).
 TRANSPOSE_ROWS: int = 8
