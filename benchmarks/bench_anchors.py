@@ -4,12 +4,14 @@ import numpy as np
 
 
 class Anchors:
-    params = [(50, 68), (200, 272)]
+    params = ["50x68", "200x272"]
     param_names = ["feature_shape"]
 
     def setup(self, feature_shape):
         import detbench
 
+        feature_shape = tuple(int(v) for v in feature_shape.split("x"))
+        self.shape = feature_shape
         self.db = detbench
         self.base = detbench.generate_anchors()
         self.anchors = detbench.grid_anchors(self.base, feature_shape, 16)
@@ -19,7 +21,7 @@ class Anchors:
         self.deltas = self.db.encode_boxes(self.anchors, self.gt)
 
     def time_grid_anchors(self, feature_shape):
-        self.db.grid_anchors(self.base, feature_shape, 16)
+        self.db.grid_anchors(self.base, self.shape, 16)
 
     def time_encode_boxes(self, feature_shape):
         self.db.encode_boxes(self.anchors, self.gt)

@@ -6,6 +6,7 @@ here; the evaluation harness lives in :mod:`detbench.eval` and the GPU kernels
 in :mod:`detbench.cuda`.
 """
 
+from detbench.anchor_selection import ElbowResult, anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
 from detbench.anchors import DEFAULT_BBOX_CLIP, decode_boxes, encode_boxes, generate_anchors, grid_anchors
 from detbench.boxes import (
     box_area,
@@ -16,10 +17,53 @@ from detbench.boxes import (
     distance_box_iou,
     generalized_box_iou,
 )
+from detbench.proposals import (
+    COCO_IOU_THRESHOLDS,
+    ProposalRecall,
+    RPNProposals,
+    felzenszwalb_segmentation,
+    filter_proposals,
+    proposal_recall,
+    rpn_proposals,
+    rpn_proposals_from_maps,
+    selective_search,
+    sliding_windows,
+)
+from detbench.targets import (
+    YoloCollisionWarning,
+    YoloTargets,
+    decode_localization,
+    decode_yolo_outputs,
+    encode_localization,
+    encode_yolo_targets,
+    localization_loss,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "COCO_IOU_THRESHOLDS",
+    "ElbowResult",
+    "ProposalRecall",
+    "RPNProposals",
+    "YoloCollisionWarning",
+    "YoloTargets",
+    "anchor_elbow",
+    "decode_localization",
+    "decode_yolo_outputs",
+    "encode_localization",
+    "encode_yolo_targets",
+    "felzenszwalb_segmentation",
+    "filter_proposals",
+    "kmeans_anchors",
+    "localization_loss",
+    "mean_best_iou",
+    "proposal_recall",
+    "rpn_proposals",
+    "rpn_proposals_from_maps",
+    "selective_search",
+    "shape_iou",
+    "sliding_windows",
     "DEFAULT_BBOX_CLIP",
     "box_area",
     "box_convert",

@@ -20,12 +20,13 @@ want to pin the thread count (useful on shared 2-core machines).
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 import numba
 
-__all__ = ["jit", "FASTMATH", "set_num_threads", "get_num_threads"]
+__all__ = ["jit", "jit_twins", "FASTMATH", "set_num_threads", "get_num_threads"]
 
 #: fastmath flags used by kernels that opt in: everything except ``nnan``/``ninf``.
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -72,3 +73,24 @@ def jit(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def jit_twins(func: Callable[..., Any], **options: Any) -> tuple[Any, Any]:
+    """Compile one ``prange`` body twice: a parallel kernel and its serial twin.
+
+    ``prange`` is a plain ``range`` when ``parallel=False``, so both twins run
+    the same code. Small inputs should use the serial twin: waking a thread
+    pool costs more than the work (far more on a loaded machine).
+
+    The serial twin is compiled from a copy of the function with its own
+    ``__qualname__``: Numba's on-disk cache is keyed by qualified name and
+    signature, not by the ``parallel`` flag, so two dispatchers of one function
+    object would overwrite each other's cache entries.
+    """
+    serial_py = types.FunctionType(
+        func.__code__, func.__globals__, func.__name__ + "_serial", func.__defaults__, func.__closure__
+    )
+    serial_py.__qualname__ = func.__qualname__ + "_serial"
+    serial_py.__module__ = func.__module__
+    serial_py.__doc__ = func.__doc__
+    return jit(func, parallel=True, **options), jit(serial_py, parallel=False, **options)

@@ -158,6 +158,11 @@ def _prepare_pair(
     return a, bt, result, dtype.type
 
 
+def _kernel(name: str, size: int) -> Any:
+    """The parallel kernel for big outputs, its serial twin for small ones."""
+    return getattr(_k, name if size >= _k.PARALLEL_MIN_ELEMENTS else name + "_serial")
+
+
 def _check_device(device: Any) -> str:
     return check_choice(device, "device", ("cpu", "cuda"))
 
@@ -201,7 +206,7 @@ def box_iou(
         return cuda.box_iou(boxes1, boxes2, offset=offset, out=out)
     a, bt, result, t = _prepare_pair(boxes1, boxes2, offset, out)
     if result.size:
-        _k.iou_matrix(a, bt, t(_check_offset(offset)), t(1), result)
+        _kernel("iou_matrix", result.size)(a, bt, t(_check_offset(offset)), t(1), result)
     return result
 
 
@@ -219,7 +224,7 @@ def generalized_box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: np.
     """
     a, bt, result, t = _prepare_pair(boxes1, boxes2, offset, out)
     if result.size:
-        _k.giou_matrix(a, bt, t(_check_offset(offset)), t(1), result)
+        _kernel("giou_matrix", result.size)(a, bt, t(_check_offset(offset)), t(1), result)
     return result
 
 
@@ -239,7 +244,7 @@ def distance_box_iou(
     a, bt, result, t = _prepare_pair(boxes1, boxes2, offset, out)
     eps = check_number(eps, "eps", low=0)
     if result.size:
-        _k.diou_matrix(a, bt, t(_check_offset(offset)), t(eps), t(0.5), t(1), result)
+        _kernel("diou_matrix", result.size)(a, bt, t(_check_offset(offset)), t(eps), t(0.5), t(1), result)
     return result
 
 
@@ -261,7 +266,7 @@ def complete_box_iou(
     a, bt, result, t = _prepare_pair(boxes1, boxes2, offset, out)
     eps = check_number(eps, "eps", low=0)
     if result.size:
-        _k.ciou_matrix(
+        _kernel("ciou_matrix", result.size)(
             a, bt, t(_check_offset(offset)), t(eps), t(0.5), t(1), t(4.0 / math.pi**2), result
         )
     return result

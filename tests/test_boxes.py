@@ -273,3 +273,19 @@ def test_clip_matches_torchvision():
         clip_boxes(boxes, 90)
     with pytest.raises(ValueError, match="height"):
         clip_boxes(boxes, (-1, 10))
+
+
+@pytest.mark.parametrize("fn,peer,_", PAIRWISE, ids=PAIRWISE_IDS)
+def test_parallel_and_serial_kernels_agree(fn, peer, _, monkeypatch):
+    from detbench._kernels import boxes as kernels
+
+    rng = np.random.default_rng(8)
+    a = random_boxes(rng, 70, np.float32, degenerate_every=9)
+    b = random_boxes(rng, 90, np.float32, degenerate_every=7)
+    serial = fn(a, b)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_ELEMENTS", 0)
+    parallel = fn(a, b)
+    np.testing.assert_array_equal(parallel, serial)
+    want = peer(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(parallel[finite], want[finite], rtol=0, atol=1e-6)

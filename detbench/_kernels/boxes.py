@@ -20,11 +20,14 @@ import math
 import numpy as np
 from numba import prange
 
-from detbench._jit import jit
+from detbench._jit import jit, jit_twins
+
+#: Below this many output elements the serial twin of a kernel is used: waking a
+#: thread pool costs more than the work, and on a loaded machine far more.
+PARALLEL_MIN_ELEMENTS = 1 << 18
 
 
-@jit(parallel=True)
-def iou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
+def _iou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
     n = a.shape[0]
     m = bt.shape[1]
     zero = offset - offset
@@ -68,8 +71,7 @@ def _pair_iou_and_hull(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, one):  # 
     return iou, union, hw, hh
 
 
-@jit(parallel=True)
-def giou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
+def _giou_matrix(a, bt, offset, one, out):  # pragma: no cover - compiled
     n = a.shape[0]
     zero = offset - offset
     m = bt.shape[1]
@@ -93,8 +95,7 @@ def _diou_terms(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, eps, half, one):
     return iou, iou - (dx * dx + dy * dy) / diag2
 
 
-@jit(parallel=True)
-def diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compiled
+def _diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compiled
     n = a.shape[0]
     m = bt.shape[1]
     for i in prange(n):
@@ -105,8 +106,7 @@ def diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compi
             out[i, j] = d
 
 
-@jit(parallel=True)
-def ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - compiled
+def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - compiled
     """``k`` is 4 / pi**2 in the arrays' dtype."""
     n = a.shape[0]
     m = bt.shape[1]
@@ -125,3 +125,10 @@ def ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - co
             v = k * (ang_a - ang_b[j]) * (ang_a - ang_b[j])
             alpha = v / (one - iou + v + eps)
             out[i, j] = d - alpha * v
+
+
+# Each kernel is compiled twice from one body (see ``jit_twins``).
+iou_matrix, iou_matrix_serial = jit_twins(_iou_matrix)
+giou_matrix, giou_matrix_serial = jit_twins(_giou_matrix)
+diou_matrix, diou_matrix_serial = jit_twins(_diou_matrix)
+ciou_matrix, ciou_matrix_serial = jit_twins(_ciou_matrix)

@@ -1,0 +1,149 @@
+"""Numba kernels for training targets and anchor selection.
+
+* :func:`shape_iou_assign` – IoU of centred box shapes (width, height) against a
+  set of reference shapes; best reference per shape (YOLO anchor matching and
+  the assignment step of YOLOv2's k-means).
+* :func:`first_hits` – for proposal recall: the rank of the first proposal
+  reaching each IoU threshold with each ground-truth box.
+* :func:`yolo_assign` – walk the objects in input order, put each one into the
+  (row, col, anchor) slot of the YOLO grid and detect slots that are already
+  taken (collisions).
+
+The public wrappers live in :mod:`detbench.targets` and
+:mod:`detbench.anchor_selection`; they validate input and allocate outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._jit import jit
+
+
+@jit(inline="always")
+def _shape_iou(w1, h1, w2, h2):
+    """IoU of two boxes of sizes (w1, h1) and (w2, h2) sharing one centre."""
+    iw = min(w1, w2)
+    ih = min(h1, h2)
+    inter = iw * ih
+    union = w1 * h1 + w2 * h2 - inter
+    if union <= 0.0:
+        return 0.0
+    return inter / union
+
+
+@jit
+def shape_iou_assign(wh, ref, assign, best):
+    """For each shape ``wh[i]`` find the reference shape with the highest IoU.
+
+    wh: (N, 2) widths/heights; ref: (K, 2); assign: (N,) int64 out (first
+    index on ties); best: (N,) float64 out (that IoU). O(N K). Serial on
+    purpose: k-means calls it once per iteration on ~1e4-1e5 shapes x k <= 10,
+    where a thread-pool launch costs more than the loop (and far more on a
+    loaded machine).
+    """
+    n = wh.shape[0]
+    k = ref.shape[0]
+    for i in range(n):
+        w = wh[i, 0]
+        h = wh[i, 1]
+        bi = 0
+        bv = -1.0
+        for j in range(k):
+            v = _shape_iou(w, h, ref[j, 0], ref[j, 1])
+            if v > bv:
+                bv = v
+                bi = j
+        assign[i] = bi
+        best[i] = bv
+
+
+@jit
+def shape_iou_matrix(wh, ref, out):
+    """out[i, j] = IoU of centred shapes wh[i] and ref[j]. O(N K)."""
+    for i in range(wh.shape[0]):
+        for j in range(ref.shape[0]):
+            out[i, j] = _shape_iou(wh[i, 0], wh[i, 1], ref[j, 0], ref[j, 1])
+
+
+@jit
+def yolo_assign(cx, cy, w, h, anchors, rows, cols, img_h, img_w, slots, collisions):
+    """Assign objects to YOLO grid slots in input order.
+
+    cx, cy, w, h: (N,) box midpoints and sizes in pixels; anchors: (A, 2)
+    (width, height) in pixels; rows, cols: grid size; img_h, img_w: image size.
+    slots: (N, 3) int64 out, (row, col, anchor) of each object.
+    collisions: (N, 2) int64 out, (first owner, object) for each object whose
+    slot was already taken, packed from the top.
+    Returns the number of collisions. O(N A + rows cols A).
+    """
+    n = cx.shape[0]
+    na = anchors.shape[0]
+    owner = np.full(rows * cols * na, -1, dtype=np.int64)
+    ncol = 0
+    for i in range(n):
+        c = int(np.floor(cx[i] * cols / img_w))
+        r = int(np.floor(cy[i] * rows / img_h))
+        if c >= cols:
+            c = cols - 1
+        if r >= rows:
+            r = rows - 1
+        if c < 0:
+            c = 0
+        if r < 0:
+            r = 0
+        ba = 0
+        bv = -1.0
+        for a in range(na):
+            v = _shape_iou(w[i], h[i], anchors[a, 0], anchors[a, 1])
+            if v > bv:
+                bv = v
+                ba = a
+        slots[i, 0] = r
+        slots[i, 1] = c
+        slots[i, 2] = ba
+        key = (r * cols + c) * na + ba
+        if owner[key] < 0:
+            owner[key] = i
+        else:
+            collisions[ncol, 0] = owner[key]
+            collisions[ncol, 1] = i
+            ncol += 1
+    return ncol
+
+
+@jit
+def first_hits(props, gt, thr, out):
+    """Rank of the first proposal whose IoU with each ground-truth box reaches each threshold.
+
+    props: (P, 4) xyxy in rank order; gt: (G, 4) xyxy; thr: (T,) ascending;
+    out: (T, G) int64, set to P where no proposal reaches the threshold.
+    IoU = inter / (area_p + area_g - inter) (0 when the union is 0). Fused
+    (no (P, G) matrix); O(P G + T G).
+    """
+    p = props.shape[0]
+    nt = thr.shape[0]
+    for g in range(gt.shape[0]):
+        gx1 = gt[g, 0]
+        gy1 = gt[g, 1]
+        gx2 = gt[g, 2]
+        gy2 = gt[g, 3]
+        ga = (gx2 - gx1) * (gy2 - gy1)
+        t = 0
+        for i in range(p):
+            iw = min(props[i, 2], gx2) - max(props[i, 0], gx1)
+            ih = min(props[i, 3], gy2) - max(props[i, 1], gy1)
+            if iw <= 0.0 or ih <= 0.0:
+                inter = 0.0
+            else:
+                inter = iw * ih
+            union = (props[i, 2] - props[i, 0]) * (props[i, 3] - props[i, 1]) + ga - inter
+            iou = inter / union if union > 0.0 else 0.0
+            while t < nt and iou >= thr[t]:
+                out[t, g] = i
+                t += 1
+            if t == nt:
+                break
+        while t < nt:
+            out[t, g] = p
+            t += 1
