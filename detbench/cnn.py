@@ -115,7 +115,8 @@ class Conv2D:
             p = self.padding
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         out = np.empty((x.shape[0], ho, wo, cout), dtype=self.weight.dtype)
-        _k.conv2d_nhwc(x, self.weight, self.bias, self.stride, relu, out)
+        kh, kw, cin, _ = self.weight.shape
+        _k.pick("conv2d_nhwc", out.size * kh * kw * cin)(x, self.weight, self.bias, self.stride, relu, out)
         return out
 
     def params(self) -> dict[str, np.ndarray]:
@@ -142,7 +143,7 @@ class ReLU:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = np.array(x, copy=True, order="C")  # never modify the caller's array
-        _k.relu_inplace(out.reshape(-1))
+        _k.pick("relu_inplace", out.size)(out.reshape(-1))
         return out
 
     def params(self) -> dict[str, np.ndarray]:
@@ -171,7 +172,7 @@ class MaxPool2D:
         n = x.shape[0]
         ho, wo, c = self.output_shape(x.shape[1:])
         out = np.empty((n, ho, wo, c), dtype=x.dtype)
-        _k.maxpool_nhwc(x, self.size, self.stride, out)
+        _k.pick("maxpool_nhwc", out.size * self.size * self.size)(x, self.size, self.stride, out)
         return out
 
     def params(self) -> dict[str, np.ndarray]:
@@ -230,7 +231,8 @@ class Dense:
         self.output_shape(x.shape[1:])
         k, m = self.weight.shape
         out = np.empty((1, 1, n, m), dtype=self.weight.dtype)
-        _k.conv2d_nhwc(x.reshape(1, 1, n, k), self.weight.reshape(1, 1, k, m), self.bias, 1, relu, out)
+        conv = _k.pick("conv2d_nhwc", n * k * m)
+        conv(x.reshape(1, 1, n, k), self.weight.reshape(1, 1, k, m), self.bias, 1, relu, out)
         return out.reshape(n, 1, 1, m)
 
     def params(self) -> dict[str, np.ndarray]:
@@ -251,7 +253,7 @@ class Softmax:
     def forward(self, x: np.ndarray) -> np.ndarray:
         flat = x.reshape(-1, x.shape[-1])
         out = np.empty_like(flat)
-        _k.softmax_rows(flat, out)
+        _k.pick("softmax_rows", flat.size)(flat, out)
         return out.reshape(x.shape)
 
     def params(self) -> dict[str, np.ndarray]:

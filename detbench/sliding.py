@@ -126,7 +126,7 @@ def sliding_window_classify(
     for lo in range(0, gh * gw, batch_size):
         hi = min(lo + batch_size, gh * gw)
         crops = buf[: hi - lo]
-        _k.crop_windows(img, rows[lo:hi], cols[lo:hi], window, crops)
+        _k.pick("crop_windows", crops.size)(img, rows[lo:hi], cols[lo:hi], window, crops)
         out[lo:hi] = net.forward(crops)
     return out.reshape(gh, gw, n_out)
 

@@ -21,17 +21,22 @@ bit-identical results.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import prange
 
-from detbench._jit import jit
+from detbench._jit import jit_twins
 
 #: output pixels per work item of :func:`conv2d_nhwc`.
 TILE = 8
+#: Below this much work (multiply-adds for the convolution, elements for the others)
+#: the serial twin of a kernel is used: waking the thread pool costs more than the
+#: work, and on a loaded machine far more.
+PARALLEL_MIN_WORK = 1 << 18
 
 
-@jit(parallel=True)
-def conv2d_nhwc(x, w, b, stride, relu, out):  # pragma: no cover - compiled
+def _conv2d_nhwc(x, w, b, stride, relu, out):  # pragma: no cover - compiled
     """Valid (unpadded) strided convolution, NHWC in and out, optionally followed by ReLU.
 
     x: (N, H, W, Cin); w: (KH, KW, Cin, Cout); b: (Cout,); relu: apply max(., 0);
@@ -79,8 +84,7 @@ def conv2d_nhwc(x, w, b, stride, relu, out):  # pragma: no cover - compiled
                 dst[co] = a
 
 
-@jit(parallel=True)
-def relu_inplace(x):  # pragma: no cover - compiled
+def _relu_inplace(x):  # pragma: no cover - compiled
     """max(x, 0) in place on a 1-D (flattened) array."""
     n = x.shape[0]
     chunk = 4096
@@ -93,8 +97,7 @@ def relu_inplace(x):  # pragma: no cover - compiled
                 x[k] = 0
 
 
-@jit(parallel=True)
-def maxpool_nhwc(x, size, stride, out):  # pragma: no cover - compiled
+def _maxpool_nhwc(x, size, stride, out):  # pragma: no cover - compiled
     """Valid max-pooling over ``size x size`` windows with ``stride``, NHWC."""
     n_img = x.shape[0]
     c_ = x.shape[3]
@@ -117,8 +120,7 @@ def maxpool_nhwc(x, size, stride, out):  # pragma: no cover - compiled
                             acc[c] = px[c]
 
 
-@jit(parallel=True)
-def softmax_rows(x, out):  # pragma: no cover - compiled
+def _softmax_rows(x, out):  # pragma: no cover - compiled
     """Softmax over the last axis of a 2-D array (max subtracted first)."""
     n = x.shape[0]
     k = x.shape[1]
@@ -137,8 +139,7 @@ def softmax_rows(x, out):  # pragma: no cover - compiled
             out[r, j] = out[r, j] * inv
 
 
-@jit(parallel=True)
-def crop_windows(image, rows, cols, window, out):  # pragma: no cover - compiled
+def _crop_windows(image, rows, cols, window, out):  # pragma: no cover - compiled
     """Copy the windows with top-left corners ``(rows[k], cols[k])`` of an HWC image into ``out[k]``."""
     c_ = image.shape[2]
     for k in prange(rows.shape[0]):
@@ -148,3 +149,16 @@ def crop_windows(image, rows, cols, window, out):  # pragma: no cover - compiled
             for j in range(window):
                 for c in range(c_):
                     out[k, i, j, c] = image[r0 + i, c0 + j, c]
+
+
+# Each kernel is compiled twice from one body (see ``detbench._jit.jit_twins``).
+conv2d_nhwc, conv2d_nhwc_serial = jit_twins(_conv2d_nhwc)
+relu_inplace, relu_inplace_serial = jit_twins(_relu_inplace)
+maxpool_nhwc, maxpool_nhwc_serial = jit_twins(_maxpool_nhwc)
+softmax_rows, softmax_rows_serial = jit_twins(_softmax_rows)
+crop_windows, crop_windows_serial = jit_twins(_crop_windows)
+
+
+def pick(name: str, work: int) -> Any:
+    """The parallel kernel ``name`` for at least :data:`PARALLEL_MIN_WORK` work, else its serial twin."""
+    return globals()[name if work >= PARALLEL_MIN_WORK else name + "_serial"]
