@@ -30,10 +30,11 @@ from detbench._jit import jit_twins
 
 #: output pixels per work item of :func:`conv2d_nhwc`.
 TILE = 8
-#: Below this much work (multiply-adds for the convolution, elements for the others)
-#: the serial twin of a kernel is used: waking the thread pool costs more than the
-#: work, and on a loaded machine far more.
+#: Below this much work the serial twin of a kernel is used: waking the thread pool
+#: costs more than the work, and on a loaded machine far more.  Elements for the
+#: memory-bound kernels; multiply-adds for the convolution (2^22 is ~0.4 ms of work).
 PARALLEL_MIN_WORK = 1 << 18
+PARALLEL_MIN_MACS = 1 << 22
 
 
 def _conv2d_nhwc(x, w, b, stride, relu, out):  # pragma: no cover - compiled
@@ -160,5 +161,7 @@ crop_windows, crop_windows_serial = jit_twins(_crop_windows)
 
 
 def pick(name: str, work: int) -> Any:
-    """The parallel kernel ``name`` for at least :data:`PARALLEL_MIN_WORK` work, else its serial twin."""
-    return globals()[name if work >= PARALLEL_MIN_WORK else name + "_serial"]
+    """The parallel kernel ``name`` for enough work (:data:`PARALLEL_MIN_MACS` multiply-adds for the
+    convolution, :data:`PARALLEL_MIN_WORK` elements otherwise), else its serial twin."""
+    least = PARALLEL_MIN_MACS if name == "conv2d_nhwc" else PARALLEL_MIN_WORK
+    return globals()[name if work >= least else name + "_serial"]
