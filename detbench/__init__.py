@@ -17,6 +17,28 @@ from detbench.boxes import (
     distance_box_iou,
     generalized_box_iou,
 )
+from detbench.cnn import (
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    Net,
+    ReLU,
+    Softmax,
+    load_net,
+    overfeat_net,
+    save_net,
+    to_fully_convolutional,
+)
+from detbench.hog import (
+    default_people_detector,
+    hog_descriptor,
+    hog_descriptors,
+    hog_detect_multiscale,
+    hog_pyramid_scales,
+    hog_window_scores,
+    resize_linear_exact,
+)
 from detbench.proposals import (
     COCO_IOU_THRESHOLDS,
     ProposalRecall,
@@ -28,6 +50,12 @@ from detbench.proposals import (
     rpn_proposals_from_maps,
     selective_search,
     sliding_windows,
+)
+from detbench.sliding import (
+    convolutional_sliding_window,
+    sliding_window_classify,
+    sliding_window_grid_shape,
+    sliding_window_macs,
 )
 from detbench.targets import (
     YoloCollisionWarning,
@@ -42,6 +70,28 @@ from detbench.targets import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "MaxPool2D",
+    "Net",
+    "ReLU",
+    "Softmax",
+    "load_net",
+    "overfeat_net",
+    "save_net",
+    "to_fully_convolutional",
+    "default_people_detector",
+    "hog_descriptor",
+    "hog_descriptors",
+    "hog_detect_multiscale",
+    "hog_pyramid_scales",
+    "hog_window_scores",
+    "resize_linear_exact",
+    "convolutional_sliding_window",
+    "sliding_window_classify",
+    "sliding_window_grid_shape",
+    "sliding_window_macs",
     "COCO_IOU_THRESHOLDS",
     "ElbowResult",
     "ProposalRecall",
