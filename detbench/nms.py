@@ -1,0 +1,453 @@
+"""Non-maximum suppression: greedy NMS and the variants detectors use.
+
+Every function takes NumPy arrays: ``boxes`` of shape ``(N, 4)`` in ``xyxy``
+format (``x1 <= x2``, ``y1 <= y2``), ``scores`` of shape ``(N,)``, float32 or
+float64 (integers are promoted to float64; boxes and scores are brought to a
+common dtype). Index results are int64 arrays into the input; float results
+keep the common dtype. ``N = 0`` gives empty results of the right shape.
+
+Functions
+---------
+:func:`nms`                    greedy NMS, identical to ``torchvision.ops.nms``
+:func:`batched_nms`            per-class greedy NMS, identical to ``torchvision.ops.batched_nms``
+:func:`soft_nms`               Soft-NMS (Bodla et al. 2017), equal to ensemble-boxes' ``soft_nms``
+:func:`diou_nms`               DIoU-NMS (Zheng et al. 2020)
+:func:`matrix_nms`             Matrix NMS (SOLOv2, Wang et al. 2020) on boxes
+:func:`fast_nms`               Fast NMS (YOLACT, Bolya et al. 2019)
+:func:`cluster_nms`            Cluster-NMS (Zheng et al. 2021): exactly greedy NMS
+:func:`weighted_nms`           weighted NMS, equal to ensemble-boxes' ``non_maximum_weighted``
+:func:`weighted_boxes_fusion`  WBF (Solovyev et al. 2021), equal to ensemble-boxes' ``weighted_boxes_fusion``
+
+Tie rule
+--------
+Equal scores are ordered by increasing index (a stable sort). torchvision's
+CPU kernel sorts with a non-stable sort (``scores.sort(descending=True)``,
+which dispatches to x86-simd-sort or ``std::sort`` depending on the build and
+the CPU), so its order among equal scores is not defined and differs between
+machines; with distinct scores the two are identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detbench._kernels import nms as _k
+from detbench._validate import (
+    as_float_array,
+    check_boxes,
+    check_choice,
+    check_labels,
+    check_number,
+    check_scores,
+)
+
+__all__ = [
+    "nms",
+    "batched_nms",
+    "soft_nms",
+    "diou_nms",
+    "matrix_nms",
+    "fast_nms",
+    "cluster_nms",
+    "weighted_nms",
+    "weighted_boxes_fusion",
+    "SIMPLE_MAX_N",
+]
+
+#: Greedy NMS (and DIoU/Fast NMS) use the simple O(N*K) loop up to this many
+#: boxes and the spatial grid above it.
+SIMPLE_MAX_N = 64
+
+# grid tuning: cell side = _CELL_FACTOR * mean box side, at most _CELLS_PER_BOX * N cells
+_CELL_FACTOR = 0.5
+_CELLS_PER_BOX = 4
+# Soft-NMS precomputes the weights of all intersecting pairs up to this many pairs
+_SOFT_PAIR_BUDGET = 8_000_000
+
+_STRATEGIES = ("auto", "grid", "simple")
+
+
+# ---------------------------------------------------------------------------
+# input handling
+# ---------------------------------------------------------------------------
+
+
+def _boxes_scores(boxes: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate boxes/scores and bring them to one float dtype."""
+    b = check_boxes(boxes, "boxes")
+    s = check_scores(scores, b.shape[0], "scores")
+    dtype = np.result_type(b.dtype, s.dtype)
+    return b.astype(dtype, copy=False), s.astype(dtype, copy=False)
+
+
+def _check_offset(offset: Any) -> float:
+    if isinstance(offset, (bool, np.bool_)) or offset not in (0, 1):
+        raise ValueError(f"offset: expected 0 or 1, got {offset!r}")
+    return float(offset)
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def _prefilter(scores: np.ndarray, score_threshold: Any) -> np.ndarray | None:
+    """Indices with ``score > score_threshold`` (None when no threshold)."""
+    if score_threshold is None:
+        return None
+    st = check_number(score_threshold, "score_threshold")
+    return np.flatnonzero(scores > st)
+
+
+def _argsort_desc(scores: np.ndarray) -> np.ndarray:
+    """Stable argsort by decreasing score (equal scores: increasing index).
+
+    A LSD radix sort on the float bit pattern (O(N), 11-bit digits) for
+    N > 256, NumPy's stable sort below that. ``-0.0`` ties with ``0.0``.
+    """
+    n = scores.shape[0]
+    if n <= 256:
+        return np.argsort(-(scores + 0.0), kind="stable").astype(np.int64, copy=False)
+    if scores.dtype == np.float32:
+        keys = np.empty(n, np.uint32)
+        _k.desc_keys32(scores, keys)
+        nbits = 32
+    else:
+        keys = np.empty(n, np.uint64)
+        _k.desc_keys64(scores, keys)
+        nbits = 64
+    idx = np.empty(n, np.int64)
+    _k.radix_argsort(keys, nbits, idx, np.empty(n, np.int64), np.empty_like(keys))
+    return idx
+
+
+def _columns(boxes: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
+    sb = boxes[order]
+    return tuple(np.ascontiguousarray(sb[:, c]) for c in range(4))
+
+
+# ---------------------------------------------------------------------------
+# greedy driver (shared by nms, batched_nms, diou_nms, fast_nms)
+# ---------------------------------------------------------------------------
+
+
+def _grid_valid(thr: float, inclusive: bool) -> bool:
+    """The grid only visits intersecting pairs: valid when a zero IoU never suppresses."""
+    return thr > 0.0 or (thr == 0.0 and not inclusive)
+
+
+def _greedy_sorted(
+    cols: tuple[np.ndarray, ...],
+    seg: np.ndarray,
+    thr: float,
+    inclusive: bool,
+    off: float,
+    mode: int,
+    beta: float,
+    suppress_all: bool,
+    strategy: str,
+) -> np.ndarray:
+    """Kept positions (into the sorted columns) of greedy NMS on each segment."""
+    sx1, sy1, sx2, sy2 = cols
+    n = sx1.shape[0]
+    keep = np.empty(n, np.int64)
+    if n == 0:
+        return keep
+    simple = strategy == "simple" or (strategy == "auto" and n <= SIMPLE_MAX_N) or not _grid_valid(thr, inclusive)
+    if simple:
+        if seg.shape[0] != 2:
+            raise AssertionError("simple strategy runs on one segment")
+        sup = np.empty(n, np.bool_)
+        nk = _k.greedy_simple(sx1, sy1, sx2, sy2, thr, inclusive, off, mode, beta, suppress_all, sup, keep)
+        return keep[:nk]
+    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, seg, off, _CELL_FACTOR, _CELLS_PER_BOX)
+    head = np.empty(max_cells, np.int32)
+    nxt = np.empty(cap, np.int32)
+    ent = np.empty(cap, np.int32)
+    kk = [np.empty(n, sx1.dtype) for _ in range(5)]
+    shrink = min(thr, 1.0) * (1.0 - 1e-5)
+    nk = _k.greedy_grid(
+        sx1, sy1, sx2, sy2, seg, thr, inclusive, off, mode, beta, suppress_all, shrink,
+        _CELL_FACTOR, _CELLS_PER_BOX, head, nxt, ent, kk[0], kk[1], kk[2], kk[3], kk[4], keep,
+    )  # fmt: skip
+    return keep[:nk]
+
+
+def _greedy_indices(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    thr: float,
+    inclusive: bool,
+    off: float,
+    mode: int,
+    beta: float,
+    suppress_all: bool,
+    strategy: str,
+    subset: np.ndarray | None,
+) -> np.ndarray:
+    if subset is not None:
+        boxes = boxes[subset]
+        scores = scores[subset]
+    order = _argsort_desc(scores)
+    seg = np.array([0, order.shape[0]], np.int64)
+    kept = _greedy_sorted(_columns(boxes, order), seg, thr, inclusive, off, mode, beta, suppress_all, strategy)
+    out = order[kept]
+    if subset is not None:
+        out = subset[out]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+
+def nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+    offset: int = 0,
+    strategy: str = "auto",
+) -> np.ndarray:
+    """Greedy non-maximum suppression, identical to ``torchvision.ops.nms``.
+
+    Visit the boxes by decreasing score; keep a box unless an already kept box
+    overlaps it with ``IoU > iou_threshold``. The seed's wording suppresses at
+    ``IoU >= iou_threshold``: pass ``inclusive=True`` for that rule.
+
+    Parameters
+    ----------
+    boxes : (N, 4) float32/float64, ``xyxy``.
+    scores : (N,) float32/float64.
+    iou_threshold : any finite float (torchvision accepts any value too).
+    score_threshold : if given, boxes with ``score <= score_threshold`` are
+        dropped first (the seed's rule).
+    inclusive : suppress at ``IoU >= iou_threshold`` instead of ``>``.
+    offset : 0, or 1 for the legacy pixel convention (``w = x2 - x1 + 1``).
+    strategy : ``"auto"`` (default), ``"grid"`` or ``"simple"``.
+
+    Returns
+    -------
+    (K,) int64 indices of kept boxes, by decreasing score; equal scores by
+    increasing index (see the module's tie rule).
+
+    Notes
+    -----
+    IoU is evaluated in the input dtype with torchvision's arithmetic
+    (``inter / (area_i + area_j - inter)``); a 0/0 IoU (two zero-area boxes)
+    never suppresses. Scores are sorted with a stable O(N) radix sort on
+    their bit pattern. ``strategy="auto"`` runs the simple O(N*K) loop
+    (K kept) for ``N <= SIMPLE_MAX_N`` (64) and the spatial grid above: each
+    candidate, in score order, is tested only against kept boxes registered in
+    the grid cells under the centre part of the candidate (a suppressor must
+    overlap more than ``iou_threshold`` of its width and height), which is
+    near O(N) for detector output. Thresholds at which a zero IoU suppresses
+    (``< 0``, or ``<= 0`` with ``inclusive``) always use the simple loop.
+    Both give exactly the same result. Reference: torchvision
+    ``ops.nms`` (CPU kernel ``nms_kernel.cpp``).
+    """
+    b, s = _boxes_scores(boxes, scores)
+    thr = check_number(iou_threshold, "iou_threshold")
+    inclusive = _check_flag(inclusive, "inclusive")
+    off = _check_offset(offset)
+    check_choice(strategy, "strategy", _STRATEGIES)
+    subset = _prefilter(s, score_threshold)
+    return _greedy_indices(b, s, thr, inclusive, off, 0, 1.0, False, strategy, subset)
+
+
+def _class_slots(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Map labels to dense slots 0..C-1 (order of label value)."""
+    if labels.shape[0] == 0:
+        return labels.astype(np.int64), 0
+    lo = int(labels.min())
+    hi = int(labels.max())
+    span = hi - lo + 1
+    if span <= 4 * labels.shape[0] + 1024:
+        return (labels - lo).astype(np.int64, copy=False), span
+    uniq, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int64, copy=False).reshape(-1), int(uniq.shape[0])
+
+
+def batched_nms(
+    boxes: Any,
+    scores: Any,
+    labels: Any,
+    iou_threshold: float,
+    *,
+    inclusive: bool = False,
+    offset: int = 0,
+) -> np.ndarray:
+    """Per-class greedy NMS, identical to ``torchvision.ops.batched_nms``.
+
+    Boxes with different ``labels`` never suppress each other.
+
+    Parameters
+    ----------
+    boxes : (N, 4) float32/float64, ``xyxy``.
+    scores : (N,) float32/float64.
+    labels : (N,) integer class of each box.
+    iou_threshold, inclusive, offset : as for :func:`nms`.
+
+    Returns
+    -------
+    (K,) int64 indices by decreasing score (equal scores: increasing index).
+
+    Notes
+    -----
+    Follows torchvision's two code paths so the result is the same bits:
+    for ``N <= 1000`` (``boxes.numel() <= 4000``) torchvision shifts each box
+    by ``label * (max coordinate + 1)`` in the input dtype and runs one NMS;
+    this function does the same shift and runs :func:`nms` on the shifted
+    boxes (the shift rounds coordinates, which can change borderline IoUs, and
+    boxes with negative coordinates or labels may then interact across classes
+    exactly as in torchvision). For larger N it runs NMS within each class on
+    the unshifted boxes, all classes in one compiled call with one spatial grid
+    per class, and orders the union by decreasing score. Cost: a radix sort,
+    a counting sort by class, then near O(N) grid work.
+    """
+    b, s = _boxes_scores(boxes, scores)
+    lab = check_labels(labels, b.shape[0], "labels")
+    thr = check_number(iou_threshold, "iou_threshold")
+    inclusive = _check_flag(inclusive, "inclusive")
+    off = _check_offset(offset)
+    n = b.shape[0]
+    if n == 0:
+        return np.empty(0, np.int64)
+    if n <= 1000:
+        # torchvision's coordinate trick, reproduced in the input dtype
+        dt = b.dtype.type
+        shift = lab.astype(b.dtype) * (b.max() + dt(1))
+        return _greedy_indices(b + shift[:, None], s, thr, inclusive, off, 0, 1.0, False, "auto", None)
+    slot, nslots = _class_slots(lab)
+    order = _argsort_desc(s)
+    grouped = np.empty(n, np.int64)
+    seg = np.empty(nslots + 1, np.int64)
+    _k.group_by_class(order, slot, nslots, grouped, seg)
+    if _grid_valid(thr, inclusive):
+        kept = grouped[_greedy_sorted(_columns(b, grouped), seg, thr, inclusive, off, 0, 1.0, False, "grid")]
+    else:
+        parts = []
+        for c in range(nslots):
+            lo, hi = int(seg[c]), int(seg[c + 1])
+            if hi > lo:
+                idx = grouped[lo:hi]
+                one = np.array([0, hi - lo], np.int64)
+                parts.append(idx[_greedy_sorted(_columns(b, idx), one, thr, inclusive, off, 0, 1.0, False, "simple")])
+        kept = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    mask = np.zeros(n, np.bool_)
+    mask[kept] = True
+    out = np.empty(kept.shape[0], np.int64)
+    m = _k.emit_in_order(order, mask, out)
+    return out[:m]
+
+
+def soft_nms(
+    boxes: Any,
+    scores: Any,
+    method: str = "gaussian",
+    sigma: float = 0.5,
+    iou_threshold: float = 0.3,
+    score_threshold: float = 0.001,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-NMS (Bodla et al., ICCV 2017), equal to ensemble-boxes' ``soft_nms``.
+
+    Repeatedly pick the box with the highest current score and multiply the
+    score of every remaining box ``j`` by a weight that decreases with
+    ``o = IoU(picked, j)``:
+
+    * ``"gaussian"`` (ensemble-boxes ``method=2``): ``exp(-o**2 / sigma)`` for
+      every remaining box (``iou_threshold`` is not used);
+    * ``"linear"`` (``method=1``): ``1 - o`` when ``o > iou_threshold``, else 1.
+
+    A picked box is kept when its score (final at that point) is
+    ``> score_threshold``.
+
+    Parameters
+    ----------
+    boxes : (N, 4) float32/float64, ``xyxy``.
+    scores : (N,) float32/float64.
+    method : ``"gaussian"`` or ``"linear"``.
+    sigma : > 0.
+    iou_threshold : linear method's threshold.
+    score_threshold : >= 0; compared in the scores' dtype, as NumPy does.
+
+    Returns
+    -------
+    indices : (K,) int64 kept boxes in pick order (non-increasing rescored).
+    rescored : (K,) decayed scores of those boxes, in the scores' dtype.
+
+    Notes
+    -----
+    Equality with ensemble-boxes ``soft_nms([boxes], [scores], [zeros],
+    method=1|2, iou_thr=iou_threshold, sigma=sigma, thresh=score_threshold)``
+    on boxes already inside ``[0, 1]`` with positive area: its boxes and scores
+    equal ``boxes[indices]`` and ``scores[indices]``. Its quirks, reproduced or
+    documented:
+
+    * it returns the *original* scores of the kept boxes, not the decayed
+      ones (``rescored`` here are the decayed ones; its internal array holds
+      the same values);
+    * its IoU swaps the x and y columns (``inter = h * w``), which changes
+      nothing because the product is symmetric; IoU is float64 even for
+      float32 input, and decayed float32 scores are rounded after each step;
+    * equal current scores resolve by its selection-with-swap working order,
+      which this function replays exactly;
+    * boxes whose score already fell below the threshold still decay later
+      ones (irrelevant to the output, so this function stops early);
+    * it clips coordinates to ``[0, 1]`` and drops zero-area boxes before
+      running; this function does neither (a zero-area box overlaps nothing).
+    * Gaussian weights come from NumPy's ``exp`` (vectorised; it differs
+      from the C library's ``exp`` in the last bit on AVX512 machines), as in
+      ensemble-boxes.
+
+    Cost: a spatial grid lists the intersecting pairs (P of them, weights
+    computed once in NumPy), then N picks that each scan per-block maxima
+    (O(sqrt N)) and update only the picked box's neighbours: about
+    O(N sqrt N + P) instead of ensemble-boxes' O(N^2). Inputs with more than
+    8 million intersecting pairs are processed one pick at a time (same
+    result, slower per pick, bounded memory).
+    """
+    b, s = _boxes_scores(boxes, scores)
+    method = check_choice(method, "method", ("gaussian", "linear"))
+    sig = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
+    nt = check_number(iou_threshold, "iou_threshold")
+    st = check_number(score_threshold, "score_threshold", low=0.0)
+    n = b.shape[0]
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, s.dtype)
+    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, c], dtype=np.float64) for c in range(4))
+    min_iou = max(nt, 0.0) if method == "linear" else 0.0
+    pad, gx0, gy0, inv_w, inv_h, ncols, nrows = _k.grid_geometry(x1, y1, x2, y2, 0, n, 0.0, 1.0, max(64, 4 * n))
+    c0, c1, r0, r1 = (np.empty(n, np.int32) for _ in range(4))
+    start = np.empty(ncols * nrows + 1, np.int64)
+    _k.static_grid(x1, y1, x2, y2, pad, gx0, gy0, inv_w, inv_h, ncols, nrows, c0, c1, r0, r1, start)
+    items = np.empty(int(start[-1]), np.int32)
+    _k.static_fill(c0, c1, r0, r1, ncols, start, items)
+    adj_start = np.empty(n + 1, np.int64)
+    dummy_i = np.empty(0, np.int32)
+    dummy_f = np.empty(0, np.float64)
+    npairs = _k.soft_pairs(
+        x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, min_iou, False, adj_start, dummy_i, dummy_f
+    )
+    adj_nbr = np.empty(2 * npairs, np.int32)
+    adj_ovr = np.empty(2 * npairs, np.float64)
+    _k.soft_pairs(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, min_iou, True, adj_start, adj_nbr, adj_ovr)
+    if method == "gaussian":
+        adj_w = np.exp(-(adj_ovr * adj_ovr) / sig)
+    else:
+        adj_w = 1.0 - adj_ovr
+    cur = s.copy()
+    out_idx = np.empty(n, np.int64)
+    out_score = np.empty(n, s.dtype)
+    block = max(16, int(np.sqrt(n)))
+    k = _k.soft_select(cur, s.dtype.type(st), adj_start, adj_nbr, adj_w, block, out_idx, out_score)
+    return out_idx[:k], out_score[:k]
+
+
+_ = as_float_array
