@@ -35,9 +35,9 @@ import numpy as np
 
 from detbench._kernels import nms as _k
 from detbench._validate import (
-    as_float_array,
     check_boxes,
     check_choice,
+    check_int,
     check_labels,
     check_number,
     check_scores,
@@ -67,6 +67,8 @@ _CELLS_PER_BOX = 4
 _SOFT_PAIR_BUDGET = 8_000_000
 
 _STRATEGIES = ("auto", "grid", "simple")
+_SPATIAL = True
+_SOFT_CELL_FACTOR = 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -421,33 +423,346 @@ def soft_nms(
     n = b.shape[0]
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, s.dtype)
-    x1, y1, x2, y2 = (np.ascontiguousarray(b[:, c], dtype=np.float64) for c in range(4))
-    min_iou = max(nt, 0.0) if method == "linear" else 0.0
-    pad, gx0, gy0, inv_w, inv_h, ncols, nrows = _k.grid_geometry(x1, y1, x2, y2, 0, n, 0.0, 1.0, max(64, 4 * n))
+    b64 = b.astype(np.float64)
+    pad, gx0, gy0, inv_w, inv_h, ncols, nrows = _k.grid_geometry(
+        b64[:, 0], b64[:, 1], b64[:, 2], b64[:, 3], 0, n, 0.0, _SOFT_CELL_FACTOR, max(64, 4 * n)
+    )
+    # internal ids follow a spatial order (row-major cell of the box's corner) so
+    # that neighbours have nearby ids: better memory locality in every pass
+    cell = (np.minimum(((b64[:, 1] - gy0) * inv_h).astype(np.int64), nrows - 1) * ncols) + np.minimum(
+        ((b64[:, 0] - gx0) * inv_w).astype(np.int64), ncols - 1
+    )
+    perm = np.argsort(cell, kind="stable") if _SPATIAL else np.arange(n)
+    x1, y1, x2, y2 = (np.ascontiguousarray(b64[perm, c]) for c in range(4))
     c0, c1, r0, r1 = (np.empty(n, np.int32) for _ in range(4))
     start = np.empty(ncols * nrows + 1, np.int64)
     _k.static_grid(x1, y1, x2, y2, pad, gx0, gy0, inv_w, inv_h, ncols, nrows, c0, c1, r0, r1, start)
-    items = np.empty(int(start[-1]), np.int32)
-    _k.static_fill(c0, c1, r0, r1, ncols, start, items)
-    adj_start = np.empty(n + 1, np.int64)
-    dummy_i = np.empty(0, np.int32)
-    dummy_f = np.empty(0, np.float64)
-    npairs = _k.soft_pairs(
-        x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, min_iou, False, adj_start, dummy_i, dummy_f
-    )
-    adj_nbr = np.empty(2 * npairs, np.int32)
-    adj_ovr = np.empty(2 * npairs, np.float64)
-    _k.soft_pairs(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, min_iou, True, adj_start, adj_nbr, adj_ovr)
-    if method == "gaussian":
-        adj_w = np.exp(-(adj_ovr * adj_ovr) / sig)
-    else:
-        adj_w = 1.0 - adj_ovr
-    cur = s.copy()
-    out_idx = np.empty(n, np.int64)
-    out_score = np.empty(n, s.dtype)
+    grid = (c0, c1, r0, r1, ncols, start)
+    # selection state: working positions are input indices, as in ensemble-boxes
     block = max(16, int(np.sqrt(n)))
-    k = _k.soft_select(cur, s.dtype.type(st), adj_start, adj_nbr, adj_w, block, out_idx, out_score)
-    return out_idx[:k], out_score[:k]
+    nb = (n + block - 1) // block
+    cur = s[perm]
+    pos_box = np.empty(n, np.int64)
+    pos_box[perm] = np.arange(n, dtype=np.int64)
+    state = (
+        pos_box,
+        perm.astype(np.int64),
+        s.copy(),
+        np.zeros(n, np.bool_),
+        np.empty(nb, s.dtype),
+        np.empty(nb, np.int64),
+        np.ones(nb, np.bool_),
+        np.zeros(1, np.int64),
+    )
+    thresh = s.dtype.type(st)
+    pairs = _soft_pairs(x1, y1, x2, y2, grid, method, sig, nt)
+    if pairs is not None:
+        out = np.empty(n, np.int64)
+        k = _k.soft_select(cur, thresh, *pairs, block, *state, out)
+        out = out[:k]
+    else:
+        out = _soft_stepwise(cur, thresh, block, state, x1, y1, x2, y2, grid, method, sig, nt)
+    return perm[out], cur[out]
 
 
-_ = as_float_array
+def _soft_weights(ovr: np.ndarray, method: str, sigma: float, nt: float) -> np.ndarray:
+    """ensemble-boxes' weights for IoUs ``ovr`` (overwritten), with NumPy's own
+    ``exp`` so the bits are the same."""
+    if method == "gaussian":
+        np.multiply(ovr, ovr, out=ovr)
+        ovr /= sigma
+        np.negative(ovr, out=ovr)  # -(o*o)/sigma == -((o*o)/sigma) exactly
+        return np.exp(ovr, out=ovr)
+    keep = ovr > nt
+    np.subtract(1.0, ovr, out=ovr)
+    ovr[~keep] = 1.0
+    return ovr
+
+
+def _soft_pairs(x1, y1, x2, y2, grid, method, sigma, nt):
+    """Forward/backward lists of all intersecting pairs with their weights, or
+    None past the pair budget."""
+    c0, c1, r0, r1, ncols, start = grid
+    n = x1.shape[0]
+    nreg = int(start[-1])
+    items = np.empty(nreg, np.int32)
+    ic0 = np.empty(nreg, np.int32)
+    ir0 = np.empty(nreg, np.int32)
+    ic = [np.empty(nreg, np.float64) for _ in range(5)]
+    _k.static_fill(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, ic0, ir0, *ic)
+    fwd_start = np.empty(n + 1, np.int64)
+    counts = np.diff(start)
+    # sum over boxes of the candidates in their cells bounds the pair count: no regrowth
+    cap = int(min(max(1024, int(np.dot(counts, counts))), _SOFT_PAIR_BUDGET))
+    fwd_nbr = np.empty(cap, np.int32)
+    fwd_ovr = np.empty(cap, np.float64)
+    i, pos = 0, 0
+    while True:
+        i, pos = _k.soft_pairs(
+            x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, ic0, ir0, *ic, i, pos,
+            fwd_start, fwd_nbr, fwd_ovr,
+        )  # fmt: skip
+        if i >= n:
+            break
+        if cap >= _SOFT_PAIR_BUDGET:
+            return None
+        cap = min(2 * cap, _SOFT_PAIR_BUDGET)
+        fwd_nbr = np.concatenate([fwd_nbr[:pos], np.empty(cap - pos, np.int32)])
+        fwd_ovr = np.concatenate([fwd_ovr[:pos], np.empty(cap - pos, np.float64)])
+    fwd_w = _soft_weights(fwd_ovr[:pos], method, sigma, nt)
+    bwd_start = np.empty(n + 1, np.int64)
+    bwd_src = np.empty(pos, np.int32)
+    bwd_w = np.empty(pos, np.float64)
+    _k.soft_backward(fwd_start, fwd_nbr, fwd_w, bwd_start, bwd_src, bwd_w)
+    return fwd_start, fwd_nbr, fwd_w, bwd_start, bwd_src, bwd_w
+
+
+def _soft_stepwise(cur, thresh, block, state, x1, y1, x2, y2, grid, method, sigma, nt):
+    """Soft-NMS one pick per compiled call (bounded memory; same result)."""
+    c0, c1, r0, r1, ncols, start = grid
+    n = x1.shape[0]
+    items = np.empty(int(start[-1]), np.int32)
+    ic = [np.empty(int(start[-1]), np.float64) for _ in range(5)]
+    ic0 = np.empty(int(start[-1]), np.int32)
+    ir0 = np.empty(int(start[-1]), np.int32)
+    _k.static_fill(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, ic0, ir0, *ic)
+    stamp = np.full(n, -1, np.int64)
+    nbr = np.empty(n, np.int32)
+    ovr = np.empty(n, np.float64)
+    w = np.empty(n, np.float64)
+    out = []
+    pending = 0
+    while True:
+        b, cnt = _k.soft_step(
+            cur, thresh, block, *state, x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, stamp,
+            nbr, ovr, w, pending,
+        )  # fmt: skip
+        if b < 0:
+            break
+        out.append(b)
+        w[:cnt] = _soft_weights(ovr[:cnt], method, sigma, nt)
+        pending = cnt
+    return np.array(out, dtype=np.int64)
+
+
+
+def diou_nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    beta: float = 1.0,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+) -> np.ndarray:
+    """DIoU-NMS (Zheng et al., AAAI 2020, "Distance-IoU Loss").
+
+    Greedy NMS in which a kept box ``M`` suppresses ``B`` when
+    ``IoU(M, B) - (d**2 / c**2) ** beta > iou_threshold`` (``>=`` with
+    ``inclusive``), where ``d`` is the distance between the box centres and
+    ``c`` the diagonal of the smallest box enclosing both. Boxes that overlap
+    but whose centres are far apart (two adjacent objects) survive more often
+    than with plain NMS. ``beta = 1`` is the AAAI paper's rule; the journal
+    version (Zheng et al., TCYB 2021) tunes ``beta`` (e.g. 0.6).
+
+    Parameters
+    ----------
+    boxes : (N, 4) float32/float64, ``xyxy``.
+    scores : (N,) float32/float64.
+    iou_threshold : any finite float.
+    beta : >= 0; exponent of the penalty.
+    score_threshold : drop boxes with ``score <= score_threshold`` first.
+    inclusive : suppress at ``>=``.
+
+    Returns
+    -------
+    (K,) int64 indices by decreasing score (ties: increasing index).
+
+    Notes
+    -----
+    IoU uses torchvision's arithmetic in the input dtype, the penalty is
+    float64 (0 when ``c == 0``). Same strategies as :func:`nms` (a suppressor
+    must have ``IoU > iou_threshold``, so the grid query still applies):
+    simple loop up to 64 boxes, spatial grid above; near O(N) for detector
+    output, O(N * K) worst case.
+    """
+    b, s = _boxes_scores(boxes, scores)
+    thr = check_number(iou_threshold, "iou_threshold")
+    be = check_number(beta, "beta", low=0.0)
+    inclusive = _check_flag(inclusive, "inclusive")
+    subset = _prefilter(s, score_threshold)
+    return _greedy_indices(b, s, thr, inclusive, 0.0, 1, be, False, "auto", subset)
+
+
+def fast_nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+    offset: int = 0,
+) -> np.ndarray:
+    """Fast NMS (Bolya et al., ICCV 2019, YOLACT).
+
+    Keep box ``j`` when no higher-scored box at all, kept or suppressed, has
+    ``IoU > iou_threshold`` with it (YOLACT takes the column maximum of the
+    upper-triangular IoU matrix). It suppresses at least as much as greedy
+    NMS, and its kept set is a subset of greedy NMS's.
+
+    Parameters and returns as for :func:`nms`.
+
+    Notes
+    -----
+    YOLACT evaluates the whole IoU matrix (O(N^2), parallel on a GPU); here
+    the spatial grid registers every box and each candidate is tested against
+    the boxes in the cells under its centre part, stopping at the first
+    suppressor: near O(N) for detector output. Simple loop up to 64 boxes.
+    """
+    b, s = _boxes_scores(boxes, scores)
+    thr = check_number(iou_threshold, "iou_threshold")
+    inclusive = _check_flag(inclusive, "inclusive")
+    off = _check_offset(offset)
+    subset = _prefilter(s, score_threshold)
+    return _greedy_indices(b, s, thr, inclusive, off, 0, 1.0, True, "auto", subset)
+
+
+def cluster_nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+    offset: int = 0,
+    max_iter: int | None = None,
+) -> np.ndarray:
+    """Cluster-NMS (Zheng et al., TCYB 2021): exactly greedy NMS's result.
+
+    With boxes sorted by score and ``X`` the strictly upper-triangular
+    suppression matrix (``X[i, j] = IoU(i, j) > iou_threshold``), start from
+    ``keep = 1`` and iterate ``keep[j] = not any(keep[i] and X[i, j])`` with
+    the previous iteration's ``keep`` (the paper's matrix form) until it stops
+    changing. The fixed point is unique and equals greedy NMS, reached after
+    at most N iterations (usually a handful).
+
+    Parameters and returns as for :func:`nms`; ``max_iter`` caps the
+    iterations (default N, which always converges).
+
+    Notes
+    -----
+    Uses the same IoU arithmetic as :func:`nms`, so ``cluster_nms(...)`` and
+    ``nms(...)`` are identical (tested). The sparse suppression lists come
+    from a spatial grid that registers every box (all pairs for thresholds at
+    which a zero IoU suppresses); each iteration costs O(pairs).
+    """
+    b, s = _boxes_scores(boxes, scores)
+    thr = check_number(iou_threshold, "iou_threshold")
+    inclusive = _check_flag(inclusive, "inclusive")
+    off = _check_offset(offset)
+    subset = _prefilter(s, score_threshold)
+    if subset is not None:
+        b = b[subset]
+        s = s[subset]
+    n = b.shape[0]
+    it_cap = n if max_iter is None else check_int(max_iter, "max_iter", low=1)
+    order = _argsort_desc(s)
+    sx1, sy1, sx2, sy2 = _columns(b, order)
+    start = np.empty(n + 1, np.int64)
+    nbr = np.empty(0, np.int64)
+    if _grid_valid(thr, inclusive) and n > SIMPLE_MAX_N:
+        geo = _k.grid_geometry(sx1, sy1, sx2, sy2, 0, n, off, _CELL_FACTOR, max(64, _CELLS_PER_BOX * n))
+        max_cells = geo[5] * geo[6]
+        cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, _CELL_FACTOR, _CELLS_PER_BOX)[1]
+        head = np.empty(max_cells, np.int32)
+        nxt = np.empty(cap, np.int32)
+        ent = np.empty(cap, np.int32)
+        stamp = np.empty(n, np.int64)
+        shrink = min(thr, 1.0) * (1.0 - 1e-5)
+        args = (sx1, sy1, sx2, sy2, thr, inclusive, off, shrink, _CELL_FACTOR, _CELLS_PER_BOX, head, nxt, ent, stamp)
+        _k.suppressor_lists(*args, False, start, nbr)
+        nbr = np.empty(int(start[-1]), np.int64)
+        _k.suppressor_lists(*args, True, start, nbr)
+    else:
+        _k.suppressor_lists_dense(sx1, sy1, sx2, sy2, thr, inclusive, off, False, start, nbr)
+        nbr = np.empty(int(start[-1]), np.int64)
+        _k.suppressor_lists_dense(sx1, sy1, sx2, sy2, thr, inclusive, off, True, start, nbr)
+    keep = np.empty(n, np.bool_)
+    _k.cluster_iterate(start, nbr, keep, np.empty(n, np.bool_), max(it_cap, 1))
+    out = order[keep]
+    if subset is not None:
+        out = subset[out]
+    return out
+
+
+def matrix_nms(
+    boxes: Any,
+    scores: Any,
+    method: str = "gaussian",
+    sigma: float = 2.0,
+    score_threshold: float | None = None,
+    *,
+    offset: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix NMS (Wang et al., NeurIPS 2020, SOLOv2), on boxes.
+
+    Every box's score is decayed in one parallel step instead of being
+    suppressed. With boxes sorted by score, ``iou[i, j]`` (``i < j``) and
+    ``comp[i] = max_{k < i} iou[k, i]`` (how much box ``i`` is itself
+    suppressed), the decay of box ``j`` is::
+
+        decay[j] = min(1, min_{i < j} f(iou[i, j], comp[i]))
+        gaussian: f = exp(-sigma * (iou**2 - comp**2))
+        linear:   f = (1 - iou) / (1 - comp)
+
+    and its new score ``scores[j] * decay[j]``.
+
+    Parameters
+    ----------
+    boxes : (N, 4) float32/float64, ``xyxy``.
+    scores : (N,) float32/float64.
+    method : ``"gaussian"`` or ``"linear"``.
+    sigma : > 0 (gaussian; SOLOv2 uses 2.0).
+    score_threshold : keep only decayed scores ``> score_threshold``.
+    offset : 0 or 1 (pixel convention for the IoU).
+
+    Returns
+    -------
+    indices : (K,) int64, by decreasing decayed score (ties: by rank of the
+        original score, then index).
+    decayed : (K,) decayed scores, in the scores' dtype.
+
+    Notes
+    -----
+    SOLOv2 writes the gaussian as ``exp(-sigma iou^2) / exp(-sigma comp^2)``
+    (same value; one ``exp`` here). Rows with ``comp[i] == 1`` (an exact
+    duplicate of a higher box) are skipped in the linear rule, where SOLOv2
+    divides by zero. Non-intersecting pairs have ``f >= 1`` and do not count,
+    so only grid neighbours are visited: O(N + intersecting pairs) instead of
+    the O(N^2) matrix. IoU uses torchvision's arithmetic in the input dtype,
+    the decay float64.
+    """
+    b, s = _boxes_scores(boxes, scores)
+    method = check_choice(method, "method", ("gaussian", "linear"))
+    sig = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
+    off = _check_offset(offset)
+    n = b.shape[0]
+    order = _argsort_desc(s)
+    sx1, sy1, sx2, sy2 = _columns(b, order)
+    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, 1.0, _CELLS_PER_BOX)
+    comp = np.empty(n, np.float64)
+    decay = np.empty(n, np.float64)
+    _k.matrix_decay(
+        sx1, sy1, sx2, sy2, off, method == "gaussian", sig, 1.0, _CELLS_PER_BOX,
+        np.empty(max_cells, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(n, np.int64),
+        comp, decay,
+    )  # fmt: skip
+    new = (s[order].astype(np.float64) * decay).astype(s.dtype)
+    rank = _argsort_desc(new)
+    idx = order[rank]
+    val = new[rank]
+    if score_threshold is not None:
+        st = check_number(score_threshold, "score_threshold")
+        m = val > st
+        idx, val = idx[m], val[m]
+    return idx, val

@@ -492,13 +492,13 @@ def emit_in_order(order, kept_mask, out):
 
 
 # ---------------------------------------------------------------------------
-# static grid of all boxes and the intersecting pairs (Soft-NMS, float64)
+# static grid of all boxes and their intersecting pairs (Soft-NMS, float64)
 # ---------------------------------------------------------------------------
 
 
 @jit
 def static_grid(x1, y1, x2, y2, pad, gx0, gy0, inv_w, inv_h, ncols, nrows, c0, c1, r0, r1, start):
-    """Cell ranges of every box and CSR offsets ``start`` (ncells + 1) of the cell lists."""
+    """Cell range of every box and CSR offsets ``start`` (ncells + 1) of the cell lists."""
     ncell = ncols * nrows
     for c in range(ncell + 1):
         start[c] = 0
@@ -516,167 +516,785 @@ def static_grid(x1, y1, x2, y2, pad, gx0, gy0, inv_w, inv_h, ncols, nrows, c0, c
 
 
 @jit
-def static_fill(c0, c1, r0, r1, ncols, start, items):
-    """Fill the cell lists (box ids in increasing order within each cell)."""
+def static_fill(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, ic0, ir0, ix1, iy1, ix2, iy2, iarea):
+    """Fill the cell lists: box id (increasing within a cell), its first cell and
+    its coordinates and area copied inline so a cell scan reads memory in order."""
     ncell = start.shape[0] - 1
     fill = start[:ncell].copy()
     for i in range(c0.shape[0]):
+        area = (x2[i] - x1[i]) * (y2[i] - y1[i])
         for r in range(r0[i], r1[i] + 1):
             for c in range(c0[i], c1[i] + 1):
                 cell = r * ncols + c
-                items[fill[cell]] = i
-                fill[cell] += 1
+                e = fill[cell]
+                items[e] = i
+                ic0[e] = c0[i]
+                ir0[e] = r0[i]
+                ix1[e] = x1[i]
+                iy1[e] = y1[i]
+                ix2[e] = x2[i]
+                iy2[e] = y2[i]
+                iarea[e] = area
+                fill[cell] = e + 1
+
+
+@jit(inline="always")
+def _first_after(items, lo, hi, i):
+    """First position in sorted ``items[lo:hi]`` holding a value > ``i``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if items[mid] <= i:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @jit
-def soft_pairs(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, min_iou, fill_mode, adj_start, adj_nbr, adj_ovr):
-    """Enumerate pairs ``i < j`` with positive intersection and IoU > ``min_iou``.
+def soft_pairs(
+    x1,
+    y1,
+    x2,
+    y2,
+    c0,
+    c1,
+    r0,
+    r1,
+    ncols,
+    start,
+    items,
+    ic0,
+    ir0,
+    ix1,
+    iy1,
+    ix2,
+    iy2,
+    iarea,
+    i_begin,
+    pos,
+    fwd_start,
+    fwd_nbr,
+    fwd_ovr,
+):
+    """Forward pair lists: for each box ``i``, the boxes ``j > i`` with positive
+    intersection and their IoU, written from ``fwd_start[i]`` on.
 
-    IoU is computed in float64 exactly as ensemble-boxes' ``cpu_soft_nms_float``
-    does (areas ``(x2-x1)*(y2-y1)``, no offset). Each pair is visited once,
-    in the first cell the two boxes share. Count mode (``fill_mode`` False):
-    ``adj_start[i + 1]`` gets the degree of ``i``; returns the pair count.
-    Fill mode: ``adj_start`` holds CSR offsets and both directions of every
-    pair are written to ``adj_nbr``/``adj_ovr``.
+    IoU is float64 and computed as ensemble-boxes' ``cpu_soft_nms_float`` does
+    (areas ``(x2-x1)*(y2-y1)``; its x/y swap leaves the product unchanged).
+    Each pair is visited once, in the first cell both boxes cover. Stops
+    before box ``i`` if its candidates might not fit in ``fwd_nbr``; returns
+    ``(next i, next write position)`` so the caller can grow and resume.
     """
     n = x1.shape[0]
-    npairs = 0
-    if fill_mode:
-        pos = adj_start[:n].copy()
-    else:
-        pos = np.zeros(1, dtype=np.int64)
-        for i in range(n + 1):
-            adj_start[i] = 0
-    for i in range(n):
+    cap = fwd_nbr.shape[0]
+    for i in range(i_begin, n):
+        bound = 0
+        for r in range(r0[i], r1[i] + 1):
+            for c in range(c0[i], c1[i] + 1):
+                cell = r * ncols + c
+                bound += start[cell + 1] - start[cell]
+        if pos + bound > cap:
+            return i, pos
+        fwd_start[i] = pos
         ax1 = x1[i]
         ay1 = y1[i]
         ax2 = x2[i]
         ay2 = y2[i]
         aarea = (ax2 - ax1) * (ay2 - ay1)
-        for r in range(r0[i], r1[i] + 1):
-            for c in range(c0[i], c1[i] + 1):
+        ac0 = c0[i]
+        ar0 = r0[i]
+        for r in range(ar0, r1[i] + 1):
+            for c in range(ac0, c1[i] + 1):
                 cell = r * ncols + c
-                for e in range(start[cell], start[cell + 1]):
-                    j = items[e]
-                    if j <= i:
-                        continue
-                    if max(c0[i], c0[j]) != c or max(r0[i], r0[j]) != r:
-                        continue
-                    w = max(0.0, min(ay2, y2[j]) - max(ay1, y1[j]))
-                    h = max(0.0, min(ax2, x2[j]) - max(ax1, x1[j]))
+                hi = start[cell + 1]
+                for e in range(_first_after(items, start[cell], hi, i), hi):
+                    # branch-free: always write, advance only for a valid pair
+                    w = max(0.0, min(ay2, iy2[e]) - max(ay1, iy1[e]))
+                    h = max(0.0, min(ax2, ix2[e]) - max(ax1, ix1[e]))
                     inter = w * h
-                    if not inter > 0.0:
-                        continue
-                    ovr = inter / (aarea + (x2[j] - x1[j]) * (y2[j] - y1[j]) - inter)
-                    if not ovr > min_iou:
-                        continue
-                    if fill_mode:
-                        p = pos[i]
-                        adj_nbr[p] = j
-                        adj_ovr[p] = ovr
-                        pos[i] = p + 1
-                        p = pos[j]
-                        adj_nbr[p] = i
-                        adj_ovr[p] = ovr
-                        pos[j] = p + 1
-                    else:
-                        adj_start[i + 1] += 1
-                        adj_start[j + 1] += 1
-                    npairs += 1
-    if not fill_mode:
-        for i in range(n):
-            adj_start[i + 1] += adj_start[i]
-    return npairs
-
-
-@jit(inline="always")
-def _block_refresh(pscore, lo, hi, bmax, barg, blk):
-    m = pscore[lo]
-    a = lo
-    for p in range(lo + 1, hi):
-        v = pscore[p]
-        if v > m:
-            m = v
-            a = p
-    bmax[blk] = m
-    barg[blk] = a
+                    ovr = inter / (aarea + iarea[e] - inter)
+                    first = (max(ac0, ic0[e]) == c) & (max(ar0, ir0[e]) == r)
+                    fwd_nbr[pos] = items[e]
+                    fwd_ovr[pos] = ovr
+                    pos += first & (inter > 0.0)
+    fwd_start[n] = pos
+    return n, pos
 
 
 @jit
-def soft_select(cur, thresh, adj_start, adj_nbr, adj_w, block, out_idx, out_score):
+def soft_backward(fwd_start, fwd_nbr, fwd_w, bwd_start, bwd_src, bwd_w):
+    """Transpose the forward pair lists: for each box ``j``, the boxes ``i < j``
+    listing it (``bwd_src``) and the pair's weight (``bwd_w``)."""
+    n = fwd_start.shape[0] - 1
+    for i in range(n + 1):
+        bwd_start[i] = 0
+    for e in range(fwd_start[n]):
+        bwd_start[fwd_nbr[e] + 1] += 1
+    for i in range(n):
+        bwd_start[i + 1] += bwd_start[i]
+    fill = bwd_start[:n].copy()
+    for i in range(n):
+        for e in range(fwd_start[i], fwd_start[i + 1]):
+            j = fwd_nbr[e]
+            p = fill[j]
+            bwd_src[p] = i
+            bwd_w[p] = fwd_w[e]
+            fill[j] = p + 1
+
+
+# Soft-NMS selection state (arrays allocated by the caller):
+#   pos_box[p] box at working position p      box_pos[b] position of box b
+#   pscore[p]  current score at position p     done[b]    box b picked
+#   bmax/barg  per-block max score / first position of it, dirty[blk] stale
+#   st[0]      next step i
+
+
+@jit(inline="always")
+def _soft_pick(cur, thresh, block, pos_box, box_pos, pscore, done, bmax, barg, dirty, st):
+    """Next pick of ensemble-boxes' loop: the box to keep, or -1 when the best
+    remaining score is <= thresh (or nothing remains)."""
+    n = cur.shape[0]
+    i = st[0]
+    if i >= n:
+        return -1
+    nb = bmax.shape[0]
+    b0 = i // block
+    best = -1
+    for blk in range(b0, nb):
+        if dirty[blk]:
+            lo = blk * block
+            if lo < i:
+                lo = i
+            hi = min(n, (blk + 1) * block)
+            m = pscore[lo]
+            a = lo
+            for p in range(lo + 1, hi):
+                v = pscore[p]
+                if v > m:
+                    m = v
+                    a = p
+            bmax[blk] = m
+            barg[blk] = a
+            dirty[blk] = False
+        if best < 0 or bmax[blk] > bmax[best]:
+            best = blk
+    p = barg[best]
+    m = bmax[best]
+    if not m > thresh:
+        return -1
+    b = pos_box[p]
+    if p != i:
+        a = pos_box[i]
+        pos_box[p] = a
+        box_pos[a] = p
+        pscore[p] = pscore[i]
+        pos_box[i] = b
+        box_pos[b] = i
+    dirty[best] = True
+    dirty[b0] = True
+    done[b] = True
+    st[0] = i + 1
+    return b
+
+
+@jit(inline="always")
+def _soft_decay(cur, j, w, block, box_pos, pscore, bmax, barg, dirty):
+    """Multiply box j's score by w (float64 product, stored in the score dtype)."""
+    cur[j] = w * float(cur[j])
+    nv = cur[j]
+    q = box_pos[j]
+    pscore[q] = nv
+    blk = q // block
+    if not dirty[blk]:
+        if nv > bmax[blk] or (nv == bmax[blk] and q < barg[blk]):
+            bmax[blk] = nv
+            barg[blk] = q
+        elif q == barg[blk]:
+            dirty[blk] = True
+
+
+@jit
+def soft_select(
+    cur,
+    thresh,
+    fwd_start,
+    fwd_nbr,
+    fwd_w,
+    bwd_start,
+    bwd_src,
+    bwd_w,
+    block,
+    pos_box,
+    box_pos,
+    pscore,
+    done,
+    bmax,
+    barg,
+    dirty,
+    st,
+    out_idx,
+):
     """Soft-NMS selection loop, step for step as ensemble-boxes runs it.
 
     ensemble-boxes keeps the boxes in a working array; at step ``i`` it picks
     the first position of the largest current score among positions
-    ``i..N-1``, swaps that box into position ``i``, and multiplies the score of
+    ``i..N-1``, swaps that box into position ``i`` and multiplies the score of
     every later box by its weight to the picked one. This kernel replays the
     same positions (so equal scores resolve identically) but finds the maximum
-    with per-block maxima (``block`` positions each, refreshed lazily) and only
-    touches the picked box's intersecting neighbours (``adj_*`` CSR with the
-    precomputed weights; every other weight is exactly 1). It stops when the
-    best remaining score is ``<= thresh`` (nothing after it can be kept when
-    ``thresh >= 0``). Scores are updated as ``S(w * float64(s))`` in the score
-    dtype ``S``, like NumPy's in-place assignment. Returns the kept count.
+    from per-block maxima (``block`` positions each, refreshed lazily) and
+    only touches the picked box's intersecting neighbours: forward lists
+    ``fwd_*`` (pairs ``i < j`` with precomputed weights) and their transpose
+    ``bwd_*``; every other weight is exactly 1. It stops when the best
+    remaining score is ``<= thresh`` (nothing later can be kept when
+    ``thresh >= 0``). ``cur`` ends with the decayed scores. Returns the number
+    of kept boxes, written to ``out_idx`` in pick order.
     """
-    n = cur.shape[0]
-    if n == 0:
-        return 0
-    nb = (n + block - 1) // block
-    pos_box = np.empty(n, dtype=np.int64)
-    box_pos = np.empty(n, dtype=np.int64)
-    pscore = cur.copy()
-    done = np.zeros(n, dtype=np.bool_)
-    bmax = np.empty(nb, dtype=cur.dtype)
-    barg = np.empty(nb, dtype=np.int64)
-    dirty = np.ones(nb, dtype=np.bool_)
-    for p in range(n):
-        pos_box[p] = p
-        box_pos[p] = p
-    i = 0
-    while i < n:
-        b0 = i // block
-        best = -1
-        for blk in range(b0, nb):
-            if dirty[blk]:
-                lo = blk * block
-                if lo < i:
-                    lo = i
-                _block_refresh(pscore, lo, min(n, (blk + 1) * block), bmax, barg, blk)
-                dirty[blk] = False
-            if best < 0 or bmax[blk] > bmax[best]:
-                best = blk
-        p = barg[best]
-        m = bmax[best]
-        if not m > thresh:
+    k = 0
+    while True:
+        b = _soft_pick(cur, thresh, block, pos_box, box_pos, pscore, done, bmax, barg, dirty, st)
+        if b < 0:
             break
-        b = pos_box[p]
-        if p != i:
-            a = pos_box[i]
-            pos_box[p] = a
-            box_pos[a] = p
-            pscore[p] = pscore[i]
-            pos_box[i] = b
-            box_pos[b] = i
-        dirty[best] = True
-        dirty[b0] = True
-        done[b] = True
-        out_idx[i] = b
-        out_score[i] = m
-        for e in range(adj_start[b], adj_start[b + 1]):
-            j = adj_nbr[e]
-            if done[j]:
+        out_idx[k] = b
+        k += 1
+        for e in range(fwd_start[b], fwd_start[b + 1]):
+            j = fwd_nbr[e]
+            w = fwd_w[e]
+            if (not done[j]) and w != 1.0:
+                _soft_decay(cur, j, w, block, box_pos, pscore, bmax, barg, dirty)
+        for e in range(bwd_start[b], bwd_start[b + 1]):
+            j = bwd_src[e]
+            w = bwd_w[e]
+            if (not done[j]) and w != 1.0:
+                _soft_decay(cur, j, w, block, box_pos, pscore, bmax, barg, dirty)
+    return k
+
+
+@jit
+def soft_step(
+    cur,
+    thresh,
+    block,
+    pos_box,
+    box_pos,
+    pscore,
+    done,
+    bmax,
+    barg,
+    dirty,
+    st,
+    x1,
+    y1,
+    x2,
+    y2,
+    c0,
+    c1,
+    r0,
+    r1,
+    ncols,
+    start,
+    items,
+    stamp,
+    nbr_buf,
+    ovr_buf,
+    w_buf,
+    pending,
+):
+    """One pick of Soft-NMS for inputs too large to precompute all pairs.
+
+    Applies the ``pending`` weights ``w_buf[:pending]`` of the previous pick to
+    ``nbr_buf``, picks the next box (as :func:`soft_select`), and writes the
+    IoU of its not yet picked, intersecting neighbours to
+    ``nbr_buf``/``ovr_buf`` (all with positive intersection) for the caller to
+    turn into weights with NumPy.
+    Returns ``(picked box or -1, neighbour count)``.
+    """
+    for e in range(pending):
+        j = nbr_buf[e]
+        _soft_decay(cur, j, w_buf[e], block, box_pos, pscore, bmax, barg, dirty)
+    b = _soft_pick(cur, thresh, block, pos_box, box_pos, pscore, done, bmax, barg, dirty, st)
+    if b < 0:
+        return -1, 0
+    ax1 = x1[b]
+    ay1 = y1[b]
+    ax2 = x2[b]
+    ay2 = y2[b]
+    aarea = (ax2 - ax1) * (ay2 - ay1)
+    cnt = 0
+    for r in range(r0[b], r1[b] + 1):
+        for c in range(c0[b], c1[b] + 1):
+            cell = r * ncols + c
+            for e in range(start[cell], start[cell + 1]):
+                j = items[e]
+                if done[j] or stamp[j] == b:
+                    continue
+                stamp[j] = b
+                w = max(0.0, min(ay2, y2[j]) - max(ay1, y1[j]))
+                h = max(0.0, min(ax2, x2[j]) - max(ax1, x1[j]))
+                inter = w * h
+                if inter > 0.0:
+                    nbr_buf[cnt] = j
+                    ovr_buf[cnt] = inter / (aarea + (x2[j] - x1[j]) * (y2[j] - y1[j]) - inter)
+                    cnt += 1
+    return b, cnt
+
+
+# ---------------------------------------------------------------------------
+# progressive grid over all boxes (Matrix NMS, Cluster-NMS)
+# ---------------------------------------------------------------------------
+
+
+@jit
+def matrix_decay(sx1, sy1, sx2, sy2, off, gaussian, sigma, factor, cells_per_box, head, nxt, ent, stamp, comp, decay):
+    """Matrix NMS decay factors for score-sorted boxes.
+
+    For each box ``j`` (sorted position), over the higher-scored boxes ``i``
+    that intersect it: ``comp[j] = max IoU(i, j)`` and ``decay[j] = min(1,
+    min_i f(IoU(i, j), comp[i]))`` with ``f = exp(-sigma * (iou**2 -
+    comp_i**2))`` (gaussian) or ``(1 - iou) / (1 - comp_i)`` (linear; rows
+    with ``comp_i == 1`` are skipped). Non-intersecting pairs give ``f >= 1``
+    and cannot lower the minimum, so only grid neighbours are visited. IoU is
+    computed in the boxes' dtype (torchvision's arithmetic), ``f`` in float64.
+    ``stamp`` (N, int64) de-duplicates boxes met in several cells.
+    """
+    n = sx1.shape[0]
+    zero = sx1.dtype.type(0)
+    offv = sx1.dtype.type(off)
+    seg_pad, gx0, gy0, inv_w, inv_h, ncols, nrows = grid_geometry(
+        sx1, sy1, sx2, sy2, 0, n, off, factor, max(64, cells_per_box * n)
+    )
+    for c in range(ncols * nrows):
+        head[c] = -1
+    for t in range(n):
+        stamp[t] = -1
+    ne = 0
+    for t in range(n):
+        bx1 = sx1[t]
+        by1 = sy1[t]
+        bx2 = sx2[t]
+        by2 = sy2[t]
+        barea = (bx2 - bx1 + offv) * (by2 - by1 + offv)
+        c0, c1, r0, r1 = _box_cells(bx1, by1, bx2, by2, off, seg_pad, gx0, gy0, inv_w, inv_h, ncols, nrows)
+        cmax = 0.0
+        dmin = 1.0
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                e = head[r * ncols + c]
+                while e >= 0:
+                    i = ent[e]
+                    e = nxt[e]
+                    if stamp[i] == t:
+                        continue
+                    stamp[i] = t
+                    aarea = (sx2[i] - sx1[i] + offv) * (sy2[i] - sy1[i] + offv)
+                    inter, iou = _overlap(sx1[i], sy1[i], sx2[i], sy2[i], aarea, bx1, by1, bx2, by2, barea, zero, offv)
+                    if not inter > zero:
+                        continue
+                    v = float(iou)
+                    if v > cmax:
+                        cmax = v
+                    ci = comp[i]
+                    if gaussian:
+                        f = math.exp(-sigma * (v * v - ci * ci))
+                    elif ci < 1.0:
+                        f = (1.0 - v) / (1.0 - ci)
+                    else:
+                        continue
+                    if f < dmin:
+                        dmin = f
+        comp[t] = cmax
+        decay[t] = dmin
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                ent[ne] = t
+                nxt[ne] = head[r * ncols + c]
+                head[r * ncols + c] = ne
+                ne += 1
+
+
+@jit
+def suppressor_lists(
+    sx1, sy1, sx2, sy2, thr, inclusive, off, shrink, factor, cells_per_box, head, nxt, ent, stamp, fill, start, nbr
+):
+    """For each score-sorted box ``j``, the higher boxes ``i`` with
+    ``IoU(i, j) > thr`` (``>=`` with ``inclusive``), found with a grid that
+    registers every box. Count mode (``fill`` False): ``start`` gets CSR
+    offsets. Fill mode: the lists are written to ``nbr``."""
+    n = sx1.shape[0]
+    zero = sx1.dtype.type(0)
+    offv = sx1.dtype.type(off)
+    pad, gx0, gy0, inv_w, inv_h, ncols, nrows = grid_geometry(
+        sx1, sy1, sx2, sy2, 0, n, off, factor, max(64, cells_per_box * n)
+    )
+    for c in range(ncols * nrows):
+        head[c] = -1
+    for t in range(n):
+        stamp[t] = -1
+    if not fill:
+        start[0] = 0
+    ne = 0
+    for t in range(n):
+        bx1 = sx1[t]
+        by1 = sy1[t]
+        bx2 = sx2[t]
+        by2 = sy2[t]
+        barea = (bx2 - bx1 + offv) * (by2 - by1 + offv)
+        fx1 = float(bx1)
+        fy1 = float(by1)
+        fx2 = float(bx2) + off
+        fy2 = float(by2) + off
+        sw = shrink * (fx2 - fx1)
+        sh = shrink * (fy2 - fy1)
+        qx1 = fx1 + sw
+        qx2 = fx2 - sw
+        if qx1 > qx2:
+            qx1 = 0.5 * (qx1 + qx2)
+            qx2 = qx1
+        qy1 = fy1 + sh
+        qy2 = fy2 - sh
+        if qy1 > qy2:
+            qy1 = 0.5 * (qy1 + qy2)
+            qy2 = qy1
+        c0 = _cell(qx1 - pad, gx0, inv_w, ncols)
+        c1 = _cell(qx2 + pad, gx0, inv_w, ncols)
+        r0 = _cell(qy1 - pad, gy0, inv_h, nrows)
+        r1 = _cell(qy2 + pad, gy0, inv_h, nrows)
+        cnt = 0
+        p = start[t]
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                e = head[r * ncols + c]
+                while e >= 0:
+                    i = ent[e]
+                    e = nxt[e]
+                    if stamp[i] == t:
+                        continue
+                    stamp[i] = t
+                    aarea = (sx2[i] - sx1[i] + offv) * (sy2[i] - sy1[i] + offv)
+                    if _suppresses(
+                        sx1[i], sy1[i], sx2[i], sy2[i], aarea, bx1, by1, bx2, by2, barea, zero, offv, thr, inclusive, 0, 1.0
+                    ):
+                        if fill:
+                            nbr[p + cnt] = i
+                        cnt += 1
+        if not fill:
+            start[t + 1] = start[t] + cnt
+        c0, c1, r0, r1 = _box_cells(bx1, by1, bx2, by2, off, pad, gx0, gy0, inv_w, inv_h, ncols, nrows)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                ent[ne] = t
+                nxt[ne] = head[r * ncols + c]
+                head[r * ncols + c] = ne
+                ne += 1
+
+
+@jit
+def suppressor_lists_dense(sx1, sy1, sx2, sy2, thr, inclusive, off, fill, start, nbr):
+    """:func:`suppressor_lists` by testing every higher box (any threshold)."""
+    n = sx1.shape[0]
+    zero = sx1.dtype.type(0)
+    offv = sx1.dtype.type(off)
+    if not fill:
+        start[0] = 0
+    for t in range(n):
+        bx1 = sx1[t]
+        by1 = sy1[t]
+        bx2 = sx2[t]
+        by2 = sy2[t]
+        barea = (bx2 - bx1 + offv) * (by2 - by1 + offv)
+        cnt = 0
+        p = start[t]
+        for i in range(t):
+            aarea = (sx2[i] - sx1[i] + offv) * (sy2[i] - sy1[i] + offv)
+            if _suppresses(
+                sx1[i], sy1[i], sx2[i], sy2[i], aarea, bx1, by1, bx2, by2, barea, zero, offv, thr, inclusive, 0, 1.0
+            ):
+                if fill:
+                    nbr[p + cnt] = i
+                cnt += 1
+        if not fill:
+            start[t + 1] = start[t] + cnt
+
+
+@jit
+def cluster_iterate(start, nbr, keep, new_keep, max_iter):
+    """Cluster-NMS iterations on the suppression lists (Jacobi form of the
+    paper's matrix iteration): ``keep_{t+1}[j] = no i in list(j) has
+    keep_t[i]``, from all-ones until nothing changes. Returns the number of
+    iterations run."""
+    n = keep.shape[0]
+    for j in range(n):
+        keep[j] = True
+    it = 0
+    while it < max_iter:
+        it += 1
+        changed = False
+        for j in range(n):
+            k = True
+            for e in range(start[j], start[j + 1]):
+                if keep[nbr[e]]:
+                    k = False
+                    break
+            new_keep[j] = k
+            if k != keep[j]:
+                changed = True
+        for j in range(n):
+            keep[j] = new_keep[j]
+        if not changed:
+            break
+    return it
+
+
+# ---------------------------------------------------------------------------
+# ensemble-boxes style fusion (float64 with its float32 accumulators)
+# ---------------------------------------------------------------------------
+
+
+@jit
+def np_pairwise_sum(a, lo, hi):
+    """``np.sum`` of the float64 values ``a[lo:hi]`` with NumPy's own order of
+    additions (sequential below 8 values, 8 accumulators up to 128, halves
+    above), so the result has the same bits."""
+    n = hi - lo
+    if n < 8:
+        res = 0.0
+        for i in range(lo, hi):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0 = a[lo]
+        r1 = a[lo + 1]
+        r2 = a[lo + 2]
+        r3 = a[lo + 3]
+        r4 = a[lo + 4]
+        r5 = a[lo + 5]
+        r6 = a[lo + 6]
+        r7 = a[lo + 7]
+        i = lo + 8
+        end = lo + n - n % 8
+        while i < end:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < hi:
+            res += a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return np_pairwise_sum(a, lo, lo + n2) + np_pairwise_sum(a, lo + n2, hi)
+
+
+@jit(inline="always")
+def _eb_iou(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2):
+    """ensemble-boxes' IoU (``bb_intersection_over_union`` / ``bb_iou_array``), float64."""
+    xa = max(ax1, bx1)
+    ya = max(ay1, by1)
+    xb = min(ax2, bx2)
+    yb = min(ay2, by2)
+    inter = max(xb - xa, 0.0) * max(yb - ya, 0.0)
+    return inter, inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
+
+
+@jit
+def wbf_cluster(
+    seg,
+    score,
+    wgt,
+    model,
+    x1,
+    y1,
+    x2,
+    y2,
+    thr,
+    conf_type,
+    allows_overflow,
+    weights,
+    wsum,
+    wmax,
+    nxt_member,
+    cl_first,
+    cl_last,
+    cl_count,
+    cl_w,
+    out_score,
+    out_box,
+):
+    """Weighted boxes fusion, step for step as ensemble-boxes runs it.
+
+    Rows are grouped by label (``seg``) and sorted within a group as
+    ensemble-boxes sorts them (``score`` is already ``score * weight``). Each
+    row joins the cluster whose current fused box has the highest IoU with
+    it when that IoU is ``> thr`` (first cluster on ties; a NaN IoU wins, as
+    with ``np.argmax``), else it opens a cluster. A cluster's fused box is
+    recomputed from its members as ensemble-boxes does: coordinates summed
+    in float32 (``acc = float32(acc + score * coord)`` member by member),
+    divided by the float64 score sum and rounded to float32; its score is
+    ``float32(conf / count)`` (``float32(max)`` for ``max``) and its weight
+    sum float32. A single-member cluster keeps the raw row. Confidences are
+    then rescaled by ``conf_type`` (0 avg, 1 max, 2 box_and_model_avg,
+    3 absent_model_aware_avg), with NumPy's summation order for the sums of
+    model weights. ``nxt_member`` (N) and ``cl_*`` (N) are scratch. Returns
+    the number of fused boxes, written in group order then cluster order.
+    Cost O(N * clusters per label).
+    """
+    nmodels = weights.shape[0]
+    k = 0
+    acc = np.zeros(4, dtype=np.float32)
+    seen = np.zeros(nmodels, dtype=np.bool_)
+    wtmp = np.empty(nmodels, dtype=np.float64)
+    for s in range(seg.shape[0] - 1):
+        g0 = k
+        for j in range(seg[s], seg[s + 1]):
+            best = -1
+            best_iou = -np.inf
+            for c in range(g0, k):
+                inter, iou = _eb_iou(
+                    out_box[c, 0], out_box[c, 1], out_box[c, 2], out_box[c, 3], x1[j], y1[j], x2[j], y2[j]
+                )
+                if np.isnan(iou):
+                    best = c
+                    best_iou = iou
+                    break
+                if best < 0 or iou > best_iou:
+                    best = c
+                    best_iou = iou
+            if best >= 0 and best_iou <= thr:
+                best = -1
+            if best < 0:
+                cl_first[k] = j
+                cl_last[k] = j
+                cl_count[k] = 1
+                cl_w[k] = wgt[j]
+                nxt_member[j] = -1
+                out_score[k] = score[j]
+                out_box[k, 0] = x1[j]
+                out_box[k, 1] = y1[j]
+                out_box[k, 2] = x2[j]
+                out_box[k, 3] = y2[j]
+                k += 1
                 continue
-            v = adj_w[e] * float(cur[j])
-            cur[j] = v
-            nv = cur[j]
-            q = box_pos[j]
-            pscore[q] = nv
-            blk = q // block
-            if not dirty[blk]:
-                if nv > bmax[blk] or (nv == bmax[blk] and q < barg[blk]):
-                    bmax[blk] = nv
-                    barg[blk] = q
-                elif q == barg[blk]:
-                    dirty[blk] = True
-        i += 1
-    return i
+            c = best
+            nxt_member[cl_last[c]] = j
+            nxt_member[j] = -1
+            cl_last[c] = j
+            cl_count[c] += 1
+            acc[:] = 0
+            conf = 0.0
+            w = 0.0
+            cmax = -np.inf
+            m = cl_first[c]
+            while m >= 0:
+                sm = score[m]
+                acc[0] = float(acc[0]) + sm * x1[m]
+                acc[1] = float(acc[1]) + sm * y1[m]
+                acc[2] = float(acc[2]) + sm * x2[m]
+                acc[3] = float(acc[3]) + sm * y2[m]
+                conf += sm
+                cmax = max(cmax, sm)
+                w += wgt[m]
+                m = nxt_member[m]
+            if conf_type == 1:
+                out_score[c] = float(np.float32(cmax))
+            else:
+                out_score[c] = float(np.float32(conf / cl_count[c]))
+            cl_w[c] = float(np.float32(w))
+            for q in range(4):
+                out_box[c, q] = float(np.float32(float(acc[q]) / conf))
+        # rescale the confidences of this group's clusters
+        for c in range(g0, k):
+            cnt = cl_count[c]
+            sc = out_score[c]
+            if conf_type == 2 or conf_type == 3:
+                seen[:] = False
+                m = cl_first[c]
+                while m >= 0:
+                    seen[model[m]] = True
+                    m = nxt_member[m]
+                q = 0
+                for t in range(nmodels):
+                    if seen[t] == (conf_type == 2):
+                        wtmp[q] = weights[t]
+                        q += 1
+                if conf_type == 2:
+                    sc = sc * cnt / cl_w[c]
+                    sc = sc * np_pairwise_sum(wtmp, 0, q) / wsum
+                else:
+                    sc = sc * cnt / (cl_w[c] + np_pairwise_sum(wtmp, 0, q))
+            elif conf_type == 1:
+                sc = sc / wmax
+            elif not allows_overflow:
+                sc = sc * min(nmodels, cnt) / wsum
+            else:
+                sc = sc * cnt / wsum
+            out_score[c] = sc
+    return k
+
+
+@jit(inline="always")
+def _eb_iou_nmw(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2):
+    """ensemble-boxes' ``bb_intersection_over_union``: 0 when the intersection is 0."""
+    inter, iou = _eb_iou(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
+    if inter == 0.0:
+        return 0.0
+    return iou
+
+
+@jit
+def nmw_cluster(seg, score, x1, y1, x2, y2, thr, nxt_member, cl_first, cl_last, out_score, out_box):
+    """Non-maximum weighted (Zhou et al. 2017), step for step as
+    ensemble-boxes' ``non_maximum_weighted`` runs it.
+
+    Rows are grouped by label and sorted as ensemble-boxes sorts them. A row
+    joins the cluster whose first (highest) box has the highest IoU with it
+    when that IoU is ``> thr`` (first cluster on ties), else opens a cluster.
+    Each cluster becomes one box: coordinates are the average of its members
+    weighted by ``score * IoU(member, first)``, accumulated in float32 and
+    divided by the float64 weight sum; its score is the first box's score,
+    rounded to float32. Returns the number of boxes. Cost O(N * clusters).
+    """
+    k = 0
+    acc = np.zeros(4, dtype=np.float32)
+    for s in range(seg.shape[0] - 1):
+        g0 = k
+        for j in range(seg[s], seg[s + 1]):
+            best = -1
+            best_iou = thr
+            for c in range(g0, k):
+                f = cl_first[c]
+                iou = _eb_iou_nmw(x1[f], y1[f], x2[f], y2[f], x1[j], y1[j], x2[j], y2[j])
+                if iou > best_iou:
+                    best = c
+                    best_iou = iou
+            nxt_member[j] = -1
+            if best < 0:
+                cl_first[k] = j
+                cl_last[k] = j
+                k += 1
+            else:
+                nxt_member[cl_last[best]] = j
+                cl_last[best] = j
+        for c in range(g0, k):
+            f = cl_first[c]
+            acc[:] = 0
+            conf = 0.0
+            m = f
+            while m >= 0:
+                iou = _eb_iou_nmw(x1[m], y1[m], x2[m], y2[m], x1[f], y1[f], x2[f], y2[f])
+                w = score[m] * iou
+                acc[0] = float(acc[0]) + w * x1[m]
+                acc[1] = float(acc[1]) + w * y1[m]
+                acc[2] = float(acc[2]) + w * x2[m]
+                acc[3] = float(acc[3]) + w * y2[m]
+                conf += w
+                m = nxt_member[m]
+            out_score[c] = float(np.float32(score[f]))
+            for q in range(4):
+                out_box[c, q] = float(np.float32(float(acc[q]) / conf))
+    return k
