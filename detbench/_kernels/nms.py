@@ -48,12 +48,11 @@ from detbench._jit import jit
 def _cell(v, g0, inv, n):
     """Grid cell of coordinate ``v`` (float64 arithmetic), clamped to ``[0, n)``."""
     t = (v - g0) * inv
-    if t <= 0.0:
+    if not t > 0.0:  # also NaN (inf * 0 from absurd coordinates)
         return 0
-    c = int(t)
-    if c >= n:
+    if t >= n:
         return n - 1
-    return c
+    return int(t)
 
 
 @jit(inline="always")
