@@ -59,7 +59,7 @@ __all__ = [
 
 #: Greedy NMS (and DIoU/Fast NMS) use the simple O(N*K) loop up to this many
 #: boxes and the spatial grid above it.
-SIMPLE_MAX_N = 64
+SIMPLE_MAX_N = 128
 
 # grid tuning: cell side = _CELL_FACTOR * mean box side, at most _CELLS_PER_BOX * N cells
 _CELL_FACTOR = 0.5
@@ -246,7 +246,7 @@ def nms(
     (``inter / (area_i + area_j - inter)``); a 0/0 IoU (two zero-area boxes)
     never suppresses. Scores are sorted with a stable O(N) radix sort on
     their bit pattern. ``strategy="auto"`` runs the simple O(N*K) loop
-    (K kept) for ``N <= SIMPLE_MAX_N`` (64) and the spatial grid above: each
+    (K kept) for ``N <= SIMPLE_MAX_N`` (128) and the spatial grid above: each
     candidate, in score order, is tested only against kept boxes registered in
     the grid cells under the centre part of the candidate (a suppressor must
     overlap more than ``iou_threshold`` of its width and height), which is
@@ -584,7 +584,7 @@ def diou_nms(
     IoU uses torchvision's arithmetic in the input dtype, the penalty is
     float64 (0 when ``c == 0``). Same strategies as :func:`nms` (a suppressor
     must have ``IoU > iou_threshold``, so the grid query still applies):
-    simple loop up to 64 boxes, spatial grid above; near O(N) for detector
+    simple loop up to 128 boxes, spatial grid above; near O(N) for detector
     output, O(N * K) worst case.
     """
     b, s = _boxes_scores(boxes, scores)
@@ -618,7 +618,7 @@ def fast_nms(
     YOLACT evaluates the whole IoU matrix (O(N^2), parallel on a GPU); here
     the spatial grid registers every box and each candidate is tested against
     the boxes in the cells under its centre part, stopping at the first
-    suppressor: near O(N) for detector output. Simple loop up to 64 boxes.
+    suppressor: near O(N) for detector output. Simple loop up to 128 boxes.
     """
     b, s = _boxes_scores(boxes, scores)
     thr = check_number(iou_threshold, "iou_threshold")
