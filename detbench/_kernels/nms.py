@@ -1048,46 +1048,89 @@ def cluster_iterate(start, nbr, keep, new_keep, max_iter):
 # ---------------------------------------------------------------------------
 
 
-@jit
-def np_pairwise_sum(a, lo, hi):
-    """``np.sum`` of the float64 values ``a[lo:hi]`` with NumPy's own order of
-    additions (sequential below 8 values, 8 accumulators up to 128, halves
-    above), so the result has the same bits."""
+@jit(inline="always")
+def _np_block_sum(a, lo, hi):
+    """NumPy's pairwise-sum leaf (n <= 128): sequential below 8 values, else
+    8 accumulators combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest."""
     n = hi - lo
     if n < 8:
         res = 0.0
         for i in range(lo, hi):
             res += a[i]
         return res
-    if n <= 128:
-        r0 = a[lo]
-        r1 = a[lo + 1]
-        r2 = a[lo + 2]
-        r3 = a[lo + 3]
-        r4 = a[lo + 4]
-        r5 = a[lo + 5]
-        r6 = a[lo + 6]
-        r7 = a[lo + 7]
-        i = lo + 8
-        end = lo + n - n % 8
-        while i < end:
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < hi:
-            res += a[i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return np_pairwise_sum(a, lo, lo + n2) + np_pairwise_sum(a, lo + n2, hi)
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = lo + 8
+    end = lo + n - n % 8
+    while i < end:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < hi:
+        res += a[i]
+        i += 1
+    return res
+
+
+@jit
+def np_pairwise_sum(a, lo, hi):
+    """``np.sum`` of the float64 values ``a[lo:hi]`` with NumPy's own order of
+    additions, so the result has the same bits: blocks of at most 128 values
+    (see :func:`_np_block_sum`), longer ranges split in two halves (the first a
+    multiple of 8) whose sums are added. The recursion is evaluated with an
+    explicit stack (Numba's cache mishandles recursive functions)."""
+    st_lo = np.empty(64, dtype=np.int64)
+    st_hi = np.empty(64, dtype=np.int64)
+    st_state = np.empty(64, dtype=np.int64)
+    vals = np.empty(64, dtype=np.float64)
+    top = 0
+    nv = 0
+    st_lo[0] = lo
+    st_hi[0] = hi
+    st_state[0] = 0
+    top = 1
+    while top > 0:
+        q = top - 1
+        a0 = st_lo[q]
+        a1 = st_hi[q]
+        n = a1 - a0
+        if n <= 128:
+            vals[nv] = _np_block_sum(a, a0, a1)
+            nv += 1
+            top -= 1
+            continue
+        n2 = n // 2
+        n2 -= n2 % 8
+        if st_state[q] == 0:
+            st_state[q] = 1
+            st_lo[top] = a0
+            st_hi[top] = a0 + n2
+            st_state[top] = 0
+            top += 1
+        elif st_state[q] == 1:
+            st_state[q] = 2
+            st_lo[top] = a0 + n2
+            st_hi[top] = a1
+            st_state[top] = 0
+            top += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
 
 
 @jit(inline="always")
