@@ -105,7 +105,7 @@ def test_weighted_nms_matches_ensemble_boxes(dtype):
 
 def test_fusion_match_simple_references():
     rng = np.random.default_rng(32)
-    for trial in range(10):
+    for _ in range(10):
         boxes, scores, labels, _ = model_outputs(rng, 60, 1, np.float64)
         boxes = boxes * 500  # pixel coordinates are fine (no clipping)
         for fn, reference in ((weighted_boxes_fusion, ref.wbf_simple), (weighted_nms, ref.nmw_simple)):

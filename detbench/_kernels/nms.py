@@ -969,8 +969,12 @@ def suppressor_lists(
                         continue
                     stamp[i] = t
                     aarea = (sx2[i] - sx1[i] + offv) * (sy2[i] - sy1[i] + offv)
+                    ax1 = sx1[i]
+                    ay1 = sy1[i]
+                    ax2 = sx2[i]
+                    ay2 = sy2[i]
                     if _suppresses(
-                        sx1[i], sy1[i], sx2[i], sy2[i], aarea, bx1, by1, bx2, by2, barea, zero, offv, thr, inclusive, 0, 1.0
+                        ax1, ay1, ax2, ay2, aarea, bx1, by1, bx2, by2, barea, zero, offv, thr, inclusive, 0, 1.0
                     ):
                         if fill:
                             nbr[p + cnt] = i
