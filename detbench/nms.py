@@ -128,8 +128,11 @@ def _argsort_desc(scores: np.ndarray) -> np.ndarray:
 
 
 def _columns(boxes: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, ...]:
-    sb = boxes[order]
-    return tuple(np.ascontiguousarray(sb[:, c]) for c in range(4))
+    """x1, y1, x2, y2 columns of ``boxes[order]``."""
+    n = order.shape[0]
+    cols = tuple(np.empty(n, boxes.dtype) for _ in range(4))
+    _k.gather_columns(boxes, order, *cols)
+    return cols
 
 
 # ---------------------------------------------------------------------------
@@ -159,22 +162,19 @@ def _greedy_sorted(
     keep = np.empty(n, np.int64)
     if n == 0:
         return keep
-    simple = strategy == "simple" or (strategy == "auto" and n <= SIMPLE_MAX_N) or not _grid_valid(thr, inclusive)
-    if simple:
-        if seg.shape[0] != 2:
-            raise AssertionError("simple strategy runs on one segment")
-        sup = np.empty(n, np.bool_)
-        nk = _k.greedy_simple(sx1, sy1, sx2, sy2, thr, inclusive, off, mode, beta, suppress_all, sup, keep)
-        return keep[:nk]
-    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, seg, off, _CELL_FACTOR, _CELLS_PER_BOX)
-    head = np.empty(max_cells, np.int32)
-    nxt = np.empty(cap, np.int32)
-    ent = np.empty(cap, np.int32)
+    if strategy == "simple" or not _grid_valid(thr, inclusive):
+        simple_max = n
+    elif strategy == "grid":
+        simple_max = 0
+    else:
+        simple_max = SIMPLE_MAX_N
+    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, seg, off, _CELL_FACTOR, _CELLS_PER_BOX, simple_max)
     kk = [np.empty(n, sx1.dtype) for _ in range(5)]
     shrink = min(thr, 1.0) * (1.0 - 1e-5)
-    nk = _k.greedy_grid(
-        sx1, sy1, sx2, sy2, seg, thr, inclusive, off, mode, beta, suppress_all, shrink,
-        _CELL_FACTOR, _CELLS_PER_BOX, head, nxt, ent, kk[0], kk[1], kk[2], kk[3], kk[4], keep,
+    nk = _k.greedy_segments(
+        sx1, sy1, sx2, sy2, seg, thr, inclusive, off, mode, beta, suppress_all, shrink, _CELL_FACTOR,
+        _CELLS_PER_BOX, simple_max, np.empty(n, np.bool_), np.empty(max_cells, np.int32), np.empty(cap, np.int32),
+        np.empty(cap, np.int32), kk[0], kk[1], kk[2], kk[3], kk[4], keep,
     )  # fmt: skip
     return keep[:nk]
 
@@ -322,27 +322,31 @@ def batched_nms(
     n = b.shape[0]
     if n == 0:
         return np.empty(0, np.int64)
+    if n <= 1000 and _grid_valid(thr, inclusive):
+        # fast path: shift, group, check separation, per-class loops in one call
+        order = _argsort_desc(s)
+        out = np.empty(n, np.int64)
+        m = _k.batched_small(b, lab, order, thr, inclusive, off, SIMPLE_MAX_N, out)
+        if m >= 0:
+            return out[:m]
     if n <= 1000:
         # torchvision's coordinate trick, reproduced in the input dtype
-        dt = b.dtype.type
-        shift = lab.astype(b.dtype) * (b.max() + dt(1))
-        return _greedy_indices(b + shift[:, None], s, thr, inclusive, off, 0, 1.0, False, "auto", None)
+        shifted = np.empty_like(b)
+        _k.shift_by_label(b, lab, shifted)
+        b = shifted
     slot, nslots = _class_slots(lab)
     order = _argsort_desc(s)
     grouped = np.empty(n, np.int64)
     seg = np.empty(nslots + 1, np.int64)
     _k.group_by_class(order, slot, nslots, grouped, seg)
-    if _grid_valid(thr, inclusive):
-        kept = grouped[_greedy_sorted(_columns(b, grouped), seg, thr, inclusive, off, 0, 1.0, False, "grid")]
+    if n <= 1000 and not (_grid_valid(thr, inclusive) and _k.classes_separated(b, grouped, seg, off)):
+        # shifted classes may touch (negative coordinates or labels): one NMS on all boxes, as torchvision
+        return order[_greedy_sorted(_columns(b, order), np.array([0, n]), thr, inclusive, off, 0, 1.0, False, "auto")]
+    if not _grid_valid(thr, inclusive):
+        strategy = "simple"  # a zero IoU suppresses: every pair within a class
     else:
-        parts = []
-        for c in range(nslots):
-            lo, hi = int(seg[c]), int(seg[c + 1])
-            if hi > lo:
-                idx = grouped[lo:hi]
-                one = np.array([0, hi - lo], np.int64)
-                parts.append(idx[_greedy_sorted(_columns(b, idx), one, thr, inclusive, off, 0, 1.0, False, "simple")])
-        kept = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        strategy = "auto"
+    kept = grouped[_greedy_sorted(_columns(b, grouped), seg, thr, inclusive, off, 0, 1.0, False, strategy)]
     mask = np.zeros(n, np.bool_)
     mask[kept] = True
     out = np.empty(kept.shape[0], np.int64)
@@ -674,7 +678,7 @@ def cluster_nms(
     if _grid_valid(thr, inclusive) and n > SIMPLE_MAX_N:
         geo = _k.grid_geometry(sx1, sy1, sx2, sy2, 0, n, off, _CELL_FACTOR, max(64, _CELLS_PER_BOX * n))
         max_cells = geo[5] * geo[6]
-        cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, _CELL_FACTOR, _CELLS_PER_BOX)[1]
+        cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, _CELL_FACTOR, _CELLS_PER_BOX, 0)[1]
         head = np.empty(max_cells, np.int32)
         nxt = np.empty(cap, np.int32)
         ent = np.empty(cap, np.int32)
@@ -750,7 +754,7 @@ def matrix_nms(
     n = b.shape[0]
     order = _argsort_desc(s)
     sx1, sy1, sx2, sy2 = _columns(b, order)
-    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, 1.0, _CELLS_PER_BOX)
+    max_cells, cap = _k.plan_segments(sx1, sy1, sx2, sy2, np.array([0, n], np.int64), off, 1.0, _CELLS_PER_BOX, 0)
     comp = np.empty(n, np.float64)
     decay = np.empty(n, np.float64)
     _k.matrix_decay(

@@ -132,18 +132,19 @@ def desc_keys64(scores, keys):
 
 @jit
 def radix_argsort(keys, nbits, idx, tmp_idx, tmp_keys):
-    """Stable ascending argsort of unsigned ``keys`` (LSD radix, 11-bit digits).
+    """Stable ascending argsort of unsigned ``keys`` (LSD radix sort).
 
     ``idx`` receives the permutation; ``tmp_idx``/``tmp_keys`` are scratch of the
-    same length. ``keys`` is overwritten. Digits whose value is the same for
-    every key are skipped. Cost O(N * passes + 2048 * passes).
+    same length. ``keys`` is overwritten. Digits are 8 bits below 8192 keys
+    (small histograms), 11 bits above (fewer passes); a digit whose value is
+    the same for every key is skipped. Cost O(N * passes + 2**digit * passes).
     """
     n = keys.shape[0]
     for i in range(n):
         idx[i] = i
     if n < 2:
         return
-    radix = 11
+    radix = 8 if n < 8192 else 11
     nb = 1 << radix
     npass = (nbits + radix - 1) // radix
     hist = np.zeros((npass, nb), dtype=np.int64)
@@ -195,22 +196,25 @@ def radix_argsort(keys, nbits, idx, tmp_idx, tmp_keys):
 
 
 @jit
-def greedy_simple(sx1, sy1, sx2, sy2, thr, inclusive, off, mode, beta, suppress_all, sup, keep):
-    """Greedy NMS on boxes already sorted by decreasing score (simple loop).
+def gather_columns(boxes, order, sx1, sy1, sx2, sy2):
+    """Coordinate columns of ``boxes[order]`` (one pass, no temporaries)."""
+    for t in range(order.shape[0]):
+        i = order[t]
+        sx1[t] = boxes[i, 0]
+        sy1[t] = boxes[i, 1]
+        sx2[t] = boxes[i, 2]
+        sy2[t] = boxes[i, 3]
 
-    Each surviving box, in order, is tested against every later box in a
-    branch-free loop and marks the ones it suppresses. With ``suppress_all``
-    every box suppresses, kept or not (Fast NMS). ``keep`` receives sorted
-    positions of kept boxes; returns their count. Cost O(N * K) tests for K
-    kept boxes; valid for any threshold.
-    """
-    n = sx1.shape[0]
+
+@jit(inline="always")
+def _greedy_simple_segment(sx1, sy1, sx2, sy2, lo, hi, thr, inclusive, off, mode, beta, suppress_all, sup, keep, nk):
+    """Simple greedy loop on sorted boxes ``lo:hi``: each surviving box tests
+    every later box in a branch-free (vectorisable) loop. O(n * kept)."""
     zero = sx1.dtype.type(0)
     offv = sx1.dtype.type(off)
-    nk = 0
-    for i in range(n):
+    for i in range(lo, hi):
         sup[i] = False
-    for i in range(n):
+    for i in range(lo, hi):
         if not sup[i]:
             keep[nk] = i
             nk += 1
@@ -221,7 +225,7 @@ def greedy_simple(sx1, sy1, sx2, sy2, thr, inclusive, off, mode, beta, suppress_
         ax2 = sx2[i]
         ay2 = sy2[i]
         aarea = (ax2 - ax1 + offv) * (ay2 - ay1 + offv)
-        for j in range(i + 1, n):
+        for j in range(i + 1, hi):
             barea = (sx2[j] - sx1[j] + offv) * (sy2[j] - sy1[j] + offv)
             s = _suppresses(
                 ax1, ay1, ax2, ay2, aarea, sx1[j], sy1[j], sx2[j], sy2[j], barea, zero, offv, thr, inclusive, mode, beta
@@ -299,14 +303,15 @@ def _box_cells(x1, y1, x2, y2, off, pad, gx0, gy0, inv_w, inv_h, ncols, nrows):
 
 
 @jit
-def plan_segments(sx1, sy1, sx2, sy2, seg, off, factor, cells_per_box):
-    """Largest cell count and registration count over the segments ``seg``."""
+def plan_segments(sx1, sy1, sx2, sy2, seg, off, factor, cells_per_box, simple_max):
+    """Largest cell count and registration count over the segments ``seg``
+    that use the grid (more than ``simple_max`` boxes)."""
     max_cells = 1
     max_cap = 1
     for s in range(seg.shape[0] - 1):
         lo = seg[s]
         hi = seg[s + 1]
-        if hi <= lo:
+        if hi - lo <= simple_max:
             continue
         pad, gx0, gy0, inv_w, inv_h, ncols, nrows = grid_geometry(
             sx1, sy1, sx2, sy2, lo, hi, off, factor, max(64, cells_per_box * (hi - lo))
@@ -326,7 +331,7 @@ def plan_segments(sx1, sy1, sx2, sy2, seg, off, factor, cells_per_box):
 
 
 @jit
-def greedy_grid(
+def greedy_segments(
     sx1,
     sy1,
     sx2,
@@ -341,6 +346,8 @@ def greedy_grid(
     shrink,
     factor,
     cells_per_box,
+    simple_max,
+    sup,
     head,
     nxt,
     ent,
@@ -351,10 +358,12 @@ def greedy_grid(
     karea,
     keep,
 ):
-    """Greedy NMS with a spatial grid, independently on each segment.
+    """Greedy NMS independently on each segment ``seg[s]:seg[s+1]`` (a class)
+    of boxes sorted by decreasing score within each segment.
 
-    Boxes are sorted so that each segment ``seg[s]:seg[s+1]`` (a class) is in
-    decreasing score order. Each candidate is tested only against the kept
+    A segment of at most ``simple_max`` boxes runs the simple loop
+    (:func:`_greedy_simple_segment`, ``sup`` is its scratch); a larger one the
+    spatial grid: each candidate is tested only against the kept
     boxes (all boxes with ``suppress_all``) registered in the cells under its
     query rectangle: the box shrunk by ``shrink`` of its size on each side
     (collapsed to the centre when ``shrink >= 0.5``). A box ``a`` with
@@ -374,6 +383,11 @@ def greedy_grid(
         lo = seg[s]
         hi = seg[s + 1]
         if hi <= lo:
+            continue
+        if hi - lo <= simple_max:
+            nk = _greedy_simple_segment(
+                sx1, sy1, sx2, sy2, lo, hi, thr, inclusive, off, mode, beta, suppress_all, sup, keep, nk
+            )
             continue
         pad, gx0, gy0, inv_w, inv_h, ncols, nrows = grid_geometry(
             sx1, sy1, sx2, sy2, lo, hi, off, factor, max(64, cells_per_box * (hi - lo))
@@ -408,7 +422,7 @@ def greedy_grid(
             c1 = _cell(qx2 + pad, gx0, inv_w, ncols)
             r0 = _cell(qy1 - pad, gy0, inv_h, nrows)
             r1 = _cell(qy2 + pad, gy0, inv_h, nrows)
-            sup = False
+            hit = False
             for r in range(r0, r1 + 1):
                 base = r * ncols
                 for c in range(c0, c1 + 1):
@@ -433,17 +447,17 @@ def greedy_grid(
                             mode,
                             beta,
                         ):
-                            sup = True
+                            hit = True
                             break
                         e = nxt[e]
-                    if sup:
+                    if hit:
                         break
-                if sup:
+                if hit:
                     break
-            if not sup:
+            if not hit:
                 keep[nk] = t
                 nk += 1
-            if (not sup) or suppress_all:
+            if (not hit) or suppress_all:
                 kx1[nreg] = bx1
                 ky1[nreg] = by1
                 kx2[nreg] = bx2
@@ -476,6 +490,101 @@ def group_by_class(order, slot, nslots, grouped, seg):
         c = slot[i]
         grouped[cnt[c]] = i
         cnt[c] += 1
+
+
+@jit
+def shift_by_label(boxes, labels, out):
+    """torchvision's coordinate trick in the boxes' dtype:
+    ``out = boxes + label * (max(boxes) + 1)`` (label converted to the dtype first)."""
+    one = boxes.dtype.type(1)
+    mx = boxes[0, 0]
+    for i in range(boxes.shape[0]):
+        for c in range(4):
+            mx = max(mx, boxes[i, c])
+    step = mx + one
+    for i in range(boxes.shape[0]):
+        o = boxes.dtype.type(labels[i]) * step
+        for c in range(4):
+            out[i, c] = boxes[i, c] + o
+
+
+@jit
+def classes_separated(boxes, grouped, seg, off):
+    """True when, class by class in label order, every box of a class lies
+    left of every box of the next class (``x2 + off <= x1``): then no two
+    classes intersect and per-class NMS equals NMS on all boxes."""
+    prev_right = -np.inf
+    for s in range(seg.shape[0] - 1):
+        lo = seg[s]
+        hi = seg[s + 1]
+        if hi <= lo:
+            continue
+        left = np.inf
+        right = -np.inf
+        for t in range(lo, hi):
+            i = grouped[t]
+            left = min(left, float(boxes[i, 0]))
+            right = max(right, float(boxes[i, 2]))
+        if not left - prev_right >= off:
+            return False
+        prev_right = right
+    return True
+
+
+@jit
+def batched_small(boxes, labels, order, thr, inclusive, off, simple_max, out):
+    """torchvision's small-N ``batched_nms`` path in one call (N <= 1000):
+    shift boxes by ``label * (max + 1)`` in their dtype, group the
+    score-sorted ``order`` by label, check that the shifted classes cannot
+    touch, run the simple greedy loop per class and write the kept indices to
+    ``out`` in ``order``'s order. Returns their count, or -1 when the general
+    path is needed (labels spread too widely, a class larger than
+    ``simple_max``, or shifted classes that may touch). Scratch is allocated
+    here: it is small at this size."""
+    n = boxes.shape[0]
+    lo = labels[0]
+    hi = labels[0]
+    for i in range(n):
+        lo = min(lo, labels[i])
+        hi = max(hi, labels[i])
+    span = hi - lo + 1
+    if span > 4 * n + 1024:
+        return -1
+    shifted = np.empty_like(boxes)
+    shift_by_label(boxes, labels, shifted)
+    cnt = np.zeros(span + 1, dtype=np.int64)
+    for i in range(n):
+        cnt[labels[i] - lo + 1] += 1
+    for c in range(span):
+        if cnt[c + 1] > simple_max:
+            return -1
+        cnt[c + 1] += cnt[c]
+    seg = cnt.copy()
+    grouped = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        i = order[t]
+        c = labels[i] - lo
+        grouped[cnt[c]] = i
+        cnt[c] += 1
+    if not classes_separated(shifted, grouped, seg, off):
+        return -1
+    sx1 = np.empty(n, dtype=boxes.dtype)
+    sy1 = np.empty(n, dtype=boxes.dtype)
+    sx2 = np.empty(n, dtype=boxes.dtype)
+    sy2 = np.empty(n, dtype=boxes.dtype)
+    gather_columns(shifted, grouped, sx1, sy1, sx2, sy2)
+    sup = np.empty(n, dtype=np.bool_)
+    keep = np.empty(n, dtype=np.int64)
+    nk = 0
+    for s in range(span):
+        if seg[s + 1] > seg[s]:
+            nk = _greedy_simple_segment(
+                sx1, sy1, sx2, sy2, seg[s], seg[s + 1], thr, inclusive, off, 0, 1.0, False, sup, keep, nk
+            )
+    mask = np.zeros(n, dtype=np.bool_)
+    for k in range(nk):
+        mask[grouped[keep[k]]] = True
+    return emit_in_order(order, mask, out)
 
 
 @jit
@@ -537,18 +646,6 @@ def static_fill(x1, y1, x2, y2, c0, c1, r0, r1, ncols, start, items, ic0, ir0, i
                 fill[cell] = e + 1
 
 
-@jit(inline="always")
-def _first_after(items, lo, hi, i):
-    """First position in sorted ``items[lo:hi]`` holding a value > ``i``."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if items[mid] <= i:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @jit
 def soft_pairs(
     x1,
@@ -606,7 +703,10 @@ def soft_pairs(
             for c in range(ac0, c1[i] + 1):
                 cell = r * ncols + c
                 hi = start[cell + 1]
-                for e in range(_first_after(items, start[cell], hi, i), hi):
+                e0 = start[cell]
+                while e0 < hi and items[e0] <= i:  # ids ascend: skip j <= i
+                    e0 += 1
+                for e in range(e0, hi):
                     # branch-free: always write, advance only for a valid pair
                     w = max(0.0, min(ay2, iy2[e]) - max(ay1, iy1[e]))
                     h = max(0.0, min(ax2, ix2[e]) - max(ax1, ix1[e]))
