@@ -54,7 +54,6 @@ __all__ = [
     "cluster_nms",
     "weighted_nms",
     "weighted_boxes_fusion",
-    "SIMPLE_MAX_N",
 ]
 
 #: Greedy NMS (and DIoU/Fast NMS) use the simple O(N*K) loop up to this many
@@ -68,7 +67,7 @@ _CELLS_PER_BOX = 4
 _SOFT_PAIR_BUDGET = 8_000_000
 
 _STRATEGIES = ("auto", "grid", "simple")
-_SPATIAL = True
+# Soft-NMS's static grid: cell side = mean box side
 _SOFT_CELL_FACTOR = 1.0
 
 
@@ -108,8 +107,9 @@ def _prefilter(scores: np.ndarray, score_threshold: Any) -> np.ndarray | None:
 def _argsort_desc(scores: np.ndarray) -> np.ndarray:
     """Stable argsort by decreasing score (equal scores: increasing index).
 
-    A LSD radix sort on the float bit pattern (O(N), 11-bit digits) for
-    N > 256, NumPy's stable sort below that. ``-0.0`` ties with ``0.0``.
+    An LSD radix sort on the float bit pattern (O(N); 8-bit digits below
+    8192 scores, 11-bit above; constant digits skipped) for N > 256, NumPy's
+    stable sort below that. ``-0.0`` ties with ``0.0``, as in a comparison sort.
     """
     n = scores.shape[0]
     if n <= 256:
@@ -408,10 +408,15 @@ def soft_nms(
     * boxes whose score already fell below the threshold still decay later
       ones (irrelevant to the output, so this function stops early);
     * it clips coordinates to ``[0, 1]`` and drops zero-area boxes before
-      running; this function does neither (a zero-area box overlaps nothing).
-    * Gaussian weights come from NumPy's ``exp`` (vectorised; it differs
-      from the C library's ``exp`` in the last bit on AVX512 machines), as in
-      ensemble-boxes.
+      running; this function does neither (it works on pixel coordinates; a
+      zero-area box overlaps nothing). Drop zero-area boxes first to
+      reproduce its output exactly: they occupy slots of its working order;
+    * Gaussian weights come from NumPy's ``exp`` on the pair IoUs, as in
+      ensemble-boxes (NumPy's SIMD ``exp`` differs from the C library's in
+      the last bit on AVX512 machines, so a compiled ``exp`` would not match);
+    * it runs per label and accepts per-model weights (scores multiplied by
+      ``weight / sum(weights)``); here call once per label and scale the
+      scores yourself.
 
     Cost: a spatial grid lists the intersecting pairs (P of them, weights
     computed once in NumPy), then N picks that each scan per-block maxima
@@ -437,7 +442,7 @@ def soft_nms(
     cell = (np.minimum(((b64[:, 1] - gy0) * inv_h).astype(np.int64), nrows - 1) * ncols) + np.minimum(
         ((b64[:, 0] - gx0) * inv_w).astype(np.int64), ncols - 1
     )
-    perm = np.argsort(cell, kind="stable") if _SPATIAL else np.arange(n)
+    perm = np.argsort(cell, kind="stable")
     x1, y1, x2, y2 = (np.ascontiguousarray(b64[perm, c]) for c in range(4))
     c0, c1, r0, r1 = (np.empty(n, np.int32) for _ in range(4))
     start = np.empty(ncols * nrows + 1, np.int64)

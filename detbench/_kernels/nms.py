@@ -1,11 +1,12 @@
 """Numba kernels behind :mod:`detbench.nms`.
 
-All kernels take plain 1-D coordinate arrays (``x1, y1, x2, y2``) of one float
-dtype and never allocate their large outputs: the Python layer in
-:mod:`detbench.nms` validates, allocates and calls them.
+Kernels take plain 1-D coordinate arrays (``x1, y1, x2, y2``) of one float
+dtype; the Python layer in :mod:`detbench.nms` validates, sorts, allocates the
+large arrays and calls them (a few small scratch arrays are made here).
 
-Pairwise overlap is always evaluated with the same arithmetic as torchvision's
-CPU NMS kernel, in the boxes' own dtype::
+Greedy NMS and its hard variants (batched, DIoU, Fast, Cluster, Matrix)
+evaluate pairwise overlap with torchvision's CPU arithmetic, in the boxes'
+own dtype::
 
     w = max(0, min(ax2, bx2) - max(ax1, bx1) + off)
     h = max(0, min(ay2, by2) - max(ay1, by1) + off)
@@ -16,7 +17,8 @@ with ``area = (x2 - x1 + off) * (y2 - y1 + off)`` and ``off`` 0 (or 1 for the
 legacy pixel convention). Every expression is symmetric in ``a`` and ``b``, so
 ``iou(a, b)`` and ``iou(b, a)`` are the same bits, which is what lets the grid
 strategies visit pairs in any order and still return exactly the plain greedy
-answer.
+answer. Soft-NMS and the fusion kernels use ensemble-boxes' float64
+arithmetic instead (same formula, ``off = 0``), with its float32 accumulators.
 
 Spatial grid
 ------------
@@ -26,9 +28,12 @@ with a positive intersection overlap on an open interval in x and in y, and the
 cell index ``floor((v - g0) * inv)`` is monotonic in ``v``, so they always share
 a cell: testing only boxes found in the candidate's own cells is exact, not an
 approximation. (The extents are padded by a tiny margin so rounding of the cell
-index can only add candidates, never lose one.) Pairs with zero intersection
-never suppress under the thresholds the grid is used for (the Python layer
-falls back to the simple loop otherwise).
+index can only add candidates, never lose one.) Greedy kernels query an even
+smaller rectangle: a box with ``IoU > t`` against a candidate covers more than
+``t`` of the candidate's width and height, so it meets the candidate shrunk by
+(slightly less than) ``t`` on each side, its centre when ``t >= 0.5``. Pairs
+with zero intersection never suppress under the thresholds the grid is used
+for (the Python layer runs the simple loop otherwise).
 """
 
 from __future__ import annotations
