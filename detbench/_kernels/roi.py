@@ -1,0 +1,377 @@
+"""Numba kernels for ROI Align and ROI Pooling.
+
+All kernels run one roi per ``prange`` iteration (each iteration owns its
+output slice ``out[k]``) and keep the channel axis innermost: every bilinear
+tap (ROI Align) or every cell compare (ROI Pooling) is a contiguous loop over
+channels that LLVM turns into SIMD code. The features therefore have to be
+channels-last; two entry points exist for each operator:
+
+* ``*_nhwc``: the whole feature map is already channels-last ``(N, H, W, C)``.
+* ``*_nchw``: features stay ``(N, C, H, W)``; each roi copies only the window
+  of cells it touches into a channels-last scratch buffer. Cheaper than a full
+  transpose when the rois cover little of the map.
+
+The sampling geometry (positions, cell indices and bilinear weights) depends
+only on the roi and on one axis, so it is computed once per roi and axis and
+shared by every bin and channel. Every scalar is computed in the features'
+dtype with the same operation order as torchvision's CPU kernels, so the
+results are bit-identical to them (no fastmath, no FMA contraction).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from detbench._jit import jit
+
+#: mmcv's starting value for ``pool_mode="max"`` (a bin with no sample reports it).
+MMCV_MAX_INIT = -10000.0
+#: starting value of ROI Pooling's running max (C's ``-FLT_MAX``, also for float64).
+NEG_FLT_MAX = -float(np.finfo(np.float32).max)
+#: rounded roi corners are clamped to +-2**30 cells so the integer conversion stays defined.
+_CELL_LIMIT = float(2**30)
+
+
+# --------------------------------------------------------------------------- ROI Align
+
+
+@jit
+def align_frame(roi, scale, pooled_h, pooled_w, sampling_ratio, aligned):
+    """Start corner, bin size and sampling grid of one roi ``[b, x1, y1, x2, y2]`` (dtype T)."""
+    T = roi.dtype.type
+    off = T(0.5) if aligned else T(0.0)
+    start_x = roi[1] * scale - off
+    start_y = roi[2] * scale - off
+    end_x = roi[3] * scale - off
+    end_y = roi[4] * scale - off
+    roi_w = end_x - start_x
+    roi_h = end_y - start_y
+    if not aligned:  # legacy model: degenerate rois are widened to one cell
+        if roi_w < T(1.0):
+            roi_w = T(1.0)
+        if roi_h < T(1.0):
+            roi_h = T(1.0)
+    bin_h = roi_h / T(pooled_h)
+    bin_w = roi_w / T(pooled_w)
+    if sampling_ratio > 0:
+        grid_h = sampling_ratio
+        grid_w = sampling_ratio
+    else:  # adaptive: about one sample per cell
+        grid_h = int(np.ceil(bin_h))
+        grid_w = int(np.ceil(bin_w))
+    return start_x, start_y, bin_w, bin_h, grid_w, grid_h
+
+
+@jit
+def align_axis(start, bin_size, grid, size, lo, hi, frac_hi, frac_lo, nvalid):
+    """Sampling points of every bin along one axis.
+
+    Bin ``p`` samples at ``start + p * bin + (i + 1/2) * bin / grid`` for ``i < grid``. A point
+    outside ``[-1, size]`` is dropped (it adds nothing); others are clamped to the first/last cell.
+    For the ``nvalid[p]`` kept points, ``lo``/``hi`` are the two neighbouring cells and ``frac_hi``
+    (``frac_lo``) the weight of ``hi`` (``lo``). Returns the first and last cell used.
+    """
+    T = frac_hi.dtype.type
+    pooled = nvalid.shape[0]
+    gT = T(grid)
+    top = T(size)
+    first = size
+    last = -1
+    for p in range(pooled):
+        base = start + T(p) * bin_size
+        n = 0
+        for i in range(grid):
+            v = base + (T(i) + T(0.5)) * bin_size / gT
+            if not (v >= T(-1.0) and v <= top):
+                continue
+            if v <= T(0.0):
+                v = T(0.0)
+            c0 = int(v)
+            if c0 >= size - 1:
+                c0 = size - 1
+                c1 = c0
+                v = T(c0)
+            else:
+                c1 = c0 + 1
+            f = v - T(c0)
+            lo[p, n] = c0
+            hi[p, n] = c1
+            frac_hi[p, n] = f
+            frac_lo[p, n] = T(1.0) - f
+            n += 1
+            if c0 < first:
+                first = c0
+            if c1 > last:
+                last = c1
+        nvalid[p] = n
+    return first, last
+
+
+@jit
+def align_bins(src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc):
+    """Fill ``out[k]`` from a channels-last source: cell (y, x) is row ``rowbase + y*rowstride + x``."""
+    T = acc.dtype.type
+    C = src.shape[1]
+    ph = out.shape[2]
+    pw = out.shape[3]
+    count = T(max(full, 1))
+    for i in range(ph):
+        for j in range(pw):
+            if max_mode:
+                # a dropped sample is a value of 0 in mmcv's max; -10000 when there is no sample at all
+                init = T(0.0) if ny[i] * nx[j] < full else T(MMCV_MAX_INIT)
+            else:
+                init = T(0.0)
+            for c in range(C):
+                acc[c] = init
+            for a in range(ny[i]):
+                r0 = rowbase + ylo[i, a] * rowstride
+                r1 = rowbase + yhi[i, a] * rowstride
+                wy0 = yfl[i, a]
+                wy1 = yfh[i, a]
+                for b in range(nx[j]):
+                    x0 = xlo[j, b]
+                    x1 = xhi[j, b]
+                    w1 = wy0 * xfl[j, b]
+                    w2 = wy0 * xfh[j, b]
+                    w3 = wy1 * xfl[j, b]
+                    w4 = wy1 * xfh[j, b]
+                    p1 = r0 + x0
+                    p2 = r0 + x1
+                    p3 = r1 + x0
+                    p4 = r1 + x1
+                    if max_mode:
+                        for c in range(C):
+                            v = ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
+                            if v > acc[c]:
+                                acc[c] = v
+                    else:
+                        for c in range(C):
+                            acc[c] += ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
+            if max_mode:
+                for c in range(C):
+                    out[k, c, i, j] = acc[c]
+            else:
+                for c in range(C):
+                    out[k, c, i, j] = acc[c] / count
+
+
+@jit
+def _align_one(rois, k, scale, sampling_ratio, aligned, H, W, out):
+    """Geometry of roi ``k``: per-axis sample tables and the cell window they touch."""
+    T = out.dtype.type
+    ph = out.shape[2]
+    pw = out.shape[3]
+    sx, sy, bw, bh, gw, gh = align_frame(rois[k], scale, ph, pw, sampling_ratio, aligned)
+    ylo = np.empty((ph, max(gh, 1)), np.int64)
+    yhi = np.empty((ph, max(gh, 1)), np.int64)
+    yfh = np.empty((ph, max(gh, 1)), T)
+    yfl = np.empty((ph, max(gh, 1)), T)
+    ny = np.empty(ph, np.int64)
+    xlo = np.empty((pw, max(gw, 1)), np.int64)
+    xhi = np.empty((pw, max(gw, 1)), np.int64)
+    xfh = np.empty((pw, max(gw, 1)), T)
+    xfl = np.empty((pw, max(gw, 1)), T)
+    nx = np.empty(pw, np.int64)
+    y0, y1 = align_axis(sy, bh, gh, H, ylo, yhi, yfh, yfl, ny)
+    x0, x1 = align_axis(sx, bw, gw, W, xlo, xhi, xfh, xfl, nx)
+    return ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, gh * gw, y0, y1, x0, x1
+
+
+@jit(parallel=True)
+def roi_align_nhwc(feat, rois, scale, sampling_ratio, aligned, max_mode, out):
+    """ROI Align on channels-last features ``(N, H, W, C)``; ``out`` is ``(K, C, ph, pw)``."""
+    N, H, W, C = feat.shape
+    src = feat.reshape((N * H * W, C))
+    for k in prange(rois.shape[0]):
+        ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
+            rois, k, scale, sampling_ratio, aligned, H, W, out
+        )
+        b = int(rois[k, 0])
+        acc = np.empty(C, out.dtype)
+        align_bins(src, b * H * W, W, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc)
+
+
+@jit(parallel=True)
+def roi_align_nchw(feat, rois, scale, sampling_ratio, aligned, max_mode, out):
+    """ROI Align on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
+    N, C, H, W = feat.shape
+    for k in prange(rois.shape[0]):
+        ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
+            rois, k, scale, sampling_ratio, aligned, H, W, out
+        )
+        b = int(rois[k, 0])
+        if y1 < y0 or x1 < x0:  # no sample inside the map: the loops below touch nothing
+            y0 = y1 = x0 = x1 = 0
+        ww = x1 - x0 + 1
+        win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
+        copy_window(feat, b, y0, y1, x0, x1, win)
+        acc = np.empty(C, out.dtype)
+        align_bins(win, -(y0 * ww + x0), ww, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc)
+
+
+@jit
+def copy_window(feat, b, y0, y1, x0, x1, win):
+    """``win[(y - y0) * ww + (x - x0), c] = feat[b, c, y, x]`` for the inclusive window."""
+    C = feat.shape[1]
+    ww = x1 - x0 + 1
+    for c in range(C):
+        for y in range(y0, y1 + 1):
+            r = (y - y0) * ww - x0
+            for x in range(x0, x1 + 1):
+                win[r + x, c] = feat[b, c, y, x]
+
+
+# --------------------------------------------------------------------------- ROI Pooling
+
+
+@jit
+def round_half_away(v):
+    """C's ``round`` (halves away from zero) as an int; the argument is clamped to +-2**30 first."""
+    x = min(max(float(v), -_CELL_LIMIT), _CELL_LIMIT)  # exact for float32 input
+    t = np.trunc(x)
+    r = int(t)
+    if abs(x - t) >= 0.5:  # x - t, the fraction, is exact
+        r += 1 if x > 0.0 else -1
+    return r
+
+
+@jit
+def pool_axis(like, start, cells, size, lo, hi):
+    """Bin ``p`` of an axis covers cells ``[lo[p], hi[p])``: ``floor(p*b)``..``ceil((p+1)*b)`` with
+    ``b = cells / pooled`` (in the dtype of the array ``like``), shifted by ``start`` and clipped to
+    ``[0, size]``. Returns the first and last cell covered (``last < first`` when none)."""
+    T = like.dtype.type
+    pooled = lo.shape[0]
+    b = T(cells) / T(pooled)
+    first = size
+    last = -1
+    for p in range(pooled):
+        a = min(max(int(np.floor(T(p) * b)) + start, 0), size)
+        e = min(max(int(np.ceil(T(p + 1) * b)) + start, 0), size)
+        lo[p] = a
+        hi[p] = e
+        if e > a:
+            if a < first:
+                first = a
+            if e - 1 > last:
+                last = e - 1
+    return first, last
+
+
+@jit
+def _pool_one(rois, k, scale, H, W, hs, he, ws, we):
+    """Rounded corners of roi ``k`` and its bin edges; returns the cell window covered."""
+    roi = rois[k]
+    x1 = round_half_away(roi[1] * scale)
+    y1 = round_half_away(roi[2] * scale)
+    x2 = round_half_away(roi[3] * scale)
+    y2 = round_half_away(roi[4] * scale)
+    # inclusive cell range; malformed rois become one cell
+    y0, y_1 = pool_axis(roi, y1, max(y2 - y1 + 1, 1), H, hs, he)
+    x0, x_1 = pool_axis(roi, x1, max(x2 - x1 + 1, 1), W, ws, we)
+    return y0, y_1, x0, x_1
+
+
+@jit(parallel=True)
+def roi_pool_nhwc(feat, rois, scale, want_arg, out, arg):
+    """ROI Pooling on channels-last features ``(N, H, W, C)``; ``out``/``arg`` are ``(K, C, ph, pw)``."""
+    N, H, W, C = feat.shape
+    src = feat.reshape((N * H * W, C))
+    ph = out.shape[2]
+    pw = out.shape[3]
+    for k in prange(rois.shape[0]):
+        hs = np.empty(ph, np.int64)
+        he = np.empty(ph, np.int64)
+        ws = np.empty(pw, np.int64)
+        we = np.empty(pw, np.int64)
+        _pool_one(rois, k, scale, H, W, hs, he, ws, we)
+        b = int(rois[k, 0])
+        best = np.empty(C, out.dtype)
+        where = np.empty(C, np.int32)
+        pool_bins(src, b * H * W, W, W, hs, he, ws, we, want_arg, out, arg, k, best, where)
+
+
+@jit(parallel=True)
+def roi_pool_nchw(feat, rois, scale, want_arg, out, arg):
+    """ROI Pooling on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
+    N, C, H, W = feat.shape
+    ph = out.shape[2]
+    pw = out.shape[3]
+    for k in prange(rois.shape[0]):
+        hs = np.empty(ph, np.int64)
+        he = np.empty(ph, np.int64)
+        ws = np.empty(pw, np.int64)
+        we = np.empty(pw, np.int64)
+        y0, y1, x0, x1 = _pool_one(rois, k, scale, H, W, hs, he, ws, we)
+        b = int(rois[k, 0])
+        if y1 < y0 or x1 < x0:  # every bin is empty
+            y0 = y1 = x0 = x1 = 0
+        ww = x1 - x0 + 1
+        win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
+        copy_window(feat, b, y0, y1, x0, x1, win)
+        best = np.empty(C, out.dtype)
+        where = np.empty(C, np.int32)
+        pool_bins(win, -(y0 * ww + x0), ww, W, hs, he, ws, we, want_arg, out, arg, k, best, where)
+
+
+@jit
+def pool_bins(src, rowbase, rowstride, W, hs, he, ws, we, want_arg, out, arg, k, best, where):
+    """Fill ``out[k]`` (and ``arg[k]``) with the max over each bin's cells, channels-last source."""
+    T = best.dtype.type
+    C = src.shape[1]
+    ph = out.shape[2]
+    pw = out.shape[3]
+    for i in range(ph):
+        for j in range(pw):
+            if he[i] <= hs[i] or we[j] <= ws[j]:
+                for c in range(C):
+                    out[k, c, i, j] = T(0.0)
+                if want_arg:
+                    for c in range(C):
+                        arg[k, c, i, j] = -1
+                continue
+            for c in range(C):
+                best[c] = T(NEG_FLT_MAX)
+                where[c] = -1
+            for h in range(hs[i], he[i]):
+                r = rowbase + h * rowstride
+                for w in range(ws[j], we[j]):
+                    q = r + w
+                    if want_arg:
+                        idx = np.int32(h * W + w)
+                        for c in range(C):
+                            v = src[q, c]
+                            if v > best[c]:
+                                best[c] = v
+                                where[c] = idx
+                    else:
+                        for c in range(C):
+                            v = src[q, c]
+                            if v > best[c]:
+                                best[c] = v
+            for c in range(C):
+                out[k, c, i, j] = best[c]
+            if want_arg:
+                for c in range(C):
+                    arg[k, c, i, j] = where[c]
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@jit(parallel=True)
+def to_channels_last(feat, out):
+    """``out[n, h, w, c] = feat[n, c, h, w]``, in 16 x 16 tiles, one image row per iteration."""
+    N, C, H, W = feat.shape
+    for nh in prange(N * H):
+        n = nh // H
+        h = nh - n * H
+        for c0 in range(0, C, 16):
+            c1 = min(C, c0 + 16)
+            for w0 in range(0, W, 16):
+                w1 = min(W, w0 + 16)
+                for w in range(w0, w1):
+                    for c in range(c0, c1):
+                        out[n, h, w, c] = feat[n, c, h, w]
