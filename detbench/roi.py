@@ -73,6 +73,9 @@ __all__ = [
 #: Use the per-roi window copy when the rois' windows add up to less than this fraction of the map's
 #: cells; otherwise transpose the whole map to channels-last once.
 _WINDOW_FRACTION = 1.0
+#: Channels per block: the map is processed ``_BLOCK`` channels at a time, channels-last, so one block
+#: (``H * W * _BLOCK`` values) stays in the last-level cache while every roi reads it.
+_BLOCK = 32
 #: Largest number of sampling points along one axis of one roi, and in one roi in all.
 _MAX_AXIS_SAMPLES = 2**24
 _MAX_ROI_SAMPLES = 2**31
@@ -170,16 +173,29 @@ def _prepare(features, rois, output_size, spatial_scale, channels_last):
     return feat, nhwc, rows, (N, C, H, W), ph, pw, scale
 
 
-def _layout_for_kernel(feat: np.ndarray, nhwc: bool, rows: np.ndarray, scale: float) -> tuple[np.ndarray, bool]:
-    """Pick the kernel input: channels-last as given, the NCHW map with per-roi windows, or a transposed copy."""
+def _few_rois(feat: np.ndarray, nhwc: bool, rows: np.ndarray, scale: float) -> bool:
+    """True when the rois' windows cover less of the map than one pass over it costs: then NCHW input
+    is copied window by window and NHWC input is read in place, instead of in channel blocks."""
+    N, H, W = (feat.shape[0], feat.shape[1], feat.shape[2]) if nhwc else (feat.shape[0], feat.shape[2], feat.shape[3])
+    return _window_cells(rows, scale, H, W) < _WINDOW_FRACTION * N * H * W
+
+
+def _channel_blocks(feat: np.ndarray, nhwc: bool, few: bool):
+    """Yield ``(c0, block)``: channels ``c0 : c0 + B`` of the map as a channels-last ``(N, H, W, B)`` array."""
     if nhwc:
-        return feat, True
-    N, C, H, W = feat.shape
-    if _window_cells(rows, scale, H, W) < _WINDOW_FRACTION * N * H * W:
-        return feat, False
-    out = np.empty((N, H, W, C), dtype=feat.dtype)
-    _k.to_channels_last(feat, out)
-    return out, True
+        N, H, W, C = feat.shape
+        pack = _k.pack_block_nhwc
+    else:
+        N, C, H, W = feat.shape
+        pack = _k.pack_block_nchw
+    B = min(_BLOCK, C)
+    if nhwc and (B == C or few):
+        yield 0, feat
+        return
+    blk = np.empty((N, H, W, B), dtype=feat.dtype)
+    for c0 in range(0, C, B):
+        pack(feat, c0, blk)
+        yield c0, blk
 
 
 # --------------------------------------------------------------------------- ROI Align
@@ -251,9 +267,14 @@ def roi_align(
     if K == 0 or C == 0:
         return out
     _check_sampling(rows, scale, ph, pw, sampling_ratio, bool(aligned))
-    src, src_nhwc = _layout_for_kernel(feat, nhwc, rows, scale)
-    kernel = _k.roi_align_nhwc if src_nhwc else _k.roi_align_nchw
-    kernel(src, rows, feat.dtype.type(scale), sampling_ratio, bool(aligned), pool_mode == "max", out)
+    order = _k.morton_order(rows, scale, H, W)
+    args = (rows, order, feat.dtype.type(scale), sampling_ratio, bool(aligned), pool_mode == "max")
+    few = _few_rois(feat, nhwc, rows, scale)
+    if few and not nhwc:
+        _k.roi_align_nchw(feat, *args, out)
+    else:
+        for c0, blk in _channel_blocks(feat, nhwc, few):
+            _k.roi_align_block(blk, *args, c0, out)
     return out
 
 
@@ -324,7 +345,12 @@ def roi_pool(
     out = np.empty((K, C, ph, pw), dtype=feat.dtype)
     arg = np.empty((K, C, ph, pw) if return_argmax else (0, 0, 0, 0), dtype=np.int32)
     if K and C:
-        src, src_nhwc = _layout_for_kernel(feat, nhwc, rows, scale)
-        kernel = _k.roi_pool_nhwc if src_nhwc else _k.roi_pool_nchw
-        kernel(src, rows, feat.dtype.type(scale), bool(return_argmax), out, arg)
+        order = _k.morton_order(rows, scale, H, W)
+        args = (rows, order, feat.dtype.type(scale), bool(return_argmax))
+        few = _few_rois(feat, nhwc, rows, scale)
+        if few and not nhwc:
+            _k.roi_pool_nchw(feat, *args, out, arg)
+        else:
+            for c0, blk in _channel_blocks(feat, nhwc, few):
+                _k.roi_pool_block(blk, *args, c0, out, arg)
     return (out, arg) if return_argmax else out

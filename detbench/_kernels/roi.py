@@ -109,10 +109,15 @@ def align_axis(start, bin_size, grid, size, lo, hi, frac_hi, frac_lo, nvalid):
 
 
 @jit
-def align_bins(src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc):
-    """Fill ``out[k]`` from a channels-last source: cell (y, x) is row ``rowbase + y*rowstride + x``."""
+def align_bins(src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0):
+    """Fill ``out[k, c0:c0 + B]`` (``B = src.shape[1]``, clipped to the channels of ``out``) from a
+    channels-last source whose cell (y, x) is row ``rowbase + y * rowstride + x``.
+
+    ``acc`` is a ``(ph * pw, B)`` scratch: bins accumulate there channels-last and are written to
+    ``out`` (channels-first) at the end, one contiguous ``ph * pw`` run per channel."""
     T = acc.dtype.type
     C = src.shape[1]
+    nc = min(C, out.shape[1] - c0)
     ph = out.shape[2]
     pw = out.shape[3]
     count = T(max(full, 1))
@@ -123,38 +128,71 @@ def align_bins(src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, x
                 init = T(0.0) if ny[i] * nx[j] < full else T(MMCV_MAX_INIT)
             else:
                 init = T(0.0)
+            q = i * pw + j
             for c in range(C):
-                acc[c] = init
+                acc[q, c] = init
+            n = nx[j]
             for a in range(ny[i]):
                 r0 = rowbase + ylo[i, a] * rowstride
                 r1 = rowbase + yhi[i, a] * rowstride
                 wy0 = yfl[i, a]
                 wy1 = yfh[i, a]
-                for b in range(nx[j]):
-                    x0 = xlo[j, b]
-                    x1 = xhi[j, b]
+                b = 0
+                # two consecutive samples per pass over the channels: (acc + v) + u rounds exactly
+                # like two passes, and halves the traffic on acc and the loop overhead
+                while b + 2 <= n:
                     w1 = wy0 * xfl[j, b]
                     w2 = wy0 * xfh[j, b]
                     w3 = wy1 * xfl[j, b]
                     w4 = wy1 * xfh[j, b]
-                    p1 = r0 + x0
-                    p2 = r0 + x1
-                    p3 = r1 + x0
-                    p4 = r1 + x1
+                    u1 = wy0 * xfl[j, b + 1]
+                    u2 = wy0 * xfh[j, b + 1]
+                    u3 = wy1 * xfl[j, b + 1]
+                    u4 = wy1 * xfh[j, b + 1]
+                    p1 = r0 + xlo[j, b]
+                    p2 = r0 + xhi[j, b]
+                    p3 = r1 + xlo[j, b]
+                    p4 = r1 + xhi[j, b]
+                    q1 = r0 + xlo[j, b + 1]
+                    q2 = r0 + xhi[j, b + 1]
+                    q3 = r1 + xlo[j, b + 1]
+                    q4 = r1 + xhi[j, b + 1]
+                    if max_mode:
+                        for c in range(C):  # unconditional stores of selects let LLVM use SIMD max
+                            v = ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
+                            u = ((u1 * src[q1, c] + u2 * src[q2, c]) + u3 * src[q3, c]) + u4 * src[q4, c]
+                            m = acc[q, c]
+                            m = v if v > m else m
+                            acc[q, c] = u if u > m else m
+                    else:
+                        for c in range(C):
+                            v = ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
+                            u = ((u1 * src[q1, c] + u2 * src[q2, c]) + u3 * src[q3, c]) + u4 * src[q4, c]
+                            acc[q, c] = (acc[q, c] + v) + u
+                    b += 2
+                if b < n:
+                    w1 = wy0 * xfl[j, b]
+                    w2 = wy0 * xfh[j, b]
+                    w3 = wy1 * xfl[j, b]
+                    w4 = wy1 * xfh[j, b]
+                    p1 = r0 + xlo[j, b]
+                    p2 = r0 + xhi[j, b]
+                    p3 = r1 + xlo[j, b]
+                    p4 = r1 + xhi[j, b]
                     if max_mode:
                         for c in range(C):
                             v = ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
-                            if v > acc[c]:
-                                acc[c] = v
+                            acc[q, c] = v if v > acc[q, c] else acc[q, c]
                     else:
                         for c in range(C):
-                            acc[c] += ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
-            if max_mode:
-                for c in range(C):
-                    out[k, c, i, j] = acc[c]
-            else:
-                for c in range(C):
-                    out[k, c, i, j] = acc[c] / count
+                            acc[q, c] += ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
+    for c in range(nc):
+        for i in range(ph):
+            for j in range(pw):
+                if max_mode:
+                    out[k, c0 + c, i, j] = acc[i * pw + j, c]
+                else:
+                    out[k, c0 + c, i, j] = acc[i * pw + j, c] / count
 
 
 @jit
@@ -180,24 +218,27 @@ def _align_one(rois, k, scale, sampling_ratio, aligned, H, W, out):
 
 
 @jit(parallel=True)
-def roi_align_nhwc(feat, rois, scale, sampling_ratio, aligned, max_mode, out):
-    """ROI Align on channels-last features ``(N, H, W, C)``; ``out`` is ``(K, C, ph, pw)``."""
-    N, H, W, C = feat.shape
-    src = feat.reshape((N * H * W, C))
-    for k in prange(rois.shape[0]):
+def roi_align_block(blk, rois, order, scale, sampling_ratio, aligned, max_mode, c0, out):
+    """ROI Align of channels ``c0 : c0 + B`` from a channels-last block ``(N, H, W, B)``; rois are
+    visited in the sequence ``order`` (neighbouring rois one after the other share cached cells)."""
+    N, H, W, B = blk.shape
+    src = blk.reshape((N * H * W, B))
+    for t in prange(order.shape[0]):
+        k = order[t]
         ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
             rois, k, scale, sampling_ratio, aligned, H, W, out
         )
         b = int(rois[k, 0])
-        acc = np.empty(C, out.dtype)
-        align_bins(src, b * H * W, W, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc)
+        acc = np.empty((out.shape[2] * out.shape[3], B), out.dtype)
+        align_bins(src, b * H * W, W, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0)
 
 
 @jit(parallel=True)
-def roi_align_nchw(feat, rois, scale, sampling_ratio, aligned, max_mode, out):
+def roi_align_nchw(feat, rois, order, scale, sampling_ratio, aligned, max_mode, out):
     """ROI Align on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
     N, C, H, W = feat.shape
-    for k in prange(rois.shape[0]):
+    for t in prange(order.shape[0]):
+        k = order[t]
         ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
             rois, k, scale, sampling_ratio, aligned, H, W, out
         )
@@ -207,8 +248,9 @@ def roi_align_nchw(feat, rois, scale, sampling_ratio, aligned, max_mode, out):
         ww = x1 - x0 + 1
         win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
         copy_window(feat, b, y0, y1, x0, x1, win)
-        acc = np.empty(C, out.dtype)
-        align_bins(win, -(y0 * ww + x0), ww, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc)
+        acc = np.empty((out.shape[2] * out.shape[3], C), out.dtype)
+        base = -(y0 * ww + x0)
+        align_bins(win, base, ww, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, 0)
 
 
 @jit
@@ -275,31 +317,34 @@ def _pool_one(rois, k, scale, H, W, hs, he, ws, we):
 
 
 @jit(parallel=True)
-def roi_pool_nhwc(feat, rois, scale, want_arg, out, arg):
-    """ROI Pooling on channels-last features ``(N, H, W, C)``; ``out``/``arg`` are ``(K, C, ph, pw)``."""
-    N, H, W, C = feat.shape
-    src = feat.reshape((N * H * W, C))
+def roi_pool_block(blk, rois, order, scale, want_arg, c0, out, arg):
+    """ROI Pooling of channels ``c0 : c0 + B`` from a channels-last block ``(N, H, W, B)``, rois
+    visited in the sequence ``order``."""
+    N, H, W, B = blk.shape
+    src = blk.reshape((N * H * W, B))
     ph = out.shape[2]
     pw = out.shape[3]
-    for k in prange(rois.shape[0]):
+    for t in prange(order.shape[0]):
+        k = order[t]
         hs = np.empty(ph, np.int64)
         he = np.empty(ph, np.int64)
         ws = np.empty(pw, np.int64)
         we = np.empty(pw, np.int64)
         _pool_one(rois, k, scale, H, W, hs, he, ws, we)
         b = int(rois[k, 0])
-        best = np.empty(C, out.dtype)
-        where = np.empty(C, np.int32)
-        pool_bins(src, b * H * W, W, W, hs, he, ws, we, want_arg, out, arg, k, best, where)
+        best = np.empty((ph * pw, B), out.dtype)
+        where = np.empty((ph * pw, B) if want_arg else (0, 0), np.int32)
+        pool_bins(src, b * H * W, W, W, hs, he, ws, we, want_arg, out, arg, k, best, where, c0)
 
 
 @jit(parallel=True)
-def roi_pool_nchw(feat, rois, scale, want_arg, out, arg):
+def roi_pool_nchw(feat, rois, order, scale, want_arg, out, arg):
     """ROI Pooling on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
     N, C, H, W = feat.shape
     ph = out.shape[2]
     pw = out.shape[3]
-    for k in prange(rois.shape[0]):
+    for t in prange(order.shape[0]):
+        k = order[t]
         hs = np.empty(ph, np.int64)
         he = np.empty(ph, np.int64)
         ws = np.empty(pw, np.int64)
@@ -311,67 +356,137 @@ def roi_pool_nchw(feat, rois, scale, want_arg, out, arg):
         ww = x1 - x0 + 1
         win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
         copy_window(feat, b, y0, y1, x0, x1, win)
-        best = np.empty(C, out.dtype)
-        where = np.empty(C, np.int32)
-        pool_bins(win, -(y0 * ww + x0), ww, W, hs, he, ws, we, want_arg, out, arg, k, best, where)
+        best = np.empty((ph * pw, C), out.dtype)
+        where = np.empty((ph * pw, C) if want_arg else (0, 0), np.int32)
+        pool_bins(win, -(y0 * ww + x0), ww, W, hs, he, ws, we, want_arg, out, arg, k, best, where, 0)
 
 
 @jit
-def pool_bins(src, rowbase, rowstride, W, hs, he, ws, we, want_arg, out, arg, k, best, where):
-    """Fill ``out[k]`` (and ``arg[k]``) with the max over each bin's cells, channels-last source."""
+def pool_bins(src, rowbase, rowstride, W, hs, he, ws, we, want_arg, out, arg, k, best, where, c0):
+    """Fill ``out[k, c0:c0 + B]`` (and ``arg``) with the max over each bin's cells, from a channels-last
+    source of ``B`` channels whose cell (y, x) is row ``rowbase + y * rowstride + x``.
+
+    ``best`` and ``where`` are ``(ph * pw, B)`` scratch arrays (bins channels-last), copied to
+    ``out``/``arg`` (channels-first) at the end."""
     T = best.dtype.type
     C = src.shape[1]
+    nc = min(C, out.shape[1] - c0)
     ph = out.shape[2]
     pw = out.shape[3]
     for i in range(ph):
         for j in range(pw):
-            if he[i] <= hs[i] or we[j] <= ws[j]:
-                for c in range(C):
-                    out[k, c, i, j] = T(0.0)
-                if want_arg:
-                    for c in range(C):
-                        arg[k, c, i, j] = -1
-                continue
+            q = i * pw + j
+            empty = he[i] <= hs[i] or we[j] <= ws[j]
+            init = T(0.0) if empty else T(NEG_FLT_MAX)
             for c in range(C):
-                best[c] = T(NEG_FLT_MAX)
-                where[c] = -1
-            for h in range(hs[i], he[i]):
-                r = rowbase + h * rowstride
-                for w in range(ws[j], we[j]):
-                    q = r + w
-                    if want_arg:
-                        idx = np.int32(h * W + w)
-                        for c in range(C):
-                            v = src[q, c]
-                            if v > best[c]:
-                                best[c] = v
-                                where[c] = idx
-                    else:
-                        for c in range(C):
-                            v = src[q, c]
-                            if v > best[c]:
-                                best[c] = v
-            for c in range(C):
-                out[k, c, i, j] = best[c]
+                best[q, c] = init
             if want_arg:
                 for c in range(C):
-                    arg[k, c, i, j] = where[c]
+                    where[q, c] = -1
+            for h in range(hs[i], he[i]):
+                r = rowbase + h * rowstride
+                w = ws[j]
+                # two cells per pass; unconditional stores of selects let LLVM use SIMD max / blend
+                while w + 2 <= we[j]:
+                    p1 = r + w
+                    p2 = p1 + 1
+                    if want_arg:
+                        i1 = np.int32(h * W + w)
+                        i2 = np.int32(h * W + w + 1)
+                        for c in range(C):
+                            m = best[q, c]
+                            a = where[q, c]
+                            v = src[p1, c]
+                            up = v > m
+                            m = v if up else m
+                            a = i1 if up else a
+                            v = src[p2, c]
+                            up = v > m
+                            best[q, c] = v if up else m
+                            where[q, c] = i2 if up else a
+                    else:
+                        for c in range(C):
+                            m = best[q, c]
+                            v = src[p1, c]
+                            m = v if v > m else m
+                            v = src[p2, c]
+                            best[q, c] = v if v > m else m
+                    w += 2
+                if w < we[j]:
+                    p1 = r + w
+                    if want_arg:
+                        i1 = np.int32(h * W + w)
+                        for c in range(C):
+                            v = src[p1, c]
+                            up = v > best[q, c]
+                            where[q, c] = i1 if up else where[q, c]
+                            best[q, c] = v if up else best[q, c]
+                    else:
+                        for c in range(C):
+                            v = src[p1, c]
+                            best[q, c] = v if v > best[q, c] else best[q, c]
+    for c in range(nc):
+        for i in range(ph):
+            for j in range(pw):
+                out[k, c0 + c, i, j] = best[i * pw + j, c]
+    if want_arg:
+        for c in range(nc):
+            for i in range(ph):
+                for j in range(pw):
+                    arg[k, c0 + c, i, j] = where[i * pw + j, c]
 
 
 # --------------------------------------------------------------------------- layout
 
 
+@jit
+def morton_order(rois, scale, H, W):
+    """Roi indices sorted by image, then by the Z-order (Morton) code of the roi centre on a 1024 x 1024
+    grid over the map, so consecutive rois are spatial neighbours."""
+    K = rois.shape[0]
+    key = np.empty(K, np.int64)
+    for k in range(K):
+        cx = (float(rois[k, 1]) + float(rois[k, 3])) * 0.5 * float(scale) / max(W, 1)
+        cy = (float(rois[k, 2]) + float(rois[k, 4])) * 0.5 * float(scale) / max(H, 1)
+        ix = int(min(max(cx, 0.0), 1.0) * 1023.0)
+        iy = int(min(max(cy, 0.0), 1.0) * 1023.0)
+        code = 0
+        for bit in range(10):
+            code |= ((ix >> bit) & 1) << (2 * bit)
+            code |= ((iy >> bit) & 1) << (2 * bit + 1)
+        key[k] = (int(rois[k, 0]) << 20) | code
+    return np.argsort(key, kind="mergesort")
+
+
 @jit(parallel=True)
-def to_channels_last(feat, out):
-    """``out[n, h, w, c] = feat[n, c, h, w]``, in 16 x 16 tiles, one image row per iteration."""
+def pack_block_nchw(feat, c0, blk):
+    """``blk[n, h, w, c] = feat[n, c0 + c, h, w]``; channels past the end are zero."""
     N, C, H, W = feat.shape
+    B = blk.shape[3]
+    nc = min(B, C - c0)
     for nh in prange(N * H):
         n = nh // H
         h = nh - n * H
-        for c0 in range(0, C, 16):
-            c1 = min(C, c0 + 16)
-            for w0 in range(0, W, 16):
-                w1 = min(W, w0 + 16)
-                for w in range(w0, w1):
-                    for c in range(c0, c1):
-                        out[n, h, w, c] = feat[n, c, h, w]
+        for w0 in range(0, W, 16):
+            w1 = min(W, w0 + 16)
+            for w in range(w0, w1):
+                for c in range(nc):
+                    blk[n, h, w, c] = feat[n, c0 + c, h, w]
+                for c in range(nc, B):
+                    blk[n, h, w, c] = 0
+
+
+@jit(parallel=True)
+def pack_block_nhwc(feat, c0, blk):
+    """``blk[n, h, w, c] = feat[n, h, w, c0 + c]``; channels past the end are zero."""
+    N, H, W, C = feat.shape
+    B = blk.shape[3]
+    nc = min(B, C - c0)
+    for nh in prange(N * H):
+        n = nh // H
+        h = nh - n * H
+        for w in range(W):
+            for c in range(nc):
+                blk[n, h, w, c] = feat[n, h, w, c0 + c]
+            for c in range(nc, B):
+                blk[n, h, w, c] = 0
