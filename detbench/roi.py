@@ -73,9 +73,10 @@ __all__ = [
 #: Use the per-roi window copy when the rois' windows add up to less than this fraction of the map's
 #: cells; otherwise transpose the whole map to channels-last once.
 _WINDOW_FRACTION = 1.0
-#: Channels per block: the map is processed ``_BLOCK`` channels at a time, channels-last, so one block
-#: (``H * W * _BLOCK`` values) stays in the last-level cache while every roi reads it.
-_BLOCK = 32
+#: Bytes of channels per block: NCHW maps are processed a block of channels at a time (128 float32 or
+#: 64 float64 channels), copied channels-last, so a block is small enough to stay largely in cache
+#: while every roi reads it, and wide enough for full-width SIMD loops.
+_BLOCK_BYTES = 512
 #: Largest number of sampling points along one axis of one roi, and in one roi in all.
 _MAX_AXIS_SAMPLES = 2**24
 _MAX_ROI_SAMPLES = 2**31
@@ -173,28 +174,24 @@ def _prepare(features, rois, output_size, spatial_scale, channels_last):
     return feat, nhwc, rows, (N, C, H, W), ph, pw, scale
 
 
-def _few_rois(feat: np.ndarray, nhwc: bool, rows: np.ndarray, scale: float) -> bool:
-    """True when the rois' windows cover less of the map than one pass over it costs: then NCHW input
-    is copied window by window and NHWC input is read in place, instead of in channel blocks."""
-    N, H, W = (feat.shape[0], feat.shape[1], feat.shape[2]) if nhwc else (feat.shape[0], feat.shape[2], feat.shape[3])
+def _few_rois(feat: np.ndarray, rows: np.ndarray, scale: float) -> bool:
+    """True when the rois' windows of an NCHW map add up to less than a fraction of the map: then each roi
+    copies its own window channels-last instead of the map being copied in channel blocks."""
+    N, C, H, W = feat.shape
     return _window_cells(rows, scale, H, W) < _WINDOW_FRACTION * N * H * W
 
 
-def _channel_blocks(feat: np.ndarray, nhwc: bool, few: bool):
-    """Yield ``(c0, block)``: channels ``c0 : c0 + B`` of the map as a channels-last ``(N, H, W, B)`` array."""
+def _channel_blocks(feat: np.ndarray, nhwc: bool):
+    """Yield ``(c0, block)``: channels ``c0 : c0 + B`` of the map as a channels-last ``(N, H, W, B)`` array
+    (channels-last input is used in place, as one block)."""
     if nhwc:
-        N, H, W, C = feat.shape
-        pack = _k.pack_block_nhwc
-    else:
-        N, C, H, W = feat.shape
-        pack = _k.pack_block_nchw
-    B = min(_BLOCK, C)
-    if nhwc and (B == C or few):
         yield 0, feat
         return
+    N, C, H, W = feat.shape
+    B = min(max(_BLOCK_BYTES // feat.dtype.itemsize, 1), C)
     blk = np.empty((N, H, W, B), dtype=feat.dtype)
     for c0 in range(0, C, B):
-        pack(feat, c0, blk)
+        _k.pack_block_nchw(feat, c0, blk)
         yield c0, blk
 
 
@@ -269,11 +266,10 @@ def roi_align(
     _check_sampling(rows, scale, ph, pw, sampling_ratio, bool(aligned))
     order = _k.morton_order(rows, scale, H, W)
     args = (rows, order, feat.dtype.type(scale), sampling_ratio, bool(aligned), pool_mode == "max")
-    few = _few_rois(feat, nhwc, rows, scale)
-    if few and not nhwc:
+    if not nhwc and _few_rois(feat, rows, scale):
         _k.roi_align_nchw(feat, *args, out)
     else:
-        for c0, blk in _channel_blocks(feat, nhwc, few):
+        for c0, blk in _channel_blocks(feat, nhwc):
             _k.roi_align_block(blk, *args, c0, out)
     return out
 
@@ -347,10 +343,9 @@ def roi_pool(
     if K and C:
         order = _k.morton_order(rows, scale, H, W)
         args = (rows, order, feat.dtype.type(scale), bool(return_argmax))
-        few = _few_rois(feat, nhwc, rows, scale)
-        if few and not nhwc:
+        if not nhwc and _few_rois(feat, rows, scale):
             _k.roi_pool_nchw(feat, *args, out, arg)
         else:
-            for c0, blk in _channel_blocks(feat, nhwc, few):
+            for c0, blk in _channel_blocks(feat, nhwc):
                 _k.roi_pool_block(blk, *args, c0, out, arg)
     return (out, arg) if return_argmax else out

@@ -255,14 +255,17 @@ def roi_align_nchw(feat, rois, order, scale, sampling_ratio, aligned, max_mode, 
 
 @jit
 def copy_window(feat, b, y0, y1, x0, x1, win):
-    """``win[(y - y0) * ww + (x - x0), c] = feat[b, c, y, x]`` for the inclusive window."""
+    """``win[(y - y0) * ww + (x - x0), c] = feat[b, c, y, x]`` for the inclusive window, in tiles of
+    16 cells x all channels (the tile's source lines stay in cache while each row is written)."""
     C = feat.shape[1]
     ww = x1 - x0 + 1
-    for c in range(C):
-        for y in range(y0, y1 + 1):
-            r = (y - y0) * ww - x0
-            for x in range(x0, x1 + 1):
-                win[r + x, c] = feat[b, c, y, x]
+    for y in range(y0, y1 + 1):
+        r = (y - y0) * ww - x0
+        for t0 in range(x0, x1 + 1, 16):
+            t1 = min(x1 + 1, t0 + 16)
+            for x in range(t0, t1):
+                for c in range(C):
+                    win[r + x, c] = feat[b, c, y, x]
 
 
 # --------------------------------------------------------------------------- ROI Pooling
@@ -474,19 +477,3 @@ def pack_block_nchw(feat, c0, blk):
                     blk[n, h, w, c] = feat[n, c0 + c, h, w]
                 for c in range(nc, B):
                     blk[n, h, w, c] = 0
-
-
-@jit(parallel=True)
-def pack_block_nhwc(feat, c0, blk):
-    """``blk[n, h, w, c] = feat[n, h, w, c0 + c]``; channels past the end are zero."""
-    N, H, W, C = feat.shape
-    B = blk.shape[3]
-    nc = min(B, C - c0)
-    for nh in prange(N * H):
-        n = nh // H
-        h = nh - n * H
-        for w in range(W):
-            for c in range(nc):
-                blk[n, h, w, c] = feat[n, h, w, c0 + c]
-            for c in range(nc, B):
-                blk[n, h, w, c] = 0
