@@ -109,7 +109,9 @@ def align_axis(start, bin_size, grid, size, lo, hi, frac_hi, frac_lo, nvalid):
 
 
 @jit
-def align_bins(src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0):
+def align_bins(
+    src, rowbase, rowstride, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0
+):
     """Fill ``out[k, c0:c0 + B]`` (``B = src.shape[1]``, clipped to the channels of ``out``) from a
     channels-last source whose cell (y, x) is row ``rowbase + y * rowstride + x``.
 
@@ -306,7 +308,7 @@ def pool_axis(like, start, cells, size, lo, hi):
 
 
 @jit
-def _pool_one(rois, k, scale, H, W, hs, he, ws, we):
+def pool_one(rois, k, scale, H, W, hs, he, ws, we):
     """Rounded corners of roi ``k`` and its bin edges; returns the cell window covered."""
     roi = rois[k]
     x1 = round_half_away(roi[1] * scale)
@@ -333,7 +335,7 @@ def roi_pool_block(blk, rois, order, scale, want_arg, c0, out, arg):
         he = np.empty(ph, np.int64)
         ws = np.empty(pw, np.int64)
         we = np.empty(pw, np.int64)
-        _pool_one(rois, k, scale, H, W, hs, he, ws, we)
+        pool_one(rois, k, scale, H, W, hs, he, ws, we)
         b = int(rois[k, 0])
         best = np.empty((ph * pw, B), out.dtype)
         where = np.empty((ph * pw, B) if want_arg else (0, 0), np.int32)
@@ -352,7 +354,7 @@ def roi_pool_nchw(feat, rois, order, scale, want_arg, out, arg):
         he = np.empty(ph, np.int64)
         ws = np.empty(pw, np.int64)
         we = np.empty(pw, np.int64)
-        y0, y1, x0, x1 = _pool_one(rois, k, scale, H, W, hs, he, ws, we)
+        y0, y1, x0, x1 = pool_one(rois, k, scale, H, W, hs, he, ws, we)
         b = int(rois[k, 0])
         if y1 < y0 or x1 < x0:  # every bin is empty
             y0 = y1 = x0 = x1 = 0
