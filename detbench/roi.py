@@ -45,12 +45,15 @@ Reproducing other libraries
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from detbench._jit import get_num_threads
 from detbench._kernels import roi as _k
 from detbench._validate import (
     FLOAT_DTYPES,
@@ -78,6 +81,12 @@ _WINDOW_FRACTION = 1.0
 #: 64 float64 channels), copied channels-last, so a block is small enough to stay largely in cache
 #: while every roi reads it, and wide enough for full-width SIMD loops.
 _BLOCK_BYTES = 512
+#: Placeholder channels-last block for window mode (same type as a real block: one compiled kernel).
+_DUMMY = {np.dtype(t): np.zeros((1, 1, 1, 1), dtype=t) for t in (np.float32, np.float64)}
+#: Chunks of rois (or rows) per thread: a few, so threads that finish early pick up more.
+_CHUNKS_PER_THREAD = 4
+#: Below this many rois (or rows) everything runs on the calling thread.
+_MIN_SPLIT = 8
 #: Largest number of sampling points along one axis of one roi, and in one roi in all.
 _MAX_AXIS_SAMPLES = 2**24
 _MAX_ROI_SAMPLES = 2**31
@@ -194,8 +203,39 @@ def _channel_blocks(feat: np.ndarray, nhwc: bool):
     B = min(max(_BLOCK_BYTES // feat.dtype.itemsize, 1), C)
     blk = np.empty((N, H, W, B), dtype=feat.dtype)
     for c0 in range(0, C, B):
-        _k.pack_block_nchw(feat, c0, blk)
+        _run_split(N * H, lambda a, b, c0=c0: _k.pack_block_nchw(feat, c0, blk, a, b))
         yield c0, blk
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE != n:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="detbench-roi")
+            _POOL_SIZE = n
+        return _POOL
+
+
+def _run_split(n_items: int, work) -> None:
+    """Run ``work(start, stop)`` over ``[0, n_items)`` in contiguous chunks on ``get_num_threads()``
+    threads (the kernels release the GIL); serially for one thread or little work."""
+    threads = min(get_num_threads(), n_items)
+    if threads <= 1 or n_items < _MIN_SPLIT:
+        if n_items:
+            work(0, n_items)
+        return
+    chunks = min(n_items, threads * _CHUNKS_PER_THREAD)
+    edges = [n_items * i // chunks for i in range(chunks + 1)]
+    futures = [_executor(threads).submit(work, a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    for f in futures:
+        f.result()
 
 
 # --------------------------------------------------------------------------- ROI Align
@@ -268,12 +308,28 @@ def roi_align(
         return out
     _check_sampling(rows, scale, ph, pw, sampling_ratio, bool(aligned))
     order = _k.morton_order(rows, scale, H, W)
-    args = (rows, order, feat.dtype.type(scale), sampling_ratio, bool(aligned), pool_mode == "max")
+    T = feat.dtype.type
     if not nhwc and _few_rois(feat, rows, scale):
-        _k.roi_align_nchw(feat, *args, out)
+        blocks = [(0, _DUMMY[feat.dtype], True)]
     else:
-        for c0, blk in _channel_blocks(feat, nhwc):
-            _k.roi_align_block(blk, *args, c0, out)
+        blocks = ((c0, blk, False) for c0, blk in _channel_blocks(feat, nhwc))
+    for c0, blk, windowed in blocks:
+        _run_split(
+            K,
+            lambda a, b, blk=blk, c0=c0, windowed=windowed: _k.roi_align_rois(
+                feat,
+                blk,
+                rows,
+                order[a:b],
+                T(scale),
+                sampling_ratio,
+                bool(aligned),
+                pool_mode == "max",
+                c0,
+                windowed,
+                out,
+            ),
+        )
     return out
 
 
@@ -345,12 +401,18 @@ def roi_pool(
     arg = np.empty((K, C, ph, pw) if return_argmax else (0, 0, 0, 0), dtype=np.int32)
     if K and C:
         order = _k.morton_order(rows, scale, H, W)
-        args = (rows, order, feat.dtype.type(scale), bool(return_argmax))
+        T = feat.dtype.type
         if not nhwc and _few_rois(feat, rows, scale):
-            _k.roi_pool_nchw(feat, *args, out, arg)
+            blocks = [(0, _DUMMY[feat.dtype], True)]
         else:
-            for c0, blk in _channel_blocks(feat, nhwc):
-                _k.roi_pool_block(blk, *args, c0, out, arg)
+            blocks = ((c0, blk, False) for c0, blk in _channel_blocks(feat, nhwc))
+        for c0, blk, windowed in blocks:
+            _run_split(
+                K,
+                lambda a, b, blk=blk, c0=c0, windowed=windowed: _k.roi_pool_rois(
+                    feat, blk, rows, order[a:b], T(scale), bool(return_argmax), c0, windowed, out, arg
+                ),
+            )
     return (out, arg) if return_argmax else out
 
 

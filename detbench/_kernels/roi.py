@@ -1,15 +1,18 @@
 """Numba kernels for ROI Align and ROI Pooling.
 
-All kernels run one roi per ``prange`` iteration (each iteration owns its
-output slice ``out[k]``) and keep the channel axis innermost: every bilinear
-tap (ROI Align) or every cell compare (ROI Pooling) is a contiguous loop over
-channels that LLVM turns into SIMD code. The features therefore have to be
-channels-last; two entry points exist for each operator:
+The kernels are serial and release the GIL; the public layer runs them on
+several threads, each over its own run of rois (so each owns its ``out[k]``
+slices) or of image rows. (Serial kernels compile in a fraction of the time
+of ``prange`` ones, and idle threads do not spin on a shared 2-core machine.)
 
-* ``*_nhwc``: the whole feature map is already channels-last ``(N, H, W, C)``.
-* ``*_nchw``: features stay ``(N, C, H, W)``; each roi copies only the window
-  of cells it touches into a channels-last scratch buffer. Cheaper than a full
-  transpose when the rois cover little of the map.
+They keep the channel axis innermost: every bilinear tap (ROI Align) or cell
+compare (ROI Pooling) is a contiguous loop over channels that LLVM turns into
+SIMD code. The features are therefore read channels-last, in one of two ways:
+
+* block mode: the map is already channels-last ``(N, H, W, C)``, or a block of
+  its channels has been copied channels-last (:func:`pack_block_nchw`);
+* window mode: features stay ``(N, C, H, W)`` and each roi copies only the
+  window of cells it touches. Cheaper when the rois cover little of the map.
 
 The sampling geometry (positions, cell indices and bilinear weights) depends
 only on the roi and on one axis, so it is computed once per roi and axis and
@@ -21,7 +24,6 @@ results are bit-identical to them (no fastmath, no FMA contraction).
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from detbench._jit import jit
 
@@ -219,40 +221,39 @@ def _align_one(rois, k, scale, sampling_ratio, aligned, H, W, out):
     return ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, gh * gw, y0, y1, x0, x1
 
 
-@jit(parallel=True)
-def roi_align_block(blk, rois, order, scale, sampling_ratio, aligned, max_mode, c0, out):
-    """ROI Align of channels ``c0 : c0 + B`` from a channels-last block ``(N, H, W, B)``; rois are
-    visited in the sequence ``order`` (neighbouring rois one after the other share cached cells)."""
-    N, H, W, B = blk.shape
-    src = blk.reshape((N * H * W, B))
-    for t in prange(order.shape[0]):
+@jit
+def roi_align_rois(feat, blk, rois, order, scale, sampling_ratio, aligned, max_mode, c0, windowed, out):
+    """ROI Align of the rois ``order`` (in that sequence; neighbours one after the other share cached
+    cells) into ``out`` ``(K, C, ph, pw)``.
+
+    ``windowed``: ``feat`` is the ``(N, C, H, W)`` map and each roi first copies the window of cells it
+    touches channels-last (all channels). Otherwise ``blk`` is a channels-last ``(N, H, W, B)`` block
+    holding channels ``c0 : c0 + B`` (``feat`` is unused).
+    """
+    if windowed:
+        N, C, H, W = feat.shape
+    else:
+        N, H, W, C = blk.shape
+        src = blk.reshape((N * H * W, C))
+    P = out.shape[2] * out.shape[3]
+    acc = np.empty((P, C), out.dtype)
+    for t in range(order.shape[0]):
         k = order[t]
         ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
             rois, k, scale, sampling_ratio, aligned, H, W, out
         )
         b = int(rois[k, 0])
-        acc = np.empty((out.shape[2] * out.shape[3], B), out.dtype)
-        align_bins(src, b * H * W, W, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0)
-
-
-@jit(parallel=True)
-def roi_align_nchw(feat, rois, order, scale, sampling_ratio, aligned, max_mode, out):
-    """ROI Align on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
-    N, C, H, W = feat.shape
-    for t in prange(order.shape[0]):
-        k = order[t]
-        ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
-            rois, k, scale, sampling_ratio, aligned, H, W, out
-        )
-        b = int(rois[k, 0])
-        if y1 < y0 or x1 < x0:  # no sample inside the map: the loops below touch nothing
-            y0 = y1 = x0 = x1 = 0
-        ww = x1 - x0 + 1
-        win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
-        copy_window(feat, b, y0, y1, x0, x1, win)
-        acc = np.empty((out.shape[2] * out.shape[3], C), out.dtype)
-        base = -(y0 * ww + x0)
-        align_bins(win, base, ww, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, 0)
+        if windowed:
+            if y1 < y0 or x1 < x0:  # no sample inside the map: nothing is read
+                y0 = y1 = x0 = x1 = 0
+            ww = x1 - x0 + 1
+            win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
+            copy_window(feat, b, y0, y1, x0, x1, win)
+            base = -(y0 * ww + x0)
+            align_bins(win, base, ww, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, 0)
+        else:
+            base = b * H * W
+            align_bins(src, base, W, ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, max_mode, out, k, acc, c0)
 
 
 @jit
@@ -321,49 +322,36 @@ def pool_one(rois, k, scale, H, W, hs, he, ws, we):
     return y0, y_1, x0, x_1
 
 
-@jit(parallel=True)
-def roi_pool_block(blk, rois, order, scale, want_arg, c0, out, arg):
-    """ROI Pooling of channels ``c0 : c0 + B`` from a channels-last block ``(N, H, W, B)``, rois
-    visited in the sequence ``order``."""
-    N, H, W, B = blk.shape
-    src = blk.reshape((N * H * W, B))
+@jit
+def roi_pool_rois(feat, blk, rois, order, scale, want_arg, c0, windowed, out, arg):
+    """ROI Pooling of the rois ``order`` into ``out`` (and ``arg`` when ``want_arg``); ``feat``, ``blk``,
+    ``c0`` and ``windowed`` as in :func:`roi_align_rois`."""
+    if windowed:
+        N, C, H, W = feat.shape
+    else:
+        N, H, W, C = blk.shape
+        src = blk.reshape((N * H * W, C))
     ph = out.shape[2]
     pw = out.shape[3]
-    for t in prange(order.shape[0]):
+    best = np.empty((ph * pw, C), out.dtype)
+    where = np.empty((ph * pw, C) if want_arg else (0, 0), np.int32)
+    hs = np.empty(ph, np.int64)
+    he = np.empty(ph, np.int64)
+    ws = np.empty(pw, np.int64)
+    we = np.empty(pw, np.int64)
+    for t in range(order.shape[0]):
         k = order[t]
-        hs = np.empty(ph, np.int64)
-        he = np.empty(ph, np.int64)
-        ws = np.empty(pw, np.int64)
-        we = np.empty(pw, np.int64)
-        pool_one(rois, k, scale, H, W, hs, he, ws, we)
-        b = int(rois[k, 0])
-        best = np.empty((ph * pw, B), out.dtype)
-        where = np.empty((ph * pw, B) if want_arg else (0, 0), np.int32)
-        pool_bins(src, b * H * W, W, W, hs, he, ws, we, want_arg, out, arg, k, best, where, c0)
-
-
-@jit(parallel=True)
-def roi_pool_nchw(feat, rois, order, scale, want_arg, out, arg):
-    """ROI Pooling on ``(N, C, H, W)`` features: each roi copies its cell window channels-last first."""
-    N, C, H, W = feat.shape
-    ph = out.shape[2]
-    pw = out.shape[3]
-    for t in prange(order.shape[0]):
-        k = order[t]
-        hs = np.empty(ph, np.int64)
-        he = np.empty(ph, np.int64)
-        ws = np.empty(pw, np.int64)
-        we = np.empty(pw, np.int64)
         y0, y1, x0, x1 = pool_one(rois, k, scale, H, W, hs, he, ws, we)
         b = int(rois[k, 0])
-        if y1 < y0 or x1 < x0:  # every bin is empty
-            y0 = y1 = x0 = x1 = 0
-        ww = x1 - x0 + 1
-        win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
-        copy_window(feat, b, y0, y1, x0, x1, win)
-        best = np.empty((ph * pw, C), out.dtype)
-        where = np.empty((ph * pw, C) if want_arg else (0, 0), np.int32)
-        pool_bins(win, -(y0 * ww + x0), ww, W, hs, he, ws, we, want_arg, out, arg, k, best, where, 0)
+        if windowed:
+            if y1 < y0 or x1 < x0:  # every bin is empty
+                y0 = y1 = x0 = x1 = 0
+            ww = x1 - x0 + 1
+            win = np.empty(((y1 - y0 + 1) * ww, C), out.dtype)
+            copy_window(feat, b, y0, y1, x0, x1, win)
+            pool_bins(win, -(y0 * ww + x0), ww, W, hs, he, ws, we, want_arg, out, arg, k, best, where, 0)
+        else:
+            pool_bins(src, b * H * W, W, W, hs, he, ws, we, want_arg, out, arg, k, best, where, c0)
 
 
 @jit
@@ -463,13 +451,14 @@ def morton_order(rois, scale, H, W):
     return np.argsort(key, kind="mergesort")
 
 
-@jit(parallel=True)
-def pack_block_nchw(feat, c0, blk):
-    """``blk[n, h, w, c] = feat[n, c0 + c, h, w]``; channels past the end are zero."""
+@jit
+def pack_block_nchw(feat, c0, blk, start, stop):
+    """``blk[n, h, w, c] = feat[n, c0 + c, h, w]`` for image rows ``start <= n * H + h < stop``; channels
+    past the end of ``feat`` are zero."""
     N, C, H, W = feat.shape
     B = blk.shape[3]
     nc = min(B, C - c0)
-    for nh in prange(N * H):
+    for nh in range(start, stop):
         n = nh // H
         h = nh - n * H
         for w0 in range(0, W, 16):
