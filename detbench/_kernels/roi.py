@@ -135,12 +135,16 @@ def align_bins(
             q = i * pw + j
             for c in range(C):
                 acc[q, c] = init
-            n = nx[j]
-            for a in range(ny[i]):
-                r0 = rowbase + ylo[i, a] * rowstride
-                r1 = rowbase + yhi[i, a] * rowstride
-                wy0 = yfl[i, a]
-                wy1 = yfh[i, a]
+        # one sample row at a time across the whole bin row: long contiguous runs of cells for the
+        # prefetcher; each bin still receives its samples row by row, left to right
+        for a in range(ny[i]):
+            r0 = rowbase + ylo[i, a] * rowstride
+            r1 = rowbase + yhi[i, a] * rowstride
+            wy0 = yfl[i, a]
+            wy1 = yfh[i, a]
+            for j in range(pw):
+                q = i * pw + j
+                n = nx[j]
                 b = 0
                 # two consecutive samples per pass over the channels: (acc + v) + u rounds exactly
                 # like two passes, and halves the traffic on acc and the loop overhead
