@@ -74,8 +74,9 @@ __all__ = [
     "QuantizationStudy",
 ]
 
-#: Use the per-roi window copy when the rois' windows add up to less than this fraction of the map's
-#: cells; otherwise transpose the whole map to channels-last once.
+#: NCHW input: each roi copies its own window channels-last when the rois' windows add up to less than
+#: this fraction of the map's cells; otherwise the map is copied channels-last one block of channels at
+#: a time and all rois read each block.
 _WINDOW_FRACTION = 1.0
 #: Bytes of channels per block: NCHW maps are processed a block of channels at a time (128 float32 or
 #: 64 float64 channels), copied channels-last, so a block is small enough to stay largely in cache
@@ -123,7 +124,8 @@ def _check_features(features: Any, channels_last: bool) -> tuple[np.ndarray, boo
 
 def _check_rois(rois: Any, n_images: int, dtype: np.dtype) -> np.ndarray:
     """Validate rois and return them as a C-contiguous (K, 5) array of ``dtype``."""
-    if isinstance(rois, (list, tuple)):
+    rows_list = isinstance(rois, (list, tuple)) and len(rois) > 0 and all(np.ndim(r) == 1 for r in rois)
+    if isinstance(rois, (list, tuple)) and not rows_list:  # per-image (Ki, 4) arrays
         parts = []
         for i, r in enumerate(rois):
             boxes = check_boxes(r, f"rois[{i}]")
@@ -261,8 +263,9 @@ def roi_align(
         ``channels_last=True``, which skips an internal transpose). Must be finite.
     rois:
         ``(K, 5)`` rows ``[batch_index, x1, y1, x2, y2]`` (xyxy, image coordinates; the batch
-        index an integer in ``[0, N)``), or a list of per-image ``(Ki, 4)`` xyxy arrays (entry ``i``
-        belongs to image ``i``). Converted to the features' dtype.
+        index an integer in ``[0, N)``; a plain nested list of such rows works too), or a list of
+        per-image ``(Ki, 4)`` xyxy arrays (entry ``i`` belongs to image ``i``, as in torchvision).
+        Converted to the features' dtype. ``x2 >= x1`` and ``y2 >= y1`` are required.
     output_size:
         ``ph`` or ``(ph, pw)``: bins per roi.
     spatial_scale:
@@ -293,9 +296,12 @@ def roi_align(
 
     Cost
     ----
-    ``O(K * C * ph * pw * gh * gw)`` multiply-adds (4 per sample), SIMD over channels and parallel
-    over rois, plus one ``O(N*C*H*W)`` transpose when many rois share an NCHW map (skipped with
-    ``channels_last=True``). Memory: the output, the transposed map if made, ``O(C)`` per thread.
+    ``O(K * C * ph * pw * gh * gw)`` multiply-adds (4 per sample), SIMD over channels, rois split
+    over ``detbench.get_num_threads()`` threads; sample positions and weights are computed once per
+    roi and axis. NCHW input also pays one channels-last copy: of the whole map, a block of 128
+    float32 / 64 float64 channels at a time, when many rois share it, or of each roi's window when
+    few do; ``channels_last=True`` input is read in place. Memory: the output, one channel block of
+    the map, ``O(ph * pw * C)`` per thread.
     """
     feat, nhwc, rows, (N, C, H, W), ph, pw, scale = _prepare(features, rois, output_size, spatial_scale, channels_last)
     sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
@@ -390,8 +396,8 @@ def roi_pool(
 
     Cost
     ----
-    ``O(K * C * cells covered by the bins)`` compares, SIMD over channels and parallel over rois,
-    plus the transpose noted in :func:`roi_align`.
+    ``O(K * C * cells covered by the bins)`` compares, SIMD over channels, rois split over threads,
+    plus the channels-last copy described in :func:`roi_align`.
     """
     feat, nhwc, rows, (N, C, H, W), ph, pw, scale = _prepare(features, rois, output_size, spatial_scale, channels_last)
     if not isinstance(return_argmax, (bool, np.bool_)):

@@ -126,6 +126,9 @@ def test_roi_align_list_of_boxes_and_threads(monkeypatch):
     assert_matches(ours, tv.numpy(), np.float64)
     rows = np.concatenate([np.concatenate([np.full((len(b), 1), i), b], axis=1) for i, b in enumerate(boxes)])
     np.testing.assert_array_equal(roi_align(f, rows, 3, 0.25, 2, False), ours)
+    # a plain nested list of [b, x1, y1, x2, y2] rows is read as (K, 5)
+    np.testing.assert_array_equal(roi_align(f, rows.tolist(), 3, 0.25, 2, False), ours)
+    np.testing.assert_array_equal(roi_pool(f, [list(r) for r in rows], 3, 0.25), roi_pool(f, rows, 3, 0.25))
     before = get_num_threads()
     try:
         set_num_threads(1)
