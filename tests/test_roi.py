@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -135,6 +138,29 @@ def test_roi_align_list_of_boxes_and_threads(monkeypatch):
         np.testing.assert_array_equal(roi_align(f, rows, 3, 0.25, 2, False), ours)
     finally:
         set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_thread_pool_survives_fork(monkeypatch):
+    monkeypatch.setattr(roi_mod, "_MIN_SPLIT", 1)
+    f = np.random.default_rng(6).standard_normal((1, 4, 8, 8))
+    rows = np.array([[0, 1.0, 1.0, 20.0, 20.0]] * 4)
+    expected = roi_align(f, rows, 2, 0.25, 2, True)  # the pool exists now
+    pid = os.fork()
+    if pid == 0:  # child: must not wait forever on the parent's (absent) worker threads
+        ok = np.array_equal(roi_align(f, rows, 2, 0.25, 2, True), expected)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("roi_align hung in a forked child")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_roi_align_pixel_model():
