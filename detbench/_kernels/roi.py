@@ -194,35 +194,14 @@ def align_bins(
                     else:
                         for c in range(C):
                             acc[q, c] += ((w1 * src[p1, c] + w2 * src[p2, c]) + w3 * src[p3, c]) + w4 * src[p4, c]
-    for c in range(nc):
+    if not max_mode:
+        for q in range(ph * pw):  # SIMD divisions in the channels-last scratch
+            for c in range(C):
+                acc[q, c] = acc[q, c] / count
+    for c in range(nc):  # contiguous writes of each channel's ph * pw bins
         for i in range(ph):
             for j in range(pw):
-                if max_mode:
-                    out[k, c0 + c, i, j] = acc[i * pw + j, c]
-                else:
-                    out[k, c0 + c, i, j] = acc[i * pw + j, c] / count
-
-
-@jit
-def _align_one(rois, k, scale, sampling_ratio, aligned, H, W, out):
-    """Geometry of roi ``k``: per-axis sample tables and the cell window they touch."""
-    T = out.dtype.type
-    ph = out.shape[2]
-    pw = out.shape[3]
-    sx, sy, bw, bh, gw, gh = align_frame(rois[k], scale, ph, pw, sampling_ratio, aligned)
-    ylo = np.empty((ph, max(gh, 1)), np.int64)
-    yhi = np.empty((ph, max(gh, 1)), np.int64)
-    yfh = np.empty((ph, max(gh, 1)), T)
-    yfl = np.empty((ph, max(gh, 1)), T)
-    ny = np.empty(ph, np.int64)
-    xlo = np.empty((pw, max(gw, 1)), np.int64)
-    xhi = np.empty((pw, max(gw, 1)), np.int64)
-    xfh = np.empty((pw, max(gw, 1)), T)
-    xfl = np.empty((pw, max(gw, 1)), T)
-    nx = np.empty(pw, np.int64)
-    y0, y1 = align_axis(sy, bh, gh, H, ylo, yhi, yfh, yfl, ny)
-    x0, x1 = align_axis(sx, bw, gw, W, xlo, xhi, xfh, xfl, nx)
-    return ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, gh * gw, y0, y1, x0, x1
+                out[k, c0 + c, i, j] = acc[i * pw + j, c]
 
 
 @jit
@@ -234,18 +213,46 @@ def roi_align_rois(feat, blk, rois, order, scale, sampling_ratio, aligned, max_m
     touches channels-last (all channels). Otherwise ``blk`` is a channels-last ``(N, H, W, B)`` block
     holding channels ``c0 : c0 + B`` (``feat`` is unused).
     """
+    T = out.dtype.type
+    ph = out.shape[2]
+    pw = out.shape[3]
     if windowed:
         N, C, H, W = feat.shape
     else:
         N, H, W, C = blk.shape
         src = blk.reshape((N * H * W, C))
-    P = out.shape[2] * out.shape[3]
-    acc = np.empty((P, C), out.dtype)
+    acc = np.empty((ph * pw, C), out.dtype)
+    # per-axis sample tables, reused from roi to roi and grown when a roi needs more points
+    cap_h = 4
+    cap_w = 4
+    ylo = np.empty((ph, cap_h), np.int64)
+    yhi = np.empty((ph, cap_h), np.int64)
+    yfh = np.empty((ph, cap_h), T)
+    yfl = np.empty((ph, cap_h), T)
+    xlo = np.empty((pw, cap_w), np.int64)
+    xhi = np.empty((pw, cap_w), np.int64)
+    xfh = np.empty((pw, cap_w), T)
+    xfl = np.empty((pw, cap_w), T)
+    ny = np.empty(ph, np.int64)
+    nx = np.empty(pw, np.int64)
     for t in range(order.shape[0]):
         k = order[t]
-        ylo, yhi, yfh, yfl, ny, xlo, xhi, xfh, xfl, nx, full, y0, y1, x0, x1 = _align_one(
-            rois, k, scale, sampling_ratio, aligned, H, W, out
-        )
+        sx, sy, bw, bh, gw, gh = align_frame(rois[k], scale, ph, pw, sampling_ratio, aligned)
+        if gh > cap_h:
+            cap_h = max(gh, 2 * cap_h)
+            ylo = np.empty((ph, cap_h), np.int64)
+            yhi = np.empty((ph, cap_h), np.int64)
+            yfh = np.empty((ph, cap_h), T)
+            yfl = np.empty((ph, cap_h), T)
+        if gw > cap_w:
+            cap_w = max(gw, 2 * cap_w)
+            xlo = np.empty((pw, cap_w), np.int64)
+            xhi = np.empty((pw, cap_w), np.int64)
+            xfh = np.empty((pw, cap_w), T)
+            xfl = np.empty((pw, cap_w), T)
+        y0, y1 = align_axis(sy, bh, gh, H, ylo, yhi, yfh, yfl, ny)
+        x0, x1 = align_axis(sx, bw, gw, W, xlo, xhi, xfh, xfl, nx)
+        full = gh * gw
         b = int(rois[k, 0])
         if windowed:
             if y1 < y0 or x1 < x0:  # no sample inside the map: nothing is read
