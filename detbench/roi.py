@@ -63,6 +63,7 @@ from detbench._validate import (
     check_choice,
     check_int,
     check_number,
+    check_out,
     check_pair,
 )
 
@@ -265,6 +266,7 @@ def roi_align(
     pool_mode: str = "avg",
     *,
     channels_last: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """ROI Align (He et al., *Mask R-CNN*, 2017): bilinear sampling, no quantization.
 
@@ -293,10 +295,14 @@ def roi_align(
         ``[-1, H] x [-1, W]`` count as 0 and the divisor is the full grid, at least 1).
         ``"max"``: the largest sample (mmcv's max mode: outside samples count as 0, a bin with no
         sample at all, or with every sample below -10000, gives -10000).
+    out:
+        Optional C-contiguous ``(K, C, ph, pw)`` array of the features' dtype to write into
+        (saves the allocation when called repeatedly).
 
     Returns
     -------
-    ``(K, C, ph, pw)`` array of the features' dtype; ``(0, C, ph, pw)`` for no rois.
+    ``(K, C, ph, pw)`` array of the features' dtype (``out`` if given); ``(0, C, ph, pw)`` for no
+    rois.
 
     Rule and reference
     ------------------
@@ -321,7 +327,10 @@ def roi_align(
         raise ValueError(f"aligned: expected a bool, got {aligned!r}")
     check_choice(pool_mode, "pool_mode", ("avg", "max"))
     K = rows.shape[0]
-    out = np.empty((K, C, ph, pw), dtype=feat.dtype)
+    if out is None:
+        out = np.empty((K, C, ph, pw), dtype=feat.dtype)
+    else:
+        out = check_out(out, (K, C, ph, pw), feat.dtype)
     if K == 0 or C == 0:
         return out
     _check_sampling(rows, scale, ph, pw, sampling_ratio, bool(aligned))
@@ -380,6 +389,7 @@ def roi_pool(
     *,
     channels_last: bool = False,
     return_argmax: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """ROI Pooling (Girshick, *Fast R-CNN*, 2015): max over whole-cell bins (two quantizations).
 
@@ -390,6 +400,8 @@ def roi_pool(
     return_argmax:
         Also return, per output value, the flat index ``h * W + w`` of the winning cell in its
         image's ``H x W`` plane (``-1`` for an empty bin), as int32 like torchvision.
+    out:
+        Optional output array for the values, as in :func:`roi_align`.
 
     Returns
     -------
@@ -415,7 +427,10 @@ def roi_pool(
     if not isinstance(return_argmax, (bool, np.bool_)):
         raise ValueError(f"return_argmax: expected a bool, got {return_argmax!r}")
     K = rows.shape[0]
-    out = np.empty((K, C, ph, pw), dtype=feat.dtype)
+    if out is None:
+        out = np.empty((K, C, ph, pw), dtype=feat.dtype)
+    else:
+        out = check_out(out, (K, C, ph, pw), feat.dtype)
     arg = np.empty((K, C, ph, pw) if return_argmax else (0, 0, 0, 0), dtype=np.int32)
     if K and C:
         order = _k.morton_order(rows, scale, H, W)

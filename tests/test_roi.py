@@ -163,6 +163,24 @@ def test_thread_pool_survives_fork(monkeypatch):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_out_argument():
+    rng = np.random.default_rng(8)
+    f = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    rows = np.array([[0, 1.0, 1.0, 9.0, 7.0], [0, 0.0, 2.0, 4.0, 11.0]], np.float32)
+    buf = np.full((2, 3, 2, 2), np.nan, np.float32)
+    assert roi_align(f, rows, 2, 0.5, out=buf) is buf
+    np.testing.assert_array_equal(buf, roi_align(f, rows, 2, 0.5))
+    v, a = roi_pool(f, rows, 2, 0.5, return_argmax=True, out=buf)
+    assert v is buf
+    np.testing.assert_array_equal(buf, roi_pool(f, rows, 2, 0.5))
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 3, 3, 3\), got \(2, 3, 2, 2\)"):
+        roi_align(f, rows, 3, 0.5, out=buf)
+    with pytest.raises(ValueError, match="out: expected dtype float32"):
+        roi_pool(f, rows, 2, 0.5, out=buf.astype(np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        roi_align(f, rows, 2, 0.5, out=np.zeros((2, 3, 2, 4), np.float32)[..., ::2])
+
+
 def test_roi_align_pixel_model():
     """Cell j holds j (a ramp in x). aligned=True puts cell j's value at x = j + 0.5, so the mean over
     the image box [2, 6] is 3.5; aligned=False puts it at x = j and gives 4.0."""
