@@ -1,0 +1,555 @@
+"""Numba kernels of :mod:`detbench.eval`.
+
+Data layout used by every kernel
+--------------------------------
+Annotations are flat arrays in a *base order*: sorted (stably) by a group key so
+that each evaluation group occupies one contiguous slice ``off[g]:off[g + 1]``.
+With ``useCats=1`` a group is one (category, image) pair, ``g = k * n_img + i``;
+with ``useCats=0`` a group is one image (``n_seg = 1``) and the annotations of an
+image are ordered by category position, then by input order, exactly like the
+lists pycocotools concatenates. A *segment* is one category (or everything when
+``useCats=0``): the detections accumulated together.
+
+Nothing here allocates per group: all scratch buffers are sized by the Python
+layer from the largest group/segment and passed in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._jit import jit
+
+#: status codes of a detection at one (area range, IoU threshold)
+ST_FP = 0
+ST_TP = 1
+ST_IGN = 2
+
+#: ``np.spacing(1)``: pycocotools adds it to the precision denominator
+EPS = float(np.spacing(1))
+
+_SIGN = np.uint64(1) << np.uint64(63)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_RADIX_BITS = 11
+_RADIX = 1 << _RADIX_BITS
+_RADIX_MASK = np.uint64(_RADIX - 1)
+_RADIX_PASSES = 6  # 6 * 11 >= 64
+
+
+@jit
+def counting_sort(keys, n_keys, perm, offsets, cursor):
+    """Stable counting sort of ``keys`` (int64, ``-1`` = drop) into ``perm``.
+
+    ``offsets`` (``n_keys + 1``, zeroed) receives the start of every key;
+    ``cursor`` (``n_keys``) is scratch. Returns the number of kept items.
+    O(n + n_keys).
+    """
+    n = keys.shape[0]
+    for i in range(n):
+        k = keys[i]
+        if k >= 0:
+            offsets[k + 1] += 1
+    for k in range(n_keys):
+        offsets[k + 1] += offsets[k]
+        cursor[k] = offsets[k]
+    for i in range(n):
+        k = keys[i]
+        if k >= 0:
+            perm[cursor[k]] = i
+            cursor[k] += 1
+    return offsets[n_keys]
+
+
+@jit(inline="always")
+def _desc_key(bits):
+    # order-preserving map of IEEE-754 bits to unsigned ints, reversed so that an
+    # ascending sort of the key is a descending sort of the value
+    if bits & _SIGN:
+        return bits
+    return (bits | _SIGN) ^ _ALL
+
+
+@jit
+def segmented_desc_order(score_bits, seg_off, order, order_tmp, keys, keys_tmp, hist):
+    """Stable descending sort of the scores inside every segment.
+
+    ``score_bits`` are the float64 scores (``-0.0`` normalised to ``0.0``) viewed
+    as uint64; ``seg_off`` (``n_seg + 1``) delimits the segments. On return
+    ``order[seg_off[s]:seg_off[s+1]]`` holds the indices of segment ``s`` by
+    decreasing score, ties in index order (what a stable ``argsort(-score)`` of
+    each segment gives). LSD radix sort, 11-bit digits, passes whose digit is
+    constant are skipped; short segments use insertion sort. ``hist`` is
+    ``(6, 2048)`` int64 scratch. O(n) per pass.
+    """
+    n_seg = seg_off.shape[0] - 1
+    for s in range(n_seg):
+        lo = seg_off[s]
+        hi = seg_off[s + 1]
+        n = hi - lo
+        if n <= 0:
+            continue
+        for j in range(lo, hi):
+            order[j] = j
+            keys[j] = _desc_key(score_bits[j])
+        if n <= 48:
+            for j in range(lo + 1, hi):
+                kk = keys[j]
+                oo = order[j]
+                q = j - 1
+                while q >= lo and keys[q] > kk:
+                    keys[q + 1] = keys[q]
+                    order[q + 1] = order[q]
+                    q -= 1
+                keys[q + 1] = kk
+                order[q + 1] = oo
+            continue
+        hist[:, :] = 0
+        for j in range(lo, hi):
+            kk = keys[j]
+            for p in range(_RADIX_PASSES):
+                hist[p, (kk >> np.uint64(p * _RADIX_BITS)) & _RADIX_MASK] += 1
+        in_tmp = False
+        for p in range(_RADIX_PASSES):
+            shift = np.uint64(p * _RADIX_BITS)
+            src_k = keys_tmp if in_tmp else keys
+            d0 = (src_k[lo] >> shift) & _RADIX_MASK
+            if hist[p, d0] == n:
+                continue
+            total = lo
+            for b in range(_RADIX):
+                c = hist[p, b]
+                hist[p, b] = total
+                total += c
+            if in_tmp:
+                for j in range(lo, hi):
+                    kk = keys_tmp[j]
+                    b = (kk >> shift) & _RADIX_MASK
+                    dst = hist[p, b]
+                    hist[p, b] = dst + 1
+                    keys[dst] = kk
+                    order[dst] = order_tmp[j]
+            else:
+                for j in range(lo, hi):
+                    kk = keys[j]
+                    b = (kk >> shift) & _RADIX_MASK
+                    dst = hist[p, b]
+                    hist[p, b] = dst + 1
+                    keys_tmp[dst] = kk
+                    order_tmp[dst] = order[j]
+            in_tmp = not in_tmp
+        if in_tmp:
+            for j in range(lo, hi):
+                order[j] = order_tmp[j]
+                keys[j] = keys_tmp[j]
+
+
+@jit(inline="always")
+def _bbox_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
+    # the arithmetic of pycocotools' bbIou (maskApi.c), operation for operation,
+    # so the doubles come out identical: crowd regions use the detection's area
+    # as the union
+    ga = gw * gh
+    da = dw * dh
+    w = min(dw + dx, gw + gx) - max(dx, gx)
+    if w <= 0.0:
+        return 0.0
+    h = min(dh + dy, gh + gy) - max(dy, gy)
+    if h <= 0.0:
+        return 0.0
+    inter = w * h
+    if crowd:
+        u = da
+    else:
+        u = da + ga - inter
+    return inter / u
+
+
+@jit(inline="always")
+def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf):
+    for di in range(nd):
+        d = gsorted[ds + di]
+        dx = d_box[d, 0]
+        dy = d_box[d, 1]
+        dw = d_box[d, 2]
+        dh = d_box[d, 3]
+        row = di * ng
+        for gi in range(ng):
+            g = gs + gi
+            iou_buf[row + gi] = _bbox_iou(
+                dx, dy, dw, dh, g_box[g, 0], g_box[g, 1], g_box[g, 2], g_box[g, 3], g_crowd[g]
+            )
+
+
+@jit(inline="always")
+def _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig):
+    # ground truths of the group, not-ignored first (stable), as pycocotools'
+    # argsort(_ignore, kind="mergesort"); returns the number not ignored
+    nv = 0
+    for gi in range(ng):
+        g = gs + gi
+        ar = g_area[g]
+        if not (g_crowd[g] or ar < lo_a or ar > hi_a):
+            gidx[nv] = gi
+            gig[nv] = 0
+            nv += 1
+    q = nv
+    for gi in range(ng):
+        g = gs + gi
+        ar = g_area[g]
+        if g_crowd[g] or ar < lo_a or ar > hi_a:
+            gidx[q] = gi
+            gig[q] = 1
+            q += 1
+    return nv
+
+
+@jit(inline="always")
+def _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd):
+    # pycocotools' greedy rule for one detection: walk the ordered ground truths,
+    # skip taken non-crowd ones, stop at the first ignored one once a regular one
+    # is held, keep the last with IoU >= the best so far (start: thr)
+    best = thr
+    m = -1
+    row = di * ng
+    for oi in range(ng):
+        gi = gidx[oi]
+        if gtaken[oi] and not g_crowd[gs + gi]:
+            continue
+        if m > -1 and gig[m] == 0 and gig[oi] == 1:
+            break
+        v = iou_buf[row + gi]
+        if v < best:
+            continue
+        best = v
+        m = oi
+    return m
+
+
+@jit
+def coco_eval_core(
+    n_img,
+    g_off,
+    g_box,
+    g_area,
+    g_crowd,
+    g_idok,
+    d_off,
+    d_box,
+    d_area,
+    d_score,
+    d_idok,
+    d_img,
+    gorder,
+    seg_off,
+    iou_thr,
+    area_rng,
+    max_dets,
+    rec_thr,
+    rec_sorted,
+    precision,
+    recall,
+    scores,
+    lpos,
+    corder,
+    gsorted,
+    cnt,
+    status,
+    mlev,
+    iou_buf,
+    gidx,
+    gig,
+    gtaken,
+    prbuf,
+    scbuf,
+):
+    """pycocotools' ``evaluateImg`` + ``accumulate`` for every segment, fused.
+
+    For each segment (category): rank the detections of every (category, image)
+    group by score (taken from the segment's global order ``gorder``), keep the
+    top ``max_dets[-1]`` per group, compute the group's IoUs once, run the greedy
+    matching for every area range and IoU threshold and record only a status
+    byte per detection (TP / FP / ignored). Then, per (area, threshold), walk the
+    detections in global score order counting TPs and FPs per ``maxDets`` level,
+    recording precision only at true positives; the precision envelope and the
+    recall-threshold sampling use those points only (the envelope of
+    pycocotools' full curve is reached at true positives, and the first index
+    with recall >= r is a true positive or index 0).
+
+    ``g_idok``/``d_idok`` implement the annotation-id rules: a match counts as a
+    TP only when ``g_idok`` of its ground truth is set, and a detection marks its
+    ground truth as taken only when ``d_idok`` is set (all ones in detbench's
+    default mode; ``id != 0`` and ``id > 0`` to reproduce pycocotools).
+
+    Writes ``precision``/``scores`` ``(T, R, K, A, M)`` and ``recall``
+    ``(T, K, A, M)`` (prefilled with -1). Cost O(A*T*sum(D_g*G_g) + A*T*D + K*A*T*M*R).
+    """
+    n_seg = seg_off.shape[0] - 1
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    M = max_dets.shape[0]
+    R = rec_thr.shape[0]
+    max_last = max_dets[M - 1]
+    tpl = np.zeros(M, np.int64)
+    fpl = np.zeros(M, np.int64)
+    ndm = np.zeros(M, np.int64)
+    first_score = np.zeros(M, np.float64)
+    npig = np.zeros(A, np.int64)
+    for s in range(n_seg):
+        lo = seg_off[s]
+        hi = seg_off[s + 1]
+        # ---- rank within groups, compact to the top max_last per group
+        L = 0
+        for j in range(lo, hi):
+            d = gorder[j]
+            i = d_img[d]
+            r = cnt[i]
+            cnt[i] = r + 1
+            if r < max_last:
+                gsorted[d_off[s * n_img + i] + r] = d
+                corder[lo + L] = d
+                ml = 0
+                while r >= max_dets[ml]:
+                    ml += 1
+                mlev[L] = ml
+                lpos[d] = L
+                L += 1
+        for j in range(lo, hi):
+            cnt[d_img[gorder[j]]] = 0
+        for m in range(M):
+            ndm[m] = 0
+        for j in range(L):
+            for m in range(mlev[j], M):
+                if ndm[m] == 0:
+                    first_score[m] = d_score[corder[lo + j]]
+                ndm[m] += 1
+        # ---- matching, group by group
+        for a in range(A):
+            npig[a] = 0
+        for i in range(n_img):
+            g = s * n_img + i
+            gs = g_off[g]
+            ng = g_off[g + 1] - gs
+            ds = d_off[g]
+            nd = min(d_off[g + 1] - ds, max_last)
+            if ng == 0 and nd == 0:
+                continue
+            if ng > 0 and nd > 0:
+                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+            for a in range(A):
+                lo_a = area_rng[a, 0]
+                hi_a = area_rng[a, 1]
+                nv = _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
+                npig[a] += nv
+                if nd == 0:
+                    continue
+                for t in range(T):
+                    base = (a * T + t) * L
+                    if ng == 0:
+                        for di in range(nd):
+                            d = gsorted[ds + di]
+                            ar = d_area[d]
+                            st = ST_IGN if (ar < lo_a or ar > hi_a) else ST_FP
+                            status[base + lpos[d]] = st
+                        continue
+                    thr = iou_thr[t]
+                    for oi in range(ng):
+                        gtaken[oi] = 0
+                    for di in range(nd):
+                        d = gsorted[ds + di]
+                        m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                        ign = False
+                        eff = False
+                        if m > -1:
+                            ign = gig[m] == 1
+                            eff = g_idok[gs + gidx[m]] != 0
+                            if d_idok[d]:
+                                gtaken[m] = 1
+                        if not eff:
+                            ar = d_area[d]
+                            if ar < lo_a or ar > hi_a:
+                                ign = True
+                        if ign:
+                            st = ST_IGN
+                        elif eff:
+                            st = ST_TP
+                        else:
+                            st = ST_FP
+                        status[base + lpos[d]] = st
+        # ---- accumulate
+        for a in range(A):
+            npa = npig[a]
+            if npa == 0:
+                continue
+            fnp = float(npa)
+            for t in range(T):
+                base = (a * T + t) * L
+                for m in range(M):
+                    tpl[m] = 0
+                    fpl[m] = 0
+                for j in range(L):
+                    st = status[base + j]
+                    if st == ST_FP:
+                        fpl[mlev[j]] += 1
+                    elif st == ST_TP:
+                        ml = mlev[j]
+                        tpl[ml] += 1
+                        tpc = 0
+                        fpc = 0
+                        sc = d_score[corder[lo + j]]
+                        for m in range(M):
+                            tpc += tpl[m]
+                            fpc += fpl[m]
+                            if m >= ml:
+                                prbuf[m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
+                                scbuf[m, tpc - 1] = sc
+                ntp = 0
+                for m in range(M):
+                    ntp += tpl[m]
+                    if ndm[m] > 0:
+                        recall[t, s, a, m] = ntp / fnp
+                    else:
+                        recall[t, s, a, m] = 0.0
+                    for c in range(ntp - 2, -1, -1):
+                        if prbuf[m, c + 1] > prbuf[m, c]:
+                            prbuf[m, c] = prbuf[m, c + 1]
+                    broke = False
+                    c = 1
+                    for ri in range(R):
+                        q = 0.0
+                        ss = 0.0
+                        if not broke:
+                            v = rec_thr[ri]
+                            if v <= 0.0:
+                                if ndm[m] == 0:
+                                    broke = True
+                                else:
+                                    if ntp > 0:
+                                        q = prbuf[m, 0]
+                                    ss = first_score[m]
+                            else:
+                                if rec_sorted:
+                                    while c <= ntp and c / fnp < v:
+                                        c += 1
+                                    cc = c
+                                else:
+                                    lo_c = 1
+                                    hi_c = ntp + 1
+                                    while lo_c < hi_c:
+                                        mid = (lo_c + hi_c) >> 1
+                                        if mid / fnp < v:
+                                            lo_c = mid + 1
+                                        else:
+                                            hi_c = mid
+                                    cc = lo_c
+                                if cc > ntp:
+                                    broke = True
+                                else:
+                                    q = prbuf[m, cc - 1]
+                                    ss = scbuf[m, cc - 1]
+                        precision[t, ri, s, a, m] = q
+                        scores[t, ri, s, a, m] = ss
+
+
+@jit
+def coco_match_all(
+    n_img,
+    g_off,
+    g_box,
+    g_area,
+    g_crowd,
+    g_idok,
+    d_off,
+    d_box,
+    d_area,
+    d_score,
+    d_idok,
+    d_img,
+    gorder,
+    seg_off,
+    iou_thr,
+    area_rng,
+    max_last,
+    gsorted,
+    d_count,
+    cnt,
+    iou_buf,
+    gidx,
+    gig,
+    gtaken,
+    dt_match,
+    dt_ign,
+    gt_match,
+    gt_order,
+    gt_ign,
+):
+    """Per-detection and per-ground-truth matches, for pycocotools' ``evalImgs``.
+
+    Same rules as :func:`coco_eval_core` but keeps the matches: for every area
+    range ``a`` and threshold ``t``, ``dt_match[a, t, p]`` is the base index of the
+    ground truth matched by the detection at sorted slot ``p`` of its group
+    (``d_off[g] + rank``; -1 if none), ``dt_ign`` its final ignore flag,
+    ``gt_match[a, t, q]`` the base index of the detection matched by the
+    ground truth at ordered slot ``q`` of its group, ``gt_order[a, q]`` the base
+    index of that ground truth and ``gt_ign[a, q]`` its ignore flag.
+    ``gsorted`` receives the detections of every group by decreasing score and
+    ``d_count[g]`` how many were kept (at most ``max_last``).
+    """
+    n_seg = seg_off.shape[0] - 1
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    for s in range(n_seg):
+        lo = seg_off[s]
+        hi = seg_off[s + 1]
+        for j in range(lo, hi):
+            d = gorder[j]
+            i = d_img[d]
+            r = cnt[i]
+            cnt[i] = r + 1
+            if r < max_last:
+                gsorted[d_off[s * n_img + i] + r] = d
+        for j in range(lo, hi):
+            cnt[d_img[gorder[j]]] = 0
+        for i in range(n_img):
+            g = s * n_img + i
+            gs = g_off[g]
+            ng = g_off[g + 1] - gs
+            ds = d_off[g]
+            nd = min(d_off[g + 1] - ds, max_last)
+            d_count[g] = nd
+            if ng == 0 and nd == 0:
+                continue
+            if ng > 0 and nd > 0:
+                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+            for a in range(A):
+                lo_a = area_rng[a, 0]
+                hi_a = area_rng[a, 1]
+                _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
+                for oi in range(ng):
+                    gt_order[a, gs + oi] = gs + gidx[oi]
+                    gt_ign[a, gs + oi] = gig[oi]
+                for t in range(T):
+                    thr = iou_thr[t]
+                    for oi in range(ng):
+                        gtaken[oi] = 0
+                        gt_match[a, t, gs + oi] = -1
+                    for di in range(nd):
+                        d = gsorted[ds + di]
+                        m = -1
+                        if ng > 0:
+                            m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                        ign = False
+                        eff = False
+                        if m > -1:
+                            ign = gig[m] == 1
+                            eff = g_idok[gs + gidx[m]] != 0
+                            if d_idok[d]:
+                                gtaken[m] = 1
+                            gt_match[a, t, gs + m] = d
+                            dt_match[a, t, ds + di] = gs + gidx[m]
+                        else:
+                            dt_match[a, t, ds + di] = -1
+                        if not eff:
+                            ar = d_area[d]
+                            if ar < lo_a or ar > hi_a:
+                                ign = True
+                        dt_ign[a, t, ds + di] = ign
