@@ -253,35 +253,55 @@ def coco_eval_core(
     corder,
     gsorted,
     cnt,
-    status,
     mlev,
+    dyn_pos,
+    dyn_j,
+    dstatus,
+    sfp,
     iou_buf,
+    max_iou,
     gidx,
     gig,
     gtaken,
+    dl_di,
+    dl_d,
+    dl_k,
+    slot_mask,
+    slot_gi,
+    mbuf,
     prbuf,
     scbuf,
 ):
     """pycocotools' ``evaluateImg`` + ``accumulate`` for every segment, fused.
 
     For each segment (category): rank the detections of every (category, image)
-    group by score (taken from the segment's global order ``gorder``), keep the
-    top ``max_dets[-1]`` per group, compute the group's IoUs once, run the greedy
-    matching for every area range and IoU threshold and record only a status
-    byte per detection (TP / FP / ignored). Then, per (area, threshold), walk the
-    detections in global score order counting TPs and FPs per ``maxDets`` level,
-    recording precision only at true positives; the precision envelope and the
-    recall-threshold sampling use those points only (the envelope of
-    pycocotools' full curve is reached at true positives, and the first index
-    with recall >= r is a true positive or index 0).
+    group by score (taken from the segment's global order ``gorder``) and keep
+    the top ``max_dets[-1]`` per group. A detection whose best IoU in its group
+    is below the lowest threshold can never match: it is *static*, a false
+    positive or ignored (by its own area) whatever the threshold. Only the
+    other, *dynamic*, detections go through pycocotools' greedy matching for
+    every area range and threshold, leaving one status byte each (TP / FP /
+    ignored). Accumulation walks the detections in global score order: once per
+    area range for the static ones (prefix counts of false positives per
+    ``maxDets`` level) and once per (area range, threshold) over the dynamic ones
+    only, recording precision at true positives only. The precision envelope
+    and the recall-threshold sampling use those points (pycocotools' envelope is
+    reached at true positives, and the first index with recall >= r is a true
+    positive or index 0).
 
     ``g_idok``/``d_idok`` implement the annotation-id rules: a match counts as a
     TP only when ``g_idok`` of its ground truth is set, and a detection marks its
     ground truth as taken only when ``d_idok`` is set (all ones in detbench's
     default mode; ``id != 0`` and ``id > 0`` to reproduce pycocotools).
 
-    Writes ``precision``/``scores`` ``(T, R, K, A, M)`` and ``recall``
-    ``(T, K, A, M)`` (prefilled with -1). Cost O(A*T*sum(D_g*G_g) + A*T*D + K*A*T*M*R).
+    Matching results are shared between area ranges whose ground-truth ignore
+    pattern gives the same greedy outcome.
+
+    Writes ``precision``/``scores`` as ``(K, A, T, M, R)`` and ``recall`` as
+    ``(K, A, T, M)`` buffers prefilled with -1 (the caller exposes them as
+    pycocotools' ``(T, R, K, A, M)`` / ``(T, K, A, M)`` by transposition: the
+    kernel writes contiguously). Cost O(sum over groups of D_g*G_g*A*T)
+    to match, O(A*D + A*T*D_dynamic) to accumulate, O(K*A*T*M*R) to sample.
     """
     n_seg = seg_off.shape[0] - 1
     T = iou_thr.shape[0]
@@ -289,6 +309,9 @@ def coco_eval_core(
     M = max_dets.shape[0]
     R = rec_thr.shape[0]
     max_last = max_dets[M - 1]
+    thr_min = iou_thr[0]
+    for t in range(T):
+        thr_min = min(thr_min, iou_thr[t])
     tpl = np.zeros(M, np.int64)
     fpl = np.zeros(M, np.int64)
     ndm = np.zeros(M, np.int64)
@@ -312,6 +335,7 @@ def coco_eval_core(
                     ml += 1
                 mlev[L] = ml
                 lpos[d] = L
+                dyn_pos[L] = -1
                 L += 1
         for j in range(lo, hi):
             cnt[d_img[gorder[j]]] = 0
@@ -322,75 +346,160 @@ def coco_eval_core(
                 if ndm[m] == 0:
                     first_score[m] = d_score[corder[lo + j]]
                 ndm[m] += 1
-        # ---- matching, group by group
+        # ---- which detections can match at all (best IoU >= lowest threshold)
         for a in range(A):
             npig[a] = 0
         for i in range(n_img):
             g = s * n_img + i
             gs = g_off[g]
             ng = g_off[g + 1] - gs
-            ds = d_off[g]
-            nd = min(d_off[g + 1] - ds, max_last)
-            if ng == 0 and nd == 0:
+            if ng == 0:
                 continue
-            if ng > 0 and nd > 0:
-                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
             for a in range(A):
                 lo_a = area_rng[a, 0]
                 hi_a = area_rng[a, 1]
-                nv = _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
-                npig[a] += nv
-                if nd == 0:
+                for gi in range(ng):
+                    ar = g_area[gs + gi]
+                    if not (g_crowd[gs + gi] or ar < lo_a or ar > hi_a):
+                        npig[a] += 1
+            ds = d_off[g]
+            nd = min(d_off[g + 1] - ds, max_last)
+            if nd == 0:
+                continue
+            _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+            for di in range(nd):
+                best = iou_buf[di * ng]
+                for gi in range(1, ng):
+                    best = max(best, iou_buf[di * ng + gi])
+                if best >= thr_min:
+                    dyn_pos[lpos[gsorted[ds + di]]] = 0
+        Ld = 0
+        for j in range(L):
+            if dyn_pos[j] >= 0:
+                dyn_pos[j] = Ld
+                dyn_j[Ld] = j
+                Ld += 1
+        # ---- greedy matching of the dynamic detections
+        if Ld > 0:
+            for i in range(n_img):
+                g = s * n_img + i
+                gs = g_off[g]
+                ng = g_off[g + 1] - gs
+                if ng == 0:
                     continue
-                for t in range(T):
-                    base = (a * T + t) * L
-                    if ng == 0:
-                        for di in range(nd):
-                            d = gsorted[ds + di]
-                            ar = d_area[d]
-                            st = ST_IGN if (ar < lo_a or ar > hi_a) else ST_FP
-                            status[base + lpos[d]] = st
-                        continue
-                    thr = iou_thr[t]
-                    for oi in range(ng):
-                        gtaken[oi] = 0
-                    for di in range(nd):
-                        d = gsorted[ds + di]
-                        m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
-                        ign = False
-                        eff = False
-                        if m > -1:
-                            ign = gig[m] == 1
-                            eff = g_idok[gs + gidx[m]] != 0
-                            if d_idok[d]:
-                                gtaken[m] = 1
-                        if not eff:
-                            ar = d_area[d]
-                            if ar < lo_a or ar > hi_a:
-                                ign = True
-                        if ign:
-                            st = ST_IGN
-                        elif eff:
-                            st = ST_TP
+                ds = d_off[g]
+                nd = min(d_off[g + 1] - ds, max_last)
+                n_dyn = 0
+                for di in range(nd):
+                    d = gsorted[ds + di]
+                    k = dyn_pos[lpos[d]]
+                    if k >= 0:
+                        dl_di[n_dyn] = di
+                        dl_d[n_dyn] = d
+                        dl_k[n_dyn] = k
+                        n_dyn += 1
+                if n_dyn == 0:
+                    continue
+                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+                for q in range(n_dyn):
+                    row = dl_di[q] * ng
+                    best = iou_buf[row]
+                    for gi in range(1, ng):
+                        best = max(best, iou_buf[row + gi])
+                    max_iou[q] = best
+                n_slot = 0
+                for a in range(A):
+                    lo_a = area_rng[a, 0]
+                    hi_a = area_rng[a, 1]
+                    # ignore pattern of the ground truths; all-ignored matches exactly
+                    # like none-ignored (same order, the break rule never fires)
+                    slot = -1
+                    if ng <= 64:
+                        mask = np.uint64(0)
+                        for gi in range(ng):
+                            ar = g_area[gs + gi]
+                            if g_crowd[gs + gi] or ar < lo_a or ar > hi_a:
+                                mask |= np.uint64(1) << np.uint64(gi)
+                        if ng == 64:
+                            full = _ALL
                         else:
+                            full = (np.uint64(1) << np.uint64(ng)) - np.uint64(1)
+                        if mask == full:
+                            mask = np.uint64(0)
+                        for p in range(n_slot):
+                            if slot_mask[p] == mask:
+                                slot = p
+                                break
+                        if slot < 0:
+                            slot_mask[n_slot] = mask
+                    if slot < 0:
+                        slot = n_slot
+                        n_slot += 1
+                        _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
+                        for oi in range(ng):
+                            slot_gi[slot, oi] = gidx[oi]
+                        for t in range(T):
+                            thr = iou_thr[t]
+                            for oi in range(ng):
+                                gtaken[oi] = 0
+                            for q in range(n_dyn):
+                                m = -1
+                                if max_iou[q] >= thr:
+                                    m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                                    if m > -1 and d_idok[dl_d[q]]:
+                                        gtaken[m] = 1
+                                mbuf[slot, t, q] = m
+                    # status of every dynamic detection for this area range
+                    for t in range(T):
+                        base = (a * T + t) * Ld
+                        for q in range(n_dyn):
+                            m = mbuf[slot, t, q]
                             st = ST_FP
-                        status[base + lpos[d]] = st
+                            if m > -1:
+                                gm = gs + slot_gi[slot, m]
+                                ar = g_area[gm]
+                                if g_crowd[gm] or ar < lo_a or ar > hi_a:
+                                    st = ST_IGN
+                                elif g_idok[gm] != 0:
+                                    st = ST_TP
+                            if st == ST_FP:
+                                ar = d_area[dl_d[q]]
+                                if ar < lo_a or ar > hi_a:
+                                    st = ST_IGN
+                            dstatus[base + dl_k[q]] = st
         # ---- accumulate
         for a in range(A):
             npa = npig[a]
             if npa == 0:
                 continue
             fnp = float(npa)
+            lo_a = area_rng[a, 0]
+            hi_a = area_rng[a, 1]
+            # false positives among static detections, prefix per level, at each dynamic one
+            for m in range(M):
+                fpl[m] = 0
+            for j in range(L):
+                k = dyn_pos[j]
+                if k >= 0:
+                    c = 0
+                    for m in range(M):
+                        c += fpl[m]
+                        sfp[k, m] = c
+                else:
+                    ar = d_area[corder[lo + j]]
+                    if not (ar < lo_a or ar > hi_a):
+                        fpl[mlev[j]] += 1
             for t in range(T):
-                base = (a * T + t) * L
+                base = (a * T + t) * Ld
                 for m in range(M):
                     tpl[m] = 0
                     fpl[m] = 0
-                for j in range(L):
-                    st = status[base + j]
+                for k in range(Ld):
+                    st = dstatus[base + k]
                     if st == ST_FP:
-                        fpl[mlev[j]] += 1
+                        fpl[mlev[dyn_j[k]]] += 1
                     elif st == ST_TP:
+                        j = dyn_j[k]
                         ml = mlev[j]
                         tpl[ml] += 1
                         tpc = 0
@@ -400,15 +509,15 @@ def coco_eval_core(
                             tpc += tpl[m]
                             fpc += fpl[m]
                             if m >= ml:
-                                prbuf[m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
+                                prbuf[m, tpc - 1] = tpc / (float(fpc + sfp[k, m] + tpc) + EPS)
                                 scbuf[m, tpc - 1] = sc
                 ntp = 0
                 for m in range(M):
                     ntp += tpl[m]
                     if ndm[m] > 0:
-                        recall[t, s, a, m] = ntp / fnp
+                        recall[s, a, t, m] = ntp / fnp
                     else:
-                        recall[t, s, a, m] = 0.0
+                        recall[s, a, t, m] = 0.0
                     for c in range(ntp - 2, -1, -1):
                         if prbuf[m, c + 1] > prbuf[m, c]:
                             prbuf[m, c] = prbuf[m, c + 1]
@@ -446,8 +555,8 @@ def coco_eval_core(
                                 else:
                                     q = prbuf[m, cc - 1]
                                     ss = scbuf[m, cc - 1]
-                        precision[t, ri, s, a, m] = q
-                        scores[t, ri, s, a, m] = ss
+                        precision[s, a, t, m, ri] = q
+                        scores[s, a, t, m, ri] = ss
 
 
 @jit

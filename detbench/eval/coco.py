@@ -365,9 +365,14 @@ class COCOeval:
         rec = np.ascontiguousarray(rec_thrs.reshape(-1), dtype=np.float64)
         T, R, A, M = thr.size, rec.size, area.shape[0], max_dets.size
         K = len(pr.cat_ids)
-        precision = np.full((T, R, K, A, M), -1.0)
-        recall = np.full((T, K, A, M), -1.0)
-        scores = np.full((T, R, K, A, M), -1.0)
+        # the kernel writes (K, A, T, M, R) buffers contiguously; pycocotools'
+        # (T, R, K, A, M) arrays are transposed views of them
+        prec_buf = np.full((K, A, T, M, R), -1.0)
+        rec_buf = np.full((K, A, T, M), -1.0)
+        score_buf = np.full((K, A, T, M, R), -1.0)
+        precision = prec_buf.transpose(2, 4, 0, 1, 3)
+        recall = rec_buf.transpose(2, 0, 1, 3)
+        scores = score_buf.transpose(2, 4, 0, 1, 3)
         n_d = pr.d_score.size
         seg_len = np.diff(pr.seg_off)
         max_l = int(seg_len.max()) if seg_len.size else 0
@@ -376,6 +381,7 @@ class COCOeval:
             ng = np.diff(pr.g_off)
             nd = np.minimum(np.diff(pr.d_off), max_last)
             max_g = int(ng.max()) if ng.size else 0
+            max_nd = int(nd.max()) if nd.size else 0
             max_iou = int((ng * nd).max()) if ng.size else 0
             K_.coco_eval_core(
                 pr.n_img,
@@ -397,19 +403,29 @@ class COCOeval:
                 max_dets,
                 rec,
                 bool(np.all(np.diff(rec) >= 0)),
-                precision,
-                recall,
-                scores,
+                prec_buf,
+                rec_buf,
+                score_buf,
                 np.empty(n_d, np.int64),
                 np.empty(n_d, np.int64),
                 np.empty(n_d, np.int64),
                 np.zeros(pr.n_img, np.int64),
-                np.empty(max(A * T * max_l, 1), np.int8),
                 np.empty(max(max_l, 1), np.int64),
+                np.empty(max(max_l, 1), np.int64),
+                np.empty(max(max_l, 1), np.int64),
+                np.empty(max(A * T * max_l, 1), np.int8),
+                np.empty((max(max_l, 1), M), np.int64),
                 np.empty(max(max_iou, 1), np.float64),
+                np.empty(max(max_nd, 1), np.float64),
                 np.empty(max(max_g, 1), np.int64),
                 np.empty(max(max_g, 1), np.uint8),
                 np.empty(max(max_g, 1), np.uint8),
+                np.empty(max(max_nd, 1), np.int64),
+                np.empty(max(max_nd, 1), np.int64),
+                np.empty(max(max_nd, 1), np.int64),
+                np.empty(A, np.uint64),
+                np.empty((A, max(max_g, 1)), np.int64),
+                np.empty((A, T, max(max_nd, 1)), np.int64),
                 np.empty((M, max(max_l, 1)), np.float64),
                 np.empty((M, max(max_l, 1)), np.float64),
             )

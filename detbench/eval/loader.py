@@ -20,14 +20,14 @@ per object (see :func:`annotations_of`).
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +179,9 @@ def _slow_check(anns: list, keys: tuple, source: str, *, kind: str) -> None:
                 raise ValueError(f"{source}: {_describe(anns, k)} is missing the key {key!r}")
         bb = a["bbox"]
         if not isinstance(bb, (list, tuple, np.ndarray)) or len(bb) != 4:
-            raise ValueError(f"{source}: {_describe(anns, k)}: bbox must be a list of 4 numbers [x, y, w, h], got {bb!r}")
+            raise ValueError(
+                f"{source}: {_describe(anns, k)}: bbox must be a list of 4 numbers [x, y, w, h], got {bb!r}"
+            )
         for v in bb:
             if isinstance(v, (bool, str)) or not isinstance(v, (numbers.Real, np.number)):
                 raise ValueError(f"{source}: {_describe(anns, k)}: bbox must be 4 numbers, got {bb!r}")
@@ -517,7 +519,9 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDat
     if isinstance(results, np.ndarray):
         arr = np.asarray(results, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] != 7:
-            raise ValueError(f"results: expected an (N, 7) array [image_id, x, y, w, h, score, category_id], got {arr.shape}")
+            raise ValueError(
+                f"results: expected an (N, 7) array [image_id, x, y, w, h, score, category_id], got {arr.shape}"
+            )
         data: Any = [
             {"image_id": int(r[0]), "bbox": [r[1], r[2], r[3], r[4]], "score": r[5], "category_id": int(r[6])}
             for r in arr.tolist()
@@ -578,7 +582,8 @@ def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
     ds = getattr(coco, "dataset", None)
     if not isinstance(ds, dict):
         raise ValueError(
-            f"expected a pycocotools COCO object (with a .dataset dict) or a detbench CocoDataset, got {type(coco).__name__}"
+            "expected a pycocotools COCO object (with a .dataset dict) or a detbench CocoDataset, "
+            f"got {type(coco).__name__}"
         )
     anns = ds.get("annotations", [])
     if not isinstance(anns, list):
