@@ -37,27 +37,60 @@ _RADIX_PASSES = 6  # 6 * 11 >= 64
 
 
 @jit
-def counting_sort(keys, n_keys, perm, offsets, cursor):
-    """Stable counting sort of ``keys`` (int64, ``-1`` = drop) into ``perm``.
+def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm):
+    """Stable counting sort of annotations by evaluation group.
 
-    ``offsets`` (``n_keys + 1``, zeroed) receives the start of every key;
-    ``cursor`` (``n_keys``) is scratch. Returns the number of kept items.
-    O(n + n_keys).
+    ``ip``/``cp`` are image/category positions (-1: not evaluated). The key is
+    ``cp * n_img + ip`` with ``use_cats`` (groups = (category, image)), else
+    ``ip * n_cat + cp`` (groups = images, categories in ``catIds`` order inside).
+    ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key,
+    ``perm`` the input index of every output slot; ``cursor`` is scratch.
+    Returns the number of annotations kept. O(N + n_img * n_cat).
     """
-    n = keys.shape[0]
+    n = ip.shape[0]
+    n_keys = n_img * n_cat
     for i in range(n):
-        k = keys[i]
-        if k >= 0:
+        a = ip[i]
+        b = cp[i]
+        if a >= 0 and b >= 0:
+            k = b * n_img + a if use_cats else a * n_cat + b
             offsets[k + 1] += 1
     for k in range(n_keys):
         offsets[k + 1] += offsets[k]
         cursor[k] = offsets[k]
     for i in range(n):
-        k = keys[i]
-        if k >= 0:
+        a = ip[i]
+        b = cp[i]
+        if a >= 0 and b >= 0:
+            k = b * n_img + a if use_cats else a * n_cat + b
             perm[cursor[k]] = i
             cursor[k] += 1
     return offsets[n_keys]
+
+
+@jit
+def gather_rows(perm, src, box, area, score, ip, flag, box_out, area_out, score_out, ip_out, flag_out, src_out):
+    """Gather the per-annotation arrays in group order, in one pass.
+
+    Output slot ``o`` takes entry ``i = perm[o]`` of ``ip`` and row ``src[i]`` of
+    ``box``/``area``/``score``/``flag`` (``score``/``flag`` may be empty).
+    """
+    has_score = score.shape[0] > 0
+    has_flag = flag.shape[0] > 0
+    for o in range(perm.shape[0]):
+        i = perm[o]
+        j = src[i]
+        box_out[o, 0] = box[j, 0]
+        box_out[o, 1] = box[j, 1]
+        box_out[o, 2] = box[j, 2]
+        box_out[o, 3] = box[j, 3]
+        area_out[o] = area[j]
+        if has_score:
+            score_out[o] = score[j]
+        if has_flag:
+            flag_out[o] = flag[j]
+        ip_out[o] = ip[i]
+        src_out[o] = j
 
 
 @jit(inline="always")

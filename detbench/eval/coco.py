@@ -306,46 +306,25 @@ class COCOeval:
             d_src, ipd, cpd = _pycocotools_duplicates(dt.ids, d_src, ipd, cpd, use_cats)
         else:
             _warn_duplicates(g_ids, "ground-truth")
-        if use_cats:
-            n_keys = n_cat * n_img
-            kg = cpg * n_img + ipg
-            kd = cpd * n_img + ipd
-        else:
-            n_keys = n_img * n_cat
-            kg = ipg * n_cat + cpg
-            kd = ipd * n_cat + cpd
-        kg[(ipg < 0) | (cpg < 0)] = -1
-        kd[(ipd < 0) | (cpd < 0)] = -1
-        perm_g, off_g = _group(kg, n_keys)
-        perm_d, off_d = _group(kd, n_keys)
-        if not use_cats:
-            off_g = off_g[:: n_cat] if n_cat else np.zeros(n_img + 1, np.int64)
-            off_d = off_d[:: n_cat] if n_cat else np.zeros(n_img + 1, np.int64)
         pr = _Prepared()
         pr.n_img = n_img
         pr.img_ids = img_ids
         pr.cat_ids = cat_ids if use_cats else [-1]
         pr.use_cats = use_cats
         pr.n_seg = n_cat if use_cats else 1
-        gsel = g_src[perm_g]
-        dsel = d_src[perm_d]
-        pr.g_src = gsel
-        pr.d_src = dsel
-        pr.g_off = off_g
-        pr.g_box = np.ascontiguousarray(gt.bbox[gsel])
-        pr.g_area = gt.area[gsel]
-        pr.g_crowd = gt.iscrowd[gsel].view(np.uint8) if gt.iscrowd is not None else np.zeros(gsel.size, np.uint8)
-        pr.d_off = off_d
-        pr.d_box = np.ascontiguousarray(dt.bbox[dsel])
-        pr.d_area = dt.area[dsel]
-        pr.d_score = dt.score[dsel]
-        pr.d_img = ipd[perm_d]
+        crowd = gt.iscrowd.view(np.uint8) if gt.iscrowd is not None else np.zeros(len(gt), np.uint8)
+        g = _group_gather(ipg, cpg, n_img, n_cat, use_cats, g_src, gt.bbox, gt.area, None, crowd)
+        d = _group_gather(ipd, cpd, n_img, n_cat, use_cats, d_src, dt.bbox, dt.area, dt.score, None)
+        pr.g_off, pr.g_box, pr.g_area, _, pr.g_crowd, _, pr.g_src = g
+        pr.d_off, pr.d_box, pr.d_area, pr.d_score, _, pr.d_img, pr.d_src = d
+        gsel, dsel = pr.g_src, pr.d_src
         if compat:
             pr.g_idok = _truthy(g_ids)[gsel].view(np.uint8)
             pr.d_idok = _positive(dt.ids)[dsel].view(np.uint8)
         else:
             pr.g_idok = np.ones(gsel.size, np.uint8)
             pr.d_idok = np.ones(dsel.size, np.uint8)
+        off_d = pr.d_off
         if use_cats:
             pr.seg_off = off_d[:: n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
         else:
@@ -715,13 +694,53 @@ def _same(a: Any, b: Any) -> bool:
         return a == b
 
 
-def _group(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
-    perm = np.empty(keys.size, np.int64)
+def _group_gather(
+    ip: np.ndarray,
+    cp: np.ndarray,
+    n_img: int,
+    n_cat: int,
+    use_cats: bool,
+    src: np.ndarray,
+    box: np.ndarray,
+    area: np.ndarray,
+    score: np.ndarray | None,
+    flag: np.ndarray | None,
+) -> tuple:
+    """Group the annotations (counting sort) and gather their arrays in group order.
+
+    Returns (group offsets, box, area, score, flag, image position, source index);
+    group offsets have ``n_cat * n_img + 1`` entries with ``use_cats``, else
+    ``n_img + 1`` (one group per image).
+    """
+    n_keys = n_img * n_cat
     offsets = np.zeros(n_keys + 1, np.int64)
-    cursor = np.empty(max(n_keys, 1), np.int64)
-    n = K_.counting_sort(keys, n_keys, perm, offsets, cursor)
-    return perm[:n], offsets
+    perm = np.empty(ip.size, np.int64)
+    n = K_.group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), perm)
+    perm = perm[:n]
+    box_o = np.empty((n, 4), np.float64)
+    area_o = np.empty(n, np.float64)
+    score_o = np.empty(n if score is not None else 0, np.float64)
+    flag_o = np.empty(n if flag is not None else 0, np.uint8)
+    ip_o = np.empty(n, np.int64)
+    src_o = np.empty(n, np.int64)
+    K_.gather_rows(
+        perm,
+        src,
+        np.ascontiguousarray(box, dtype=np.float64),
+        np.ascontiguousarray(area, dtype=np.float64),
+        score if score is not None else np.empty(0, np.float64),
+        ip,
+        flag if flag is not None else np.empty(0, np.uint8),
+        box_o,
+        area_o,
+        score_o,
+        ip_o,
+        flag_o,
+        src_o,
+    )
+    if not use_cats:
+        offsets = offsets[::n_cat].copy() if n_cat else np.zeros(n_img + 1, np.int64)
+    return offsets, box_o, area_o, (score_o if score is not None else None), flag_o, ip_o, src_o
 
 
 def _score_order(score: np.ndarray, seg_off: np.ndarray) -> np.ndarray:
