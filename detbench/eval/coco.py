@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import numbers
 import time
 import warnings
 from typing import Any
@@ -103,16 +104,20 @@ class Params:
 
 
 def _unique_like_numpy(ids: Any) -> list:
-    # pycocotools: list(np.unique(ids)); keep its element types where possible
+    # pycocotools: list(np.unique(ids)); keep its element types where the ids
+    # are all numbers or all strings (np.unique would turn mixed ids into strings)
     vals = list(ids)
     if not vals:
         return []
-    try:
-        arr = np.asarray(vals)
-        if arr.dtype != object and arr.ndim == 1:
-            return list(np.unique(arr))
-    except (TypeError, ValueError):
-        pass
+    if all(isinstance(v, (numbers.Real, np.number)) and not isinstance(v, (bool, np.bool_)) for v in vals) or all(
+        isinstance(v, str) for v in vals
+    ):
+        try:
+            arr = np.asarray(vals)
+            if arr.dtype != object and arr.ndim == 1:
+                return list(np.unique(arr))
+        except (TypeError, ValueError):
+            pass
     return sorted_unique_ids(vals)
 
 

@@ -106,12 +106,11 @@ def sorted_unique_ids(ids: Any) -> list:
     vals = list(ids)
     if not vals:
         return []
-    try:
-        uniq = np.unique(np.asarray(vals))
-        if uniq.dtype != object:
-            return uniq.tolist()
-    except TypeError:
-        pass
+    if _all_numbers(vals) or all(isinstance(v, str) for v in vals):
+        try:
+            return np.unique(np.asarray(vals)).tolist()
+        except TypeError:
+            pass
     seen = list(dict.fromkeys(vals))
     try:
         return sorted(seen)
@@ -199,7 +198,11 @@ def _floats(values: Any, n: int) -> np.ndarray:
 
 
 def _bboxes(anns: list, n: int, source: str, keys: tuple, kind: str) -> np.ndarray:
-    bbl = list(map(itemgetter("bbox"), anns))
+    try:
+        bbl = list(map(itemgetter("bbox"), anns))
+    except (KeyError, TypeError):
+        _slow_check(anns, keys, source, kind=kind)
+        raise
     try:
         lens = set(map(len, bbl))
     except TypeError:
@@ -292,7 +295,11 @@ def extract_annotations(anns: list, kind: str, source: str, *, strict: bool) -> 
             return _id_array([a.get("id", k + 1) for k, a in enumerate(anns)], "id of annotation", source)
 
     out = Annotations(image_id, category_id, bbox, area, iscrowd, score, ids_arr, ids_fn)
-    _check_values(out, anns, source, strict=strict)
+    try:
+        _check_values(out, anns, source, strict=strict)
+    except ValueError:
+        _slow_check(anns, keys, source, kind=kind)  # a non-number (None, "1") reads as NaN: say so
+        raise
     return out
 
 
@@ -483,21 +490,27 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, r
     def where(k: int) -> str:
         return _describe(raw, k) if raw is not None else f"annotation {k}"
 
+    def value(k: int, key: str, arr: np.ndarray) -> Any:
+        if raw is not None and isinstance(raw[k], dict) and key in raw[k]:
+            return raw[k][key]
+        v = arr[k]
+        return v.item() if isinstance(v, np.generic) else v
+
     ip = positions(anns.image_id, image_ids)
     bad = ip < 0
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name}: {where(k)} refers to image_id {anns.image_id[k]!r}, which is not in the ground truth's "
-            f"images ({int(bad.sum())} annotation(s) in all)"
+            f"{name}: {where(k)} refers to image_id {value(k, 'image_id', anns.image_id)!r}, which is not in the "
+            f"ground truth's images ({int(bad.sum())} annotation(s) in all)"
         )
     cp = positions(anns.category_id, cat_ids)
     bad = cp < 0
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name}: {where(k)} has category_id {anns.category_id[k]!r}, which is not in the ground truth's "
-            f"categories ({int(bad.sum())} annotation(s) in all)"
+            f"{name}: {where(k)} has category_id {value(k, 'category_id', anns.category_id)!r}, which is not in the "
+            f"ground truth's categories ({int(bad.sum())} annotation(s) in all)"
         )
 
 
