@@ -554,3 +554,15 @@ def test_mixed_inputs_pycocotools_gt_detbench_dt():
         warnings.simplefilter("error")
         quiet(E.summarize)
     assert np.array_equal(E.stats, np.array(PUBLISHED))
+
+
+def test_threads_give_identical_arrays(real_coco):
+    c_gt, c_dt = real_coco
+    ref = PyCOCOeval(c_gt, c_dt, "bbox")
+    quiet(ref.evaluate)
+    quiet(ref.accumulate)
+    for threads in (1, 2, 3):
+        E = COCOeval(c_gt, c_dt, "bbox", threads=threads)
+        E.evaluate()
+        E.accumulate()
+        assert_same_eval(ref, E)

@@ -274,6 +274,7 @@ def coco_eval_core(
     d_img,
     gorder,
     seg_off,
+    segs,
     iou_thr,
     area_rng,
     max_dets,
@@ -322,6 +323,10 @@ def coco_eval_core(
     reached at true positives, and the first index with recall >= r is a true
     positive or index 0).
 
+    Only the segments listed in ``segs`` are processed, so disjoint lists can
+    run in parallel threads (the kernel releases the GIL; every thread needs its
+    own scratch buffers, the outputs are shared).
+
     ``g_idok``/``d_idok`` implement the annotation-id rules: a match counts as a
     TP only when ``g_idok`` of its ground truth is set, and a detection marks its
     ground truth as taken only when ``d_idok`` is set (all ones in detbench's
@@ -336,7 +341,6 @@ def coco_eval_core(
     kernel writes contiguously). Cost O(sum over groups of D_g*G_g*A*T)
     to match, O(A*D + A*T*D_dynamic) to accumulate, O(K*A*T*M*R) to sample.
     """
-    n_seg = seg_off.shape[0] - 1
     T = iou_thr.shape[0]
     A = area_rng.shape[0]
     M = max_dets.shape[0]
@@ -350,7 +354,8 @@ def coco_eval_core(
     ndm = np.zeros(M, np.int64)
     first_score = np.zeros(M, np.float64)
     npig = np.zeros(A, np.int64)
-    for s in range(n_seg):
+    for si in range(segs.shape[0]):
+        s = segs[si]
         lo = seg_off[s]
         hi = seg_off[s + 1]
         # ---- rank within groups, compact to the top max_last per group
