@@ -57,7 +57,6 @@ from __future__ import annotations
 import copy
 import datetime
 import numbers
-import os
 import threading
 import time
 import warnings
