@@ -291,7 +291,6 @@ def coco_eval_core(
     dyn_pos,
     dyn_j,
     dstatus,
-    sfp,
     iou_buf,
     max_iou,
     gidx,
@@ -349,8 +348,10 @@ def coco_eval_core(
     thr_min = iou_thr[0]
     for t in range(T):
         thr_min = min(thr_min, iou_thr[t])
-    tpl = np.zeros(M, np.int64)
-    fpl = np.zeros(M, np.int64)
+    tpl = np.zeros((T, M), np.int64)
+    fpl = np.zeros((T, M), np.int64)
+    sfpl = np.zeros(M, np.int64)
+    gcode = np.zeros(gig.shape[0], np.int8)
     ndm = np.zeros(M, np.int64)
     first_score = np.zeros(M, np.float64)
     npig = np.zeros(A, np.int64)
@@ -486,26 +487,34 @@ def coco_eval_core(
                                     m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
                                     if m > -1 and d_idok[dl_d[q]]:
                                         gtaken[m] = 1
-                                mbuf[slot, t, q] = m
-                    # status of every dynamic detection for this area range
-                    for t in range(T):
-                        base = (a * T + t) * Ld
-                        for q in range(n_dyn):
-                            m = mbuf[slot, t, q]
-                            st = ST_FP
+                                mbuf[slot, q, t] = m
+                    # status of every dynamic detection for this area range: the
+                    # matched ground truth decides (ignored -> IGN, else TP when its
+                    # id counts), unmatched ones are FP or IGN by their own area
+                    for oi in range(ng):
+                        gm = gs + slot_gi[slot, oi]
+                        ar = g_area[gm]
+                        if g_crowd[gm] or ar < lo_a or ar > hi_a:
+                            gcode[oi] = ST_IGN
+                        elif g_idok[gm] != 0:
+                            gcode[oi] = ST_TP
+                        else:
+                            gcode[oi] = ST_FP
+                    for q in range(n_dyn):
+                        ar = d_area[dl_d[q]]
+                        dcode = ST_IGN if (ar < lo_a or ar > hi_a) else ST_FP
+                        base = (dl_k[q] * A + a) * T
+                        for t in range(T):
+                            m = mbuf[slot, q, t]
+                            st = dcode
                             if m > -1:
-                                gm = gs + slot_gi[slot, m]
-                                ar = g_area[gm]
-                                if g_crowd[gm] or ar < lo_a or ar > hi_a:
-                                    st = ST_IGN
-                                elif g_idok[gm] != 0:
-                                    st = ST_TP
-                            if st == ST_FP:
-                                ar = d_area[dl_d[q]]
-                                if ar < lo_a or ar > hi_a:
-                                    st = ST_IGN
-                            dstatus[base + dl_k[q]] = st
-        # ---- accumulate
+                                c = gcode[m]
+                                if c != ST_FP:
+                                    st = c
+                            dstatus[base + t] = st
+        # ---- accumulate: one walk per area range in global score order; static
+        # detections add to per-level FP counts shared by all thresholds, dynamic
+        # ones add their per-threshold status; precision is recorded at TPs only
         for a in range(A):
             npa = npig[a]
             if npa == 0:
@@ -513,52 +522,47 @@ def coco_eval_core(
             fnp = float(npa)
             lo_a = area_rng[a, 0]
             hi_a = area_rng[a, 1]
-            # false positives among static detections, prefix per level, at each dynamic one
             for m in range(M):
-                fpl[m] = 0
+                sfpl[m] = 0
+            for t in range(T):
+                for m in range(M):
+                    tpl[t, m] = 0
+                    fpl[t, m] = 0
             for j in range(L):
                 k = dyn_pos[j]
-                if k >= 0:
-                    c = 0
-                    for m in range(M):
-                        c += fpl[m]
-                        sfp[k, m] = c
-                else:
+                ml = mlev[j]
+                if k < 0:
                     ar = d_area[corder[j]]
                     if not (ar < lo_a or ar > hi_a):
-                        fpl[mlev[j]] += 1
-            for t in range(T):
-                base = (a * T + t) * Ld
-                for m in range(M):
-                    tpl[m] = 0
-                    fpl[m] = 0
-                for k in range(Ld):
-                    st = dstatus[base + k]
+                        sfpl[ml] += 1
+                    continue
+                base = (k * A + a) * T
+                for t in range(T):
+                    st = dstatus[base + t]
                     if st == ST_FP:
-                        fpl[mlev[dyn_j[k]]] += 1
+                        fpl[t, ml] += 1
                     elif st == ST_TP:
-                        j = dyn_j[k]
-                        ml = mlev[j]
-                        tpl[ml] += 1
+                        tpl[t, ml] += 1
                         tpc = 0
                         fpc = 0
                         sc = d_score[corder[j]]
                         for m in range(M):
-                            tpc += tpl[m]
-                            fpc += fpl[m]
+                            tpc += tpl[t, m]
+                            fpc += fpl[t, m] + sfpl[m]
                             if m >= ml:
-                                prbuf[m, tpc - 1] = tpc / (float(fpc + sfp[k, m] + tpc) + EPS)
-                                scbuf[m, tpc - 1] = sc
+                                prbuf[t, m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
+                                scbuf[t, m, tpc - 1] = sc
+            for t in range(T):
                 ntp = 0
                 for m in range(M):
-                    ntp += tpl[m]
+                    ntp += tpl[t, m]
                     if ndm[m] > 0:
                         recall[s, a, t, m] = ntp / fnp
                     else:
                         recall[s, a, t, m] = 0.0
                     for c in range(ntp - 2, -1, -1):
-                        if prbuf[m, c + 1] > prbuf[m, c]:
-                            prbuf[m, c] = prbuf[m, c + 1]
+                        if prbuf[t, m, c + 1] > prbuf[t, m, c]:
+                            prbuf[t, m, c] = prbuf[t, m, c + 1]
                     broke = False
                     c = 1
                     for ri in range(R):
@@ -571,7 +575,7 @@ def coco_eval_core(
                                     broke = True
                                 else:
                                     if ntp > 0:
-                                        q = prbuf[m, 0]
+                                        q = prbuf[t, m, 0]
                                     ss = first_score[m]
                             else:
                                 if rec_sorted:
@@ -591,8 +595,8 @@ def coco_eval_core(
                                 if cc > ntp:
                                     broke = True
                                 else:
-                                    q = prbuf[m, cc - 1]
-                                    ss = scbuf[m, cc - 1]
+                                    q = prbuf[t, m, cc - 1]
+                                    ss = scbuf[t, m, cc - 1]
                         precision[s, a, t, m, ri] = q
                         scores[s, a, t, m, ri] = ss
 

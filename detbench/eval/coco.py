@@ -411,7 +411,6 @@ class COCOeval:
                     np.empty(max_l, np.int64),
                     np.empty(max_l, np.int64),
                     np.empty(A * T * max_l, np.int8),
-                    np.empty((max_l, M), np.int64),
                     np.empty(max_iou, np.float64),
                     np.empty(max_nd, np.float64),
                     np.empty(max_g, np.int64),
@@ -422,9 +421,9 @@ class COCOeval:
                     np.empty(max_nd, np.int64),
                     np.empty(A, np.uint64),
                     np.empty((A, max_g), np.int64),
-                    np.empty((A, T, max_nd), np.int64),
-                    np.empty((M, max_l), np.float64),
-                    np.empty((M, max_l), np.float64),
+                    np.empty((A, max_nd, T), np.int64),
+                    np.empty((T, M, max_l), np.float64),
+                    np.empty((T, M, max_l), np.float64),
                 )
 
             if len(parts) == 1:
