@@ -566,3 +566,47 @@ def test_threads_give_identical_arrays(real_coco):
         E.evaluate()
         E.accumulate()
         assert_same_eval(ref, E)
+
+
+def test_more_than_max_dets_in_one_group_then_other_categories():
+    # 130 detections of one category in an image, then few of later categories in the
+    # same image: ranks must restart per category and stop at maxDets
+    rng = np.random.default_rng(0)
+    gt = {
+        "images": [{"id": 1}, {"id": 2}],
+        "categories": [{"id": 1}, {"id": 2}, {"id": 3}],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": 1 + k % 2,
+                "category_id": 1 + k % 3,
+                "bbox": [10.0 * k, 5, 30, 40],
+                "area": 1200.0,
+                "iscrowd": 0,
+            }
+            for k in range(9)
+        ],
+    }
+    dets = []
+    for k in range(130):
+        dets.append(
+            {
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [float(rng.integers(0, 90)), 5.0, 30.0, 40.0],
+                "score": float(rng.choice([0.2, 0.4, 0.6, 0.8])),
+            }
+        )
+    for c in (2, 3):
+        for k in range(6):
+            dets.append(
+                {
+                    "image_id": 1 + k % 2,
+                    "category_id": c,
+                    "bbox": [10.0 * k, 5.0, 30.0, 40.0],
+                    "score": float(rng.random()),
+                }
+            )
+    for setup in (None, lambda p: setattr(p, "maxDets", [1, 10, 120]), VARIANTS["nocats"]):
+        ref, ours = run_both(gt, dets, setup, summarize=False)
+        assert_same_eval(ref, ours)

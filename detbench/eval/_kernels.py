@@ -17,6 +17,7 @@ layer from the largest group/segment and passed in.
 from __future__ import annotations
 
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from detbench._jit import jit
 
@@ -289,8 +290,10 @@ def coco_eval_core(
     cnt,
     mlev,
     dyn_pos,
-    dyn_j,
-    dstatus,
+    p_area,
+    p_score,
+    tpbits,
+    fpbits,
     iou_buf,
     max_iou,
     gidx,
@@ -305,87 +308,104 @@ def coco_eval_core(
     prbuf,
     scbuf,
 ):
-    """pycocotools' ``evaluateImg`` + ``accumulate`` for every segment, fused.
+    """pycocotools' ``evaluateImg`` + ``accumulate`` for every listed segment, fused.
 
-    For each segment (category): rank the detections of every (category, image)
-    group by score (taken from the segment's global order ``gorder``) and keep
-    the top ``max_dets[-1]`` per group. A detection whose best IoU in its group
-    is below the lowest threshold can never match: it is *static*, a false
-    positive or ignored (by its own area) whatever the threshold. Only the
-    other, *dynamic*, detections go through pycocotools' greedy matching for
-    every area range and threshold, leaving one status byte each (TP / FP /
-    ignored). Accumulation walks the detections in global score order: once per
-    area range for the static ones (prefix counts of false positives per
-    ``maxDets`` level) and once per (area range, threshold) over the dynamic ones
-    only, recording precision at true positives only. The precision envelope
-    and the recall-threshold sampling use those points (pycocotools' envelope is
-    reached at true positives, and the first index with recall >= r is a true
-    positive or index 0).
+    For each segment (category) in ``segs``: rank the detections of every
+    (category, image) group by score (from the segment's global order
+    ``gorder``) and keep the top ``max_dets[-1]`` per group. A detection whose
+    best IoU in its group is below the lowest threshold can never match: it is
+    *static*, a false positive or ignored (by its own area) whatever the
+    threshold. Only the other, *dynamic*, detections go through pycocotools'
+    greedy matching, once per IoU threshold and per distinct ground-truth ignore
+    pattern of the area ranges (all-ignored matches exactly like none-ignored),
+    and leave two bit masks per (detection, area range): thresholds where it is
+    a TP and where it is a FP (neither = ignored).
 
-    Only the segments listed in ``segs`` are processed, so disjoint lists can
-    run in parallel threads (the kernel releases the GIL; every thread needs its
-    own scratch buffers, the outputs are shared).
+    Accumulation walks the detections in global score order once per area
+    range: static ones add to per-``maxDets``-level FP counts shared by all
+    thresholds, dynamic ones add their FP bits (branch-free) and, for each TP
+    bit, record precision tp/(tp+fp+spacing(1)) and the score, per level. Only
+    those TP points are needed: pycocotools' precision envelope is reached at
+    true positives and the first index with recall >= r is a true positive (or
+    index 0, for r <= 0). The envelope and the sampling at ``rec_thr`` then use
+    the recorded points, with pycocotools' stop at the first threshold past the
+    last recall.
 
     ``g_idok``/``d_idok`` implement the annotation-id rules: a match counts as a
     TP only when ``g_idok`` of its ground truth is set, and a detection marks its
     ground truth as taken only when ``d_idok`` is set (all ones in detbench's
     default mode; ``id != 0`` and ``id > 0`` to reproduce pycocotools).
 
-    Matching results are shared between area ranges whose ground-truth ignore
-    pattern gives the same greedy outcome.
-
     Writes ``precision``/``scores`` as ``(K, A, T, M, R)`` and ``recall`` as
-    ``(K, A, T, M)`` buffers prefilled with -1 (the caller exposes them as
-    pycocotools' ``(T, R, K, A, M)`` / ``(T, K, A, M)`` by transposition: the
-    kernel writes contiguously). Cost O(sum over groups of D_g*G_g*A*T)
-    to match, O(A*D + A*T*D_dynamic) to accumulate, O(K*A*T*M*R) to sample.
+    ``(K, A, T, M)`` buffers prefilled with -1 (pycocotools' ``(T, R, K, A, M)``
+    / ``(T, K, A, M)`` are transposed views; the kernel writes contiguously).
+    Disjoint ``segs`` lists can run in parallel threads (GIL released), each
+    with its own scratch. Cost O(sum over groups of D_g*G_g*T*P) to match (P
+    distinct ignore patterns, usually 1-2), O(A*(D + T*D_dynamic)) to
+    accumulate, O(K*A*T*M*R) to sample.
     """
     T = iou_thr.shape[0]
     A = area_rng.shape[0]
     M = max_dets.shape[0]
     R = rec_thr.shape[0]
+    W = (T + 63) // 64
     max_last = max_dets[M - 1]
     thr_min = iou_thr[0]
     for t in range(T):
         thr_min = min(thr_min, iou_thr[t])
-    tpl = np.zeros((T, M), np.int64)
-    fpl = np.zeros((T, M), np.int64)
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    tpl = np.zeros((M, T), np.int64)
+    fpl = np.zeros((M, T), np.int64)
     sfpl = np.zeros(M, np.int64)
-    gcode = np.zeros(gig.shape[0], np.int8)
+    ndl = np.zeros(M, np.int64)
     ndm = np.zeros(M, np.int64)
+    first_pos = np.zeros(M, np.int64)
     first_score = np.zeros(M, np.float64)
     npig = np.zeros(A, np.int64)
+    gcode = np.zeros(gig.shape[0], np.int8)
     for si in range(segs.shape[0]):
         s = segs[si]
         lo = seg_off[s]
         hi = seg_off[s + 1]
-        # ---- rank within groups, compact to the top max_last per group
+        # ---- rank within groups, keep the top max_last per group, in global
+        # score order (cnt holds stamp + rank; stamps grow per segment, so no reset)
+        for m in range(M):
+            ndl[m] = 0
+            first_pos[m] = -1
         L = 0
+        stamp = (si + 1) * (max_last + 1)
         for j in range(lo, hi):
             d = gorder[j]
             i = d_img[d]
-            r = cnt[i]
-            cnt[i] = r + 1
+            c = cnt[i]
+            r = c - stamp if c >= stamp else 0
             if r < max_last:
+                cnt[i] = stamp + r + 1  # stays below the next segment's stamp
                 gsorted[d_off[s * n_img + i] + r - lo] = d
                 corder[L] = d
                 ml = 0
                 while r >= max_dets[ml]:
                     ml += 1
                 mlev[L] = ml
+                ndl[ml] += 1
+                if first_pos[ml] < 0:
+                    first_pos[ml] = L
                 lpos[d - lo] = L
                 dyn_pos[L] = -1
+                p_area[L] = d_area[d]
+                p_score[L] = d_score[d]
                 L += 1
-        for j in range(lo, hi):
-            cnt[d_img[gorder[j]]] = 0
+        c = 0
+        fp_ = -1
         for m in range(M):
-            ndm[m] = 0
-        for j in range(L):
-            for m in range(mlev[j], M):
-                if ndm[m] == 0:
-                    first_score[m] = d_score[corder[j]]
-                ndm[m] += 1
-        # ---- which detections can match at all (best IoU >= lowest threshold)
+            c += ndl[m]
+            ndm[m] = c
+            if first_pos[m] >= 0 and (fp_ < 0 or first_pos[m] < fp_):
+                fp_ = first_pos[m]
+            if fp_ >= 0:
+                first_score[m] = p_score[fp_]
+        # ---- positives per area range, and which detections can match at all
         for a in range(A):
             npig[a] = 0
         for i in range(n_img):
@@ -416,7 +436,6 @@ def coco_eval_core(
         for j in range(L):
             if dyn_pos[j] >= 0:
                 dyn_pos[j] = Ld
-                dyn_j[Ld] = j
                 Ld += 1
         # ---- greedy matching of the dynamic detections
         if Ld > 0:
@@ -454,17 +473,17 @@ def coco_eval_core(
                     # like none-ignored (same order, the break rule never fires)
                     slot = -1
                     if ng <= 64:
-                        mask = np.uint64(0)
+                        mask = zero
                         for gi in range(ng):
                             ar = g_area[gs + gi]
                             if g_crowd[gs + gi] or ar < lo_a or ar > hi_a:
-                                mask |= np.uint64(1) << np.uint64(gi)
+                                mask |= one << np.uint64(gi)
                         if ng == 64:
                             full = _ALL
                         else:
-                            full = (np.uint64(1) << np.uint64(ng)) - np.uint64(1)
+                            full = (one << np.uint64(ng)) - one
                         if mask == full:
-                            mask = np.uint64(0)
+                            mask = zero
                         for p in range(n_slot):
                             if slot_mask[p] == mask:
                                 slot = p
@@ -477,20 +496,35 @@ def coco_eval_core(
                         _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
                         for oi in range(ng):
                             slot_gi[slot, oi] = gidx[oi]
-                        for t in range(T):
-                            thr = iou_thr[t]
-                            for oi in range(ng):
-                                gtaken[oi] = 0
-                            for q in range(n_dyn):
-                                m = -1
-                                if max_iou[q] >= thr:
-                                    m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
-                                    if m > -1 and d_idok[dl_d[q]]:
-                                        gtaken[m] = 1
-                                mbuf[slot, q, t] = m
-                    # status of every dynamic detection for this area range: the
-                    # matched ground truth decides (ignored -> IGN, else TP when its
-                    # id counts), unmatched ones are FP or IGN by their own area
+                        if ng == 1:
+                            # one ground truth (the common case): the first detection
+                            # reaching the threshold takes it; a crowd region takes all
+                            crowd1 = g_crowd[gs] != 0
+                            for t in range(T):
+                                thr = iou_thr[t]
+                                taken = False
+                                for q in range(n_dyn):
+                                    m = -1
+                                    if max_iou[q] >= thr and (crowd1 or not taken):
+                                        m = 0
+                                        if d_idok[dl_d[q]]:
+                                            taken = True
+                                    mbuf[slot, q, t] = m
+                        else:
+                            for t in range(T):
+                                thr = iou_thr[t]
+                                for oi in range(ng):
+                                    gtaken[oi] = 0
+                                for q in range(n_dyn):
+                                    m = -1
+                                    if max_iou[q] >= thr:
+                                        m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                                        if m > -1 and d_idok[dl_d[q]]:
+                                            gtaken[m] = 1
+                                    mbuf[slot, q, t] = m
+                    # TP/FP bits of every dynamic detection for this area range: the
+                    # matched ground truth decides (ignored -> neither, else TP when
+                    # its id counts); unmatched ones are FP unless outside the range
                     for oi in range(ng):
                         gm = gs + slot_gi[slot, oi]
                         ar = g_area[gm]
@@ -502,19 +536,25 @@ def coco_eval_core(
                             gcode[oi] = ST_FP
                     for q in range(n_dyn):
                         ar = d_area[dl_d[q]]
-                        dcode = ST_IGN if (ar < lo_a or ar > hi_a) else ST_FP
-                        base = (dl_k[q] * A + a) * T
-                        for t in range(T):
-                            m = mbuf[slot, q, t]
-                            st = dcode
-                            if m > -1:
-                                c = gcode[m]
-                                if c != ST_FP:
-                                    st = c
-                            dstatus[base + t] = st
-        # ---- accumulate: one walk per area range in global score order; static
-        # detections add to per-level FP counts shared by all thresholds, dynamic
-        # ones add their per-threshold status; precision is recorded at TPs only
+                        d_in = not (ar < lo_a or ar > hi_a)
+                        kb = (dl_k[q] * A + a) * W
+                        for w in range(W):
+                            t0 = w * 64
+                            t1 = min(T, t0 + 64)
+                            tw = zero
+                            fw = zero
+                            for t in range(t0, t1):
+                                m = mbuf[slot, q, t]
+                                cd = ST_FP
+                                if m > -1:
+                                    cd = gcode[m]
+                                if cd == ST_TP:
+                                    tw |= one << np.uint64(t - t0)
+                                elif cd == ST_FP and d_in:
+                                    fw |= one << np.uint64(t - t0)
+                            tpbits[kb + w] = tw
+                            fpbits[kb + w] = fw
+        # ---- accumulate: one walk per area range in global score order
         for a in range(A):
             npa = npig[a]
             if npa == 0:
@@ -524,38 +564,43 @@ def coco_eval_core(
             hi_a = area_rng[a, 1]
             for m in range(M):
                 sfpl[m] = 0
-            for t in range(T):
-                for m in range(M):
-                    tpl[t, m] = 0
-                    fpl[t, m] = 0
+                for t in range(T):
+                    tpl[m, t] = 0
+                    fpl[m, t] = 0
             for j in range(L):
                 k = dyn_pos[j]
                 ml = mlev[j]
                 if k < 0:
-                    ar = d_area[corder[j]]
+                    ar = p_area[j]
                     if not (ar < lo_a or ar > hi_a):
                         sfpl[ml] += 1
                     continue
-                base = (k * A + a) * T
-                for t in range(T):
-                    st = dstatus[base + t]
-                    if st == ST_FP:
-                        fpl[t, ml] += 1
-                    elif st == ST_TP:
-                        tpl[t, ml] += 1
+                kb = (k * A + a) * W
+                for w in range(W):
+                    t0 = w * 64
+                    fw = fpbits[kb + w]
+                    if fw != zero:
+                        nb = min(64, T - t0)
+                        for bb in range(nb):
+                            fpl[ml, t0 + bb] += np.int64((fw >> np.uint64(bb)) & one)
+                    tw = tpbits[kb + w]
+                    while tw != zero:
+                        t = t0 + np.int64(trailing_zeros(tw))
+                        tw &= tw - one
+                        tpl[ml, t] += 1
                         tpc = 0
                         fpc = 0
-                        sc = d_score[corder[j]]
+                        sc = p_score[j]
                         for m in range(M):
-                            tpc += tpl[t, m]
-                            fpc += fpl[t, m] + sfpl[m]
+                            tpc += tpl[m, t]
+                            fpc += fpl[m, t] + sfpl[m]
                             if m >= ml:
                                 prbuf[t, m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
                                 scbuf[t, m, tpc - 1] = sc
             for t in range(T):
                 ntp = 0
                 for m in range(M):
-                    ntp += tpl[t, m]
+                    ntp += tpl[m, t]
                     if ndm[m] > 0:
                         recall[s, a, t, m] = ntp / fnp
                     else:

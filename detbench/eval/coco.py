@@ -375,6 +375,7 @@ class COCOeval:
             max_nd = max(int(nd.max()) if nd.size else 0, 1)
             max_iou = max(int((ng * nd).max()) if ng.size else 0, 1)
             rec_sorted = bool(np.all(np.diff(rec) >= 0))
+            W = (T + 63) // 64
             parts = _partition(seg_len, _threads_for(self.threads, n_d, pr.n_seg))
 
             def work(segs: np.ndarray) -> None:
@@ -409,8 +410,10 @@ class COCOeval:
                     np.zeros(pr.n_img, np.int64),
                     np.empty(max_l, np.int64),
                     np.empty(max_l, np.int64),
-                    np.empty(max_l, np.int64),
-                    np.empty(A * T * max_l, np.int8),
+                    np.empty(max_l, np.float64),
+                    np.empty(max_l, np.float64),
+                    np.empty(max_l * A * W, np.uint64),
+                    np.empty(max_l * A * W, np.uint64),
                     np.empty(max_iou, np.float64),
                     np.empty(max_nd, np.float64),
                     np.empty(max_g, np.int64),
