@@ -588,7 +588,7 @@ def test_more_than_max_dets_in_one_group_then_other_categories():
         ],
     }
     dets = []
-    for k in range(130):
+    for _ in range(130):
         dets.append(
             {
                 "image_id": 1,
