@@ -110,9 +110,9 @@ def _unique_like_numpy(ids: Any) -> list:
     vals = list(ids)
     if not vals:
         return []
-    if all(isinstance(v, (numbers.Real, np.number)) and not isinstance(v, (bool, np.bool_)) for v in vals) or all(
-        isinstance(v, str) for v in vals
-    ):
+    types = set(map(type, vals))
+    numeric = all(issubclass(t, (numbers.Real, np.number)) and not issubclass(t, (bool, np.bool_)) for t in types)
+    if numeric or all(issubclass(t, str) for t in types):
         try:
             arr = np.asarray(vals)
             if arr.dtype != object and arr.ndim == 1:
@@ -289,7 +289,7 @@ class COCOeval:
         self.params = p
         self._prep = self._prepare(p)
         self._evalImgs = None
-        self._paramsEval = copy.deepcopy(p)
+        self._paramsEval = _copy_params(p)
         self._result = None
         self._run_core(np.asarray(p.recThrs, dtype=np.float64))
         self.eval = {}
@@ -737,6 +737,17 @@ def _partition(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
         parts[j].append(s)
         load[j] += int(sizes[s]) + 1
     return [np.array(sorted(p), dtype=np.int64) for p in parts if p]
+
+
+def _copy_params(p: Any) -> Any:
+    """A deep-enough copy of the parameters (pycocotools deep-copies; ids and numbers are immutable)."""
+    q = copy.copy(p)
+    for name, value in vars(p).items():
+        if isinstance(value, np.ndarray):
+            setattr(q, name, value.copy())
+        elif isinstance(value, list):
+            setattr(q, name, [list(v) if isinstance(v, list) else v for v in value])
+    return q
 
 
 def _same(a: Any, b: Any) -> bool:
