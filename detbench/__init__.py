@@ -39,6 +39,17 @@ from detbench.hog import (
     hog_window_scores,
     resize_linear_exact,
 )
+from detbench.nms import (
+    batched_nms,
+    cluster_nms,
+    diou_nms,
+    fast_nms,
+    matrix_nms,
+    nms,
+    soft_nms,
+    weighted_boxes_fusion,
+    weighted_nms,
+)
 from detbench.proposals import (
     COCO_IOU_THRESHOLDS,
     ProposalRecall,
@@ -50,6 +61,14 @@ from detbench.proposals import (
     rpn_proposals_from_maps,
     selective_search,
     sliding_windows,
+)
+from detbench.roi import (
+    QuantizationStudy,
+    RoiQuantization,
+    roi_align,
+    roi_error_study,
+    roi_pool,
+    roi_quantization_error,
 )
 from detbench.sliding import (
     convolutional_sliding_window,
@@ -70,6 +89,21 @@ from detbench.targets import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "batched_nms",
+    "cluster_nms",
+    "diou_nms",
+    "fast_nms",
+    "matrix_nms",
+    "nms",
+    "soft_nms",
+    "weighted_boxes_fusion",
+    "weighted_nms",
+    "QuantizationStudy",
+    "RoiQuantization",
+    "roi_align",
+    "roi_error_study",
+    "roi_pool",
+    "roi_quantization_error",
     "Conv2D",
     "Dense",
     "Flatten",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import cv2
 import numpy as np
 import pytest
@@ -296,15 +293,8 @@ def test_resize_property(sh, sw, dh, dw, cn, seed):
     np.testing.assert_array_equal(resize_linear_exact(src, (dw, dh)), theirs)
 
 
-def test_nms_grouping(images, monkeypatch):
+def test_nms_grouping(images):
     """Grouping = detbench.nms.nms (torchvision semantics) on the raw candidates."""
-    try:
-        import detbench.nms  # noqa: F401
-    except ModuleNotFoundError:
-        # TEMPORARY stand-in while detbench/nms.py lands on main (test-side only): torchvision's nms
-        stub = types.ModuleType("detbench.nms")
-        stub.nms = lambda b, s, t: tvops.nms(torch.from_numpy(b), torch.from_numpy(s), t).numpy()
-        monkeypatch.setitem(sys.modules, "detbench.nms", stub)
     img = images["astronaut"]
     raw_b, raw_s = hog_detect_multiscale(img, hit_threshold=-0.5, nms_threshold=None)
     boxes, scores = hog_detect_multiscale(img, hit_threshold=-0.5, nms_threshold=0.3)

@@ -1,8 +1,6 @@
 """Tests for detbench.proposals: Felzenszwalb segmentation, selective search, RPN proposal layer, recall."""
 
 import math
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -10,28 +8,13 @@ import scipy.ndimage as ndi
 import skimage.color
 import skimage.segmentation
 import torch
-import torchvision
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork, concat_box_prediction_layers
 
-try:  # the NMS module lands separately; until then torchvision's batched_nms stands in (tests only)
-    import detbench.nms  # noqa: F401
-except ImportError:  # pragma: no cover - depends on merge order
-    _shim = types.ModuleType("detbench.nms")
-
-    def _batched_nms(boxes, scores, labels, iou_threshold):
-        return torchvision.ops.batched_nms(
-            torch.from_numpy(np.asarray(boxes)), torch.from_numpy(np.asarray(scores)),
-            torch.from_numpy(np.asarray(labels)), float(iou_threshold),
-        ).numpy()
-
-    _shim.batched_nms = _batched_nms
-    sys.modules["detbench.nms"] = _shim
-
-from detbench import proposals as P  # noqa: E402
-from detbench.boxes import box_iou  # noqa: E402
-from detbench.proposals import (  # noqa: E402
+from detbench import proposals as P
+from detbench.boxes import box_iou
+from detbench.proposals import (
     felzenszwalb_segmentation,
     filter_proposals,
     proposal_recall,
