@@ -23,7 +23,15 @@ import numpy as np
 
 from detbench._validate import check_int, check_number
 
-__all__ = ["SceneConfig", "DetectorConfig", "Detections", "make_scenes", "simulate_detections", "make_dataset"]
+__all__ = [
+    "SceneConfig",
+    "DetectorConfig",
+    "Detections",
+    "make_scenes",
+    "simulate_detections",
+    "make_dataset",
+    "clustered_boxes",
+]
 
 
 @dataclass(frozen=True)
@@ -286,3 +294,40 @@ def make_dataset(
     """Ground truth and raw detections in one call (``seed`` drives both)."""
     gt = make_scenes(scene, seed=seed)
     return gt, simulate_detections(gt, detector, seed=seed + 1)
+
+
+def clustered_boxes(
+    n: int,
+    image_size: float = 1000.0,
+    seed: int = 0,
+    *,
+    boxes_per_object: int = 10,
+    n_classes: int = 80,
+    dtype: Any = np.float32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw detector-like boxes for NMS timing: clusters of jittered boxes around objects.
+
+    ``n // boxes_per_object`` objects (side log-uniform in 10-200 px, uniform
+    centre in a square image of side ``image_size``: 1000 is dense at 100k
+    boxes, 4000 sparse); each box jitters one object's centre (10 % of its
+    size) and size (log-normal, sd 0.15) and is clipped to the image. Scores
+    are a permutation of ``(1..n)/(n+1)``: no ties, so every correct greedy NMS
+    returns the same indices. Labels: one class per object.
+
+    Returns ``(boxes (n, 4) xyxy, scores (n,), labels (n,) int64)``.
+    """
+    n = check_int(n, "n", low=0)
+    rng = np.random.default_rng(seed)
+    n_obj = max(1, n // max(1, boxes_per_object))
+    side = float(image_size)
+    centre = rng.uniform(0.0, side, (n_obj, 2))
+    w = np.exp(rng.uniform(np.log(10.0), np.log(200.0), n_obj))
+    h = np.clip(w * np.exp(rng.normal(0.0, 0.3, n_obj)), 10.0, 200.0)
+    size = np.stack([w, h], axis=1)
+    obj = rng.integers(0, n_obj, n)
+    wh = size[obj] * np.exp(rng.normal(0.0, 0.15, (n, 2)))
+    c = centre[obj] + rng.normal(0.0, 0.1, (n, 2)) * size[obj]
+    boxes = np.clip(np.hstack([c - wh / 2, c + wh / 2]), 0.0, side)
+    scores = (rng.permutation(n) + 1.0) / (n + 1.0)
+    labels = rng.integers(0, max(1, n_classes), n_obj)[obj]
+    return boxes.astype(dtype), scores.astype(dtype), labels.astype(np.int64)
