@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 
 def test_notebooks_exist():
     names = {p.stem for p in NOTEBOOKS}
-    assert "speed_comparison" in names
+    assert {"speed_comparison", "nms_accuracy_speed", "roi_quantization", "evaluation_parity"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
