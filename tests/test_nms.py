@@ -9,6 +9,8 @@ properties and bad-input errors.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -16,9 +18,12 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detbench.nms as nms_mod
 from detbench.nms import batched_nms, cluster_nms, diou_nms, fast_nms, matrix_nms, nms
 from tests import reference_nms as ref
+
+# The package exports the function ``detbench.nms``, which shadows the module of the same name as an
+# attribute; take the module itself from the import system.
+nms_mod = importlib.import_module("detbench.nms")
 
 DTYPES = (np.float32, np.float64)
 

@@ -3,6 +3,7 @@ decayed scores it keeps internally), the plain reference, both code paths."""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import numpy as np
@@ -10,9 +11,12 @@ import pytest
 from ensemble_boxes import soft_nms as eb_soft_nms
 from ensemble_boxes.ensemble_boxes_nms import cpu_soft_nms_float
 
-import detbench.nms as nms_mod
 from detbench.nms import soft_nms
 from tests import reference_nms as ref
+
+# The package exports the function ``detbench.nms``, which shadows the module of the same name as an
+# attribute; take the module itself from the import system.
+nms_mod = importlib.import_module("detbench.nms")
 
 DTYPES = (np.float32, np.float64)
 
