@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--sections", nargs="+", metavar="KEY", help="run only these sections")
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
     report.set_defaults(func=_cmd_report)
+
+    from detbench.eval.cli import add_eval_parser, run_eval
+
+    ev = add_eval_parser(sub)
+    ev.set_defaults(func=run_eval)
     return parser
 
 
