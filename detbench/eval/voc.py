@@ -268,12 +268,7 @@ def evaluate_pr(
             image_ids = sorted_unique_ids(gt.getImgIds())
             cat_ids = sorted_unique_ids(gt.getCatIds())
             names = {c: v.get("name", str(c)) for c, v in getattr(gt, "cats", {}).items()}
-            anns = gt.dataset.get("annotations", [])
-            diff = (
-                np.array([bool(a.get("difficult", 0)) or bool(a.get("ignore", 0)) for a in anns], bool)
-                if any(("difficult" in a or "ignore" in a) for a in anns)
-                else None
-            )
+            diff = g.extra.get("difficult")
         g_box = _xyxy(g.bbox, "xywh")
         d_box = _xyxy(d.bbox, "xywh")
         g_wh = g.bbox[:, 2:]
