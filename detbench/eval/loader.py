@@ -61,6 +61,14 @@ class Annotations:
         return int(self.bbox.shape[0])
 
     @property
+    def difficult(self) -> np.ndarray | None:
+        """VOC 'difficult' flags (a truthy ``difficult`` or ``ignore`` key), or None if no annotation has one."""
+        if "difficult" not in self.extra:
+            fn = self.extra.get("difficult_fn")
+            self.extra["difficult"] = fn() if fn is not None else None
+        return self.extra["difficult"]
+
+    @property
     def ids(self) -> np.ndarray:
         if self.ids_ is None:
             self.ids_ = self.ids_fn() if self.ids_fn is not None else np.arange(1, len(self) + 1, dtype=np.float64)
@@ -302,7 +310,7 @@ def extract_annotations(
 
     out = Annotations(image_id, category_id, bbox, area, iscrowd, score, ids_arr, ids_fn)
     if kind == "gt":
-        out.extra["difficult"] = _difficult_flags(anns)
+        out.extra["difficult_fn"] = lambda: _difficult_flags(anns)  # for VOC evaluation, on demand
     try:
         _check_values(out, anns, source, strict=strict)
     except ValueError:
