@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
-from reference_voc import ap_voc, ap_voc07, best_f1, voc_class_curve
-from test_eval_coco import make_coco, make_edge_dataset, quiet
 
 from detbench.eval import load_coco
 from detbench.eval.voc import average_precision, evaluate_pr
+from tests.reference_voc import ap_voc, ap_voc07, best_f1, voc_class_curve
+from tests.test_eval_coco import make_coco, make_edge_dataset, quiet
 
 
 def random_voc(seed: int):

@@ -38,6 +38,9 @@ Where detbench differs from pycocotools (``compat="pycocotools"`` restores it)
 * Mixed int/str image ids are accepted (sorted by type name, then value).
 * ``__str__`` returns the summary text (pycocotools' returns None, which fails).
 * ``iouType`` defaults to ``"bbox"``; "segm"/"keypoints" are not supported.
+* ``ious`` (pycocotools' per-(image, category) IoU matrices) is not kept, and
+  ``accumulate()`` accepts changed ``recThrs`` only (other parameters need a
+  new ``evaluate()``; pycocotools silently mis-indexes then).
 
 Detbench's own loader returns an empty result for ``loadRes([])`` (pycocotools
 raises IndexError).
