@@ -610,3 +610,16 @@ def test_more_than_max_dets_in_one_group_then_other_categories():
     for setup in (None, lambda p: setattr(p, "maxDets", [1, 10, 120]), VARIANTS["nocats"]):
         ref, ours = run_both(gt, dets, setup, summarize=False)
         assert_same_eval(ref, ours)
+
+
+@pytest.mark.parametrize("seed", [2, 19])
+def test_many_thresholds_and_odd_max_dets(seed):
+    # more than 64 IoU thresholds (multi-word bit masks), unsorted thresholds, a zero maxDet
+    gt, dets = make_edge_dataset(seed)
+    thr = np.linspace(0.3, 0.95, 70)
+    ref, ours = run_both(gt, dets, lambda p: setattr(p, "iouThrs", thr), summarize=False)
+    assert_same_eval(ref, ours)
+    ref, ours = run_both(gt, dets, lambda p: setattr(p, "iouThrs", np.array([0.75, 0.5, 0.9])), summarize=False)
+    assert_same_eval(ref, ours)
+    ref, ours = run_both(gt, dets, lambda p: setattr(p, "maxDets", [0, 2, 100]), summarize=False)
+    assert_same_eval(ref, ours)

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
-from reference_voc import ap_voc, ap_voc07, best_f1, voc_class_curve
-from test_eval_coco import make_coco, make_edge_dataset, quiet
 
 from detbench.eval import load_coco
 from detbench.eval.voc import average_precision, evaluate_pr
+from tests.reference_voc import ap_voc, ap_voc07, best_f1, voc_class_curve
+from tests.test_eval_coco import make_coco, make_edge_dataset, quiet
 
 
 def random_voc(seed: int):
@@ -270,3 +270,35 @@ def test_empty_inputs():
         det_images=np.zeros(0, int),
     )
     assert res.ap_voc[0, 0] == 0.0 and res.ap_voc07[0, 0] == 0.0 and res.ap_coco101[0, 0] == 0.0
+
+
+def test_difficult_flags_from_pycocotools_object():
+    # the imgToAnns reading order differs from the file order: flags must follow it
+    gt = {
+        "images": [{"id": 1}, {"id": 2}],
+        "categories": [{"id": 3, "name": "cat"}],
+        "annotations": [
+            {"id": 1, "image_id": 2, "category_id": 3, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 3,
+                "bbox": [0, 0, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+                "difficult": 1,
+            },
+            {"id": 3, "image_id": 2, "category_id": 3, "bbox": [50, 50, 10, 10], "area": 100, "iscrowd": 0},
+        ],
+    }
+    c_gt = make_coco(gt)
+    dets = [
+        {"image_id": 1, "category_id": 3, "bbox": [0, 0, 10, 10], "score": 0.9},
+        {"image_id": 2, "category_id": 3, "bbox": [0, 0, 10, 10], "score": 0.8},
+    ]
+    c_dt = quiet(c_gt.loadRes, dets)
+    res = evaluate_pr(c_gt, c_dt)
+    ds = load_coco(gt)
+    res2 = evaluate_pr(ds, ds.load_results(dets))
+    assert res.n_gt.tolist() == res2.n_gt.tolist() == [2]
+    assert res.ap_voc[0, 0] == res2.ap_voc[0, 0] == 0.5

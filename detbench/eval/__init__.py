@@ -1,6 +1,27 @@
-"""Detection evaluation: COCO (pycocotools-exact) and VOC protocols."""
+"""Detection evaluation: COCO (identical to pycocotools) and VOC protocols.
+
+* :class:`COCOeval` - drop-in for ``pycocotools.cocoeval.COCOeval`` (bbox), on
+  pycocotools ``COCO`` objects or detbench's own :class:`CocoDataset`.
+* :func:`load_coco` / :func:`load_results` - COCO JSON straight to flat arrays,
+  with validation errors that name the problem.
+* :func:`evaluate_pr` - COCO-101, VOC07 11-point and VOC2010+ all-point AP from
+  one matching pass (VOC devkit or pycocotools rule), PR curves, F1 thresholds,
+  per-class table; :func:`average_precision` for one curve.
+* ``detbench.eval.cli`` - the ``detbench eval`` command.
+"""
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
+from detbench.eval.voc import PRResult, average_precision, evaluate_pr
 
-__all__ = ["COCOeval", "Params", "CocoDataset", "load_coco", "load_results", "clear_cache"]
+__all__ = [
+    "COCOeval",
+    "Params",
+    "CocoDataset",
+    "load_coco",
+    "load_results",
+    "clear_cache",
+    "evaluate_pr",
+    "average_precision",
+    "PRResult",
+]

@@ -38,6 +38,9 @@ Where detbench differs from pycocotools (``compat="pycocotools"`` restores it)
 * Mixed int/str image ids are accepted (sorted by type name, then value).
 * ``__str__`` returns the summary text (pycocotools' returns None, which fails).
 * ``iouType`` defaults to ``"bbox"``; "segm"/"keypoints" are not supported.
+* ``ious`` (pycocotools' per-(image, category) IoU matrices) is not kept, and
+  ``accumulate()`` accepts changed ``recThrs`` only (other parameters need a
+  new ``evaluate()``; pycocotools silently mis-indexes then).
 
 Detbench's own loader returns an empty result for ``loadRes([])`` (pycocotools
 raises IndexError).
@@ -45,11 +48,15 @@ raises IndexError).
 Speed
 -----
 Annotations are pulled out of the ``COCO`` dicts once into flat arrays (cached
-per object, see :func:`~detbench.eval.loader.annotations_of`), grouped by
-(category, image) with a counting sort, ordered by score with a radix sort,
-and matched and accumulated by one compiled kernel per category that keeps one
-status byte per detection instead of pycocotools' per-image records.
-``evalImgs`` is built only when read.
+per object, see :func:`~detbench.eval.loader.annotations_of`; detbench's own
+loader parses straight to arrays), grouped by (category, image) with a counting
+sort and ordered by score with a radix sort. One compiled kernel per category
+then ranks, matches and accumulates: detections whose best IoU is below the
+lowest threshold (most of them) are settled once per area range, the others
+are matched once per threshold and per distinct ground-truth ignore pattern
+and leave TP/FP bit masks; precision is recorded at true positives only.
+``evalImgs`` (pycocotools' per-image records) is built only when read. One
+thread by default (``threads=`` splits categories over GIL-free threads).
 """
 
 from __future__ import annotations

@@ -61,6 +61,14 @@ class Annotations:
         return int(self.bbox.shape[0])
 
     @property
+    def difficult(self) -> np.ndarray | None:
+        """VOC 'difficult' flags (a truthy ``difficult`` or ``ignore`` key), or None if no annotation has one."""
+        if "difficult" not in self.extra:
+            fn = self.extra.get("difficult_fn")
+            self.extra["difficult"] = fn() if fn is not None else None
+        return self.extra["difficult"]
+
+    @property
     def ids(self) -> np.ndarray:
         if self.ids_ is None:
             self.ids_ = self.ids_fn() if self.ids_fn is not None else np.arange(1, len(self) + 1, dtype=np.float64)
@@ -218,8 +226,13 @@ def _bboxes(anns: list, n: int, source: str, keys: tuple, kind: str) -> np.ndarr
     return out.reshape(n, 4)
 
 
-def extract_annotations(anns: list, kind: str, source: str, *, strict: bool) -> Annotations:
+def extract_annotations(
+    anns: list, kind: str, source: str, *, strict: bool, image_id: np.ndarray | None = None
+) -> Annotations:
     """Flat arrays from a list of annotation dicts.
+
+    ``image_id``: the image ids when already known (from pycocotools'
+    ``imgToAnns`` index), else read from the dicts.
 
     kind ``"gt"``: needs id, image_id, category_id, bbox; ``area`` defaults to
     ``w*h`` and ``iscrowd`` to 0 when absent. kind ``"dt"``: needs image_id,
@@ -247,13 +260,14 @@ def extract_annotations(anns: list, kind: str, source: str, *, strict: bool) -> 
             ids_=z.copy(),
         )
     try:
-        img_l = list(map(itemgetter("image_id"), anns))
+        img_l = list(map(itemgetter("image_id"), anns)) if image_id is None else None
         cat_l = list(map(itemgetter("category_id"), anns))
     except (KeyError, TypeError):
         _slow_check(anns, keys, source, kind=kind)
         raise
     bbox = _bboxes(anns, n, source, keys, kind)
-    image_id = _id_array(img_l, "image_id of annotation", source)
+    if image_id is None:
+        image_id = _id_array(img_l, "image_id of annotation", source)
     category_id = _id_array(cat_l, "category_id of annotation", source)
     score = None
     iscrowd = None
@@ -295,6 +309,8 @@ def extract_annotations(anns: list, kind: str, source: str, *, strict: bool) -> 
             return _id_array([a.get("id", k + 1) for k, a in enumerate(anns)], "id of annotation", source)
 
     out = Annotations(image_id, category_id, bbox, area, iscrowd, score, ids_arr, ids_fn)
+    if kind == "gt":
+        out.extra["difficult_fn"] = lambda: _difficult_flags(anns)  # for VOC evaluation, on demand
     try:
         _check_values(out, anns, source, strict=strict)
     except ValueError:
@@ -475,7 +491,6 @@ def load_coco(source: Any) -> CocoDataset:
     if dup is not None:
         raise ValueError(f"{name}: duplicate annotation id {dup[0]!r} (annotation {dup[1]})")
     _check_known(anns, image_ids, cat_ids, name, data["annotations"])
-    anns.extra["difficult"] = _difficult_flags(data["annotations"])
     return CocoDataset(image_ids, cats, anns, is_results=False, source=name, images=images)
 
 
@@ -583,8 +598,10 @@ def _fingerprint(anns: list) -> tuple:
 def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
     """Flat arrays of a :class:`CocoDataset` or a pycocotools ``COCO`` object.
 
-    For a ``COCO`` object the annotations are ``coco.dataset["annotations"]``
-    in list order. The arrays are cached per object (weakly) and reused while
+    For a ``COCO`` object the annotations are read through its ``imgToAnns``
+    index when that covers ``coco.dataset["annotations"]`` (image by image, file
+    order within an image: the order pycocotools evaluates them in), else from
+    the list in order. The arrays are cached per object (weakly) and reused while
     the list is the same object with the same length and the same first,
     middle and last dicts; editing annotation dicts in place after a first
     evaluation is not detected: pass ``cache=False`` or call
@@ -601,7 +618,7 @@ def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
     anns = ds.get("annotations", [])
     if not isinstance(anns, list):
         raise ValueError(f"COCO.dataset['annotations'] must be a list, got {type(anns).__name__}")
-    fp = (kind,) + _fingerprint(anns)
+    fp = (kind, id(getattr(coco, "imgToAnns", None))) + _fingerprint(anns)
     if cache:
         try:
             hit = _cache.get(coco)
@@ -610,7 +627,20 @@ def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
         if hit is not None and hit[0] == fp:
             return hit[1]
     source = "ground truth" if kind == "gt" else "detections"
-    out = extract_annotations(anns, kind, source, strict=False)
+    index = getattr(coco, "imgToAnns", None)
+    out = None
+    if isinstance(index, dict) and index:
+        # pycocotools selects annotations through its imgToAnns index (image by
+        # image, file order within an image): read them that way, which also
+        # gives every annotation's image id without touching the dicts
+        lists = list(index.values())
+        counts = np.fromiter(map(len, lists), np.int64, len(lists))
+        if int(counts.sum()) == len(anns) and all(isinstance(v, list) for v in lists[:1]):
+            seq = list(chain.from_iterable(lists))
+            keys = _id_array(list(index.keys()), "image id", source)
+            out = extract_annotations(seq, kind, source, strict=False, image_id=np.repeat(keys, counts))
+    if out is None:
+        out = extract_annotations(anns, kind, source, strict=False)
     if cache:
         try:
             _cache[coco] = (fp, out)

@@ -263,17 +263,12 @@ def evaluate_pr(
             image_ids = list(gt.image_ids)
             cat_ids = sorted_unique_ids(gt.getCatIds())
             names = gt.category_names
-            diff = g.extra.get("difficult")
+            diff = g.difficult
         else:
             image_ids = sorted_unique_ids(gt.getImgIds())
             cat_ids = sorted_unique_ids(gt.getCatIds())
             names = {c: v.get("name", str(c)) for c, v in getattr(gt, "cats", {}).items()}
-            anns = gt.dataset.get("annotations", [])
-            diff = (
-                np.array([bool(a.get("difficult", 0)) or bool(a.get("ignore", 0)) for a in anns], bool)
-                if any(("difficult" in a or "ignore" in a) for a in anns)
-                else None
-            )
+            diff = g.difficult
         g_box = _xyxy(g.bbox, "xywh")
         d_box = _xyxy(d.bbox, "xywh")
         g_wh = g.bbox[:, 2:]
