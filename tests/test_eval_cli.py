@@ -13,9 +13,10 @@ import pandas as pd
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
+from detbench.data import DATA_DIR
 from detbench.eval.cli import STAT_NAMES, add_eval_parser, main, run_eval
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "coco-val2014-100")
+DATA = str(DATA_DIR / "coco-val2014-100")  # the subset shipped as package data
 GT = os.path.join(DATA, "instances_val2014_100.json")
 DT = os.path.join(DATA, "instances_val2014_fakebbox100_results.json")
 

@@ -14,10 +14,11 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
+from detbench.data import DATA_DIR
 from detbench.eval import COCOeval, load_coco
 from detbench.eval.loader import clear_cache
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "coco-val2014-100")
+DATA = str(DATA_DIR / "coco-val2014-100")  # the subset shipped as package data
 GT_FILE = os.path.join(DATA, "instances_val2014_100.json")
 DT_FILE = os.path.join(DATA, "instances_val2014_fakebbox100_results.json")
 

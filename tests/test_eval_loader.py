@@ -9,10 +9,11 @@ import os
 import numpy as np
 import pytest
 
+from detbench.data import DATA_DIR
 from detbench.eval import CocoDataset, load_coco, load_results
 from detbench.eval.loader import annotations_of, positions, sorted_unique_ids
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "coco-val2014-100")
+DATA = str(DATA_DIR / "coco-val2014-100")  # the subset shipped as package data
 GT = os.path.join(DATA, "instances_val2014_100.json")
 DT = os.path.join(DATA, "instances_val2014_fakebbox100_results.json")
 
