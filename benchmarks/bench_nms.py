@@ -41,9 +41,9 @@ def make_boxes(
     ``image_size``, a log-uniform width in ``[min_size, max_size]`` and an aspect
     jitter; each of the ``n`` boxes picks an object and jitters its centre (sd 10 %
     of the size) and its size (log-normal, sd 0.15), then is clipped to the image.
-    Scores are a random permutation of ``(1..n) / (n + 1)`` so no two are equal
-    (ties would make the order of torchvision's unstable sort matter). Labels are
-    one class per object, uniform in ``[0, n_classes)``.
+    Scores are a random permutation of ``(1..n) / (n + 1)``, so no two are equal
+    (tie handling is tested, not benchmarked). Labels are one class per object,
+    uniform in ``[0, n_classes)``.
 
     Returns ``(boxes (n, 4) xyxy, scores (n,), labels (n,) int64)``.
     """

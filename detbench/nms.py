@@ -20,11 +20,16 @@ Functions
 
 Tie rule
 --------
-Equal scores are ordered by increasing index (a stable sort). torchvision's
-CPU kernel sorts with a non-stable sort (``scores.sort(descending=True)``,
-which dispatches to x86-simd-sort or ``std::sort`` depending on the build and
-the CPU), so its order among equal scores is not defined and differs between
-machines; with distinct scores the two are identical.
+Equal scores are ordered by increasing index (a stable sort). This is also
+torchvision's rule: its CPU NMS kernel sorts the scores with
+``sort(stable=True, descending=True)``, so :func:`nms` and the small-N path
+of :func:`batched_nms` are identical to torchvision with ties too. The one
+exception is torchvision's large-N ``batched_nms`` (N > 1000), which orders
+the union of kept boxes with a *non-stable* ``Tensor.sort(descending=True)``;
+on CPU that runs libstdc++'s ``std::sort`` (introsort), whose deterministic
+order among equal scores :func:`batched_nms` reproduces (tested against
+torch). Soft-NMS and the fusion functions follow ensemble-boxes' own orders
+(see their notes).
 """
 
 from __future__ import annotations
@@ -238,7 +243,7 @@ def nms(
     Returns
     -------
     (K,) int64 indices of kept boxes, by decreasing score; equal scores by
-    increasing index (see the module's tie rule).
+    increasing index, as torchvision (see the module's tie rule).
 
     Notes
     -----
@@ -250,10 +255,13 @@ def nms(
     candidate, in score order, is tested only against kept boxes registered in
     the grid cells under the centre part of the candidate (a suppressor must
     overlap more than ``iou_threshold`` of its width and height), which is
-    near O(N) for detector output. Thresholds at which a zero IoU suppresses
-    (``< 0``, or ``<= 0`` with ``inclusive``) always use the simple loop.
-    Both give exactly the same result. Reference: torchvision
-    ``ops.nms`` (CPU kernel ``nms_kernel.cpp``).
+    near O(N) for detector output (N = 100,000 boxes in tens of ms); the
+    worst case (every box piled into a few cells, or a few far outliers that
+    stretch the grid) degrades towards the simple loop's O(N*K). Memory O(N).
+    Thresholds at which a zero IoU suppresses (``< 0``, or ``<= 0`` with
+    ``inclusive``) always use the simple loop. Both strategies give exactly
+    the same result. Reference: torchvision ``ops.nms`` (CPU kernel
+    ``nms_kernel.cpp``); ``offset=1`` is mmcv's / old Detectron's convention.
     """
     b, s = _boxes_scores(boxes, scores)
     thr = check_number(iou_threshold, "iou_threshold")
@@ -299,7 +307,9 @@ def batched_nms(
 
     Returns
     -------
-    (K,) int64 indices by decreasing score (equal scores: increasing index).
+    (K,) int64 indices by decreasing score. Equal scores: increasing index for
+    N <= 1000; for N > 1000 the order of torchvision's final non-stable sort
+    (``std::sort``), reproduced.
 
     Notes
     -----
@@ -309,10 +319,13 @@ def batched_nms(
     this function does the same shift and runs :func:`nms` on the shifted
     boxes (the shift rounds coordinates, which can change borderline IoUs, and
     boxes with negative coordinates or labels may then interact across classes
-    exactly as in torchvision). For larger N it runs NMS within each class on
-    the unshifted boxes, all classes in one compiled call with one spatial grid
-    per class, and orders the union by decreasing score. Cost: a radix sort,
-    a counting sort by class, then near O(N) grid work.
+    exactly as in torchvision; when the shifted classes provably cannot touch,
+    the NMS runs class by class, which gives the same result faster). For
+    larger N it runs NMS within each class on the unshifted boxes, all classes
+    in one compiled call (simple loop for classes of at most 128 boxes, a
+    spatial grid per class above), and orders the union by decreasing score
+    as torchvision's ``Tensor.sort`` does. Cost: a radix sort, a counting sort
+    by class, near O(N) NMS work, an O(K log K) sort of the K kept boxes.
     """
     b, s = _boxes_scores(boxes, scores)
     lab = check_labels(labels, b.shape[0], "labels")
@@ -347,11 +360,18 @@ def batched_nms(
     else:
         strategy = "auto"
     kept = grouped[_greedy_sorted(_columns(b, grouped), seg, thr, inclusive, off, 0, 1.0, False, strategy)]
-    mask = np.zeros(n, np.bool_)
-    mask[kept] = True
-    out = np.empty(kept.shape[0], np.int64)
-    m = _k.emit_in_order(order, mask, out)
-    return out[:m]
+    if n <= 1000:  # one NMS over all (shifted) boxes in torchvision: stable score order
+        mask = np.zeros(n, np.bool_)
+        mask[kept] = True
+        out = np.empty(kept.shape[0], np.int64)
+        m = _k.emit_in_order(order, mask, out)
+        return out[:m]
+    # torchvision: keep_indices (increasing) sorted by torch.sort(descending=True),
+    # whose order among equal scores is that of std::sort; reproduce it
+    out = np.sort(kept)
+    vals = s[out]
+    _k.torch_sort_desc(vals, out)
+    return out
 
 
 def soft_nms(

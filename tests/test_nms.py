@@ -1,10 +1,9 @@
 """Greedy NMS and its hard-decision variants: nms, batched_nms, diou_nms,
 fast_nms, cluster_nms, matrix_nms.
 
-Live parity against torchvision (distinct scores: torchvision's CPU sort is
-not stable, see the module docstring), exact comparison with the plain
-references in ``reference_nms.py``, hand-built edge cases, hypothesis
-properties and bad-input errors.
+Live parity against torchvision (distinct and tied scores), exact
+comparison with the plain references in ``reference_nms.py``, hand-built
+edge cases, hypothesis properties and bad-input errors.
 """
 
 from __future__ import annotations
@@ -128,6 +127,33 @@ def test_nms_offset_convention():
     touching = np.array([[0, 0, 10, 10], [10, 0, 20, 10]], dtype=np.float64)
     assert nms(touching, scores, 0.0).tolist() == [0, 1]
     assert nms(touching, scores, 0.0, offset=1).tolist() == [0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nms_and_batched_nms_match_torchvision_with_ties(dtype):
+    rng = np.random.default_rng(12)
+    for trial in range(30):
+        n = int(rng.choice([20, 300, 1000, 1500, 4000]))
+        boxes, scores = random_boxes(rng, n, size=400.0, dtype=dtype, integer=trial % 2 == 0, distinct=False)
+        labels = rng.integers(0, 5, n)
+        tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)
+        np.testing.assert_array_equal(nms(boxes, scores, 0.5), torchvision.ops.nms(tb, ts, 0.5).numpy())
+        expected = torchvision.ops.batched_nms(tb, ts, torch.from_numpy(labels), 0.5).numpy()
+        np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.5), expected, err_msg=f"trial {trial}")
+
+
+def test_torch_sort_replica_matches_torch_sort():
+    from detbench._kernels.nms import torch_sort_desc
+
+    rng = np.random.default_rng(13)
+    for n in [*range(0, 40), 100, 257, 1000, 5000]:
+        for kind in range(4):
+            s = [rng.integers(0, 4, n), np.sort(rng.integers(0, 50, n)), np.arange(n) % 17, rng.random(n)][kind]
+            s = np.ascontiguousarray(s, dtype=np.float32 if kind % 2 else np.float64)
+            expected = torch.from_numpy(s.copy()).sort(descending=True)[1].numpy()
+            v, ix = s.copy(), np.arange(n, dtype=np.int64)
+            torch_sort_desc(v, ix)
+            np.testing.assert_array_equal(ix, expected, err_msg=f"n={n} kind={kind}")
 
 
 def test_nms_ties_are_stable_and_duplicates():
@@ -266,8 +292,8 @@ def test_batched_nms_matches_torchvision(dtype):
 def test_batched_nms_matches_reference_per_class():
     rng = np.random.default_rng(6)
     for trial in range(3):
-        n = 1200  # the per-class path (torchvision's vanilla branch)
-        boxes, scores = random_boxes(rng, n, size=200.0, integer=trial % 2 == 0, distinct=trial % 3 != 0)
+        n = 1200  # the per-class path (torchvision's vanilla branch); ties: see the torchvision test
+        boxes, scores = random_boxes(rng, n, size=200.0, integer=trial % 2 == 0)
         labels = rng.integers(0, 5, n)
         expected = ref.batched_nms(boxes, scores, labels, 0.5)
         np.testing.assert_array_equal(batched_nms(boxes, scores, labels, 0.5), expected)
