@@ -337,12 +337,12 @@ def section_speed(ctx: ReportContext) -> Section:
     for i, case in enumerate(cases):
         ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)})")
         first = first_call_time(case.detbench)
-        steady = median_time(case.detbench, repeats)
+        steady = median_time(case.detbench, repeats, budget_s=1.0 if ctx.quick else 3.0)
         row = {"primitive": case.primitive, "size": case.size, "order": case.order,
                "first_call_s": first, "detbench_s": steady}
         for name, fn in case.peers.items():  # each peer in its own block, after detbench's
             fn()
-            t = median_time(fn, repeats, budget_s=5.0)
+            t = median_time(fn, repeats, budget_s=2.0 if ctx.quick else 10.0)
             rows.append({**row, "peer": name, "peer_s": t, "speedup": t / steady})
         if not case.peers:
             rows.append({**row, "peer": "-", "peer_s": np.nan, "speedup": np.nan})
