@@ -47,6 +47,7 @@ def _combos(obj, limit):
 def run(filters, limit):
     here = Path(__file__).resolve().parent
     failed, ran, skipped = [], 0, 0
+    cache = {}
     for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
         if not info.name.startswith("bench_"):
             continue
@@ -64,17 +65,23 @@ def run(filters, limit):
                             exec(compile(code, label, "exec"), {})
                         else:
                             inst = cls()
+                            # asv passes setup_cache()'s result first to setup and to each benchmark
+                            args = combo
+                            if hasattr(inst, "setup_cache"):
+                                if cls not in cache:
+                                    cache[cls] = inst.setup_cache()
+                                args = (cache[cls], *combo)
                             if hasattr(inst, "setup"):
                                 try:
-                                    inst.setup(*combo)
+                                    inst.setup(*args)
                                 except NotImplementedError:
                                     skipped += 1
                                     continue
-                            result = getattr(inst, method)(*combo)
+                            result = getattr(inst, method)(*args)
                             if method.startswith("timeraw_"):
                                 exec(compile(result, label, "exec"), {})
                             if hasattr(inst, "teardown"):
-                                inst.teardown(*combo)
+                                inst.teardown(*args)
                         ran += 1
                         print(f"ok    {time.perf_counter() - t0:7.2f}s  {label}{list(combo) or ''}", flush=True)
                     except Exception:
