@@ -230,9 +230,10 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
         if have("ensemble_boxes"):
             from ensemble_boxes import soft_nms as eb_soft_nms
 
-            unit = b / 1000.0
-            peers["ensemble-boxes"] = lambda u=unit, sc=sc, lab=lab: eb_soft_nms([u], [sc], [lab], method=2,
-                                                                                 sigma=0.5, thresh=0.001)
+            # one label: ensemble-boxes splits by label, detbench's soft_nms is class-agnostic
+            unit, one_label = b / 1000.0, np.zeros(n)
+            peers["ensemble-boxes"] = lambda u=unit, sc=sc, z=one_label: eb_soft_nms([u], [sc], [z], method=2,
+                                                                                     sigma=0.5, thresh=0.001)
         cases.append(SpeedCase("soft_nms (gaussian)", f"{n}",
                                lambda b=b, sc=sc: db.soft_nms(b, sc, "gaussian", sigma=0.5), peers, n))
 
