@@ -533,7 +533,10 @@ def section_nms(ctx: ReportContext) -> Section:
             "noise, false positives, class confusion; see <code>detbench.synthetic</code>). Every variant runs "
             "on the same raw detections, per image (and per class where the function is class-agnostic); "
             "time is the whole loop, Python calls included. AP/AR by detbench.eval.COCOeval "
-            "(pycocotools-exact). Outlined points are on the speed/accuracy Pareto front.</p>")
+            "(pycocotools-exact). Outlined points are on the speed/accuracy Pareto front. ensemble-boxes' "
+            "<code>soft_nms</code> keeps the same boxes as detbench's but returns their original, undecayed "
+            "scores, so its ranking ignores the decay (hence its lower AP); detbench returns the decayed scores "
+            "and the kept indices, from which ensemble-boxes' output is <code>scores[indices]</code>.</p>")
     return Section("nms", "NMS variants: accuracy vs speed", text=text, tables={"nms_variants": table},
                    figures=[(ctx.savefig(fig, "nms_pareto.png"),
                              "COCO AP against time for every NMS variant on the same raw detections.")],
