@@ -222,6 +222,7 @@ def nms(
     inclusive: bool = False,
     offset: int = 0,
     strategy: str = "auto",
+    device: str = "cpu",
 ) -> np.ndarray:
     """Greedy non-maximum suppression, identical to ``torchvision.ops.nms``.
 
@@ -262,7 +263,13 @@ def nms(
     ``inclusive``) always use the simple loop. Both strategies give exactly
     the same result. Reference: torchvision ``ops.nms`` (CPU kernel
     ``nms_kernel.cpp``); ``offset=1`` is mmcv's / old Detectron's convention.
+    ``device="cuda"`` runs :func:`detbench.cuda.nms` (a 64-box-tile bitmask
+    kernel, same result; ``strategy`` does not apply there).
     """
+    if check_choice(device, "device", ("cpu", "cuda")) == "cuda":
+        from detbench import cuda
+
+        return cuda.nms(boxes, scores, iou_threshold, score_threshold, inclusive=inclusive, offset=offset)
     b, s = _boxes_scores(boxes, scores)
     thr = check_number(iou_threshold, "iou_threshold")
     inclusive = _check_flag(inclusive, "inclusive")

@@ -267,6 +267,7 @@ def roi_align(
     *,
     channels_last: bool = False,
     out: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """ROI Align (He et al., *Mask R-CNN*, 2017): bilinear sampling, no quantization.
 
@@ -298,6 +299,9 @@ def roi_align(
     out:
         Optional C-contiguous ``(K, C, ph, pw)`` array of the features' dtype to write into
         (saves the allocation when called repeatedly).
+    device:
+        ``"cpu"`` (default) or ``"cuda"``: :func:`detbench.cuda.roi_align`, same arguments and
+        results (``out`` is not supported there).
 
     Returns
     -------
@@ -315,12 +319,19 @@ def roi_align(
     Cost
     ----
     ``O(K * C * ph * pw * gh * gw)`` multiply-adds (4 per sample), SIMD over channels, rois split
-    over ``detbench.get_num_threads()`` threads; sample positions and weights are computed once per
+    over ``numba.get_num_threads()`` threads; sample positions and weights are computed once per
     roi and axis. NCHW input also pays one channels-last copy: of the whole map, a block of 128
     float32 / 64 float64 channels at a time, when many rois share it, or of each roi's window when
     few do; ``channels_last=True`` input is read in place. Memory: the output, one channel block of
     the map, ``O(ph * pw * C)`` per thread.
     """
+    if check_choice(device, "device", ("cpu", "cuda")) == "cuda":
+        if out is not None:
+            raise ValueError("out: not supported with device='cuda'")
+        from detbench import cuda
+
+        return cuda.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned, pool_mode,
+                              channels_last=channels_last)
     feat, nhwc, rows, (N, C, H, W), ph, pw, scale = _prepare(features, rois, output_size, spatial_scale, channels_last)
     sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
     if not isinstance(aligned, (bool, np.bool_)):

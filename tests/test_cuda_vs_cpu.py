@@ -159,3 +159,17 @@ def test_roi_align_channels_last_gpu_equals_cpu(rng, monkeypatch, cpu_roi_align)
     nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     want = cpu_roi_align(nhwc, rois, 2, 0.5, 2, True, channels_last=True)
     np.testing.assert_array_equal(dcuda.roi_align(nhwc, rois, 2, 0.5, 2, True, channels_last=True), want)
+
+
+def test_nms_and_roi_align_device_dispatch(rng, cpu_nms, cpu_roi_align):
+    boxes = clustered_boxes(rng, 30, np.float32)
+    scores = rng.random(30).astype(np.float32)
+    np.testing.assert_array_equal(cpu_nms(boxes, scores, 0.5, device="cuda"), cpu_nms(boxes, scores, 0.5))
+    features = rng.random((1, 2, 9, 11)).astype(np.float32)
+    rois = np.array([[0, 1.0, 2.0, 8.5, 7.0], [0, -2.0, 0.5, 4.0, 12.0]], np.float32)
+    np.testing.assert_array_equal(
+        cpu_roi_align(features, rois, (2, 3), 0.8, 2, True, device="cuda"),
+        cpu_roi_align(features, rois, (2, 3), 0.8, 2, True),
+    )
+    with pytest.raises(ValueError, match="device"):
+        cpu_nms(boxes, scores, 0.5, device="tpu")
