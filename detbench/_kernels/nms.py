@@ -61,6 +61,30 @@ def _cell(v, g0, inv, n):
 
 
 @jit(inline="always")
+def _core_cells(bx1, by1, bx2, by2, off, shrink, pad, gx0, gy0, inv_w, inv_h, ncols, nrows):
+    """Grid cells ``(c0, c1, r0, r1)`` under a box's centre part (shrunk by ``shrink`` of its size per
+    side, collapsed to its midpoint when that inverts), widened by ``pad``; float64 arithmetic."""
+    fx1 = float(bx1)
+    fy1 = float(by1)
+    fx2 = float(bx2) + off
+    fy2 = float(by2) + off
+    sw = shrink * (fx2 - fx1)
+    sh = shrink * (fy2 - fy1)
+    qx1 = fx1 + sw
+    qx2 = fx2 - sw
+    if qx1 > qx2:
+        qx1 = 0.5 * (qx1 + qx2)
+        qx2 = qx1
+    qy1 = fy1 + sh
+    qy2 = fy2 - sh
+    if qy1 > qy2:
+        qy1 = 0.5 * (qy1 + qy2)
+        qy2 = qy1
+    return (_cell(qx1 - pad, gx0, inv_w, ncols), _cell(qx2 + pad, gx0, inv_w, ncols),
+            _cell(qy1 - pad, gy0, inv_h, nrows), _cell(qy2 + pad, gy0, inv_h, nrows))
+
+
+@jit(inline="always")
 def _overlap(ax1, ay1, ax2, ay2, aarea, bx1, by1, bx2, by2, barea, zero, off):
     """(inter, iou) of two boxes with torchvision's arithmetic, in their dtype."""
     w = max(zero, min(ax2, bx2) - max(ax1, bx1) + off)
@@ -552,26 +576,7 @@ def greedy_segments(
             bx2 = sx2[t]
             by2 = sy2[t]
             barea = (bx2 - bx1 + offv) * (by2 - by1 + offv)
-            fx1 = float(bx1)
-            fy1 = float(by1)
-            fx2 = float(bx2) + off
-            fy2 = float(by2) + off
-            sw = shrink * (fx2 - fx1)
-            sh = shrink * (fy2 - fy1)
-            qx1 = fx1 + sw
-            qx2 = fx2 - sw
-            if qx1 > qx2:
-                qx1 = 0.5 * (qx1 + qx2)
-                qx2 = qx1
-            qy1 = fy1 + sh
-            qy2 = fy2 - sh
-            if qy1 > qy2:
-                qy1 = 0.5 * (qy1 + qy2)
-                qy2 = qy1
-            c0 = _cell(qx1 - pad, gx0, inv_w, ncols)
-            c1 = _cell(qx2 + pad, gx0, inv_w, ncols)
-            r0 = _cell(qy1 - pad, gy0, inv_h, nrows)
-            r1 = _cell(qy2 + pad, gy0, inv_h, nrows)
+            c0, c1, r0, r1 = _core_cells(bx1, by1, bx2, by2, off, shrink, pad, gx0, gy0, inv_w, inv_h, ncols, nrows)
             hit = False
             for r in range(r0, r1 + 1):
                 base = r * ncols
@@ -1187,26 +1192,7 @@ def suppressor_lists(
         bx2 = sx2[t]
         by2 = sy2[t]
         barea = (bx2 - bx1 + offv) * (by2 - by1 + offv)
-        fx1 = float(bx1)
-        fy1 = float(by1)
-        fx2 = float(bx2) + off
-        fy2 = float(by2) + off
-        sw = shrink * (fx2 - fx1)
-        sh = shrink * (fy2 - fy1)
-        qx1 = fx1 + sw
-        qx2 = fx2 - sw
-        if qx1 > qx2:
-            qx1 = 0.5 * (qx1 + qx2)
-            qx2 = qx1
-        qy1 = fy1 + sh
-        qy2 = fy2 - sh
-        if qy1 > qy2:
-            qy1 = 0.5 * (qy1 + qy2)
-            qy2 = qy1
-        c0 = _cell(qx1 - pad, gx0, inv_w, ncols)
-        c1 = _cell(qx2 + pad, gx0, inv_w, ncols)
-        r0 = _cell(qy1 - pad, gy0, inv_h, nrows)
-        r1 = _cell(qy2 + pad, gy0, inv_h, nrows)
+        c0, c1, r0, r1 = _core_cells(bx1, by1, bx2, by2, off, shrink, pad, gx0, gy0, inv_w, inv_h, ncols, nrows)
         cnt = 0
         p = start[t]
         for r in range(r0, r1 + 1):
