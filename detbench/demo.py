@@ -19,7 +19,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-__all__ = ["Case", "demo_cases", "time_case", "run_demo", "random_boxes"]
+from detbench.synthetic import random_boxes
+
+__all__ = ["Case", "demo_cases", "time_case", "run_demo"]
 
 
 @dataclass
@@ -31,14 +33,6 @@ class Case:
     run: Callable[[], Any]
     peer: str | None = None
     peer_run: Callable[[], Any] | None = None
-
-
-def random_boxes(n: int, image_size: float = 1000.0, seed: int = 0, dtype: Any = np.float32) -> np.ndarray:
-    """``n`` seeded random xyxy boxes of side 10-200 px inside a square image."""
-    rng = np.random.default_rng(seed)
-    wh = rng.uniform(10, 200, (n, 2))
-    xy = rng.uniform(0, 1, (n, 2)) * (image_size - wh)
-    return np.hstack([xy, xy + wh]).astype(dtype)
 
 
 def _have(module: str) -> bool:

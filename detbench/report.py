@@ -17,8 +17,10 @@ repeats (under a minute on 2 cores); the full run takes a few minutes.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -181,15 +183,10 @@ class SpeedCase:
     order: float = 0.0  # a numeric size for plotting
 
 
-def _random_boxes(n: int, image_size: float, seed: int) -> np.ndarray:
-    from detbench.demo import random_boxes
-
-    return random_boxes(n, image_size=image_size, seed=seed)
-
-
 def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
     """Every primitive at the report's sizes, with each installed peer."""
     import detbench as db
+    from detbench.synthetic import random_boxes
 
     cases: list[SpeedCase] = []
     torch = tvops = None
@@ -198,7 +195,7 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
         import torchvision.ops as tvops
 
     for n in ((500, 2000) if quick else (1000, 3000, 5000)):
-        a, b = _random_boxes(n, 1000.0, seed + 1), _random_boxes(n, 1000.0, seed + 2)
+        a, b = random_boxes(n, 1000.0, seed + 1), random_boxes(n, 1000.0, seed + 2)
         out = np.empty((n, n), np.float32)
         peers = {}
         if tvops is not None:
@@ -261,11 +258,13 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
     return cases
 
 
-def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
-    import contextlib
-    import io
+def _silenced() -> contextlib.AbstractContextManager[Any]:
+    """Swallow what a peer (or a drop-in summarize) prints."""
+    return contextlib.redirect_stdout(io.StringIO())
 
-    with contextlib.redirect_stdout(io.StringIO()):
+
+def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
+    with _silenced():
         return fn(*args)
 
 
@@ -375,9 +374,6 @@ def section_speed(ctx: ReportContext) -> Section:
 
 def coco_stats(gt_dataset: Any, detections: Any) -> np.ndarray:
     """The 12 COCO bbox stats of :class:`detbench.synthetic.Detections` against a loaded ground truth."""
-    import contextlib
-    import io
-
     from detbench.eval import COCOeval, load_results
 
     xywh = detections.boxes.astype(np.float64).copy()
@@ -385,7 +381,7 @@ def coco_stats(gt_dataset: Any, detections: Any) -> np.ndarray:
     rows = np.column_stack([detections.image_ids, xywh, detections.scores, detections.labels]).astype(np.float64)
     dt = load_results(rows, gt_dataset)
     ev = COCOeval(gt_dataset, dt, "bbox")
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _silenced():
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -550,9 +546,6 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 
 def section_eval_parity(ctx: ReportContext) -> Section:
     """The real COCO val2014 subset: detbench's stats against pycocotools' and the published ones."""
-    import contextlib
-    import io
-
     from detbench.data import COCO_SUBSET_BBOX_STATS, coco_val2014_subset
     from detbench.eval import COCOeval, load_coco, load_results
 
@@ -562,7 +555,7 @@ def section_eval_parity(ctx: ReportContext) -> Section:
     gt = load_coco(gt_path)
     dt = load_results(dt_path, gt)
     ev = COCOeval(gt, dt, "bbox")
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _silenced():
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -574,7 +567,7 @@ def section_eval_parity(ctx: ReportContext) -> Section:
         from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
         t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _silenced():
             c_gt = COCO(str(gt_path))
             c_dt = c_gt.loadRes(str(dt_path))
             pe = PyCOCOeval(c_gt, c_dt, "bbox")

@@ -31,6 +31,7 @@ __all__ = [
     "simulate_detections",
     "make_dataset",
     "clustered_boxes",
+    "random_boxes",
 ]
 
 
@@ -331,3 +332,21 @@ def clustered_boxes(
     scores = (rng.permutation(n) + 1.0) / (n + 1.0)
     labels = rng.integers(0, max(1, n_classes), n_obj)[obj]
     return boxes.astype(dtype), scores.astype(dtype), labels.astype(np.int64)
+
+
+def random_boxes(
+    n: int,
+    image_size: float = 1000.0,
+    seed: int = 0,
+    dtype: Any = np.float32,
+    min_side: float = 10.0,
+    max_side: float = 200.0,
+) -> np.ndarray:
+    """``n`` seeded xyxy boxes with sides uniform in ``[min_side, max_side]`` inside a square image.
+
+    The IoU benchmarks' data (independent boxes, no clusters). Returns ``(n, 4)`` of ``dtype``.
+    """
+    rng = np.random.default_rng(seed)
+    wh = rng.uniform(min_side, max_side, (n, 2))
+    xy = rng.uniform(0, 1, (n, 2)) * (image_size - wh)
+    return np.hstack([xy, xy + wh]).astype(dtype)
