@@ -38,15 +38,16 @@ _RADIX_PASSES = 6  # 6 * 11 >= 64
 
 
 @jit
-def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm):
+def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm, dest):
     """Stable counting sort of annotations by evaluation group.
 
     ``ip``/``cp`` are image/category positions (-1: not evaluated). The key is
     ``cp * n_img + ip`` with ``use_cats`` (groups = (category, image)), else
     ``ip * n_cat + cp`` (groups = images, categories in ``catIds`` order inside).
     ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key,
-    ``perm`` the input index of every output slot; ``cursor`` is scratch.
-    Returns the number of annotations kept. O(N + n_img * n_cat).
+    ``perm`` the input index of every output slot and ``dest`` the output slot
+    of every input (-1: not evaluated); ``cursor`` is scratch. Returns the
+    number of annotations kept. O(N + n_img * n_cat).
     """
     n = ip.shape[0]
     n_keys = n_img * n_cat
@@ -62,24 +63,32 @@ def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm):
     for i in range(n):
         a = ip[i]
         b = cp[i]
+        o = -1
         if a >= 0 and b >= 0:
             k = b * n_img + a if use_cats else a * n_cat + b
-            perm[cursor[k]] = i
-            cursor[k] += 1
+            o = cursor[k]
+            perm[o] = i
+            cursor[k] = o + 1
+        dest[i] = o
     return offsets[n_keys]
 
 
 @jit
-def gather_rows(perm, src, box, area, score, ip, flag, box_out, area_out, score_out, ip_out, flag_out, src_out):
-    """Gather the per-annotation arrays in group order, in one pass.
+def scatter_rows(dest, src, box, area, score, ip, flag, box_out, area_out, score_out, ip_out, flag_out, src_out):
+    """Put the per-annotation arrays in group order, in one pass.
 
-    Output slot ``o`` takes entry ``i = perm[o]`` of ``ip`` and row ``src[i]`` of
-    ``box``/``area``/``score``/``flag`` (``score``/``flag`` may be empty).
+    Entry ``i`` with ``o = dest[i] >= 0`` writes row ``src[i]`` of
+    ``box``/``area``/``score``/``flag`` (``score``/``flag`` may be empty) and
+    ``ip[i]`` to output slot ``o``. Reading in input order and writing to one
+    sequential stream per group run (a scatter) is cache-friendly where the
+    equivalent gather jumps across the whole input for every row.
     """
     has_score = score.shape[0] > 0
     has_flag = flag.shape[0] > 0
-    for o in range(perm.shape[0]):
-        i = perm[o]
+    for i in range(dest.shape[0]):
+        o = dest[i]
+        if o < 0:
+            continue
         j = src[i]
         box_out[o, 0] = box[j, 0]
         box_out[o, 1] = box[j, 1]

@@ -333,8 +333,8 @@ class COCOeval:
         pr.use_cats = use_cats
         pr.n_seg = n_cat if use_cats else 1
         crowd = gt.iscrowd.view(np.uint8) if gt.iscrowd is not None else np.zeros(len(gt), np.uint8)
-        g = _group_gather(ipg, cpg, n_img, n_cat, use_cats, g_src, gt.bbox, gt.area, None, crowd)
-        d = _group_gather(ipd, cpd, n_img, n_cat, use_cats, d_src, dt.bbox, dt.area, dt.score, None)
+        g = _group_rows(ipg, cpg, n_img, n_cat, use_cats, g_src, gt.bbox, gt.area, None, crowd)
+        d = _group_rows(ipd, cpd, n_img, n_cat, use_cats, d_src, dt.bbox, dt.area, dt.score, None)
         pr.g_off, pr.g_box, pr.g_area, _, pr.g_crowd, _, pr.g_src = g
         pr.d_off, pr.d_box, pr.d_area, pr.d_score, _, pr.d_img, pr.d_src = d
         gsel, dsel = pr.g_src, pr.d_src
@@ -764,7 +764,7 @@ def _same(a: Any, b: Any) -> bool:
         return a == b
 
 
-def _group_gather(
+def _group_rows(
     ip: np.ndarray,
     cp: np.ndarray,
     n_img: int,
@@ -776,7 +776,7 @@ def _group_gather(
     score: np.ndarray | None,
     flag: np.ndarray | None,
 ) -> tuple:
-    """Group the annotations (counting sort) and gather their arrays in group order.
+    """Group the annotations (counting sort) and put their arrays in group order.
 
     Returns (group offsets, box, area, score, flag, image position, source index);
     group offsets have ``n_cat * n_img + 1`` entries with ``use_cats``, else
@@ -784,17 +784,17 @@ def _group_gather(
     """
     n_keys = n_img * n_cat
     offsets = np.zeros(n_keys + 1, np.int64)
-    perm = np.empty(ip.size, np.int64)
-    n = K_.group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), perm)
-    perm = perm[:n]
+    dest = np.empty(ip.size, np.int64)
+    cursor = np.empty(max(n_keys, 1), np.int64)
+    n = K_.group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, np.empty(ip.size, np.int64), dest)
     box_o = np.empty((n, 4), np.float64)
     area_o = np.empty(n, np.float64)
     score_o = np.empty(n if score is not None else 0, np.float64)
     flag_o = np.empty(n if flag is not None else 0, np.uint8)
     ip_o = np.empty(n, np.int64)
     src_o = np.empty(n, np.int64)
-    K_.gather_rows(
-        perm,
+    K_.scatter_rows(
+        dest,
         src,
         np.ascontiguousarray(box, dtype=np.float64),
         np.ascontiguousarray(area, dtype=np.float64),

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from detbench.eval._dictread import FastRead, read_annotations
+
 __all__ = ["CocoDataset", "load_coco", "load_results", "annotations_of", "clear_cache"]
 
 _MAX_EXACT = float(2**53)
@@ -192,13 +194,22 @@ def _slow_check(anns: list, keys: tuple, source: str, *, kind: str) -> None:
         for v in bb:
             if isinstance(v, (bool, str)) or not isinstance(v, (numbers.Real, np.number)):
                 raise ValueError(f"{source}: {_describe(anns, k)}: bbox must be 4 numbers, got {bb!r}")
+            _check_float(v, "bbox", anns, k, source)
         for key in ("score", "area"):
             if key in keys or (key == "area" and key in a):
                 v = a[key]
                 if isinstance(v, (bool, str)) or not isinstance(v, (numbers.Real, np.number)):
                     raise ValueError(f"{source}: {_describe(anns, k)}: {key} must be a number, got {v!r}")
+                _check_float(v, key, anns, k, source)
         if kind == "gt" and "iscrowd" in a and a["iscrowd"] not in (0, 1, True, False):
             raise ValueError(f"{source}: {_describe(anns, k)}: iscrowd must be 0 or 1, got {a['iscrowd']!r}")
+
+
+def _check_float(v: Any, key: str, anns: list, k: int, source: str) -> None:
+    try:
+        float(v)
+    except OverflowError:
+        raise ValueError(f"{source}: {_describe(anns, k)}: {key} value {v} is too large for a float") from None
 
 
 def _floats(values: Any, n: int) -> np.ndarray:
@@ -220,7 +231,7 @@ def _bboxes(anns: list, n: int, source: str, keys: tuple, kind: str) -> np.ndarr
         raise ValueError(f"{source}: a bbox is not 4 numbers")  # pragma: no cover - _slow_check raises
     try:
         out = np.fromiter(chain.from_iterable(bbl), np.float64, 4 * n)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         _slow_check(anns, keys, source, kind=kind)
         raise
     return out.reshape(n, 4)
@@ -259,6 +270,52 @@ def extract_annotations(
             score=z.copy() if kind == "dt" else None,
             ids_=z.copy(),
         )
+    fast = read_annotations([anns], n, kind, read_image_id=image_id is None)
+    if fast is not None:
+        return _from_fast_read(fast, kind, source, image_id, lambda: anns, strict=strict)
+    out = _python_read(anns, kind, source, keys, strict=strict, image_id=image_id)
+    _add_lazy_fields(out, kind, source, lambda: anns)
+    try:
+        _check_values(out, anns, source, strict=strict)
+    except ValueError:
+        _slow_check(anns, keys, source, kind=kind)  # a non-number (None, "1") reads as NaN: say so
+        raise
+    return out
+
+
+def _add_lazy_fields(out: Annotations, kind: str, source: str, flat: Callable[[], list]) -> None:
+    # detection ids and VOC 'difficult' flags are read only when asked for
+    if kind == "dt":
+        out.ids_fn = lambda: _id_array([a.get("id", k + 1) for k, a in enumerate(flat())], "id of annotation", source)
+    else:
+        out.extra["difficult_fn"] = lambda: _difficult_flags(flat())
+
+
+def _from_fast_read(
+    fast: FastRead, kind: str, source: str, image_id: np.ndarray | None, flat: Callable[[], list], *, strict: bool
+) -> Annotations:
+    """Annotations from the fast reader's arrays; ``flat()`` gives the dicts (for messages and lazy fields)."""
+    gt = kind == "gt"
+    out = Annotations(
+        image_id if image_id is not None else fast.image_id,
+        fast.category_id,
+        fast.bbox,
+        fast.area,
+        fast.iscrowd if gt else None,
+        None if gt else fast.score,
+        fast.ids if gt else None,
+    )
+    _add_lazy_fields(out, kind, source, flat)
+    if strict or not fast.finite:
+        _check_values(out, flat(), source, strict=strict)
+    return out
+
+
+def _python_read(
+    anns: list, kind: str, source: str, keys: tuple, *, strict: bool, image_id: np.ndarray | None
+) -> Annotations:
+    """The general path of :func:`extract_annotations` (any id types, precise errors)."""
+    n = len(anns)
     try:
         img_l = list(map(itemgetter("image_id"), anns)) if image_id is None else None
         cat_l = list(map(itemgetter("category_id"), anns))
@@ -272,20 +329,20 @@ def extract_annotations(
     score = None
     iscrowd = None
     ids_arr = None
-    ids_fn = None
     try:
         if kind == "dt":
             score = _floats(map(itemgetter("score"), anns), n)
         else:
             ids_arr = _id_array(list(map(itemgetter("id"), anns)), "id of annotation", source)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         _slow_check(anns, keys, source, kind=kind)
         raise
     try:
-        area = _floats(map(itemgetter("area"), anns), n)
-    except KeyError:
-        area = np.array([a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3] for a in anns], np.float64)
-    except (TypeError, ValueError):
+        try:
+            area = _floats(map(itemgetter("area"), anns), n)
+        except KeyError:
+            area = np.array([a["area"] if "area" in a else a["bbox"][2] * a["bbox"][3] for a in anns], np.float64)
+    except (TypeError, ValueError, OverflowError):
         _slow_check(anns, keys, source, kind=kind)
         raise
     if kind == "gt":
@@ -303,20 +360,7 @@ def extract_annotations(
             if bad:
                 k = bad[0]
                 raise ValueError(f"{source}: {_describe(anns, k)}: iscrowd must be 0 or 1, got {crowd_l[k]!r}")
-    else:
-
-        def ids_fn() -> np.ndarray:
-            return _id_array([a.get("id", k + 1) for k, a in enumerate(anns)], "id of annotation", source)
-
-    out = Annotations(image_id, category_id, bbox, area, iscrowd, score, ids_arr, ids_fn)
-    if kind == "gt":
-        out.extra["difficult_fn"] = lambda: _difficult_flags(anns)  # for VOC evaluation, on demand
-    try:
-        _check_values(out, anns, source, strict=strict)
-    except ValueError:
-        _slow_check(anns, keys, source, kind=kind)  # a non-number (None, "1") reads as NaN: say so
-        raise
-    return out
+    return Annotations(image_id, category_id, bbox, area, iscrowd, score, ids_arr)
 
 
 def _check_values(a: Annotations, anns: list | None, source: str, *, strict: bool) -> None:
@@ -636,9 +680,16 @@ def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
         lists = list(index.values())
         counts = np.fromiter(map(len, lists), np.int64, len(lists))
         if int(counts.sum()) == len(anns) and all(isinstance(v, list) for v in lists[:1]):
-            seq = list(chain.from_iterable(lists))
             keys = _id_array(list(index.keys()), "image id", source)
-            out = extract_annotations(seq, kind, source, strict=False, image_id=np.repeat(keys, counts))
+            image_id = np.repeat(keys, counts)
+            fast = read_annotations(lists, len(anns), kind, read_image_id=False)
+            if fast is not None:
+                out = _from_fast_read(
+                    fast, kind, source, image_id, lambda: list(chain.from_iterable(lists)), strict=False
+                )
+            else:
+                seq = list(chain.from_iterable(lists))
+                out = extract_annotations(seq, kind, source, strict=False, image_id=image_id)
     if out is None:
         out = extract_annotations(anns, kind, source, strict=False)
     if cache:

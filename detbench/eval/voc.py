@@ -334,7 +334,9 @@ def _evaluate(
     n_keys = n_cat * n_img
     g_off = np.zeros(n_keys + 1, np.int64)
     g_perm = np.empty(gi.size, np.int64)
-    ng = K_.group_keys(gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), g_perm)
+    ng = K_.group_keys(
+        gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), g_perm, np.empty(gi.size, np.int64)
+    )
     g_perm = g_perm[:ng]
     gb = np.ascontiguousarray(g_box[g_perm], dtype=np.float64)
     g_ign_s = g_ign[g_perm].astype(np.uint8)
