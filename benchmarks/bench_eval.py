@@ -229,6 +229,43 @@ class COCOEvalParity:
         return float(np.abs(np.asarray(self.ours) - np.asarray(self.ref)).max())
 
 
+class AnnotationExtraction:
+    """Pulling the annotation dicts of a pycocotools ``COCO`` object into arrays (~535k dicts at 5,000 images).
+
+    ``fast``: the compiled C-API reader (``detbench.eval._dictread``); ``python``:
+    the general itemgetter path it falls back to for unusual inputs.
+    """
+
+    params = ([500, 5000], ["fast", "python"])
+    param_names = ["n_images", "reader"]
+    number = 1
+    repeat = (3, 10, 20.0)
+
+    def setup(self, n_images, reader):
+        if not _available("pycocotools"):
+            raise NotImplementedError("pycocotools not installed")
+        from detbench.eval import _dictread
+
+        gt, dets = _data(n_images)
+        self.c_gt, self.c_dt = build_objects("detbench", gt, dets)
+        self._dictread = _dictread
+        self._saved = _dictread.AVAILABLE
+        if reader == "python":
+            _dictread.AVAILABLE = False
+        elif not _dictread.AVAILABLE:
+            raise NotImplementedError("the fast reader is unavailable on this interpreter")
+        self.time_extract(n_images, reader)  # JIT warm-up
+
+    def teardown(self, n_images, reader):
+        self._dictread.AVAILABLE = self._saved
+
+    def time_extract(self, n_images, reader):
+        from detbench.eval.loader import annotations_of
+
+        annotations_of(self.c_gt, "gt", cache=False)
+        annotations_of(self.c_dt, "dt", cache=False)
+
+
 def timeraw_first_evaluation():
     """A fresh interpreter: import detbench.eval and evaluate a tiny set once (compile-cache load cost)."""
     return """

@@ -47,10 +47,14 @@ raises IndexError).
 
 Speed
 -----
-Annotations are pulled out of the ``COCO`` dicts once into flat arrays (cached
-per object, see :func:`~detbench.eval.loader.annotations_of`; detbench's own
-loader parses straight to arrays), grouped by (category, image) with a counting
-sort and ordered by score with a radix sort. One compiled kernel per category
+Annotations are pulled out of the ``COCO`` dicts once into flat arrays by a
+compiled reader that walks the dicts through the CPython C API (~75 ns per
+annotation; anything unusual such as string ids falls back to a Python path,
+see :mod:`detbench.eval._dictread`). The arrays are cached per object (see
+:func:`~detbench.eval.loader.annotations_of`; detbench's own loader parses
+straight to arrays), grouped by (category, image) with a counting sort
+(scattered in input order, which is cache-friendly) and ordered by score with a
+radix sort. One compiled kernel per category
 then ranks, matches and accumulates: detections whose best IoU is below the
 lowest threshold (most of them) are settled once per area range, the others
 are matched once per threshold and per distinct ground-truth ignore pattern
