@@ -221,3 +221,13 @@ def test_pycocotools_objects_through_the_index():
     ref = general(order, "gt", image_id=np.array([x["image_id"] for x in order], np.float64))
     same_arrays(a, ref)
     assert a.difficult is None
+
+
+def test_environment_switch_turns_the_reader_off():
+    import os
+    import subprocess
+
+    code = "from detbench.eval import _dictread as R; print(R.AVAILABLE)"
+    env = dict(os.environ, DETBENCH_PURE_PYTHON_READER="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
