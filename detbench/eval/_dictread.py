@@ -180,6 +180,16 @@ def _exact_id(x):
     return abs(x) < _MAX_EXACT  # also False for NaN and inf
 
 
+@numba.njit(cache=True, inline="always")
+def _required(mapping, key, t_int, t_float, is_id):
+    """(value, ok) of a key that must hold a number (an exact float64 id when ``is_id``)."""
+    v = _lookup(mapping, key)
+    if v <= 0:
+        return 0.0, False
+    x, ok = _number(v, t_int, t_float)
+    return x, ok and (not is_id or _exact_id(x))
+
+
 @numba.njit(cache=True)
 def _read(parts, ground_truth, read_image_id, tps, keys, image_id, category_id, bbox, area, score, iscrowd, ids):
     """Fill the output arrays from a list of lists of dicts, in order.
@@ -225,18 +235,12 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
     if _load_i64(ann + _T_OFF) != t_dict:
         return False
     if read_image_id:
-        v = _lookup(ann, k_img)
-        if v <= 0:
-            return False
-        x, ok = _number(v, t_int, t_float)
-        if not (ok and _exact_id(x)):
+        x, ok = _required(ann, k_img, t_int, t_float, True)
+        if not ok:
             return False
         image_id[k] = x
-    v = _lookup(ann, k_cat)
-    if v <= 0:
-        return False
-    x, ok = _number(v, t_int, t_float)
-    if not (ok and _exact_id(x)):
+    x, ok = _required(ann, k_cat, t_int, t_float, True)
+    if not ok:
         return False
     category_id[k] = x
     b = _lookup(ann, k_bbox)
@@ -259,11 +263,8 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
             return False
         area[k] = x
     if ground_truth:
-        v = _lookup(ann, k_id)
-        if v <= 0:
-            return False
-        x, ok = _number(v, t_int, t_float)
-        if not (ok and _exact_id(x)):
+        x, ok = _required(ann, k_id, t_int, t_float, True)
+        if not ok:
             return False
         ids[k] = x
         v = _lookup(ann, k_crowd)
@@ -281,10 +282,7 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
                 return False
             iscrowd[k] = x == 1.0
     else:
-        v = _lookup(ann, k_score)
-        if v <= 0:
-            return False
-        x, ok = _number(v, t_int, t_float)
+        x, ok = _required(ann, k_score, t_int, t_float, False)
         if not ok:
             return False
         score[k] = x
