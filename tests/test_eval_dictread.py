@@ -126,7 +126,7 @@ REFUSED = [
     ("dt", "bbox", np.array([1.0, 2, 3, 4])),
     ("dt", "bbox", [1, 2, 3, 10**400]),  # int too large for a double: OverflowError inside
     ("dt", "score", None),
-    ("dt", "score", np.float64(0.5)),  # a float subclass
+    ("dt", "score", np.float32(0.5)),  # other NumPy scalars
     ("dt", "area", "12"),
     ("gt", "iscrowd", 2),
     ("gt", "iscrowd", None),
@@ -231,3 +231,28 @@ def test_environment_switch_turns_the_reader_off():
     env = dict(os.environ, DETBENCH_PURE_PYTHON_READER="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_numpy_float64_values_are_read():
+    # pycocotools' loadNumpyAnnotations / loadRes(ndarray) leave numpy.float64 in bbox, score and area
+    from pycocotools.coco import COCO
+
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": 1}, {"id": 2}],
+        "categories": [{"id": 1}, {"id": 2}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+        ],
+    }
+    gt.createIndex()
+    arr = np.array([[1, 0.5, 1.25, 9, 9.5, 0.9, 1], [2, 3, 4, 5, 6, 0.4, 2], [1, 2, 2, 3, 3, 0.7, 2]])
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(arr)
+    anns = [a for v in dt.imgToAnns.values() for a in v]
+    assert type(anns[0]["score"]) is np.float64 and type(anns[0]["bbox"][0]) is np.float64
+    assert fast(anns, "dt") is not None
+    same_arrays(L.annotations_of(dt, "dt", cache=False), general(anns, "dt"))

@@ -8,13 +8,14 @@ Numba kernel instead, through the CPython C API (``PyDict_GetItem``,
 object's type pointer, a ``float``'s value, a ``list``'s size and item array):
 ~80 ns per dict, bound by cache misses on the scattered dicts.
 
-It is a fast path only. It accepts exactly the common case (a ``list`` of
-``dict``; numbers that are exact ``int`` or ``float``; ``bbox`` a ``list`` of 4
-numbers; ids finite and below 2**53 in magnitude; ``iscrowd`` 0/1 or a bool)
-and reports the index of the first annotation outside it, on which the caller
-runs the general Python path from the start. So anything unusual (string ids,
-NumPy scalars, tuples, missing keys, malformed values) gets exactly the same
-arrays and error messages as before; the two paths are compared in the tests.
+It is a fast path only. It accepts exactly the common case: a ``list`` of
+``dict``; numbers that are exact ``int``, ``float`` or ``numpy.float64`` (what
+pycocotools' ``loadNumpyAnnotations`` makes); ``bbox`` a ``list`` of 4
+numbers; ids finite and below 2**53 in magnitude; ``iscrowd`` 0/1 or a bool.
+On the first annotation outside it the caller runs the general Python path
+from the start, so anything unusual (string ids, other NumPy scalars, tuples,
+missing keys, malformed values) gets exactly the same arrays and error
+messages as before; the two paths are compared in the tests.
 
 Safety:
 
@@ -133,6 +134,8 @@ def _check_layouts() -> tuple[bool, tuple[int, int, int, int]]:
         ok &= all(read_ptr(item_array + ptr * k).value == id(o) for k, o in enumerate(items))
         ok &= read_ptr(id({}) + t_off).value == id(dict)
         ok &= read_ptr(id(True) + t_off).value == id(bool)
+        # NumPy's float64 scalar subclasses float and keeps its value where float does
+        ok &= ctypes.c_double.from_address(id(np.float64(value)) + f_off).value == value
         return bool(ok), offsets
     except Exception:  # noqa: BLE001 - any surprise means: do not use the fast path
         return False, offsets
@@ -143,7 +146,7 @@ _LAYOUT_OK, (_T_OFF, _F_OFF, _N_OFF, _ITEMS_OFF) = _check_layouts()
 AVAILABLE = _LAYOUT_OK and os.environ.get("DETBENCH_PURE_PYTHON_READER", "") in ("", "0")
 
 # type-object addresses, in the order the kernel takes them
-_TYPES = (id(dict), id(list), id(int), id(float), id(bool))
+_TYPES = (id(dict), id(list), id(int), id(float), id(bool), id(np.float64))
 _KEY_NAMES = ("image_id", "category_id", "bbox", "area", "score", "id", "iscrowd")
 _KEYS = tuple(sys.intern(k) for k in _KEY_NAMES)  # kept alive here: the kernel gets their addresses
 _KEY_ADDRS = tuple(id(k) for k in _KEYS)
@@ -153,10 +156,10 @@ _KEY_ADDRS = tuple(id(k) for k in _KEYS)
 
 
 @numba.njit(cache=True, inline="always")
-def _number(obj, t_int, t_float):
-    """(value, ok) of an exact int or float; ok is False for any other type."""
+def _number(obj, t_int, t_float, t_f64):
+    """(value, ok) of an exact int, float or numpy.float64; ok is False for any other type."""
     t = _load_i64(obj + _T_OFF)
-    if t == t_float:
+    if t == t_float or t == t_f64:
         return _load_f64(obj + _F_OFF), True
     if t == t_int:
         v = _long_as_double(obj)
@@ -181,12 +184,12 @@ def _exact_id(x):
 
 
 @numba.njit(cache=True, inline="always")
-def _required(mapping, key, t_int, t_float, is_id):
+def _required(mapping, key, t_int, t_float, t_f64, is_id):
     """(value, ok) of a key that must hold a number (an exact float64 id when ``is_id``)."""
     v = _lookup(mapping, key)
     if v <= 0:
         return 0.0, False
-    x, ok = _number(v, t_int, t_float)
+    x, ok = _number(v, t_int, t_float, t_f64)
     return x, ok and (not is_id or _exact_id(x))
 
 
@@ -197,7 +200,7 @@ def _read(parts, ground_truth, read_image_id, tps, keys, image_id, category_id, 
     Returns (stop, finite): stop is -1 on success, else the index of the first
     annotation not handled; finite is False if a bbox, area or score read is NaN/inf.
     """
-    t_dict, t_list, t_int, t_float, t_bool = tps
+    t_dict, t_list, t_int, t_float, t_bool, t_f64 = tps
     k_img, k_cat, k_bbox, k_area, k_score, k_id, k_crowd = keys
     n_parts = _load_i64(parts + _N_OFF)
     finite = True
@@ -230,16 +233,16 @@ def _read(parts, ground_truth, read_image_id, tps, keys, image_id, category_id, 
 @numba.njit(cache=True, inline="always")
 def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category_id, bbox, area, score, iscrowd, ids):
     """Read annotation dict ``ann`` into row ``k``; False if it is outside the accepted case."""
-    t_dict, t_list, t_int, t_float, t_bool = tps
+    t_dict, t_list, t_int, t_float, t_bool, t_f64 = tps
     k_img, k_cat, k_bbox, k_area, k_score, k_id, k_crowd = keys
     if _load_i64(ann + _T_OFF) != t_dict:
         return False
     if read_image_id:
-        x, ok = _required(ann, k_img, t_int, t_float, True)
+        x, ok = _required(ann, k_img, t_int, t_float, t_f64, True)
         if not ok:
             return False
         image_id[k] = x
-    x, ok = _required(ann, k_cat, t_int, t_float, True)
+    x, ok = _required(ann, k_cat, t_int, t_float, t_f64, True)
     if not ok:
         return False
     category_id[k] = x
@@ -248,7 +251,7 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
         return False
     items = _load_i64(b + _ITEMS_OFF)
     for j in range(4):
-        x, ok = _number(_load_i64(items + 8 * j), t_int, t_float)
+        x, ok = _number(_load_i64(items + 8 * j), t_int, t_float, t_f64)
         if not ok:
             return False
         bbox[k, j] = x
@@ -258,12 +261,12 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
     if v == 0:
         area[k] = bbox[k, 2] * bbox[k, 3]
     else:
-        x, ok = _number(v, t_int, t_float)
+        x, ok = _number(v, t_int, t_float, t_f64)
         if not ok:
             return False
         area[k] = x
     if ground_truth:
-        x, ok = _required(ann, k_id, t_int, t_float, True)
+        x, ok = _required(ann, k_id, t_int, t_float, t_f64, True)
         if not ok:
             return False
         ids[k] = x
@@ -282,7 +285,7 @@ def _read_one(ann, k, ground_truth, read_image_id, tps, keys, image_id, category
                 return False
             iscrowd[k] = x == 1.0
     else:
-        x, ok = _required(ann, k_score, t_int, t_float, False)
+        x, ok = _required(ann, k_score, t_int, t_float, t_f64, False)
         if not ok:
             return False
         score[k] = x
