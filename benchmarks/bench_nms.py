@@ -174,7 +174,6 @@ class BatchedNMS:
         self.fn()
 
 
-
 class BatchedNMSParity:
     """Accuracy: kept indices that differ from torchvision.ops.batched_nms."""
 
@@ -334,7 +333,6 @@ class Fusion:
 
     def time_fusion(self, n, function, impl):
         self.fn()
-
 
 
 class FusionParity:

@@ -144,8 +144,15 @@ def _torchvision_rpn(o, d, cells, strides, levels, image_size):
     )
     counts = [h * w * c.shape[0] for c, (h, w) in zip(cells, levels)]
     rpn = RegionProposalNetwork(
-        AnchorGenerator(), torch.nn.Identity(), 0.7, 0.3, 256, 0.5, dict(training=1000, testing=1000),
-        dict(training=1000, testing=1000), 0.7,
+        AnchorGenerator(),
+        torch.nn.Identity(),
+        0.7,
+        0.3,
+        256,
+        0.5,
+        dict(training=1000, testing=1000),
+        dict(training=1000, testing=1000),
+        0.7,
     ).eval()
     coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
 

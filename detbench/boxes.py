@@ -142,9 +142,7 @@ def _check_offset(offset: Any) -> float:
     return float(check_choice(offset, "offset", (0, 1)))
 
 
-def _prepare_pair(
-    boxes1: Any, boxes2: Any, offset: Any, out: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def _prepare_pair(boxes1: Any, boxes2: Any, offset: Any, out: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     a = check_boxes(boxes1, "boxes1")
     b = check_boxes(boxes2, "boxes2")
     dtype = result_float_dtype(a, b)

@@ -68,7 +68,7 @@ def demo_cases(quick: bool = True) -> list[Case]:
         if torch is not None:
             tfn = getattr(tvops, fn_name)
             ta2, tb2 = torch.from_numpy(a[:m]), torch.from_numpy(b[:m])
-            pr = (lambda tfn=tfn, ta2=ta2, tb2=tb2: tfn(ta2, tb2))
+            pr = lambda tfn=tfn, ta2=ta2, tb2=tb2: tfn(ta2, tb2)
         cases.append(Case(fn_name, f"{m}x{m}", lambda fn=fn, m=m: fn(a[:m], b[:m]), "torchvision" if pr else None, pr))
 
     base = db.generate_anchors()
@@ -120,8 +120,7 @@ def run_demo(quick: bool = True, repeats: int = 5, stream: TextIO | None = None)
     cases = demo_cases(quick)
     rows = []
     header = (
-        f"{'primitive':<22}{'size':>12}{'first call':>14}{'detbench':>14}  "
-        f"{'peer':<12}{'peer time':>12}{'speedup':>9}"
+        f"{'primitive':<22}{'size':>12}{'first call':>14}{'detbench':>14}  {'peer':<12}{'peer time':>12}{'speedup':>9}"
     )
     print(header, file=stream)
     print("-" * len(header), file=stream)

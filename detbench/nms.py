@@ -582,7 +582,6 @@ def _soft_stepwise(cur, thresh, block, state, x1, y1, x2, y2, grid, method, sigm
     return np.array(out, dtype=np.int64)
 
 
-
 def diou_nms(
     boxes: Any,
     scores: Any,

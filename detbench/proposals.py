@@ -172,8 +172,9 @@ def _sorted_edges(img255: np.ndarray, sigma: float) -> _SortedEdges:
 
 def _fh_labels(edges: _SortedEdges, scale: float, min_size: int) -> np.ndarray:
     labels = np.empty(edges.height * edges.width, dtype=np.int64)
-    _seg.fh_segment(edges.order, edges.weights, edges.n, edges.width, labels.shape[0], float(scale), int(min_size),
-                    labels)
+    _seg.fh_segment(
+        edges.order, edges.weights, edges.n, edges.width, labels.shape[0], float(scale), int(min_size), labels
+    )
     return labels.reshape(edges.height, edges.width)
 
 
@@ -296,7 +297,16 @@ def _initial_regions(prep: _Prepared, scale: float, min_size: int, max_regions: 
     chist = np.zeros((n, 3 * N_COLOR_BINS), dtype=np.float64)
     thist = np.zeros((n, 3 * N_ORIENTATIONS * N_TEXTURE_BINS), dtype=np.float64)
     _seg.region_features(
-        labels.ravel(), w, prep.cbins, prep.tbins, N_COLOR_BINS, N_TEXTURE_BINS, size, bbox, chist, thist,
+        labels.ravel(),
+        w,
+        prep.cbins,
+        prep.tbins,
+        N_COLOR_BINS,
+        N_TEXTURE_BINS,
+        size,
+        bbox,
+        chist,
+        thist,
     )
     return _Regions(n, _neighbour_pairs(labels, n), size, bbox, chist, thist)
 
@@ -306,8 +316,17 @@ def _group(reg: _Regions, sim: str, im_size: int) -> np.ndarray:
     size = reg.size.copy()
     bbox = reg.bbox.copy()
     count = _seg.hierarchical_grouping(
-        reg.n, reg.pairs, size, bbox, reg.chist.copy(), reg.thist.copy(), float(im_size),
-        "c" in sim, "t" in sim, "s" in sim, "f" in sim,
+        reg.n,
+        reg.pairs,
+        size,
+        bbox,
+        reg.chist.copy(),
+        reg.thist.copy(),
+        float(im_size),
+        "c" in sim,
+        "t" in sim,
+        "s" in sim,
+        "f" in sim,
     )
     return bbox[:count]
 
@@ -665,8 +684,15 @@ def rpn_proposals(
     boxes = decode_boxes(a[idx], d[idx], weights, clamp=clamp)
     sub_counts = np.array([min(pre, c) for c in counts.tolist()], dtype=np.int64)
     res = filter_proposals(
-        boxes, obj[idx], image_size, num_anchors_per_level=sub_counts, pre_nms_top_n=pre,
-        post_nms_top_n=post_nms_top_n, nms_thresh=nms_thresh, score_thresh=score_thresh, min_size=min_size,
+        boxes,
+        obj[idx],
+        image_size,
+        num_anchors_per_level=sub_counts,
+        pre_nms_top_n=pre,
+        post_nms_top_n=post_nms_top_n,
+        nms_thresh=nms_thresh,
+        score_thresh=score_thresh,
+        min_size=min_size,
         objectness_is_logit=objectness_is_logit,
     )
     return RPNProposals(res.boxes, res.scores, idx[res.indices])
@@ -737,8 +763,15 @@ def rpn_proposals_from_maps(
     idx = np.concatenate(sel_idx)
     boxes = decode_boxes(np.concatenate(sel_anchor), np.concatenate(sel_delta), weights, clamp=clamp)
     res = filter_proposals(
-        boxes, np.concatenate(sel_obj), image_size, num_anchors_per_level=sub_counts, pre_nms_top_n=pre,
-        post_nms_top_n=post_nms_top_n, nms_thresh=nms_thresh, score_thresh=score_thresh, min_size=min_size,
+        boxes,
+        np.concatenate(sel_obj),
+        image_size,
+        num_anchors_per_level=sub_counts,
+        pre_nms_top_n=pre,
+        post_nms_top_n=post_nms_top_n,
+        nms_thresh=nms_thresh,
+        score_thresh=score_thresh,
+        min_size=min_size,
         objectness_is_logit=objectness_is_logit,
     )
     return RPNProposals(res.boxes, res.scores, idx[res.indices])

@@ -151,8 +151,20 @@ def environment_info() -> dict[str, Any]:
     from importlib import metadata
 
     versions = {}
-    for dist in ("detbench", "numba", "numpy", "pandas", "matplotlib", "pycocotools", "torch", "torchvision",
-                 "faster-coco-eval", "opencv-python-headless", "ensemble-boxes", "numba-cuda"):
+    for dist in (
+        "detbench",
+        "numba",
+        "numpy",
+        "pandas",
+        "matplotlib",
+        "pycocotools",
+        "torch",
+        "torchvision",
+        "faster-coco-eval",
+        "opencv-python-headless",
+        "ensemble-boxes",
+        "numba-cuda",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -163,8 +175,9 @@ def environment_info() -> dict[str, Any]:
 
 def section_environment(ctx: ReportContext) -> Section:
     info = environment_info()
-    rows = [(k, v) for k, v in info.items() if k != "versions"] + [(f"version: {k}", v)
-                                                                 for k, v in info["versions"].items()]
+    rows = [(k, v) for k, v in info.items() if k != "versions"] + [
+        (f"version: {k}", v) for k, v in info["versions"].items()
+    ]
     table = pd.DataFrame(rows, columns=["item", "value"])
     return Section("environment", "Machine and versions", tables={"environment": table}, data=info)
 
@@ -194,7 +207,7 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
         import torch
         import torchvision.ops as tvops
 
-    for n in ((500, 2000) if quick else (1000, 3000, 5000)):
+    for n in (500, 2000) if quick else (1000, 3000, 5000):
         a, b = random_boxes(n, 1000.0, seed + 1), random_boxes(n, 1000.0, seed + 2)
         out = np.empty((n, n), np.float32)
         peers = {}
@@ -202,12 +215,13 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             peers["torchvision"] = lambda ta=ta, tb=tb: tvops.box_iou(ta, tb)
         cases.append(SpeedCase("box_iou", f"{n}x{n}", lambda a=a, b=b: db.box_iou(a, b), peers, n))
-        cases.append(SpeedCase("box_iou(out=)", f"{n}x{n}", lambda a=a, b=b, o=out: db.box_iou(a, b, out=o),
-                               dict(peers), n))
+        cases.append(
+            SpeedCase("box_iou(out=)", f"{n}x{n}", lambda a=a, b=b, o=out: db.box_iou(a, b, out=o), dict(peers), n)
+        )
 
     from detbench.synthetic import clustered_boxes
 
-    for n in ((1000, 10000) if quick else (1000, 10000, 100000)):
+    for n in (1000, 10000) if quick else (1000, 10000, 100000):
         b, sc, lab = clustered_boxes(n, 1000.0, seed)
         peers = {}
         if tvops is not None and n <= 10000:  # torchvision takes ~20 s at 100k dense
@@ -217,11 +231,18 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
         else:
             bpeers = {}
         cases.append(SpeedCase("nms (dense)", f"{n}", lambda b=b, sc=sc: db.nms(b, sc, 0.5), peers, n))
-        cases.append(SpeedCase("batched_nms (80 classes)", f"{n}",
-                               lambda b=b, sc=sc, lab=lab: db.batched_nms(b, sc, lab, 0.5), bpeers, n))
+        cases.append(
+            SpeedCase(
+                "batched_nms (80 classes)",
+                f"{n}",
+                lambda b=b, sc=sc, lab=lab: db.batched_nms(b, sc, lab, 0.5),
+                bpeers,
+                n,
+            )
+        )
     b, sc, _ = clustered_boxes(100000, 4000.0, seed)
     cases.append(SpeedCase("nms (sparse)", "100000", lambda b=b, sc=sc: db.nms(b, sc, 0.5), {}, 100000))
-    for n in ((1000,) if quick else (1000, 10000)):
+    for n in (1000,) if quick else (1000, 10000):
         b, sc, lab = clustered_boxes(n, 1000.0, seed, dtype=np.float64)
         peers = {}
         if have("ensemble_boxes"):
@@ -229,10 +250,14 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
 
             # one label: ensemble-boxes splits by label, detbench's soft_nms is class-agnostic
             unit, one_label = b / 1000.0, np.zeros(n)
-            peers["ensemble-boxes"] = lambda u=unit, sc=sc, z=one_label: eb_soft_nms([u], [sc], [z], method=2,
-                                                                                     sigma=0.5, thresh=0.001)
-        cases.append(SpeedCase("soft_nms (gaussian)", f"{n}",
-                               lambda b=b, sc=sc: db.soft_nms(b, sc, "gaussian", sigma=0.5), peers, n))
+            peers["ensemble-boxes"] = lambda u=unit, sc=sc, z=one_label: eb_soft_nms(
+                [u], [sc], [z], method=2, sigma=0.5, thresh=0.001
+            )
+        cases.append(
+            SpeedCase(
+                "soft_nms (gaussian)", f"{n}", lambda b=b, sc=sc: db.soft_nms(b, sc, "gaussian", sigma=0.5), peers, n
+            )
+        )
 
     n_rois = 200 if quick else 1000
     rng = np.random.default_rng(seed)
@@ -240,20 +265,22 @@ def speed_cases(quick: bool, seed: int = 0) -> list[SpeedCase]:
     wh = np.exp(rng.uniform(np.log(16), np.log(512), (n_rois, 2)))
     xy = rng.uniform(0, 1, (n_rois, 2)) * (np.array([1088.0, 800.0]) - wh)
     rois = np.concatenate([np.zeros((n_rois, 1)), xy, xy + wh], axis=1).astype(np.float32)
-    for label, kw in (("roi_align sr=2 aligned", dict(sampling_ratio=2, aligned=True)),
-                      ("roi_align sr=-1", dict(sampling_ratio=-1, aligned=False))):
+    for label, kw in (
+        ("roi_align sr=2 aligned", dict(sampling_ratio=2, aligned=True)),
+        ("roi_align sr=-1", dict(sampling_ratio=-1, aligned=False)),
+    ):
         peers = {}
         if tvops is not None:
             tf, tr = torch.from_numpy(features), torch.from_numpy(rois)
             peers["torchvision"] = lambda tf=tf, tr=tr, kw=kw: tvops.roi_align(tf, tr, 7, 0.25, **kw)
-        cases.append(SpeedCase(label, f"{n_rois} rois",
-                               lambda kw=kw: db.roi_align(features, rois, 7, 0.25, **kw), peers, n_rois))
+        cases.append(
+            SpeedCase(label, f"{n_rois} rois", lambda kw=kw: db.roi_align(features, rois, 7, 0.25, **kw), peers, n_rois)
+        )
     peers = {}
     if tvops is not None:
         tf, tr = torch.from_numpy(features), torch.from_numpy(rois)
         peers["torchvision"] = lambda tf=tf, tr=tr: tvops.roi_pool(tf, tr, 7, 0.25)
-    cases.append(SpeedCase("roi_pool", f"{n_rois} rois", lambda: db.roi_pool(features, rois, 7, 0.25), peers,
-                           n_rois))
+    cases.append(SpeedCase("roi_pool", f"{n_rois} rois", lambda: db.roi_pool(features, rois, 7, 0.25), peers, n_rois))
     cases.extend(_eval_speed_cases(quick, seed))
     return cases
 
@@ -275,7 +302,7 @@ def _eval_speed_cases(quick: bool, seed: int) -> list[SpeedCase]:
     from detbench.synthetic import DetectorConfig, SceneConfig, make_dataset
 
     cases = []
-    for n_images in ((100,) if quick else (500,)):
+    for n_images in (100,) if quick else (500,):
         scene = SceneConfig(n_images=n_images, n_classes=80, objects_per_image=(2, 12))
         gt, det = make_dataset(scene, DetectorConfig(duplicates=(4, 12), false_positives_per_image=6), seed=seed)
         results = det.to_coco()
@@ -320,8 +347,7 @@ def _eval_speed_cases(quick: bool, seed: int) -> list[SpeedCase]:
                 return e.stats
 
             peers["faster-coco-eval"] = faster
-        cases.append(SpeedCase("COCOeval (bbox, e2e)", f"{n_images} images, {len(det)} dets", ours, peers,
-                               n_images))
+        cases.append(SpeedCase("COCOeval (bbox, e2e)", f"{n_images} images, {len(det)} dets", ours, peers, n_images))
     return cases
 
 
@@ -338,8 +364,13 @@ def section_speed(ctx: ReportContext) -> Section:
         ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)})")
         first = first_call_time(case.detbench)
         steady = median_time(case.detbench, repeats, budget_s=1.0 if ctx.quick else 3.0)
-        row = {"primitive": case.primitive, "size": case.size, "order": case.order,
-               "first_call_s": first, "detbench_s": steady}
+        row = {
+            "primitive": case.primitive,
+            "size": case.size,
+            "order": case.order,
+            "first_call_s": first,
+            "detbench_s": steady,
+        }
         for name, fn in case.peers.items():  # each peer in its own block, after detbench's
             fn()
             t = median_time(fn, repeats, budget_s=2.0 if ctx.quick else 10.0)
@@ -364,9 +395,14 @@ def section_speed(ctx: ReportContext) -> Section:
         "(JIT compile, or loading the on-disk cache, plus one run); <em>detbench_s</em> and <em>peer_s</em> are "
         f"steady-state medians of up to {repeats} runs, measured in the same run, peer after detbench.</p>"
     )
-    return Section("speed", "Speed against the peers", text=text,
-                   tables={"speed": table.drop(columns=["order"])}, figures=figures,
-                   data={"rows": table.to_dict(orient="records")})
+    return Section(
+        "speed",
+        "Speed against the peers",
+        text=text,
+        tables={"speed": table.drop(columns=["order"])},
+        figures=figures,
+        data={"rows": table.to_dict(orient="records")},
+    )
 
 
 # --------------------------------------------------------------------------- NMS accuracy vs speed
@@ -400,12 +436,14 @@ def nms_variants() -> dict[str, tuple[str, Callable[..., Any]]]:
         def run(b: np.ndarray, s: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             k = fn(b, s)
             return b[k], s[k], lab[k]
+
         return run
 
     def rescored(fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(b: np.ndarray, s: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             k, new = fn(b, s)
             return b[k], new, lab[k]
+
         return run
 
     def batched(b: np.ndarray, s: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -422,11 +460,15 @@ def nms_variants() -> dict[str, tuple[str, Callable[..., Any]]]:
         "cluster_nms 0.5": ("class", keep(lambda b, s: db.cluster_nms(b, s, 0.5))),
         "soft_nms gaussian": ("class", rescored(lambda b, s: db.soft_nms(b, s, "gaussian", sigma=0.5))),
         "soft_nms linear": ("class", rescored(lambda b, s: db.soft_nms(b, s, "linear", iou_threshold=0.3))),
-        "matrix_nms gaussian": ("class", rescored(lambda b, s: db.matrix_nms(b, s, "gaussian", sigma=2.0,
-                                                                              score_threshold=0.05))),
+        "matrix_nms gaussian": (
+            "class",
+            rescored(lambda b, s: db.matrix_nms(b, s, "gaussian", sigma=2.0, score_threshold=0.05)),
+        ),
         "weighted_nms 0.55": ("image", lambda b, s, lab: db.weighted_nms(b, s, lab, iou_threshold=0.55)),
-        "weighted_boxes_fusion 0.55": ("image", lambda b, s, lab: db.weighted_boxes_fusion(b, s, lab,
-                                                                                           iou_threshold=0.55)),
+        "weighted_boxes_fusion 0.55": (
+            "image",
+            lambda b, s, lab: db.weighted_boxes_fusion(b, s, lab, iou_threshold=0.55),
+        ),
     }
 
 
@@ -454,8 +496,9 @@ def apply_per_image(det: Any, scope: str, fn: Callable[..., Any]) -> tuple[Any, 
         out_l.append(np.asarray(lab, np.int64))
     if not out_ids:
         return det.select(np.zeros(0, np.int64)), elapsed
-    return Detections(np.concatenate(out_ids), np.concatenate(out_b), np.concatenate(out_s),
-                      np.concatenate(out_l)), elapsed
+    return Detections(
+        np.concatenate(out_ids), np.concatenate(out_b), np.concatenate(out_s), np.concatenate(out_l)
+    ), elapsed
 
 
 def section_nms(ctx: ReportContext) -> Section:
@@ -502,9 +545,19 @@ def section_nms(ctx: ReportContext) -> Section:
         kept, seconds = apply_per_image(raw, scope, fn)
         stats = coco_stats(gt_ds, kept)
         library = "detbench" if not name.startswith(("torchvision", "ensemble-boxes")) else name.split()[0]
-        rows.append({"variant": name, "library": library, "AP": stats[0], "AP50": stats[1], "AP75": stats[2],
-                     "AR100": stats[8], "kept_boxes": len(kept), "time_s": seconds,
-                     "us_per_image": seconds / max(len(gt["images"]), 1) * 1e6})
+        rows.append(
+            {
+                "variant": name,
+                "library": library,
+                "AP": stats[0],
+                "AP50": stats[1],
+                "AP75": stats[2],
+                "AR100": stats[8],
+                "kept_boxes": len(kept),
+                "time_s": seconds,
+                "us_per_image": seconds / max(len(gt["images"]), 1) * 1e6,
+            }
+        )
     table = pd.DataFrame(rows)
     ranked = table[table["variant"] != "none (raw)"]
     # Pareto front: no other variant is both faster and more accurate.
@@ -513,8 +566,14 @@ def section_nms(ctx: ReportContext) -> Section:
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = {"detbench": "#3b7dd8", "torchvision": "#e07b39", "ensemble-boxes": "#4caf50"}
     for r in ranked.itertuples():
-        ax.scatter(r.time_s * 1e3, r.AP, color=colours.get(r.library, "grey"), s=40,
-                   edgecolor="k" if table.loc[r.Index, "pareto"] else "none", zorder=3)
+        ax.scatter(
+            r.time_s * 1e3,
+            r.AP,
+            color=colours.get(r.library, "grey"),
+            s=40,
+            edgecolor="k" if table.loc[r.Index, "pareto"] else "none",
+            zorder=3,
+        )
         ax.annotate(r.variant, (r.time_s * 1e3, r.AP), fontsize=7, xytext=(4, 3), textcoords="offset points")
     pareto = ranked[table.loc[ranked.index, "pareto"]].sort_values("time_s")
     ax.plot(pareto["time_s"] * 1e3, pareto["AP"], "k--", lw=0.8, label="Pareto front")
@@ -524,19 +583,30 @@ def section_nms(ctx: ReportContext) -> Section:
     for lib, c in colours.items():
         ax.scatter([], [], color=c, label=lib)
     ax.legend(fontsize=8)
-    text = (f"<p>{len(gt['images'])} synthetic images, {len(gt['annotations'])} objects, {len(raw)} raw "
-            "detections from the detector simulator (duplicates jittered around each object, localisation "
-            "noise, false positives, class confusion; see <code>detbench.synthetic</code>). Every variant runs "
-            "on the same raw detections, per image (and per class where the function is class-agnostic); "
-            "time is the whole loop, Python calls included. AP/AR by detbench.eval.COCOeval "
-            "(pycocotools-exact). Outlined points are on the speed/accuracy Pareto front. ensemble-boxes' "
-            "<code>soft_nms</code> keeps the same boxes as detbench's but returns their original, undecayed "
-            "scores, so its ranking ignores the decay (hence its lower AP); detbench returns the decayed scores "
-            "and the kept indices, from which ensemble-boxes' output is <code>scores[indices]</code>.</p>")
-    return Section("nms", "NMS variants: accuracy vs speed", text=text, tables={"nms_variants": table},
-                   figures=[(ctx.savefig(fig, "nms_pareto.png"),
-                             "COCO AP against time for every NMS variant on the same raw detections.")],
-                   data={"rows": table.to_dict(orient="records")})
+    text = (
+        f"<p>{len(gt['images'])} synthetic images, {len(gt['annotations'])} objects, {len(raw)} raw "
+        "detections from the detector simulator (duplicates jittered around each object, localisation "
+        "noise, false positives, class confusion; see <code>detbench.synthetic</code>). Every variant runs "
+        "on the same raw detections, per image (and per class where the function is class-agnostic); "
+        "time is the whole loop, Python calls included. AP/AR by detbench.eval.COCOeval "
+        "(pycocotools-exact). Outlined points are on the speed/accuracy Pareto front. ensemble-boxes' "
+        "<code>soft_nms</code> keeps the same boxes as detbench's but returns their original, undecayed "
+        "scores, so its ranking ignores the decay (hence its lower AP); detbench returns the decayed scores "
+        "and the kept indices, from which ensemble-boxes' output is <code>scores[indices]</code>.</p>"
+    )
+    return Section(
+        "nms",
+        "NMS variants: accuracy vs speed",
+        text=text,
+        tables={"nms_variants": table},
+        figures=[
+            (
+                ctx.savefig(fig, "nms_pareto.png"),
+                "COCO AP against time for every NMS variant on the same raw detections.",
+            )
+        ],
+        data={"rows": table.to_dict(orient="records")},
+    )
 
 
 # --------------------------------------------------------------------------- evaluation parity
@@ -583,11 +653,14 @@ def section_eval_parity(ctx: ReportContext) -> Section:
     table["abs_diff_vs_published"] = np.abs(table["detbench"] - table["published"])
     data["max_abs_diff_vs_published"] = float(table["abs_diff_vs_published"].max())
     extra = "".join(f"<li>{html.escape(k)}: {_fmt(v)}</li>" for k, v in data.items())
-    text = ("<p>Real data shipped with detbench: the 100 smallest COCO val2014 images (839 boxes, 9 crowd) and "
-            "the 734 reference detections published with the official COCO API. Loading, evaluation, "
-            f"accumulation and summary, end to end:</p><ul>{extra}</ul>")
-    return Section("eval_parity", "Evaluation parity on real COCO data", text=text,
-                   tables={"coco_subset_stats": table}, data=data)
+    text = (
+        "<p>Real data shipped with detbench: the 100 smallest COCO val2014 images (839 boxes, 9 crowd) and "
+        "the 734 reference detections published with the official COCO API. Loading, evaluation, "
+        f"accumulation and summary, end to end:</p><ul>{extra}</ul>"
+    )
+    return Section(
+        "eval_parity", "Evaluation parity on real COCO data", text=text, tables={"coco_subset_stats": table}, data=data
+    )
 
 
 # --------------------------------------------------------------------------- AP definitions
@@ -613,20 +686,33 @@ def section_ap_definitions(ctx: ReportContext) -> Section:
     gt_boxes[:, 2:] += gt_boxes[:, :2]
     tables, data = {}, {}
     for matching in ("voc", "coco"):
-        res = evaluate_pr(None, iou_thresholds=(0.5, 0.75), matching=matching,
-                          gt_boxes=gt_boxes, gt_labels=np.array([a["category_id"] for a in ann]),
-                          gt_images=np.array([a["image_id"] for a in ann]),
-                          gt_difficult=np.array([bool(a["iscrowd"]) for a in ann]),
-                          det_boxes=det.boxes, det_scores=det.scores, det_labels=det.labels, det_images=det.image_ids)
+        res = evaluate_pr(
+            None,
+            iou_thresholds=(0.5, 0.75),
+            matching=matching,
+            gt_boxes=gt_boxes,
+            gt_labels=np.array([a["category_id"] for a in ann]),
+            gt_images=np.array([a["image_id"] for a in ann]),
+            gt_difficult=np.array([bool(a["iscrowd"]) for a in ann]),
+            det_boxes=det.boxes,
+            det_scores=det.scores,
+            det_labels=det.labels,
+            det_images=det.image_ids,
+        )
         df = res.to_dataframe()
         tables[f"ap_definitions_{matching}_matching"] = df
         data[matching] = res.mean()
         if matching == "voc":
             voc = res
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    means = pd.DataFrame({"COCO-101": voc.ap_coco101.mean(axis=0), "VOC07 11-point": voc.ap_voc07.mean(axis=0),
-                          "VOC2010+ all-point": voc.ap_voc.mean(axis=0)}, index=[f"IoU {t:g}" for t in
-                                                                                   voc.iou_thresholds])
+    means = pd.DataFrame(
+        {
+            "COCO-101": voc.ap_coco101.mean(axis=0),
+            "VOC07 11-point": voc.ap_voc07.mean(axis=0),
+            "VOC2010+ all-point": voc.ap_voc.mean(axis=0),
+        },
+        index=[f"IoU {t:g}" for t in voc.iou_thresholds],
+    )
     means.plot.bar(ax=axes[0], rot=0)
     axes[0].set_ylabel("mAP (same matches)")
     axes[0].set_ylim(max(0.0, float(means.values.min()) - 0.1), min(1.0, float(means.values.max()) + 0.05))
@@ -638,16 +724,27 @@ def section_ap_definitions(ctx: ReportContext) -> Section:
     axes[1].set_ylabel("precision")
     axes[1].set_title("PR curves at IoU 0.5 (VOC matching)")
     axes[1].legend(fontsize=8)
-    text = (f"<p>{len(gt['images'])} synthetic images after batched NMS at 0.5. One matching pass per IoU "
-            "threshold, three ways of turning the same precision-recall points into AP: COCO's 101 "
-            "interpolated recall points, VOC2007's 11 points and VOC2010+'s area under the monotone envelope. "
-            "With VOC matching each detection takes its max-IoU ground truth (duplicates are false positives); "
-            "COCO matching is pycocotools' greedy rule. The tables give every class, with the F1-optimal "
-            "score threshold.</p>")
-    return Section("ap_definitions", "AP definitions side by side, PR curves", text=text, tables=tables,
-                   figures=[(ctx.savefig(fig, "ap_definitions.png"),
-                             "mAP by definition from the same matches (left); PR curves of five classes (right).")],
-                   data=data)
+    text = (
+        f"<p>{len(gt['images'])} synthetic images after batched NMS at 0.5. One matching pass per IoU "
+        "threshold, three ways of turning the same precision-recall points into AP: COCO's 101 "
+        "interpolated recall points, VOC2007's 11 points and VOC2010+'s area under the monotone envelope. "
+        "With VOC matching each detection takes its max-IoU ground truth (duplicates are false positives); "
+        "COCO matching is pycocotools' greedy rule. The tables give every class, with the F1-optimal "
+        "score threshold.</p>"
+    )
+    return Section(
+        "ap_definitions",
+        "AP definitions side by side, PR curves",
+        text=text,
+        tables=tables,
+        figures=[
+            (
+                ctx.savefig(fig, "ap_definitions.png"),
+                "mAP by definition from the same matches (left); PR curves of five classes (right).",
+            )
+        ],
+        data=data,
+    )
 
 
 # --------------------------------------------------------------------------- ROI quantization
@@ -671,28 +768,48 @@ def section_roi(ctx: ReportContext) -> Section:
     ctx.progress("ROI: error distribution")
     errors = roi_error_study(n_boxes=100 if ctx.quick else 400, seed=ctx.seed)
     methods = [k for k in errors if k not in ("boxes", "exact_rms")]
-    dist = pd.DataFrame([{"method": m, "median_abs_error": float(np.median(errors[m])),
-                          "p90_abs_error": float(np.percentile(errors[m], 90)),
-                          "mean_abs_error": float(np.mean(errors[m]))} for m in methods])
+    dist = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "median_abs_error": float(np.median(errors[m])),
+                "p90_abs_error": float(np.percentile(errors[m], 90)),
+                "mean_abs_error": float(np.mean(errors[m])),
+            }
+            for m in methods
+        ]
+    )
     fig, ax = plt.subplots(figsize=(8, 4.5))
     top = max(float(np.percentile(errors[m], 99)) for m in methods)
     bins = np.linspace(0, top, 40)
     for m in methods:
         ax.hist(errors[m], bins=bins, histtype="step", lw=1.5, label=m)
-    ax.set_xlabel("mean |pooled - exact bin average| over a box's bins (signal RMS ~ "
-                  f"{float(np.median(errors['exact_rms'])):.2f})")
+    ax.set_xlabel(
+        "mean |pooled - exact bin average| over a box's bins (signal RMS ~ "
+        f"{float(np.median(errors['exact_rms'])):.2f})"
+    )
     ax.set_ylabel("boxes")
     ax.legend(fontsize=8)
-    text = ("<p>The seed's worked example (§6): an 800x800 image, a 665x665 box, stride 32, 7x7 output. "
-            "ROI Pooling floors the box to 20 feature cells (0.78 x 32 = 25 px lost) and the bin to 2 cells "
-            "(0.857 x 32 = 27.4 px lost per bin; the seed rounds to 0.86 and writes 27.52 px); ROI Align keeps "
-            "20.78 and 2.97 and loses nothing. Below, each pipeline's output on a smooth synthetic feature map "
-            "against the exact (continuous) bin average, over random boxes.</p>")
-    return Section("roi", "ROI Pooling vs ROI Align: quantization", text=text,
-                   tables={"roi_seed_example": example, "roi_error_distribution": dist},
-                   figures=[(ctx.savefig(fig, "roi_error.png"),
-                             "Error of each pipeline against the exact bin average (random boxes, stride 32).")],
-                   data={"example": rows, "distribution": dist.to_dict(orient="records")})
+    text = (
+        "<p>The seed's worked example (§6): an 800x800 image, a 665x665 box, stride 32, 7x7 output. "
+        "ROI Pooling floors the box to 20 feature cells (0.78 x 32 = 25 px lost) and the bin to 2 cells "
+        "(0.857 x 32 = 27.4 px lost per bin; the seed rounds to 0.86 and writes 27.52 px); ROI Align keeps "
+        "20.78 and 2.97 and loses nothing. Below, each pipeline's output on a smooth synthetic feature map "
+        "against the exact (continuous) bin average, over random boxes.</p>"
+    )
+    return Section(
+        "roi",
+        "ROI Pooling vs ROI Align: quantization",
+        text=text,
+        tables={"roi_seed_example": example, "roi_error_distribution": dist},
+        figures=[
+            (
+                ctx.savefig(fig, "roi_error.png"),
+                "Error of each pipeline against the exact bin average (random boxes, stride 32).",
+            )
+        ],
+        data={"example": rows, "distribution": dist.to_dict(orient="records")},
+    )
 
 
 # --------------------------------------------------------------------------- sliding windows
@@ -720,11 +837,21 @@ def section_sliding(ctx: ReportContext) -> Section:
         t_conv = median_time(conv, repeats, budget_s=4.0)
         macs = sliding_window_macs((size, size, 3), net)
         agree = float(np.abs(naive() - conv()).max())
-        rows.append({"image": f"{size}x{size}", "size": size, "windows": int(macs["windows"]),
-                     "naive_s": t_naive, "convolutional_s": t_conv, "measured_speedup": t_naive / t_conv,
-                     "mac_ratio": macs["ratio"], "speedup_over_mac_ratio": t_naive / t_conv / macs["ratio"],
-                     "first_call_naive_s": first_naive, "first_call_conv_s": first_conv,
-                     "max_abs_difference": agree})
+        rows.append(
+            {
+                "image": f"{size}x{size}",
+                "size": size,
+                "windows": int(macs["windows"]),
+                "naive_s": t_naive,
+                "convolutional_s": t_conv,
+                "measured_speedup": t_naive / t_conv,
+                "mac_ratio": macs["ratio"],
+                "speedup_over_mac_ratio": t_naive / t_conv / macs["ratio"],
+                "first_call_naive_s": first_naive,
+                "first_call_conv_s": first_conv,
+                "max_abs_difference": agree,
+            }
+        )
     table = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(table["size"], table["measured_speedup"], "o-", label="measured speedup (naive / convolutional)")
@@ -733,15 +860,25 @@ def section_sliding(ctx: ReportContext) -> Section:
     ax.set_ylabel("ratio")
     ax.set_xscale("log", base=2)
     ax.legend()
-    text = ("<p>The seed's classifier (14x14x3 input, 5x5 conv 16, 2x2 max-pool, dense 400, dense 400, "
-            "softmax 4) run on every window, against its fully convolutional twin built from the same weights, "
-            "which computes every window's output in one pass and shares the overlapping work. "
-            "<em>max_abs_difference</em> is the largest difference between the two outputs.</p>")
-    return Section("sliding", "Sliding windows: naive vs convolutional", text=text,
-                   tables={"sliding": table.drop(columns=["size"])},
-                   figures=[(ctx.savefig(fig, "sliding_speedup.png"),
-                             "Measured speedup of the convolutional scan against the multiply-add ratio.")],
-                   data={"rows": rows})
+    text = (
+        "<p>The seed's classifier (14x14x3 input, 5x5 conv 16, 2x2 max-pool, dense 400, dense 400, "
+        "softmax 4) run on every window, against its fully convolutional twin built from the same weights, "
+        "which computes every window's output in one pass and shares the overlapping work. "
+        "<em>max_abs_difference</em> is the largest difference between the two outputs.</p>"
+    )
+    return Section(
+        "sliding",
+        "Sliding windows: naive vs convolutional",
+        text=text,
+        tables={"sliding": table.drop(columns=["size"])},
+        figures=[
+            (
+                ctx.savefig(fig, "sliding_speedup.png"),
+                "Measured speedup of the convolutional scan against the multiply-add ratio.",
+            )
+        ],
+        data={"rows": rows},
+    )
 
 
 def _hog_test_image(seed: int, shape: tuple[int, int] = (480, 640)) -> np.ndarray:
@@ -755,7 +892,7 @@ def _hog_test_image(seed: int, shape: tuple[int, int] = (480, 640)) -> np.ndarra
         img[..., c] = 127 + 60 * np.sin(fx * x + ph) * np.cos(fy * y) + rng.normal(0, 20, (h, w))
     for _ in range(12):  # a few upright "figures"
         cx, cy = rng.integers(40, w - 40), rng.integers(80, h - 80)
-        img[cy - 60:cy + 60, cx - 20:cx + 20] = rng.uniform(0, 255, 3)
+        img[cy - 60 : cy + 60, cx - 20 : cx + 20] = rng.uniform(0, 255, 3)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -778,20 +915,32 @@ def section_hog(ctx: ReportContext) -> Section:
         t_ours = median_time(ours, repeats, budget_s=5.0)
         hog = cv2.HOGDescriptor()
         hog.setSVMDetector(svm.astype(np.float32))
-        theirs = lambda image=image: hog.detectMultiScale(image, winStride=(8, 8), padding=(0, 0), scale=1.05,
-                                                          groupThreshold=0)
+        theirs = lambda image=image: hog.detectMultiScale(
+            image, winStride=(8, 8), padding=(0, 0), scale=1.05, groupThreshold=0
+        )
         theirs()
         t_cv = median_time(theirs, repeats, budget_s=5.0)
         boxes, _ = ours()
         cv_boxes, _ = theirs()
-        rows.append({"image": f"{shape[1]}x{shape[0]}", "first_call_s": first, "detbench_s": t_ours,
-                     "opencv_s": t_cv, "speedup": t_cv / t_ours, "detbench_candidates": len(boxes),
-                     "opencv_candidates": len(cv_boxes)})
-    text = ("<p>People detector (64x128 window, OpenCV's trained SVM), window stride 8, pyramid scale 1.05, "
-            "candidates before grouping (OpenCV's <code>groupThreshold=0</code>). Block descriptors are computed "
-            "once per pyramid level and the SVM is correlated with them, the convolutional idea again.</p>")
-    return Section("hog", "HOG + linear SVM detector vs OpenCV", text=text, tables={"hog": pd.DataFrame(rows)},
-                   data={"rows": rows})
+        rows.append(
+            {
+                "image": f"{shape[1]}x{shape[0]}",
+                "first_call_s": first,
+                "detbench_s": t_ours,
+                "opencv_s": t_cv,
+                "speedup": t_cv / t_ours,
+                "detbench_candidates": len(boxes),
+                "opencv_candidates": len(cv_boxes),
+            }
+        )
+    text = (
+        "<p>People detector (64x128 window, OpenCV's trained SVM), window stride 8, pyramid scale 1.05, "
+        "candidates before grouping (OpenCV's <code>groupThreshold=0</code>). Block descriptors are computed "
+        "once per pyramid level and the SVM is correlated with them, the convolutional idea again.</p>"
+    )
+    return Section(
+        "hog", "HOG + linear SVM detector vs OpenCV", text=text, tables={"hog": pd.DataFrame(rows)}, data={"rows": rows}
+    )
 
 
 # --------------------------------------------------------------------------- assembly
@@ -874,8 +1023,10 @@ def write_report(sections: Iterable[Section], out_dir: Path, quick: bool, elapse
     for s in sections:
         parts.append(f"<h2 id='{s.key}'>{html.escape(s.title)}</h2>{s.text}")
         for name, fig_caption in s.figures:
-            parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(fig_caption)}'>"
-                         f"<figcaption>{html.escape(fig_caption)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img src='{html.escape(name)}' alt='{html.escape(fig_caption)}'>"
+                f"<figcaption>{html.escape(fig_caption)}</figcaption></figure>"
+            )
         for name, df in s.tables.items():
             df.to_csv(out_dir / f"{name}.csv", index=False)
             parts.append(f"<h3>{html.escape(name)} <small>(<a href='{name}.csv'>csv</a>)</small></h3>")

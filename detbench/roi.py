@@ -330,8 +330,9 @@ def roi_align(
             raise ValueError("out: not supported with device='cuda'")
         from detbench import cuda
 
-        return cuda.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned, pool_mode,
-                              channels_last=channels_last)
+        return cuda.roi_align(
+            features, rois, output_size, spatial_scale, sampling_ratio, aligned, pool_mode, channels_last=channels_last
+        )
     feat, nhwc, rows, (N, C, H, W), ph, pw, scale = _prepare(features, rois, output_size, spatial_scale, channels_last)
     sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
     if not isinstance(aligned, (bool, np.bool_)):

@@ -167,8 +167,10 @@ def make_scenes(config: SceneConfig | None = None, seed: int = 0) -> dict[str, A
     crowd = check_number(cfg.crowd_fraction, "crowd_fraction", low=0, high=1)
     rng = np.random.default_rng(seed)
 
-    images = [{"id": i + 1, "width": width, "height": height, "file_name": f"synthetic_{i + 1:06d}.png"}
-              for i in range(n_images)]
+    images = [
+        {"id": i + 1, "width": width, "height": height, "file_name": f"synthetic_{i + 1:06d}.png"}
+        for i in range(n_images)
+    ]
     categories = [{"id": k + 1, "name": f"class_{k + 1}", "supercategory": "synthetic"} for k in range(n_classes)]
     annotations = []
     for img in images:
@@ -192,8 +194,12 @@ def make_scenes(config: SceneConfig | None = None, seed: int = 0) -> dict[str, A
                     "iscrowd": int(crowds[j]),
                 }
             )
-    return {"images": images, "annotations": annotations, "categories": categories,
-            "info": {"description": f"detbench synthetic scenes, seed {seed}", "config": repr(cfg)}}
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+        "info": {"description": f"detbench synthetic scenes, seed {seed}", "config": repr(cfg)},
+    }
 
 
 def _iou_same_shape(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -211,9 +217,7 @@ def _jitter(centre_box: np.ndarray, count: int, noise: float, rng: np.random.Gen
     return centre_box[None, :] + rng.normal(0, noise, (count, 4)) * scale[None, :]
 
 
-def simulate_detections(
-    gt: dict[str, Any], config: DetectorConfig | None = None, seed: int = 0
-) -> Detections:
+def simulate_detections(gt: dict[str, Any], config: DetectorConfig | None = None, seed: int = 0) -> Detections:
     """Play a detector on ground truth ``gt`` (a COCO-style dict, e.g. from :func:`make_scenes`).
 
     For each found object the simulator emits a cluster of candidates: one
@@ -283,7 +287,10 @@ def simulate_detections(
     if not out_ids:
         return Detections(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
     det = Detections(
-        np.concatenate(out_ids), np.concatenate(out_boxes), np.concatenate(out_scores), np.concatenate(out_labels),
+        np.concatenate(out_ids),
+        np.concatenate(out_boxes),
+        np.concatenate(out_scores),
+        np.concatenate(out_labels),
         meta={"config": repr(cfg), "seed": seed},
     )
     return det.select(np.argsort(det.image_ids, kind="stable"))

@@ -389,8 +389,17 @@ def encode_yolo_targets(
     coll = np.zeros((n, 2), dtype=np.int64)
     f64 = np.float64
     ncol = _k.yolo_assign(
-        cx.astype(f64), cy.astype(f64), w.astype(f64), h.astype(f64), anc, rows, cols, float(h_img), float(w_img),
-        slots, coll,
+        cx.astype(f64),
+        cy.astype(f64),
+        w.astype(f64),
+        h.astype(f64),
+        anc,
+        rows,
+        cols,
+        float(h_img),
+        float(w_img),
+        slots,
+        coll,
     )
     coll = coll[:ncol].copy()
     if ncol:

@@ -31,8 +31,9 @@ import detbench as db
 # %%
 study = db.roi_quantization_error([0, 0, 665, 665], stride=32, output_size=7, image_size=800)
 pool, align = study.roi_pool, study.roi_align
-print(f"feature extent {pool.feature_extent[0]:.2f} -> {pool.map_extent[0]:.0f} cells, "
-      f"{pool.map_error_px[0]:.2f} px lost")
+print(
+    f"feature extent {pool.feature_extent[0]:.2f} -> {pool.map_extent[0]:.0f} cells, {pool.map_error_px[0]:.2f} px lost"
+)
 print(f"bin {pool.bin_extent[0]:.3f} -> {pool.bin_used[0]:.0f} cells, {pool.bin_error_px[0]:.2f} px lost per bin")
 print(f"ROI Align loses {align.lost_px[0]} px")
 assert round(pool.feature_extent[0], 2) == 20.78 and pool.map_extent[0] == 20 and pool.map_error_px[0] == 25

@@ -40,8 +40,17 @@ for case in speed_cases(quick=QUICK):
     for peer, fn in case.peers.items():
         fn()
         peer_s = median_time(fn, repeats=3)
-        rows.append(dict(primitive=case.primitive, size=case.size, first_call_s=first, detbench_s=steady,
-                         peer=peer, peer_s=peer_s, speedup=peer_s / steady))
+        rows.append(
+            dict(
+                primitive=case.primitive,
+                size=case.size,
+                first_call_s=first,
+                detbench_s=steady,
+                peer=peer,
+                peer_s=peer_s,
+                speedup=peer_s / steady,
+            )
+        )
 speed = pd.DataFrame(rows)
 speed
 

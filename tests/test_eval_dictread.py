@@ -90,9 +90,7 @@ def test_random_annotations_equal_general_path(seed, kind):
     assert fast(anns, kind) is not None
     same_arrays(L.extract_annotations(anns, kind, "x", strict=False), general(anns, kind))
     img = np.arange(len(anns), dtype=np.float64)
-    same_arrays(
-        L.extract_annotations(anns, kind, "x", strict=False, image_id=img), general(anns, kind, image_id=img)
-    )
+    same_arrays(L.extract_annotations(anns, kind, "x", strict=False, image_id=img), general(anns, kind, image_id=img))
 
 
 def test_list_of_lists_reads_in_order():

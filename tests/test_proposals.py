@@ -132,8 +132,12 @@ def ref_grouping(labels, ch, th, sims):
         sa, sb = ra["size"], rb["size"]
         regions[t] = dict(
             size=sa + sb,
-            box=(min(ra["box"][0], rb["box"][0]), min(ra["box"][1], rb["box"][1]),
-                 max(ra["box"][2], rb["box"][2]), max(ra["box"][3], rb["box"][3])),
+            box=(
+                min(ra["box"][0], rb["box"][0]),
+                min(ra["box"][1], rb["box"][1]),
+                max(ra["box"][2], rb["box"][2]),
+                max(ra["box"][3], rb["box"][3]),
+            ),
             ch=(sa * ra["ch"] + sb * rb["ch"]) / (sa + sb),
             th=(sa * ra["th"] + sb * rb["th"]) / (sa + sb),
         )
@@ -206,8 +210,9 @@ def test_felzenszwalb_matches_skimage(rng, scale, sigma, min_size):
 def test_gaussian_and_colour_helpers_match_peers(rng):
     img = rng.random((13, 17, 3)) * 255
     for s in (0.8, 3.0):
-        np.testing.assert_allclose(P._gaussian_blur(img, s), ndi.gaussian_filter(img, (s, s, 0), mode="reflect"),
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            P._gaussian_blur(img, s), ndi.gaussian_filter(img, (s, s, 0), mode="reflect"), atol=1e-9
+        )
     u8 = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
     np.testing.assert_allclose(P._rgb_to_hsv(u8.astype(float)) / 255, skimage.color.rgb2hsv(u8), atol=1e-9)
     lab = skimage.color.rgb2lab(u8)
@@ -265,8 +270,9 @@ def test_grouping_vs_reference(rng, sims):
 def test_selective_search_ranking_matches_paper_rule(rng):
     img = (ndi.gaussian_filter(rng.random((30, 40, 3)), (1, 1, 0)) * 255).astype(np.uint8)
     seed = 3
-    got = selective_search(img, seed=seed, color_spaces=["rgb", "hsv"], scales=[50], similarities=["ctsf", "s"],
-                           min_size=5)
+    got = selective_search(
+        img, seed=seed, color_spaces=["rgb", "hsv"], scales=[50], similarities=["ctsf", "s"], min_size=5
+    )
     r = np.random.default_rng(seed)
     boxes, vals = [], []
     for cs in ("rgb", "hsv"):
@@ -387,8 +393,18 @@ class _FixedHead(nn.Module):
 
 def _tv_rpn(head, sizes, ratios, pre, post, nms_thresh, score_thresh):
     ag = AnchorGenerator(sizes=sizes, aspect_ratios=ratios)
-    rpn = RegionProposalNetwork(ag, head, 0.7, 0.3, 256, 0.5, dict(training=pre, testing=pre),
-                                dict(training=post, testing=post), nms_thresh, score_thresh)
+    rpn = RegionProposalNetwork(
+        ag,
+        head,
+        0.7,
+        0.3,
+        256,
+        0.5,
+        dict(training=pre, testing=pre),
+        dict(training=post, testing=post),
+        nms_thresh,
+        score_thresh,
+    )
     return rpn.eval(), ag
 
 
@@ -441,8 +457,15 @@ def test_rpn_matches_torchvision_forward(rng, pre, post, nms_thresh, score_thres
     strides = [(H // h, W // w) for h, w in levels]
     for i in range(2):
         res = rpn_proposals_from_maps(
-            [lg[i].numpy() for lg in logits], [d[i].numpy() for d in deltas], cell, strides, image_sizes[i],
-            pre_nms_top_n=pre, post_nms_top_n=post, nms_thresh=nms_thresh, score_thresh=score_thresh,
+            [lg[i].numpy() for lg in logits],
+            [d[i].numpy() for d in deltas],
+            cell,
+            strides,
+            image_sizes[i],
+            pre_nms_top_n=pre,
+            post_nms_top_n=post,
+            nms_thresh=nms_thresh,
+            score_thresh=score_thresh,
         )
         assert res.boxes.dtype == np.float32 and len(res.boxes) <= post
         assert_same_proposals(res.boxes, res.scores, fb[i].numpy(), fs[i].numpy(), post)
@@ -483,8 +506,16 @@ def test_filter_proposals_matches_torchvision(rng):
     sizes = [(200, 180), (210, 210)]
     tv_b, tv_s = rpn.filter_proposals(torch.from_numpy(proposals), torch.from_numpy(obj), sizes, n_levels)
     for i in range(2):
-        res = filter_proposals(proposals[i], obj[i], sizes[i], num_anchors_per_level=n_levels, pre_nms_top_n=250,
-                               post_nms_top_n=120, nms_thresh=0.6, score_thresh=0.2)
+        res = filter_proposals(
+            proposals[i],
+            obj[i],
+            sizes[i],
+            num_anchors_per_level=n_levels,
+            pre_nms_top_n=250,
+            post_nms_top_n=120,
+            nms_thresh=0.6,
+            score_thresh=0.2,
+        )
         assert_same_proposals(res.boxes, res.scores, tv_b[i].numpy(), tv_s[i].numpy(), 120)
         # indices point at the proposals that were kept (before clipping)
         clipped = proposals[i][res.indices].copy()
@@ -501,8 +532,9 @@ def test_rpn_reference_pipeline(rng):
     anchors[:, 2:] += 5
     obj = rng.normal(size=400)
     deltas = rng.normal(0, 0.3, (400, 4))
-    res = rpn_proposals(anchors, obj, deltas, (90, 100), pre_nms_top_n=150, post_nms_top_n=40, nms_thresh=0.5,
-                        min_size=3.0)
+    res = rpn_proposals(
+        anchors, obj, deltas, (90, 100), pre_nms_top_n=150, post_nms_top_n=40, nms_thresh=0.5, min_size=3.0
+    )
     top = np.argsort(-obj, kind="stable")[:150]
     b = decode_boxes(anchors[top], deltas[top])
     b[:, 0::2] = b[:, 0::2].clip(0, 100)

@@ -54,9 +54,17 @@ def test_every_figure_loads_in_headless_chromium(quick_report):
     assert chromium, "Chromium is needed for this test (Debian package 'chromium'; .ci/run installs it)"
     ARTIFACTS.mkdir(exist_ok=True)
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={out / 'chrome-profile'}", "--virtual-time-budget=5000", "--allow-file-access-from-files",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={out / 'chrome-profile'}",
+        "--virtual-time-budget=5000",
+        "--allow-file-access-from-files",
     ]
     url = index.resolve().as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
@@ -65,7 +73,11 @@ def test_every_figure_loads_in_headless_chromium(quick_report):
     assert n_figures >= 1
     assert f'data-loaded="{n_figures}" data-total="{n_figures}"' in dom.stdout, dom.stdout[:3000]
     shot = ARTIFACTS / "report-screenshot.png"
-    subprocess.run([chromium, *flags, "--window-size=1200,2400", f"--screenshot={shot}", url],
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [chromium, *flags, "--window-size=1200,2400", f"--screenshot={shot}", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 10_000
     print(f"report screenshot: {shot}")

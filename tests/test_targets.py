@@ -190,8 +190,9 @@ def test_mixed_loss_vs_torch(rng):
     pp[:, 0] = 1 / (1 + np.exp(-yp[:, 0]))
     e = np.exp(yp[:, 5:] - yp[:, 5:].max(1, keepdims=True))
     pp[:, 5:] = e / e.sum(1, keepdims=True)
-    np.testing.assert_allclose(localization_loss(pp, yt, kind="mixed", from_logits=False, reduction="none"), got,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        localization_loss(pp, yt, kind="mixed", from_logits=False, reduction="none"), got, rtol=1e-6
+    )
 
 
 def test_mixed_loss_extreme_logits_finite():
@@ -202,8 +203,15 @@ def test_mixed_loss_extreme_logits_finite():
 
 
 def test_loss_on_yolo_grid_shape(rng):
-    t = encode_yolo_targets(random_boxes(rng, 5, 64, 64), rng.integers(0, 2, 5), (64, 64), 4,
-                            [[10, 10], [30, 30]], 2, on_collision="keep_first").targets
+    t = encode_yolo_targets(
+        random_boxes(rng, 5, 64, 64),
+        rng.integers(0, 2, 5),
+        (64, 64),
+        4,
+        [[10, 10], [30, 30]],
+        2,
+        on_collision="keep_first",
+    ).targets
     yp = rng.normal(size=t.shape)
     got = localization_loss(yp, t, reduction="none")
     assert got.shape == (4, 4, 2)

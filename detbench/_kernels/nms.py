@@ -80,8 +80,12 @@ def _core_cells(bx1, by1, bx2, by2, off, shrink, pad, gx0, gy0, inv_w, inv_h, nc
     if qy1 > qy2:
         qy1 = 0.5 * (qy1 + qy2)
         qy2 = qy1
-    return (_cell(qx1 - pad, gx0, inv_w, ncols), _cell(qx2 + pad, gx0, inv_w, ncols),
-            _cell(qy1 - pad, gy0, inv_h, nrows), _cell(qy2 + pad, gy0, inv_h, nrows))
+    return (
+        _cell(qx1 - pad, gx0, inv_w, ncols),
+        _cell(qx2 + pad, gx0, inv_w, ncols),
+        _cell(qy1 - pad, gy0, inv_h, nrows),
+        _cell(qy2 + pad, gy0, inv_h, nrows),
+    )
 
 
 @jit(inline="always")

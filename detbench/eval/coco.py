@@ -350,7 +350,7 @@ class COCOeval:
             pr.d_idok = np.ones(dsel.size, np.uint8)
         off_d = pr.d_off
         if use_cats:
-            pr.seg_off = off_d[:: n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
+            pr.seg_off = off_d[::n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
         else:
             pr.seg_off = np.array([0, dsel.size], np.int64)
         pr.gorder = _score_order(pr.d_score, pr.seg_off)

@@ -314,8 +314,25 @@ def evaluate_pr(
         dc = positions(dl.astype(np.float64), cat_ids)
     n_img, n_cat = len(image_ids), len(cat_ids)
     return _evaluate(
-        g_box, g_wh, g_ign, g_crowd, gi, gc, d_box, d_wh, scores, di, dc, n_img, n_cat, cat_ids, names, thr, matching,
-        plus_one, max_dets
+        g_box,
+        g_wh,
+        g_ign,
+        g_crowd,
+        gi,
+        gc,
+        d_box,
+        d_wh,
+        scores,
+        di,
+        dc,
+        n_img,
+        n_cat,
+        cat_ids,
+        names,
+        thr,
+        matching,
+        plus_one,
+        max_dets,
     )
 
 
@@ -327,8 +344,25 @@ def _xywh(xyxy: np.ndarray, wh: np.ndarray | None) -> np.ndarray:
 
 
 def _evaluate(
-    g_box, g_wh, g_ign, g_crowd, gi, gc, d_box, d_wh, scores, di, dc, n_img, n_cat, cat_ids, names, thr, matching,
-    plus_one, max_dets
+    g_box,
+    g_wh,
+    g_ign,
+    g_crowd,
+    gi,
+    gc,
+    d_box,
+    d_wh,
+    scores,
+    di,
+    dc,
+    n_img,
+    n_cat,
+    cat_ids,
+    names,
+    thr,
+    matching,
+    plus_one,
+    max_dets,
 ) -> PRResult:
     # ground truths grouped by (class, image)
     n_keys = n_cat * n_img
