@@ -159,6 +159,7 @@ VARIANTS = {
     "default": None,
     "single_iou": lambda p: setattr(p, "iouThrs", np.array([0.5])),
     "iou_grid": lambda p: setattr(p, "iouThrs", np.array([0.3, 0.55, 0.75, 0.95])),
+    "iou_unsorted": lambda p: setattr(p, "iouThrs", np.array([0.75, 0.5, 0.9, 0.3, 0.5])),
     "area": lambda p: (
         setattr(p, "areaRng", [[0, 1e10], [0, 1024], [1024, 1e10], [500, 600]]),
         setattr(p, "areaRngLbl", ["all", "small", "large", "odd"]),

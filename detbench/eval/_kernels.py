@@ -268,6 +268,58 @@ def _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd):
     return m
 
 
+@jit(inline="always")
+def _single_gt_bits(
+    gs, n_dyn, dl_d, dl_k, lpos, lo, p_best, iou_thr, area_rng, g_area, g_crowd, g_idok, d_area, d_idok, mq, tpbits,
+    fpbits,
+):  # fmt: skip
+    """TP/FP bits of the dynamic detections of a group with one ground truth (the common case, T <= 64).
+
+    The greedy rule reduces to: at each threshold the first detection (in
+    score order) reaching it takes the ground truth, and a crowd region takes
+    all of them. Its ignore pattern is all-or-nothing, so one matching serves
+    every area range; ``mq[q]`` holds the thresholds where detection ``q`` matched.
+    """
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    crowd1 = g_crowd[gs] != 0
+    for q in range(n_dyn):
+        mq[q] = zero
+    for t in range(T):
+        thr = iou_thr[t]
+        bit = one << np.uint64(t)
+        taken = False
+        for q in range(n_dyn):
+            if p_best[lpos[dl_d[q] - lo]] >= thr and (crowd1 or not taken):
+                mq[q] |= bit
+                if d_idok[dl_d[q]]:
+                    taken = True
+    full = _ALL if T == 64 else (one << np.uint64(T)) - one
+    ar_g = g_area[gs]
+    for a in range(A):
+        lo_a = area_rng[a, 0]
+        hi_a = area_rng[a, 1]
+        code = ST_FP
+        if crowd1 or ar_g < lo_a or ar_g > hi_a:
+            code = ST_IGN
+        elif g_idok[gs] != 0:
+            code = ST_TP
+        for q in range(n_dyn):
+            m = mq[q]
+            ar = d_area[dl_d[q]]
+            tw = m if code == ST_TP else zero
+            fw = zero
+            if not (ar < lo_a or ar > hi_a):
+                fw = full & ~m  # unmatched: FP inside the range
+                if code == ST_FP:
+                    fw |= m  # matched a ground truth whose id does not count
+            kb = dl_k[q] * A + a
+            tpbits[kb] = tw
+            fpbits[kb] = fw
+
+
 @jit
 def coco_eval_core(
     n_img,
@@ -316,6 +368,8 @@ def coco_eval_core(
     mbuf,
     prbuf,
     scbuf,
+    p_best,
+    mq,
 ):
     """pycocotools' ``evaluateImg`` + ``accumulate`` for every listed segment, fused.
 
@@ -440,7 +494,9 @@ def coco_eval_core(
                 for gi in range(1, ng):
                     best = max(best, iou_buf[di * ng + gi])
                 if best >= thr_min:
-                    dyn_pos[lpos[gsorted[ds + di] - lo]] = 0
+                    pos = lpos[gsorted[ds + di] - lo]
+                    dyn_pos[pos] = 0
+                    p_best[pos] = best
         Ld = 0
         for j in range(L):
             if dyn_pos[j] >= 0:
@@ -466,6 +522,12 @@ def coco_eval_core(
                         dl_k[n_dyn] = k
                         n_dyn += 1
                 if n_dyn == 0:
+                    continue
+                if ng == 1 and W == 1:
+                    _single_gt_bits(
+                        gs, n_dyn, dl_d, dl_k, lpos, lo, p_best, iou_thr, area_rng, g_area, g_crowd, g_idok,
+                        d_area, d_idok, mq, tpbits, fpbits,
+                    )  # fmt: skip
                     continue
                 _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
                 for q in range(n_dyn):
@@ -505,32 +567,17 @@ def coco_eval_core(
                         _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
                         for oi in range(ng):
                             slot_gi[slot, oi] = gidx[oi]
-                        if ng == 1:
-                            # one ground truth (the common case): the first detection
-                            # reaching the threshold takes it; a crowd region takes all
-                            crowd1 = g_crowd[gs] != 0
-                            for t in range(T):
-                                thr = iou_thr[t]
-                                taken = False
-                                for q in range(n_dyn):
-                                    m = -1
-                                    if max_iou[q] >= thr and (crowd1 or not taken):
-                                        m = 0
-                                        if d_idok[dl_d[q]]:
-                                            taken = True
-                                    mbuf[slot, q, t] = m
-                        else:
-                            for t in range(T):
-                                thr = iou_thr[t]
-                                for oi in range(ng):
-                                    gtaken[oi] = 0
-                                for q in range(n_dyn):
-                                    m = -1
-                                    if max_iou[q] >= thr:
-                                        m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
-                                        if m > -1 and d_idok[dl_d[q]]:
-                                            gtaken[m] = 1
-                                    mbuf[slot, q, t] = m
+                        for t in range(T):
+                            thr = iou_thr[t]
+                            for oi in range(ng):
+                                gtaken[oi] = 0
+                            for q in range(n_dyn):
+                                m = -1
+                                if max_iou[q] >= thr:
+                                    m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                                    if m > -1 and d_idok[dl_d[q]]:
+                                        gtaken[m] = 1
+                                mbuf[slot, q, t] = m
                     # TP/FP bits of every dynamic detection for this area range: the
                     # matched ground truth decides (ignored -> neither, else TP when
                     # its id counts); unmatched ones are FP unless outside the range

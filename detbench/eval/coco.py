@@ -438,6 +438,8 @@ class COCOeval:
                     np.empty((A, max_nd, T), np.int64),
                     np.empty((T, M, max_l), np.float64),
                     np.empty((T, M, max_l), np.float64),
+                    np.empty(max_l, np.float64),
+                    np.empty(max_nd, np.uint64),
                 )
 
             if len(parts) == 1:
