@@ -254,7 +254,19 @@ def extract_annotations(
     """
     if not isinstance(anns, list):
         raise ValueError(f"{source}: annotations must be a list of objects, got {type(anns).__name__}")
-    n = len(anns)
+    return _extract([anns], len(anns), kind, source, strict=strict, image_id=image_id)
+
+
+def _flatten(parts: list) -> list:
+    return parts[0] if len(parts) == 1 else list(chain.from_iterable(parts))
+
+
+def _extract(parts: list, n: int, kind: str, source: str, *, strict: bool, image_id: np.ndarray | None) -> Annotations:
+    """:func:`extract_annotations` of the ``n`` dicts held in ``parts`` (lists read one after another).
+
+    The compiled reader is tried once on ``parts`` in place; only when it declines
+    are the lists concatenated for the general Python path.
+    """
     if kind == "gt":
         keys = ("id", "image_id", "category_id", "bbox")
     else:
@@ -270,9 +282,10 @@ def extract_annotations(
             score=z.copy() if kind == "dt" else None,
             ids_=z.copy(),
         )
-    fast = read_annotations([anns], n, kind, read_image_id=image_id is None)
+    fast = read_annotations(parts, n, kind, read_image_id=image_id is None)
     if fast is not None:
-        return _from_fast_read(fast, kind, source, image_id, lambda: anns, strict=strict)
+        return _from_fast_read(fast, kind, source, image_id, lambda: _flatten(parts), strict=strict)
+    anns = _flatten(parts)
     out = _python_read(anns, kind, source, keys, strict=strict, image_id=image_id)
     _add_lazy_fields(out, kind, source, lambda: anns)
     try:
@@ -681,15 +694,7 @@ def annotations_of(coco: Any, kind: str, *, cache: bool = True) -> Annotations:
         counts = np.fromiter(map(len, lists), np.int64, len(lists))
         if int(counts.sum()) == len(anns) and all(isinstance(v, list) for v in lists[:1]):
             keys = _id_array(list(index.keys()), "image id", source)
-            image_id = np.repeat(keys, counts)
-            fast = read_annotations(lists, len(anns), kind, read_image_id=False)
-            if fast is not None:
-                out = _from_fast_read(
-                    fast, kind, source, image_id, lambda: list(chain.from_iterable(lists)), strict=False
-                )
-            else:
-                seq = list(chain.from_iterable(lists))
-                out = extract_annotations(seq, kind, source, strict=False, image_id=image_id)
+            out = _extract(lists, len(anns), kind, source, strict=False, image_id=np.repeat(keys, counts))
     if out is None:
         out = extract_annotations(anns, kind, source, strict=False)
     if cache:
