@@ -38,16 +38,15 @@ _RADIX_PASSES = 6  # 6 * 11 >= 64
 
 
 @jit
-def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm, dest):
+def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, dest):
     """Stable counting sort of annotations by evaluation group.
 
     ``ip``/``cp`` are image/category positions (-1: not evaluated). The key is
     ``cp * n_img + ip`` with ``use_cats`` (groups = (category, image)), else
     ``ip * n_cat + cp`` (groups = images, categories in ``catIds`` order inside).
-    ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key,
-    ``perm`` the input index of every output slot and ``dest`` the output slot
-    of every input (-1: not evaluated); ``cursor`` is scratch. Returns the
-    number of annotations kept. O(N + n_img * n_cat).
+    ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key
+    and ``dest`` the output slot of every input (-1: not evaluated); ``cursor``
+    is scratch. Returns the number of annotations kept. O(N + n_img * n_cat).
     """
     n = ip.shape[0]
     n_keys = n_img * n_cat
@@ -67,7 +66,6 @@ def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, perm, dest):
         if a >= 0 and b >= 0:
             k = b * n_img + a if use_cats else a * n_cat + b
             o = cursor[k]
-            perm[o] = i
             cursor[k] = o + 1
         dest[i] = o
     return offsets[n_keys]

@@ -792,7 +792,7 @@ def _group_rows(
     offsets = np.zeros(n_keys + 1, np.int64)
     dest = np.empty(ip.size, np.int64)
     cursor = np.empty(max(n_keys, 1), np.int64)
-    n = K_.group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, np.empty(ip.size, np.int64), dest)
+    n = K_.group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, dest)
     box_o = np.empty((n, 4), np.float64)
     area_o = np.empty(n, np.float64)
     score_o = np.empty(n if score is not None else 0, np.float64)

@@ -367,11 +367,11 @@ def _evaluate(
     # ground truths grouped by (class, image)
     n_keys = n_cat * n_img
     g_off = np.zeros(n_keys + 1, np.int64)
-    g_perm = np.empty(gi.size, np.int64)
-    ng = K_.group_keys(
-        gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), g_perm, np.empty(gi.size, np.int64)
-    )
-    g_perm = g_perm[:ng]
+    dest = np.empty(gi.size, np.int64)
+    ng = K_.group_keys(gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), dest)
+    kept = dest >= 0
+    g_perm = np.empty(ng, np.int64)
+    g_perm[dest[kept]] = np.flatnonzero(kept)  # the input index of every grouped slot
     gb = np.ascontiguousarray(g_box[g_perm], dtype=np.float64)
     g_ign_s = g_ign[g_perm].astype(np.uint8)
     g_crowd_s = np.asarray(g_crowd)[g_perm].astype(np.uint8)
