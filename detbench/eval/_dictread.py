@@ -200,8 +200,7 @@ def _read(parts, ground_truth, read_image_id, tps, keys, image_id, category_id, 
     Returns (stop, finite): stop is -1 on success, else the index of the first
     annotation not handled; finite is False if a bbox, area or score read is NaN/inf.
     """
-    t_dict, t_list, t_int, t_float, t_bool, t_f64 = tps
-    k_img, k_cat, k_bbox, k_area, k_score, k_id, k_crowd = keys
+    t_list = tps[1]
     n_parts = _load_i64(parts + _N_OFF)
     finite = True
     k = 0
