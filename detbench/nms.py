@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from detbench._kernels import nms as _k
+from detbench._kernels import sort as _sort
 from detbench._validate import (
     as_float_array,
     check_boxes,
@@ -121,14 +122,14 @@ def _argsort_desc(scores: np.ndarray) -> np.ndarray:
         return np.argsort(-(scores + 0.0), kind="stable").astype(np.int64, copy=False)
     if scores.dtype == np.float32:
         keys = np.empty(n, np.uint32)
-        _k.desc_keys32(scores, keys)
+        _sort.desc_keys32(scores, keys)
         nbits = 32
     else:
         keys = np.empty(n, np.uint64)
-        _k.desc_keys64(scores, keys)
+        _sort.desc_keys64(scores, keys)
         nbits = 64
     idx = np.empty(n, np.int64)
-    _k.radix_argsort(keys, nbits, idx, np.empty(n, np.int64), np.empty_like(keys))
+    _sort.radix_argsort(keys, nbits, idx, np.empty(n, np.int64), np.empty_like(keys))
     return idx
 
 

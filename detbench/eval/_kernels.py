@@ -20,6 +20,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from detbench._jit import jit
+from detbench._kernels.sort import desc_keys64
 
 #: status codes of a detection at one (area range, IoU threshold)
 ST_FP = 0
@@ -29,7 +30,6 @@ ST_IGN = 2
 #: ``np.spacing(1)``: pycocotools adds it to the precision denominator
 EPS = float(np.spacing(1))
 
-_SIGN = np.uint64(1) << np.uint64(63)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _RADIX_BITS = 11
 _RADIX = 1 << _RADIX_BITS
@@ -101,21 +101,33 @@ def scatter_rows(dest, src, box, area, score, ip, flag, box_out, area_out, score
         src_out[o] = j
 
 
-@jit(inline="always")
-def _desc_key(bits):
-    # order-preserving map of IEEE-754 bits to unsigned ints, reversed so that an
-    # ascending sort of the key is a descending sort of the value
-    if bits & _SIGN:
-        return bits
-    return (bits | _SIGN) ^ _ALL
+def score_order(score, seg_off):
+    """Indices ordering float64 ``score`` by decreasing value inside every segment (stable).
+
+    ``seg_off`` (``n_seg + 1``) delimits the segments; see :func:`segmented_desc_order`.
+    """
+    n = score.size
+    order = np.empty(n, np.int64)
+    if n:
+        keys = np.empty(n, np.uint64)
+        desc_keys64(score, keys)
+        segmented_desc_order(
+            keys,
+            seg_off,
+            order,
+            np.empty(n, np.int64),
+            np.empty(n, np.uint64),
+            np.empty((_RADIX_PASSES, _RADIX), np.int64),
+        )
+    return order
 
 
 @jit
-def segmented_desc_order(score_bits, seg_off, order, order_tmp, keys, keys_tmp, hist):
+def segmented_desc_order(keys, seg_off, order, order_tmp, keys_tmp, hist):
     """Stable descending sort of the scores inside every segment.
 
-    ``score_bits`` are the float64 scores (``-0.0`` normalised to ``0.0``) viewed
-    as uint64; ``seg_off`` (``n_seg + 1``) delimits the segments. On return
+    ``keys`` are the scores' descending keys (:func:`detbench._kernels.sort.desc_keys64`),
+    sorted in place; ``seg_off`` (``n_seg + 1``) delimits the segments. On return
     ``order[seg_off[s]:seg_off[s+1]]`` holds the indices of segment ``s`` by
     decreasing score, ties in index order (what a stable ``argsort(-score)`` of
     each segment gives). LSD radix sort, 11-bit digits, passes whose digit is
@@ -131,7 +143,6 @@ def segmented_desc_order(score_bits, seg_off, order, order_tmp, keys, keys_tmp, 
             continue
         for j in range(lo, hi):
             order[j] = j
-            keys[j] = _desc_key(score_bits[j])
         if n <= 48:
             for j in range(lo + 1, hi):
                 kk = keys[j]

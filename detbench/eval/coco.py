@@ -353,7 +353,7 @@ class COCOeval:
             pr.seg_off = off_d[::n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
         else:
             pr.seg_off = np.array([0, dsel.size], np.int64)
-        pr.gorder = _score_order(pr.d_score, pr.seg_off)
+        pr.gorder = K_.score_order(pr.d_score, pr.seg_off)
         pr.gt_ann = gt
         pr.dt_ann = dt
         return pr
@@ -817,23 +817,6 @@ def _group_rows(
     if not use_cats:
         offsets = offsets[::n_cat].copy() if n_cat else np.zeros(n_img + 1, np.int64)
     return offsets, box_o, area_o, (score_o if score is not None else None), flag_o, ip_o, src_o
-
-
-def _score_order(score: np.ndarray, seg_off: np.ndarray) -> np.ndarray:
-    n = score.size
-    bits = (score + 0.0).view(np.uint64)
-    order = np.empty(n, np.int64)
-    if n:
-        K_.segmented_desc_order(
-            bits,
-            seg_off,
-            order,
-            np.empty(n, np.int64),
-            np.empty(n, np.uint64),
-            np.empty(n, np.uint64),
-            np.empty((K_._RADIX_PASSES, K_._RADIX), np.int64),
-        )
-    return order
 
 
 def _truthy(ids: np.ndarray) -> np.ndarray:

@@ -386,18 +386,7 @@ def _evaluate(
     cls_off = np.zeros(n_cat + 1, np.int64)
     np.cumsum(np.bincount(dc[d_idx], minlength=n_cat), out=cls_off[1:])
     sc = np.ascontiguousarray(scores[d_idx], dtype=np.float64)
-    order_local = np.empty(d_idx.size, np.int64)
-    if d_idx.size:
-        bits = (sc + 0.0).view(np.uint64)
-        K_.segmented_desc_order(
-            bits,
-            cls_off,
-            order_local,
-            np.empty(d_idx.size, np.int64),
-            np.empty(d_idx.size, np.uint64),
-            np.empty(d_idx.size, np.uint64),
-            np.empty((K_._RADIX_PASSES, K_._RADIX), np.int64),
-        )
+    order_local = K_.score_order(sc, cls_off)
     order = d_idx[order_local]
     if max_dets is not None and order.size:
         key = dc[order] * n_img + di[order]
