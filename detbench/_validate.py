@@ -8,17 +8,26 @@ whose message names the argument and the problem, e.g.::
     ValueError: boxes: row 7 has x2 < x1 (x1=10.0, x2=3.0)
     ValueError: scores: 2 non-finite values (first at index 4: nan)
 
-Conventions
------------
-* Floating arrays keep their dtype when it is float32 or float64; integer and
-  boolean arrays are converted to float64; any other dtype is rejected.
+Conventions (the dtype rule, written down once)
+-----------------------------------------------
+* float32 in any byte order -> native float32; float64 in any byte order ->
+  native float64. float16 -> float32 (half precision has no kernels; float32
+  holds every float16 value exactly). Integer and boolean arrays -> float64.
+  Any other dtype (complex, long double, strings, objects) is refused.
+* Results are float32 when every float input is float32, else float64
+  (:func:`result_float_dtype`).
 * Arrays are returned C-contiguous (kernels assume it); a copy is made only
-  when needed.
+  when needed. Inputs are never modified.
+* Flags are real booleans (:func:`check_bool`): ``"no"`` or ``None`` is refused,
+  never read by truthiness.
+* Allocations sized from arguments are checked first (:func:`check_alloc`):
+  a request that cannot fit in memory names the argument and the size.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -86,6 +95,61 @@ def _describe_nonfinite(arr: np.ndarray, name: str) -> str:
     return f"{name}: {count} non-finite value{'s' if count != 1 else ''} (first at index {where}: {arr[tuple(first)]})"
 
 
+def float_target(dtype: np.dtype, name: str) -> np.dtype:
+    """The native float dtype an input of ``dtype`` is computed in (the module's dtype rule)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        if dtype.itemsize in (2, 4):
+            return np.dtype(np.float32)
+        if dtype.itemsize == 8:
+            return np.dtype(np.float64)
+        raise ValueError(f"{name}: unsupported dtype {dtype} (long double); use float32 or float64")
+    if dtype.kind in "iub":
+        return np.dtype(np.float64)
+    raise ValueError(f"{name}: expected a real numeric dtype, got {dtype}")
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Validate a flag: ``True``/``False`` (or a NumPy bool); anything else is refused by name."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
+def memory_limit_bytes() -> int:
+    """The most one allocation may ask for: the machine's physical memory (or 2**40 if unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def check_alloc(shape: Sequence[int], itemsize: int, name: str, what: str = "the result") -> None:
+    """Refuse, before allocating, an array of ``shape`` x ``itemsize`` bytes that cannot fit in memory.
+
+    ``name`` is the argument responsible; the message states the size asked for.
+    """
+    n = 1
+    for d in shape:
+        n *= max(int(d), 0)
+    need = n * int(itemsize)
+    limit = memory_limit_bytes()
+    if need > limit:
+        raise ValueError(
+            f"{name}: {what} would need {_human_bytes(need)} (shape {tuple(int(d) for d in shape)}), "
+            f"more than this machine's {_human_bytes(limit)} of memory"
+        )
+
+
+def _human_bytes(n: int) -> str:
+    v = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if v < 1024 or unit == "PiB":
+            return f"{v:.3g} {unit}" if unit != "B" else f"{int(v)} B"
+        v /= 1024
+    return f"{n} B"
+
+
 def as_float_array(
     x: Any,
     name: str,
@@ -117,11 +181,9 @@ def as_float_array(
     if kind not in "fiub":
         raise ValueError(f"{name}: expected a real numeric dtype, got {arr.dtype}")
     if dtype is not None:
-        target = np.dtype(dtype)
-    elif arr.dtype in FLOAT_DTYPES:
-        target = arr.dtype
+        target = np.dtype(dtype).newbyteorder("=")
     else:
-        target = np.dtype(np.float64)
+        target = float_target(arr.dtype, name)
     if target not in FLOAT_DTYPES:
         raise ValueError(f"{name}: unsupported dtype {target}; use float32 or float64")
     if ndim is not None and arr.ndim != ndim:

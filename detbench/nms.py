@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from detbench import _sort
 from detbench._kernels import nms as _k
-from detbench._kernels import sort as _sort
 from detbench._validate import (
     as_float_array,
     check_boxes,

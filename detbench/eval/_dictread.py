@@ -42,8 +42,9 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from detbench._compat import cgutils
 
 __all__ = ["AVAILABLE", "FastRead", "read_annotations"]
 

@@ -17,10 +17,10 @@ layer from the largest group/segment and passed in.
 from __future__ import annotations
 
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
 
+from detbench._compat import trailing_zeros
 from detbench._jit import jit
-from detbench._kernels.sort import desc_keys64
+from detbench._sort import desc_keys64
 
 #: status codes of a detection at one (area range, IoU threshold)
 ST_FP = 0
@@ -126,7 +126,7 @@ def score_order(score, seg_off):
 def segmented_desc_order(keys, seg_off, order, order_tmp, keys_tmp, hist):
     """Stable descending sort of the scores inside every segment.
 
-    ``keys`` are the scores' descending keys (:func:`detbench._kernels.sort.desc_keys64`),
+    ``keys`` are the scores' descending keys (:func:`detbench._sort.desc_keys64`),
     sorted in place; ``seg_off`` (``n_seg + 1``) delimits the segments. On return
     ``order[seg_off[s]:seg_off[s+1]]`` holds the indices of segment ``s`` by
     decreasing score, ties in index order (what a stable ``argsort(-score)`` of

@@ -1,0 +1,112 @@
+"""detbench's one threading mechanism for work split outside a single Numba kernel.
+
+Kernels that parallelise *inside* one call use ``numba.prange`` (see :func:`detbench._jit.jit_twins`).
+Work that is split *across* calls of a GIL-free (``nogil=True``) kernel - chunks of ROIs, pyramid
+levels, blocks of evaluation categories - runs on :func:`run_chunks`: one process-wide pool of
+Python threads,
+
+* sized by ``numba.get_num_threads()`` (so ``numba.set_num_threads`` / ``NUMBA_NUM_THREADS`` is the
+  one knob for every kind of parallelism in detbench),
+* fork-safe (a forked child starts a fresh pool: the parent's worker threads do not exist there),
+* serial when one thread is asked for or the work is too small to split, so ``threads=1`` runs the
+  same code in the calling thread.
+
+The work callable must release the GIL for the threads to overlap (call an ``@jit`` kernel, which is
+compiled ``nogil=True``). Results must not depend on the split: callers give each chunk its own
+output slice, and any reduction happens afterwards in a fixed order.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+__all__ = ["num_threads", "run_chunks", "run_tasks", "split_range"]
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool() -> None:
+    global _POOL, _POOL_SIZE, _POOL_LOCK
+    _POOL, _POOL_SIZE, _POOL_LOCK = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def num_threads(requested: int | None = None) -> int:
+    """The thread count to use: ``requested`` if given (>= 1), else ``numba.get_num_threads()``."""
+    if requested is None:
+        return max(1, numba.get_num_threads())
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {requested!r}")
+    return requested
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < n:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="detbench")
+            _POOL_SIZE = n
+        return _POOL
+
+
+def split_range(n_items: int, n_chunks: int) -> list[tuple[int, int]]:
+    """``[0, n_items)`` cut into at most ``n_chunks`` contiguous, non-empty, near-equal pieces."""
+    n_chunks = max(1, min(n_chunks, n_items))
+    edges = [n_items * i // n_chunks for i in range(n_chunks + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def run_tasks(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> list[object]:
+    """Run independent callables on the pool; return their results in ``tasks`` order.
+
+    Runs them in the calling thread when one thread is asked for or there is one task. The first
+    exception raised by a task is re-raised here after every task has finished.
+    """
+    n = min(num_threads(threads), len(tasks))
+    if n <= 1:
+        return [t() for t in tasks]
+    futures = [_executor(n).submit(t) for t in tasks]
+    results, error = [], None
+    for f in futures:
+        try:
+            results.append(f.result())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
+            error = error or exc
+            results.append(None)
+    if error is not None:
+        raise error
+    return results
+
+
+def run_chunks(
+    n_items: int,
+    work: Callable[[int, int], object],
+    threads: int | None = None,
+    min_items: int = 1,
+    chunks_per_thread: int = 1,
+) -> None:
+    """Run ``work(start, stop)`` over ``[0, n_items)`` in contiguous chunks on the shared pool.
+
+    Serial (one call ``work(0, n_items)`` in this thread) when one thread is asked for or
+    ``n_items < min_items``. ``chunks_per_thread > 1`` evens out chunks of unequal cost.
+    """
+    if n_items <= 0:
+        return
+    n = min(num_threads(threads), n_items)
+    if n <= 1 or n_items < min_items:
+        work(0, n_items)
+        return
+    pieces = split_range(n_items, n * chunks_per_thread)
+    run_tasks([(lambda a=a, b=b: work(a, b)) for a, b in pieces], threads=n)
