@@ -298,3 +298,18 @@ def check_pair(value: Any, name: str, *, positive: bool = True) -> tuple[int, in
     low = 1 if positive else None
     a, b = (check_int(v, name, low=low) for v in pair)
     return a, b
+
+
+def check_offset(offset: Any, name: str = "offset") -> float:
+    """The legacy "+1 pixel" convention (mmcv's ``offset``): the integer 0 or 1, returned as a float.
+
+    One rule for every function that takes it: bools, arrays, strings and other numbers are refused.
+    """
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (numbers.Integral, np.integer)):
+        if isinstance(offset, (numbers.Real, np.floating)) and not isinstance(offset, (bool, np.bool_)):
+            if float(offset) in (0.0, 1.0):
+                return float(offset)
+        raise ValueError(f"{name}: expected 0 or 1, got {offset!r}")
+    if int(offset) not in (0, 1):
+        raise ValueError(f"{name}: expected 0 or 1, got {offset!r}")
+    return float(offset)
