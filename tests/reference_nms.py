@@ -133,6 +133,7 @@ def matrix_nms(boxes, scores, method="gaussian", sigma=2.0) -> dict[int, float]:
     if n == 0:
         return {}
     iou = np.triu(iou_matrix_sorted(boxes, order), 1)
+    iou[np.isnan(iou)] = 0.0  # two zero-area boxes (0/0) do not intersect
     comp = iou.max(axis=0)  # comp[i] = max_{k<i} iou[k, i]
     comp_rows = np.repeat(comp[:, None], n, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):

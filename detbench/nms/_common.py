@@ -13,8 +13,8 @@ smallest normal number), and the IoU then comes out inf, NaN or 0/0, which a
 threshold test reads as "never suppress". So before any pair is compared, the
 largest side, the largest area and the smallest positive area are measured in
 float64: float32 boxes outside the safe range (sides and areas at most a
-quarter of the largest float32, positive areas at least its smallest normal
-number) are computed in float64, which holds every such product exactly
+quarter of the largest float32, the area of every box with positive sides at
+least its smallest normal number) are computed in float64, which holds every such product exactly
 enough; float64 boxes outside the same range for float64 (or with coordinates
 beyond ``2**510``, where DIoU's squared diagonal overflows) are refused with a
 ``ValueError`` naming ``boxes``. Scores keep their dtype.
@@ -72,7 +72,7 @@ def working_boxes(b: np.ndarray, offset: float = 0.0, *, promote: bool = True, n
         return b
     raise ValueError(
         f"{name}: box areas at this scale overflow or underflow float64 (largest |coordinate| {big:.3g}, "
-        f"largest side {side:.3g}, largest area {amax:.3g}, smallest positive area {amin:.3g}); "
+        f"largest side {side:.3g}, largest area {amax:.3g}, smallest area of a box with positive sides {amin:.3g}); "
         "rescale the boxes"
     )
 

@@ -81,7 +81,8 @@ def make_columns(boxes: np.ndarray, order: np.ndarray) -> Columns:
 @jit
 def box_scale(boxes, off):
     """Scale statistics of ``boxes`` in float64: (largest |coordinate|, largest
-    side (``+ off``), largest area, smallest positive area; inf when none)."""
+    side (``+ off``), largest area, smallest area of a box with positive sides;
+    inf when none)."""
     big = 0.0
     side = 0.0
     amax = 0.0
@@ -97,7 +98,7 @@ def box_scale(boxes, off):
         side = max(side, w, h)
         a = w * h
         amax = max(amax, a)
-        if a > 0.0 and a < amin:
+        if w > 0.0 and h > 0.0 and a < amin:  # includes a product that underflowed to 0
             amin = a
     return big, side, amax, amin
 
