@@ -111,6 +111,19 @@ def test_extreme_scale_with_offset_and_zero_area_boxes():
         nms(np.array([[0, 0, 1, 1], [0, 0, 1, 1]]) * 2.0**-600, [0.9, 0.8], 0.5)
 
 
+@pytest.mark.parametrize("scale", [1e50, 1e-50, 1e-40, 1e30])
+def test_fusion_beyond_float32_accumulators(scale):
+    # ensemble-boxes accumulates fused coordinates in float32: at 1e50 they were inf, at 1e-50 zero
+    for dtype in (np.float64, np.float32) if scale == 1e30 else (np.float64,):
+        b = (SIX * scale).astype(dtype)
+        for fn in (weighted_boxes_fusion, weighted_nms):
+            fb, fs, _ = fn(b, SIX_SCORES.astype(dtype))
+            ub, us, _ = fn(SIX, SIX_SCORES)
+            assert np.isfinite(fb).all() and fb.dtype == dtype
+            np.testing.assert_allclose(fb.astype(np.float64) / scale, ub, rtol=1e-6, atol=1e-5)
+            np.testing.assert_allclose(fs, us, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # labels and model ids
 # ---------------------------------------------------------------------------
@@ -189,7 +202,7 @@ def test_array_offset_is_refused_by_name():
 
 DTYPE_NAMES = ("<f4", ">f4", "<f8", ">f8", "<f2", "<i4")
 SCALES = (1.0, 2.0**70, 2.0**-100, 1e20, 1e30, 1e-30, 1e160, 2.0**-1000)
-FUNCS = ("nms", "diou_nms", "fast_nms", "cluster_nms", "batched_nms", "matrix_nms", "soft_nms")
+FUNCS = ("nms", "diou_nms", "fast_nms", "cluster_nms", "batched_nms", "matrix_nms", "soft_nms", "weighted_nms")
 
 
 def _layout(a: np.ndarray, layout: str) -> np.ndarray:
@@ -265,6 +278,7 @@ def test_nms_family_property(n, seed, dtype, layout, scale, func, thr):
         "batched_nms": batched_nms,
         "matrix_nms": matrix_nms,
         "soft_nms": soft_nms,
+        "weighted_nms": weighted_nms,
     }[func]
     try:
         if func == "batched_nms":
@@ -273,6 +287,8 @@ def test_nms_family_property(n, seed, dtype, layout, scale, func, thr):
             got = fn(b, s, "gaussian", 2.0)
         elif func == "soft_nms":
             got = fn(b, s, "linear", 0.5, thr, 0.001)
+        elif func == "weighted_nms":
+            got = fn(b, s, iou_threshold=thr)
         else:
             got = fn(b, s, thr)
     except ValueError as exc:
@@ -298,6 +314,18 @@ def test_nms_family_property(n, seed, dtype, layout, scale, func, thr):
         assert val.dtype == ns.dtype
         rtol = 2e-6 if ns.dtype == np.float32 else 1e-12
         np.testing.assert_allclose(val, [expected[i] for i in idx.tolist()], rtol=rtol, atol=1e-30)
+    elif func == "weighted_nms":
+        fb, fs, fl = got
+        assert fb.dtype == fs.dtype == ns.dtype and np.isfinite(fb).all()
+        pos = (b64[:, 2] > b64[:, 0]) & (b64[:, 3] > b64[:, 1])  # zero-area boxes are dropped
+        expected = ref.nmw_simple(b64[pos], ns[pos], np.zeros(int(pos.sum()), np.int64), thr)
+        assert len(expected) == fb.shape[0]
+        mine = sorted(zip(fs.tolist(), fb.tolist()), key=lambda r: (-r[0], r[1]))
+        want = sorted(((sc, bx.tolist()) for _, sc, bx in expected), key=lambda r: (-r[0], r[1]))
+        span = float(np.abs(b64).max()) if n else 0.0
+        for (gs, gb), (ws, wb) in zip(mine, want):
+            np.testing.assert_allclose(gs, ws, rtol=1e-7)  # the first box's score, rounded to float32
+            np.testing.assert_allclose(gb, wb, rtol=1e-6, atol=2e-6 * span)  # ensemble-boxes' float32 sums
     else:
         idx, val = got
         ridx, rval = ref.soft_nms_ensemble(b64, ns, "linear", 0.5, thr, 0.001)

@@ -22,15 +22,30 @@ FusionModels = namedtuple("FusionModels", ["weights", "wsum", "wmax"])
 
 #: Clusters (scratch and output, N each). ``nxt_member``: linked list of members;
 #: ``first``/``last``: first and last member row; ``count``: members; ``w``: float32 sum
-#: of member weights; ``out_score`` (float64) and ``out_box`` (N, 4, float64): the result.
-Clusters = namedtuple("Clusters", ["nxt_member", "first", "last", "count", "w", "out_score", "out_box"])
+#: of member weights; ``out_score`` (float64) and ``out_box`` (N, 4, float64): the result;
+#: ``acc`` (4,): the coordinate accumulators, float32 as ensemble-boxes, float64 when
+#: ``exact``; ``exact``: nothing is rounded to float32 (inputs outside float32's range).
+Clusters = namedtuple("Clusters", ["nxt_member", "first", "last", "count", "w", "out_score", "out_box", "acc", "exact"])
 
 
-def make_clusters(n: int) -> Clusters:
-    """Empty :class:`Clusters` for ``n`` rows."""
+def make_clusters(n: int, exact: bool) -> Clusters:
+    """Empty :class:`Clusters` for ``n`` rows (float64 accumulators when ``exact``)."""
     return Clusters(
-        *(np.empty(n, np.int64) for _ in range(4)), np.empty(n, np.float64), np.empty(n, np.float64), np.empty((n, 4))
+        *(np.empty(n, np.int64) for _ in range(4)),
+        np.empty(n, np.float64),
+        np.empty(n, np.float64),
+        np.empty((n, 4)),
+        np.zeros(4, np.float64 if exact else np.float32),
+        bool(exact),
     )
+
+
+@jit(inline="always")
+def _f32(x, exact):
+    """ensemble-boxes' rounding of ``x`` to float32, or ``x`` itself when ``exact``."""
+    if exact:
+        return x
+    return float(np.float32(x))
 
 
 @jit(inline="always")
@@ -142,7 +157,7 @@ def wbf_cluster(rows, thr, conf_type, allows_overflow, models, cl):
     in float32 (``acc = float32(acc + score * coord)`` member by member),
     divided by the float64 score sum and rounded to float32; its score is
     ``float32(conf / count)`` (``float32(max)`` for ``max``) and its weight
-    sum float32. A single-member cluster keeps the raw row. Confidences are
+    sum float32 (all float64 with ``cl.exact``). A single-member cluster keeps the raw row. Confidences are
     then rescaled by ``conf_type`` (0 avg, 1 max, 2 box_and_model_avg,
     3 absent_model_aware_avg), with NumPy's summation order for the sums of
     model weights. ``rows``: :class:`FusionRows`; ``models``:
@@ -152,10 +167,9 @@ def wbf_cluster(rows, thr, conf_type, allows_overflow, models, cl):
     """
     seg, score, wgt, model, x1, y1, x2, y2 = rows
     weights, wsum, wmax = models
-    nxt_member, cl_first, cl_last, cl_count, cl_w, out_score, out_box = cl
+    nxt_member, cl_first, cl_last, cl_count, cl_w, out_score, out_box, acc, exact = cl
     nmodels = weights.shape[0]
     k = 0
-    acc = np.zeros(4, dtype=np.float32)
     seen = np.zeros(nmodels, dtype=np.bool_)
     wtmp = np.empty(nmodels, dtype=np.float64)
     for s in range(seg.shape[0] - 1):
@@ -210,12 +224,12 @@ def wbf_cluster(rows, thr, conf_type, allows_overflow, models, cl):
                 w += wgt[m]
                 m = nxt_member[m]
             if conf_type == 1:
-                out_score[c] = float(np.float32(cmax))
+                out_score[c] = _f32(cmax, exact)
             else:
-                out_score[c] = float(np.float32(conf / cl_count[c]))
-            cl_w[c] = float(np.float32(w))
+                out_score[c] = _f32(conf / cl_count[c], exact)
+            cl_w[c] = _f32(w, exact)
             for q in range(4):
-                out_box[c, q] = float(np.float32(float(acc[q]) / conf))
+                out_box[c, q] = _f32(float(acc[q]) / conf, exact)
         # rescale the confidences of this group's clusters
         for c in range(g0, k):
             cnt = cl_count[c]
@@ -266,14 +280,13 @@ def nmw_cluster(rows, thr, cl):
     Each cluster becomes one box: coordinates are the average of its members
     weighted by ``score * IoU(member, first)``, accumulated in float32 and
     divided by the float64 weight sum; its score is the first box's score,
-    rounded to float32. ``rows``: :class:`FusionRows` (``wgt`` and ``model``
+    rounded to float32 (all float64 with ``cl.exact``). ``rows``: :class:`FusionRows` (``wgt`` and ``model``
     unused); ``cl``: :class:`Clusters` (``count`` and ``w`` unused). Returns
     the number of boxes. Cost O(N * clusters).
     """
     seg, score, _, _, x1, y1, x2, y2 = rows
-    nxt_member, cl_first, cl_last, _, _, out_score, out_box = cl
+    nxt_member, cl_first, cl_last, _, _, out_score, out_box, acc, exact = cl
     k = 0
-    acc = np.zeros(4, dtype=np.float32)
     for s in range(seg.shape[0] - 1):
         g0 = k
         for j in range(seg[s], seg[s + 1]):
@@ -307,7 +320,7 @@ def nmw_cluster(rows, thr, cl):
                 acc[3] = float(acc[3]) + w * y2[m]
                 conf += w
                 m = nxt_member[m]
-            out_score[c] = float(np.float32(score[f]))
+            out_score[c] = _f32(score[f], exact)
             for q in range(4):
-                out_box[c, q] = float(np.float32(float(acc[q]) / conf))
+                out_box[c, q] = _f32(float(acc[q]) / conf, exact)
     return k

@@ -25,6 +25,9 @@ __all__ = ["weighted_boxes_fusion", "weighted_nms"]
 
 # per model id: its weight, the normalised copy, the kernel's scratch (weight, seen flag)
 _PER_MODEL_BYTES = 8 + 8 + 8 + 1
+# ensemble-boxes' float32 accumulators are used while every product stays well inside float32
+_F32_LOW = 2.0**-60
+_F32_HIGH = 2.0**60
 
 _CONF_TYPES = ("avg", "max", "box_and_model_avg", "absent_model_aware_avg")
 
@@ -37,12 +40,12 @@ def _fusion_rows(
     weights: Any,
     skip_box_threshold: Any,
     normalise_weights: bool,
-) -> tuple[np.dtype, np.ndarray, _k.FusionRows, _k.FusionModels]:
+) -> tuple[np.dtype, np.ndarray, _k.FusionRows, _k.FusionModels, bool]:
     """Rows in ensemble-boxes' order: grouped by label (first appearance),
     sorted in each group with the same NumPy call ensemble-boxes makes.
 
     Returns (dtype, group labels, :class:`~detbench.nms._fusion_kernels.FusionRows`,
-    :class:`~detbench.nms._fusion_kernels.FusionModels`)."""
+    :class:`~detbench.nms._fusion_kernels.FusionModels`, exact: accumulate in float64)."""
     b, s = boxes_scores(boxes, scores, promote=False)
     n = b.shape[0]
     lab = np.zeros(n, np.int64) if labels is None else check_labels(labels, n, "labels")
@@ -75,6 +78,8 @@ def _fusion_rows(
     ok = ~(s < s.dtype.type(thr)) & (area != 0.0)
     b64, s, lab, mid = b64[ok], s[ok], lab[ok], mid[ok]
     key = s.astype(np.float64) * w[mid]
+    if not np.isfinite(key).all():
+        raise ValueError("weights: score * weight overflows float64; rescale the scores or the weights")
     groups, first = np.unique(lab, return_index=True)
     groups = groups[np.argsort(first)]
     seg = np.zeros(groups.shape[0] + 1, np.int64)
@@ -86,7 +91,25 @@ def _fusion_rows(
     idx = np.concatenate(rows) if rows else np.empty(0, np.int64)
     bx = b64[idx]
     fr = _k.FusionRows(seg, key[idx], w[mid[idx]], mid[idx], *(np.ascontiguousarray(bx[:, c]) for c in range(4)))
-    return b.dtype, groups, fr, _k.FusionModels(w, float(w.sum()), float(w.max()))
+    return b.dtype, groups, fr, _k.FusionModels(w, float(w.sum()), float(w.max())), not _float32_holds(bx, key, w)
+
+
+def _float32_holds(bx: np.ndarray, key: np.ndarray, w: np.ndarray) -> bool:
+    """Whether ensemble-boxes' float32 accumulators hold every product and sum here
+    (nonzero coordinates, keys and weights within ``2**±60``, sums below ``2**120``).
+
+    Outside that range ensemble-boxes' float32 rounding gives inf or 0 (boxes at
+    1e50 scale fuse to inf); the kernels then accumulate and return float64."""
+    n = key.shape[0]
+    if n == 0:
+        return True
+    parts = []
+    for v in (bx, key, w):
+        a = np.abs(v[v != 0])
+        if a.size and not (a.min() >= _F32_LOW and a.max() <= _F32_HIGH):
+            return False
+        parts.append(float(a.max()) if a.size else 0.0)
+    return n * parts[0] * parts[1] <= 2.0**120
 
 
 def weighted_boxes_fusion(
@@ -147,15 +170,21 @@ def weighted_boxes_fusion(
     order; labels come back as float there and int64 here. Differences: it
     clips coordinates to [0, 1] and swaps reversed corners (with warnings);
     this function never clips, so it also works on pixel coordinates, and
-    rejects reversed corners. Zero-area boxes are dropped by both. Cost:
+    rejects reversed corners. Zero-area boxes are dropped by both. Where
+    float32 cannot hold the accumulated products (coordinates, scores or
+    weights beyond ``2**±60``: boxes at 1e50 scale, where ensemble-boxes
+    returns inf), everything is accumulated and returned in float64 instead;
+    float64 boxes whose areas overflow are refused by name. Cost:
     O(N * clusters per label), plus a re-fusion of the cluster each time a
     box joins (as ensemble-boxes does; O(size of the cluster)).
     """
     ct = check_choice(conf_type, "conf_type", _CONF_TYPES)
     iou_thr = check_number(iou_threshold, "iou_threshold")
     overflow = check_bool(allows_overflow, "allows_overflow")
-    dtype, groups, rows, models = _fusion_rows(boxes, scores, labels, model_ids, weights, skip_box_threshold, False)
-    cl = _k.make_clusters(rows.score.shape[0])
+    dtype, groups, rows, models, exact = _fusion_rows(
+        boxes, scores, labels, model_ids, weights, skip_box_threshold, False
+    )
+    cl = _k.make_clusters(rows.score.shape[0], exact)
     k = _k.wbf_cluster(rows, iou_thr, _CONF_TYPES.index(ct), overflow, models, cl)
     sc = cl.out_score[:k]
     order = sc.argsort()[::-1]
@@ -199,13 +228,14 @@ def weighted_nms(
     equal on the same input (ensemble-boxes returns float32 arrays here: the
     fused boxes are accumulated in float32 and the score rounded to float32;
     this function returns those values in the input dtype). It never clips
-    to [0, 1]. Cost O(N * clusters per label).
+    to [0, 1]. Out of float32's range it accumulates in float64, as
+    :func:`weighted_boxes_fusion` does. Cost O(N * clusters per label).
     """
     iou_thr = check_number(iou_threshold, "iou_threshold")
-    dtype, groups, rows, _ = _fusion_rows(boxes, scores, labels, model_ids, weights, skip_box_threshold, True)
-    cl = _k.make_clusters(rows.score.shape[0])
+    dtype, groups, rows, _, exact = _fusion_rows(boxes, scores, labels, model_ids, weights, skip_box_threshold, True)
+    cl = _k.make_clusters(rows.score.shape[0], exact)
     k = _k.nmw_cluster(rows, iou_thr, cl)
     sc = cl.out_score[:k]
-    order = sc.astype(np.float32).argsort()[::-1]
+    order = (sc if exact else sc.astype(np.float32)).argsort()[::-1]
     grp = np.searchsorted(rows.seg, cl.first[:k], side="right") - 1
     return cl.out_box[:k][order].astype(dtype), sc[order].astype(dtype), groups[grp][order].astype(np.int64)
