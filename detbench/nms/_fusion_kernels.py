@@ -40,6 +40,19 @@ def make_clusters(n: int, exact: bool) -> Clusters:
     )
 
 
+@jit
+def magnitude_range(v):
+    """(smallest nonzero |v|, largest |v|) of a 1-D float64 array (inf, 0 when all zero)."""
+    lo = np.inf
+    hi = 0.0
+    for i in range(v.shape[0]):
+        a = abs(v[i])
+        hi = a if a > hi else hi
+        nz = a if a != 0.0 else np.inf
+        lo = nz if nz < lo else lo
+    return lo, hi
+
+
 @jit(inline="always")
 def _f32(x, exact):
     """ensemble-boxes' rounding of ``x`` to float32, or ``x`` itself when ``exact``."""

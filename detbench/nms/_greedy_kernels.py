@@ -169,6 +169,25 @@ def group_by_class(order, slot, nslots, grouped, seg):
 
 
 @jit
+def label_and_box_range(boxes, labels):
+    """(smallest label, largest label, largest coordinate, largest |coordinate|) in one pass."""
+    lo = labels[0]
+    hi = labels[0]
+    top = float(boxes[0, 0])
+    big = 0.0
+    for i in range(labels.shape[0]):
+        v = labels[i]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+        for c in range(4):
+            x = float(boxes[i, c])
+            top = x if x > top else top
+            ax = abs(x)
+            big = ax if ax > big else big
+    return lo, hi, top, big
+
+
+@jit
 def shift_by_label(boxes, labels, out):
     """torchvision's coordinate trick in the boxes' dtype:
     ``out = boxes + label * (max(boxes) + 1)`` (label converted to the dtype first)."""

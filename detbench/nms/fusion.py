@@ -103,13 +103,13 @@ def _float32_holds(bx: np.ndarray, key: np.ndarray, w: np.ndarray) -> bool:
     n = key.shape[0]
     if n == 0:
         return True
-    parts = []
-    for v in (bx, key, w):
-        a = np.abs(v[v != 0])
-        if a.size and not (a.min() >= _F32_LOW and a.max() <= _F32_HIGH):
+    tops = []
+    for v in (bx.reshape(-1), key, w):
+        lo, hi = _k.magnitude_range(v)
+        if (hi > 0.0 and hi > _F32_HIGH) or lo < _F32_LOW:
             return False
-        parts.append(float(a.max()) if a.size else 0.0)
-    return n * parts[0] * parts[1] <= 2.0**120
+        tops.append(hi)
+    return n * tops[0] * tops[1] <= 2.0**120
 
 
 def weighted_boxes_fusion(

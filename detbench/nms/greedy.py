@@ -144,12 +144,8 @@ def nms(
     return greedy_indices(b, s, make_rule(thr, inclusive, off, 0, 1.0, b.dtype), False, strategy, subset)
 
 
-def _class_slots(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Map labels to dense slots 0..C-1 (order of label value)."""
-    if labels.shape[0] == 0:
-        return labels.astype(np.int64), 0
-    lo = int(labels.min())
-    hi = int(labels.max())
+def _class_slots(labels: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, int]:
+    """Map labels (in ``[lo, hi]``) to dense slots 0..C-1 (order of label value)."""
     span = hi - lo + 1
     if span <= 4 * labels.shape[0] + 1024:
         return (labels - lo).astype(np.int64, copy=False), span
@@ -157,10 +153,10 @@ def _class_slots(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return inv.astype(np.int64, copy=False).reshape(-1), int(uniq.shape[0])
 
 
-def _shift_fits(b: np.ndarray, lab: np.ndarray) -> bool:
-    """Whether torchvision's shift ``label * (max + 1)`` stays far inside the boxes' dtype."""
-    step = abs(float(b.max()) + 1.0)
-    reach = max(abs(float(lab.min())), abs(float(lab.max()))) * step + float(np.abs(b).max())
+def _shift_fits(b: np.ndarray, lo: int, hi: int, top: float, big: float) -> bool:
+    """Whether torchvision's shift ``label * (max + 1)`` stays far inside the boxes' dtype
+    (labels in ``[lo, hi]``, largest coordinate ``top``, largest |coordinate| ``big``)."""
+    reach = max(abs(lo), abs(hi)) * abs(top + 1.0) + big
     return reach <= float(np.finfo(b.dtype).max) / 4
 
 
@@ -219,8 +215,10 @@ def batched_nms(
         return np.empty(0, np.int64)
     rule = make_rule(thr, inclusive, off, 0, 1.0, b.dtype)
     small = n <= TORCHVISION_SHIFT_MAX_N
-    shift = small and _shift_fits(b, lab)
-    if shift and grid_valid(thr, inclusive) and int(lab.max()) - int(lab.min()) < 4 * n + 1024:
+    lo, hi, top, big = _k.label_and_box_range(b, lab)
+    lo, hi = int(lo), int(hi)  # Python ints: the span of int64 labels may not fit int64
+    shift = small and _shift_fits(b, lo, hi, float(top), float(big))
+    if shift and grid_valid(thr, inclusive) and hi - lo < 4 * n + 1024:
         # fast path: shift, group, check separation, per-class loops in one call
         order = argsort_desc(s)
         out = np.empty(n, np.int64)
@@ -232,7 +230,7 @@ def batched_nms(
         shifted = np.empty_like(b)
         _k.shift_by_label(b, lab, shifted)
         b = shifted
-    slot, nslots = _class_slots(lab)
+    slot, nslots = _class_slots(lab, lo, hi)
     order = argsort_desc(s)
     grouped = np.empty(n, np.int64)
     seg = np.empty(nslots + 1, np.int64)
