@@ -11,12 +11,14 @@ coordinates can still give areas that overflow (float32 boxes at 1e20 scale:
 ``1e40 > 3.4e38``) or underflow (1e-30 scale: ``1e-60`` is below float32's
 smallest normal number), and the IoU then comes out inf, NaN or 0/0, which a
 threshold test reads as "never suppress". So before any pair is compared, the
-largest side, the largest area and the smallest positive area are measured in
-float64: float32 boxes outside the safe range (sides and areas at most a
-quarter of the largest float32, the area of every box with positive sides at
-least its smallest normal number) are computed in float64, which holds every such product exactly
-enough; float64 boxes outside the same range for float64 (or with coordinates
-beyond ``2**510``, where DIoU's squared diagonal overflows) are refused with a
+largest side, the largest area and the smallest area of a box with positive
+sides are measured in float64. Float32 boxes outside the safe range (sides and
+areas at most a quarter of the largest float32, those areas at least its
+smallest normal number) are compared in float64, where a product of float32
+values can neither overflow nor underflow, so the result equals the float64
+reference on the same values. Float64 boxes outside the same range for
+float64 (or with coordinates beyond ``2**510``, where DIoU's squared diagonal
+overflows) are refused with a
 ``ValueError`` naming ``boxes``. Scores keep their dtype.
 """
 
