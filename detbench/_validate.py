@@ -249,15 +249,36 @@ def check_scores(scores: Any, n: int, name: str = "scores", *, dtype: Any = None
 
 
 def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
-    """Validate a 1-D integer label array of length ``n``; returns int64."""
-    arr = np.asarray(labels)
+    """Validate a 1-D integer label array of length ``n``; returns int64.
+
+    Integer-valued floats are accepted; every value must fit int64 (a float
+    1e30 or a uint64 ``2**63`` is refused by name, never wrapped).
+    """
+    try:
+        arr = np.asarray(labels)
+    except Exception as exc:  # ragged lists, ints beyond 64 bits mixed with others
+        raise ValueError(f"{name}: could not be converted to an array ({exc})") from None
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"{name}: length {arr.shape[0]} does not match the {n} boxes")
-    if arr.size and arr.dtype.kind not in "iub":
-        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
-            return arr.astype(np.int64)
+    if not arr.size:
+        return np.zeros(0, np.int64)
+    if arr.dtype.kind == "f":
+        if not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise ValueError(f"{name}: expected integer labels, got dtype {arr.dtype}")
+        # float64 holds -2**63 exactly; 2**63 and above do not fit int64
+        bad = (arr < -(2.0**63)) | (arr >= 2.0**63)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}: value {float(arr[i])!r} at index {i} does not fit in int64")
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8:
+        bad = arr > np.iinfo(np.int64).max
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}: value {int(arr[i])} at index {i} does not fit in int64")
+    elif arr.dtype.kind not in "iub":
         raise ValueError(f"{name}: expected integer labels, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.int64)
 

@@ -133,6 +133,7 @@ def matrix_nms(boxes, scores, method="gaussian", sigma=2.0) -> dict[int, float]:
     if n == 0:
         return {}
     iou = np.triu(iou_matrix_sorted(boxes, order), 1)
+    iou[np.isnan(iou)] = 0.0  # two zero-area boxes (0/0) do not intersect
     comp = iou.max(axis=0)  # comp[i] = max_{k<i} iou[k, i]
     comp_rows = np.repeat(comp[:, None], n, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -167,7 +168,8 @@ def soft_nms_ensemble(boxes, scores, method, sigma, nt, thresh):
         iw = np.maximum(0.0, np.minimum(b[a, 2], b[rest, 2]) - np.maximum(b[a, 0], b[rest, 0]))
         ih = np.maximum(0.0, np.minimum(b[a, 3], b[rest, 3]) - np.maximum(b[a, 1], b[rest, 1]))
         inter = iw * ih
-        ovr = inter / (area[a] + area[rest] - inter)
+        with np.errstate(invalid="ignore", divide="ignore"):  # two zero-area boxes: 0/0
+            ovr = inter / (area[a] + area[rest] - inter)
         if method == "gaussian":
             w = np.exp(-(ovr * ovr) / sigma)
         else:

@@ -10,7 +10,7 @@ import pytest
 from ensemble_boxes import non_maximum_weighted as eb_nmw
 from ensemble_boxes import weighted_boxes_fusion as eb_wbf
 
-from detbench._kernels import nms as kernels
+from detbench.nms import _fusion_kernels as kernels
 from detbench.nms import weighted_boxes_fusion, weighted_nms
 from tests import reference_nms as ref
 

@@ -14,9 +14,9 @@ from ensemble_boxes.ensemble_boxes_nms import cpu_soft_nms_float
 from detbench.nms import soft_nms
 from tests import reference_nms as ref
 
-# The package exports the function ``detbench.nms``, which shadows the module of the same name as an
+# The package exports the function ``detbench.nms``, which shadows the package of the same name as an
 # attribute; take the module itself from the import system.
-nms_mod = importlib.import_module("detbench.nms")
+nms_soft = importlib.import_module("detbench.nms.soft")
 
 DTYPES = (np.float32, np.float64)
 
@@ -94,7 +94,7 @@ def test_soft_nms_matches_reference_and_stepwise_path(dtype, monkeypatch):
         np.testing.assert_array_equal(idx, ridx)
         np.testing.assert_array_equal(rescored, rres)
     # past the pair budget the selection runs one pick per call: same result
-    monkeypatch.setattr(nms_mod, "_SOFT_PAIR_BUDGET", 16)
+    monkeypatch.setattr(nms_soft, "_SOFT_PAIR_BUDGET", 16)
     for boxes, scores, method in cases:
         ridx, rres = ref.soft_nms_ensemble(boxes, scores, method, 0.5, 0.3, 0.01)
         idx, rescored = soft_nms(boxes, scores, method, 0.5, 0.3, 0.01)
