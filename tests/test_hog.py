@@ -11,7 +11,6 @@ import torchvision.ops as tvops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detbench._kernels import hog as kernels
 from detbench.hog import (
     DESCRIPTOR_SIZE,
     default_people_detector,
@@ -22,6 +21,7 @@ from detbench.hog import (
     hog_window_scores,
     resize_linear_exact,
 )
+from detbench.hog import _descriptor_kernels as kernels
 from tests import reference_hog as ref
 
 REL_TOL = 1e-3  # the bar for descriptor parity (relative to the largest value)
