@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detbench.cnn import overfeat_net, to_fully_convolutional
 from detbench.sliding import (
     convolutional_sliding_window,
+    overfeat_net,
     sliding_window_classify,
     sliding_window_grid_shape,
     sliding_window_macs,
+    to_fully_convolutional,
 )
 from tests.reference_sliding import forward_ref, naive_scan_ref
 

@@ -1,4 +1,4 @@
-"""Sliding-window classification: the naive scan and its convolutional implementation.
+"""Sliding-window classification: the naive scan and its convolutional implementation (OverFeat).
 
 The naive detector (seed notes, section 2) crops every ``window x window``
 window of an HWC image, ``stride`` pixels apart, and runs a classifier on each
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from detbench._kernels import cnn as _k
 from detbench._validate import as_float_array, check_int
-from detbench.cnn import Net, to_fully_convolutional
+from detbench.sliding import _kernels as _k
+from detbench.sliding.net import Net, to_fully_convolutional
 
 __all__ = [
     "sliding_window_grid_shape",
