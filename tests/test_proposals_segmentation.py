@@ -1,0 +1,75 @@
+"""Felzenszwalb–Huttenlocher segmentation (detbench.proposals.segmentation), its edge sort and image helpers."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import skimage.color
+import skimage.segmentation
+
+from detbench.proposals import felzenszwalb_segmentation
+from detbench.proposals._image import gaussian_blur, rgb_to_hsv, rgb_to_lab
+from detbench.proposals._segmentation_kernels import sort_edges
+from tests.reference_proposals import ref_felzenszwalb
+
+
+def test_felzenszwalb_vs_reference(rng):
+    for k, ms in ((50.0, 1), (200.0, 5), (20.0, 3)):
+        img = rng.random((9, 11, 3))
+        got = felzenszwalb_segmentation(img, k, 0.0, ms)
+        want = ref_felzenszwalb(img * 255, k, ms)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("scale,sigma,min_size", [(100, 0.8, 20), (300, 0.5, 10), (50, 0.0, 1)])
+def test_felzenszwalb_matches_skimage(rng, scale, sigma, min_size):
+    for _ in range(2):
+        img = ndi.gaussian_filter(rng.random((48, 64, 3)), (2, 2, 0))
+        img = (img - img.min()) / (img.max() - img.min())
+        want = skimage.segmentation.felzenszwalb(img, scale=scale, sigma=sigma, min_size=min_size)
+        got = felzenszwalb_segmentation(img, scale, sigma, min_size)
+        # same partition (label numbering differs)
+        pairs = np.unique(np.stack([want.ravel(), got.ravel()], 1), axis=0)
+        assert len(pairs) == want.max() + 1 == got.max() + 1
+
+
+def test_gaussian_and_colour_helpers_match_peers(rng):
+    img = rng.random((13, 17, 3)) * 255
+    for s in (0.8, 3.0):
+        np.testing.assert_allclose(
+            gaussian_blur(img, s), ndi.gaussian_filter(img, (s, s, 0), mode="reflect"), atol=1e-9
+        )
+    u8 = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    np.testing.assert_allclose(rgb_to_hsv(u8.astype(float)) / 255, skimage.color.rgb2hsv(u8), atol=1e-9)
+    lab = skimage.color.rgb2lab(u8)
+    want = np.clip(np.stack([lab[..., 0] * 2.55, lab[..., 1] + 128, lab[..., 2] + 128], -1), 0, 255)
+    np.testing.assert_allclose(rgb_to_lab(u8.astype(float)), want, atol=1e-3)
+
+
+def test_felzenszwalb_edge_cases():
+    assert felzenszwalb_segmentation(np.zeros((1, 1, 3), np.uint8)).tolist() == [[0]]
+    lab = felzenszwalb_segmentation(np.zeros((5, 7), np.uint8))  # grey, constant -> one segment
+    assert lab.shape == (5, 7) and lab.max() == 0
+    assert felzenszwalb_segmentation(np.zeros((0, 4, 3), np.uint8)).shape == (0, 4)
+    with pytest.raises(ValueError, match="image: float images must lie in"):
+        felzenszwalb_segmentation(np.full((4, 4, 3), 2.0))
+    with pytest.raises(ValueError, match="image: expected shape"):
+        felzenszwalb_segmentation(np.zeros((4, 4, 4)))
+    with pytest.raises(ValueError, match="image: expected dtype"):
+        felzenszwalb_segmentation(np.zeros((4, 4, 3), np.int32))
+    with pytest.raises(ValueError, match="scale"):
+        felzenszwalb_segmentation(np.zeros((4, 4, 3)), scale=0)
+    with pytest.raises(ValueError, match="NaN"):
+        felzenszwalb_segmentation(np.full((4, 4, 3), np.nan))
+
+
+def test_sort_edges_is_stable_argsort(rng):
+    w = rng.uniform(0, 400, 20000)
+    w[::3] = np.round(w[::3])  # many exact ties
+    w[1::7] = np.inf  # out-of-image edges
+    w[2::11] = np.nextafter(w[5::11][: len(w[2::11])], np.inf)  # equal as float32, different as float64
+    order, sw = np.empty(w.size, np.int64), np.empty(w.size)
+    n = sort_edges(w, order, sw)
+    want = np.argsort(w, kind="stable")
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(sw, w[want])
+    assert n == np.isfinite(w).sum()
