@@ -31,7 +31,8 @@ def check_image(image: Any, gamma: bool, name: str = "image") -> tuple[np.ndarra
         raise ValueError(f"{name}: expected an (H, W) grey or (H, W, 3) colour image, got shape {arr.shape}")
     is_u8 = arr.dtype == np.uint8
     if not is_u8:
-        arr = arr.astype(np.float32)
+        with np.errstate(over="ignore"):  # reported below, by name
+            arr = arr.astype(np.float32)
         if not np.isfinite(arr).all():  # finite in float64 but overflowing float32
             raise ValueError(f"{name}: values overflow float32")
         if gamma and arr.size and arr.min() < 0:
