@@ -28,6 +28,15 @@ from detbench.sliding.layers import _LAYER_TYPES, Conv2D, Dense, Flatten, Layer,
 __all__ = ["Net", "overfeat_net", "to_fully_convolutional", "save_net", "load_net"]
 
 
+def cast_input(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` (finite) as a C-contiguous array of the net's ``dtype``; values that overflow it are refused."""
+    with np.errstate(over="ignore"):  # reported below, by name
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype != arr.dtype and out.size and not np.isfinite(out).all():
+        raise ValueError(f"{name}: values overflow the net's dtype {np.dtype(dtype)}")
+    return out
+
+
 class Net:
     """A chain of layers applied to HWC images.
 
@@ -125,7 +134,7 @@ class Net:
             raise ValueError(f"x: expected an (H, W, C) image or (N, H, W, C) batch, got shape {arr.shape}")
         single = arr.ndim == 3
         batch = arr[None] if single else arr
-        batch = np.ascontiguousarray(batch, dtype=self.dtype)
+        batch = cast_input(batch, self.dtype, "x")
         if self.input_shape is not None and batch.shape[1:] != self.input_shape:
             raise ValueError(f"x: the net expects {self.input_shape} images, got {batch.shape[1:]}")
         self.output_shape(batch.shape[1:])  # clear error before any kernel runs
