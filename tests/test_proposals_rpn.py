@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import AnchorGenerator, RegionProposalNetwork, concat_box_prediction_layers
@@ -205,3 +207,93 @@ def test_rpn_edge_cases_and_bad_input(rng):
         rpn_proposals_from_maps([np.zeros((3, 2, 2))], [np.zeros((8, 2, 2))], [np.zeros((3, 4))], [16], (32, 32))
     with pytest.raises(ValueError, match="same non-zero number of levels"):
         rpn_proposals_from_maps([], [], [], [], (32, 32))
+
+
+# ---------------------------------------------------------------------------
+# issue 19: dtypes, flags, a property over odd inputs
+# ---------------------------------------------------------------------------
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("=")))
+
+
+def _random_proposals(rng, n=300):
+    xy = rng.uniform(0, 90, (n, 2))
+    return np.concatenate([xy, xy + rng.uniform(1, 30, (n, 2))], 1), rng.normal(size=n)
+
+
+@pytest.mark.parametrize("dtype", [">f4", "<f4", "<f2", ">f2"])
+def test_float32_in_any_byte_order_and_float16_stay_float32(rng, dtype):
+    p, obj = _random_proposals(rng)
+    res = filter_proposals(p.astype(dtype), obj.astype(dtype), (100, 100), nms_thresh=0.5)
+    want = filter_proposals(
+        _native(p.astype(dtype)).astype(np.float32), _native(obj.astype(dtype)), (100, 100), nms_thresh=0.5
+    )
+    assert res.boxes.dtype == np.float32 and res.scores.dtype == np.float32
+    np.testing.assert_array_equal(res.boxes, want.boxes)
+    np.testing.assert_array_equal(res.indices, want.indices)
+    a = p.copy()
+    d = rng.normal(0, 0.1, (len(p), 4))
+    res = rpn_proposals(a.astype(dtype), obj.astype(dtype), d.astype(dtype), (100, 100))
+    assert res.boxes.dtype == np.float32 and res.scores.dtype == np.float32
+    maps = rpn_proposals_from_maps(
+        [obj[:12].reshape(3, 2, 2).astype(dtype)],
+        [d[:12].reshape(12, 2, 2).astype(dtype)],
+        [np.array([[-8, -8, 8, 8], [-16, -8, 16, 8], [-8, -16, 8, 16]], dtype=dtype)],
+        [16],
+        (32, 32),
+    )
+    assert maps.boxes.dtype == np.float32
+
+
+@pytest.mark.parametrize("flag", ["no", None, 1, 0.0, np.array([True])])
+def test_objectness_is_logit_must_be_a_bool(rng, flag):
+    p, obj = _random_proposals(rng, 10)
+    with pytest.raises(ValueError, match="objectness_is_logit: expected True or False"):
+        filter_proposals(p, obj, (100, 100), objectness_is_logit=flag)
+    with pytest.raises(ValueError, match="objectness_is_logit: expected True or False"):
+        rpn_proposals(p, obj, np.zeros((10, 4)), (100, 100), objectness_is_logit=flag)
+    with pytest.raises(ValueError, match="objectness_is_logit: expected True or False"):
+        rpn_proposals_from_maps(
+            [np.zeros((3, 2, 2))], [np.zeros((12, 2, 2))], [np.zeros((3, 4))], [16], (32, 32), objectness_is_logit=flag
+        )
+    probs = 1 / (1 + np.exp(-obj))
+    a = filter_proposals(p, obj, (100, 100), objectness_is_logit=np.bool_(True))
+    b = filter_proposals(p, probs, (100, 100), objectness_is_logit=False)
+    np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from(["<f4", ">f4", "<f2", ">f2", "<f8", ">f8", ">i4"]),
+    obj_dtype=st.sampled_from(["<f4", ">f4", "<f8", ">f8", "<f2"]),
+    layout=st.sampled_from(["c", "fortran", "strided"]),
+    scale=st.sampled_from([1.0, 1e-30, 1e30, 1e300]),
+    n=st.integers(0, 80),
+    seed=st.integers(0, 2**16),
+)
+def test_property_filter_proposals_odd_inputs(dtype, obj_dtype, layout, scale, n, seed):
+    """A named error, or exactly the result on the native-order copies (dtype by the written rule)."""
+    rng = np.random.default_rng(seed)
+    p, obj = _random_proposals(rng, n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p, obj = (p * scale).astype(dtype), obj.astype(obj_dtype)
+    if layout == "fortran":
+        p = np.asfortranarray(p)
+    elif layout == "strided":
+        p, obj = np.repeat(p, 2, axis=0)[::2], np.repeat(obj, 2)[::2]
+    size = (100 * scale, 100 * scale) if scale < 1e300 else (100, 100)
+    try:
+        got = filter_proposals(p, obj, size, nms_thresh=0.5, pre_nms_top_n=50)
+    except ValueError as exc:
+        assert str(exc).split(":")[0] in ("proposals", "objectness"), exc
+        with pytest.raises(ValueError, match="^(proposals|objectness)"):
+            filter_proposals(_native(p), _native(obj), size, nms_thresh=0.5, pre_nms_top_n=50)
+        return
+    want = filter_proposals(_native(p), _native(obj), size, nms_thresh=0.5, pre_nms_top_n=50)
+    expected = np.float64 if dtype in ("<f8", ">f8", ">i4") else np.float32
+    assert got.boxes.dtype == expected and got.scores.dtype == expected
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(got.scores).all() and ((got.scores >= 0) & (got.scores <= 1)).all()

@@ -1,5 +1,7 @@
 """Felzenszwalb–Huttenlocher segmentation (detbench.proposals.segmentation), its edge sort and image helpers."""
 
+import time
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -73,3 +75,36 @@ def test_sort_edges_is_stable_argsort(rng):
     np.testing.assert_array_equal(order, want)
     np.testing.assert_array_equal(sw, w[want])
     assert n == np.isfinite(w).sum()
+
+
+# ---------------------------------------------------------------------------
+# issue 19: a bounded sigma, min_size beyond int64
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [1e9, 1e6, 8.5])
+def test_sigma_above_the_limit_is_refused_quickly(sigma):
+    img = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="^sigma: .* is larger than the limit 8.0 for a 24x24 image"):
+        felzenszwalb_segmentation(img, sigma=sigma)
+    assert time.perf_counter() - t < 1.0
+
+
+def test_sigma_limit_follows_the_image_size(rng):
+    img = (rng.random((40, 100, 3)) * 255).astype(np.uint8)
+    assert felzenszwalb_segmentation(img, sigma=25.0).shape == (40, 100)  # limit max(8, 100 / 4) = 25
+    with pytest.raises(ValueError, match="limit 25.0 for a 40x100 image"):
+        felzenszwalb_segmentation(img, sigma=25.5)
+    assert felzenszwalb_segmentation(np.zeros((1, 1, 3), np.uint8), sigma=8.0).tolist() == [[0]]
+    # at the limit the smoothing still equals scipy's
+    want = ndi.gaussian_filter(img.astype(float), (25.0, 25.0, 0), mode="reflect")
+    np.testing.assert_allclose(gaussian_blur(img.astype(float), 25.0), want, atol=1e-9)
+
+
+def test_min_size_beyond_the_pixel_count_acts_as_the_pixel_count(rng):
+    img = rng.random((9, 11, 3))
+    whole = felzenszwalb_segmentation(img, 50.0, 0.0, 99)
+    assert whole.max() == 0
+    np.testing.assert_array_equal(felzenszwalb_segmentation(img, 50.0, 0.0, 2**70), whole)
+    np.testing.assert_array_equal(felzenszwalb_segmentation(img, 1e300, 0.0, 1), whole)

@@ -122,3 +122,39 @@ def test_selective_search_edge_cases_and_bad_input():
         selective_search(np.zeros((4, 4, 3)), max_side=2)
     with pytest.raises(ValueError, match="image"):
         selective_search("picture.png")
+
+
+# ---------------------------------------------------------------------------
+# issue 19: empty strategy lists, huge k, sigma bound
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arg", ["color_spaces", "scales", "similarities"])
+def test_empty_or_string_strategy_lists_are_refused(arg):
+    img = np.zeros((10, 12, 3), np.uint8)
+    with pytest.raises(ValueError, match=f"^{arg}: expected a non-empty list"):
+        selective_search(img, **{arg: []})
+    with pytest.raises(ValueError, match=f"^{arg}: expected a non-empty list"):
+        selective_search(img, **{arg: ()})
+    with pytest.raises(ValueError, match=f"^{arg}: expected a list, got the string"):
+        selective_search(img, **{arg: "hsv"})
+
+
+def test_huge_scale_merges_everything_instead_of_failing(rng):
+    img, _ = rectangles_image(rng, 30, 40)
+    # default min_size = k; a k beyond int64 used to end in a Numba error. Every segment merges: the whole image.
+    np.testing.assert_array_equal(selective_search(img, scales=[1e300]), [[0, 0, 40, 30]])
+    np.testing.assert_array_equal(selective_search(img, scales=[1e300], min_size=2**70), [[0, 0, 40, 30]])
+    np.testing.assert_array_equal(
+        selective_search(img, scales=[50.0], min_size=2**70), selective_search(img, scales=[50.0], min_size=30 * 40)
+    )
+
+
+def test_sigma_is_bounded_by_the_image(rng):
+    img, _ = rectangles_image(rng, 30, 40)
+    with pytest.raises(ValueError, match="^sigma: 1000000.0 is larger than the limit 10.0 for a 30x40 image"):
+        selective_search(img, sigma=1e6)
+    assert len(selective_search(img, sigma=10.0)) > 0
+    big = np.repeat(np.repeat(img, 40, axis=0), 40, axis=1)  # 1200 x 1600, downscaled by 2 (max_side=1000)
+    with pytest.raises(ValueError, match="limit 200.0 for a 600x800 image"):
+        selective_search(big, sigma=201.0)
