@@ -8,6 +8,7 @@ import scipy.ndimage as ndi
 import skimage.color
 import skimage.segmentation
 
+from detbench._sort import radix_argsort_keys
 from detbench.proposals import felzenszwalb_segmentation
 from detbench.proposals._image import gaussian_blur, rgb_to_hsv, rgb_to_lab
 from detbench.proposals._segmentation_kernels import sort_edges
@@ -108,3 +109,20 @@ def test_min_size_beyond_the_pixel_count_acts_as_the_pixel_count(rng):
     assert whole.max() == 0
     np.testing.assert_array_equal(felzenszwalb_segmentation(img, 50.0, 0.0, 2**70), whole)
     np.testing.assert_array_equal(felzenszwalb_segmentation(img, 1e300, 0.0, 1), whole)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 100, 9000])
+@pytest.mark.parametrize("kind", ["random", "constant", "few", "sorted"])
+def test_radix_argsort_keys_hands_back_the_sorted_keys(n, kind):
+    """The shared sort's variant that sort_edges uses: stable order and the keys in that order."""
+    rng = np.random.default_rng(n)
+    keys = {
+        "random": rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32),
+        "constant": np.full(n, 77, np.uint32),
+        "few": rng.integers(0, 3, n).astype(np.uint32) << np.uint32(20),
+        "sorted": np.arange(n, dtype=np.uint32),
+    }[kind]
+    idx = np.empty(n, np.int64)
+    out = radix_argsort_keys(keys.copy(), 32, idx, np.empty(n, np.int64), np.empty(n, np.uint32))
+    np.testing.assert_array_equal(idx, np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(out, keys[idx])

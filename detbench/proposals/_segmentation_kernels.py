@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from detbench._jit import jit
-from detbench._sort import radix_argsort
+from detbench._sort import radix_argsort_keys
 
 
 class SortedEdges(NamedTuple):
@@ -69,22 +69,20 @@ def sort_edges(ew, order, sorted_w):
     """Stable ascending sort of non-negative weights (``+inf`` allowed), i.e. ``np.argsort(ew, kind="stable")``.
 
     The float32-rounded weights' bit patterns (non-negative, so they ascend with the value) are
-    sorted by :func:`detbench._sort.radix_argsort` carrying the edge index, then each run of
+    sorted by :func:`detbench._sort.radix_argsort_keys` carrying the edge index, then each run of
     equal float32 keys is fixed up by insertion sort on the exact float64 weight (rounding is
     monotone, so this restores the float64 order; runs are short). order: (N,) int64 out;
     sorted_w: (N,) float64 out, ``ew[order]``. Returns the number of finite weights (they come
     first). O(N).
     """
     n = ew.shape[0]
-    k32 = ew.astype(np.float32).view(np.uint32)
-    keys = k32.copy()
-    radix_argsort(keys, 32, order, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint32))
+    keys = ew.astype(np.float32).view(np.uint32)
+    sk = radix_argsort_keys(keys, 32, order, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint32))
     # fix-up: inside runs of equal float32 keys order by (float64 weight, index)
     start = 0
     while start < n:
-        key = k32[order[start]]
         stop = start + 1
-        while stop < n and k32[order[stop]] == key:
+        while stop < n and sk[stop] == sk[start]:
             stop += 1
         if stop - start > 1:
             for i in range(start + 1, stop):
