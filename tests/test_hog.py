@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import cv2
 import numpy as np
 import pytest
@@ -456,3 +458,17 @@ def test_property_dtypes_byte_orders_layouts_scales(dtype, layout, scale, grey, 
     np.testing.assert_array_equal(ours, hog_descriptor(_native(window)))
     if scale in (1.0, 1 / 255) and not dtype.endswith("f2"):  # float16 holds 0..255 (x 1/255) only roughly
         assert _rel_err(ours, ref.window_descriptor(_native(window).astype(np.float64))) < REL_TOL
+
+
+def _detect_in_child(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return hog_detect_multiscale(img, hit_threshold=-0.5, nms_threshold=None, n_threads=2)
+
+
+def test_pyramid_threads_survive_fork(images):
+    """The levels run on detbench's shared pool, which a forked child rebuilds (a copied pool has no workers)."""
+    img = np.ascontiguousarray(images["chelsea"][:200, :300])
+    parent = _detect_in_child(img)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_detect_in_child, (img,)).get(timeout=120)
+    np.testing.assert_array_equal(child[0], parent[0])
+    np.testing.assert_array_equal(child[1], parent[1])
