@@ -101,3 +101,19 @@ def radix_argsort(keys, nbits, idx, tmp_idx, tmp_keys):
     if swapped:
         for i in range(n):
             idx[i] = tmp_idx[i]
+
+
+@jit
+def radix_argsort_keys(keys, nbits, idx, tmp_idx, tmp_keys):
+    """:func:`radix_argsort`, also handing back the sorted keys without a gather through ``idx``.
+
+    Returns the array, ``keys`` or ``tmp_keys``, that holds the keys in ascending order. The passes
+    alternate between the two buffers, so once a pass has run both hold permutations of the keys
+    (when every pass was skipped, ``keys`` is untouched and all its keys are equal); the only
+    non-decreasing permutation is the sorted one, so one sequential check tells which it is.
+    """
+    radix_argsort(keys, nbits, idx, tmp_idx, tmp_keys)
+    for i in range(1, keys.shape[0]):
+        if keys[i] < keys[i - 1]:
+            return tmp_keys
+    return keys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +13,6 @@ import torchvision.ops as tvops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detbench._kernels import hog as kernels
 from detbench.hog import (
     DESCRIPTOR_SIZE,
     default_people_detector,
@@ -22,6 +23,7 @@ from detbench.hog import (
     hog_window_scores,
     resize_linear_exact,
 )
+from detbench.hog import _descriptor_kernels as kernels
 from tests import reference_hog as ref
 
 REL_TOL = 1e-3  # the issue's bar for descriptor parity (relative to the largest value)
@@ -359,3 +361,114 @@ def test_bad_input():
         hog_descriptor(img)
     with pytest.raises(ValueError, match="size"):
         resize_linear_exact(img, (0, 10))
+
+
+# --------------------------------------------------------------------------- issue 19: bad input is named
+@pytest.mark.parametrize("flag", ["no", None, 1, np.array([True])])
+def test_gamma_flag_must_be_a_bool(flag):
+    img = np.zeros((130, 70), np.uint8)
+    with pytest.raises(ValueError, match="gamma_correction: expected True or False"):
+        hog_descriptors(img, gamma_correction=flag)
+    with pytest.raises(ValueError, match="gamma_correction: expected True or False"):
+        hog_descriptor(img[:128, :64], gamma_correction=flag)
+    with pytest.raises(ValueError, match="gamma_correction: expected True or False"):
+        hog_window_scores(img, svm=np.zeros(3780), gamma_correction=flag)
+    with pytest.raises(ValueError, match="gamma_correction: expected True or False"):
+        hog_detect_multiscale(img, svm=np.zeros(3780), gamma_correction=flag)
+    assert hog_descriptors(img, gamma_correction=np.bool_(False)).shape == (1, 1, DESCRIPTOR_SIZE)
+
+
+@pytest.mark.parametrize("size", [(-160, 96), (160, -96), (0, 100), (160.5, 96), 160, (1, 2, 3)])
+def test_pyramid_refuses_bad_sizes(size):
+    with pytest.raises(ValueError, match="image_size"):
+        hog_pyramid_scales(size)
+
+
+@pytest.mark.parametrize("padding", [10**6, (8, 10**8), (10**30, 0)])
+def test_huge_padding_is_refused_before_allocating(padding):
+    img = np.zeros((130, 70), np.uint8)
+    for call in (
+        lambda: hog_descriptors(img, padding=padding),
+        lambda: hog_window_scores(img, svm=np.zeros(3780), padding=padding),
+        lambda: hog_detect_multiscale(img, svm=np.zeros(3780), padding=padding),
+    ):
+        with pytest.raises(ValueError, match="padding: .* would need .* more than this machine"):
+            call()
+
+
+def test_window_errors_name_window():
+    with pytest.raises(ValueError, match="^window: expected an \\(H, W\\) grey"):
+        hog_descriptor(np.zeros((5, 5, 5)))
+    with pytest.raises(ValueError, match="^window: 1 non-finite value"):
+        bad = np.zeros((128, 64), np.float32)
+        bad[3, 4] = np.inf
+        hog_descriptor(bad)
+    with pytest.raises(ValueError, match="^window: negative pixel values"):
+        hog_descriptor(np.full((128, 64), -1.0))
+    with pytest.raises(ValueError, match="^window: expected a 128x64"):
+        hog_descriptor(np.zeros((100, 64)))
+
+
+_DTYPES = ["u1", "<f4", ">f4", "<f2", ">f2", "<f8", ">f8", ">i2", "<u2"]
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("=")))
+
+
+def _layout(a: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "fortran":
+        return np.asfortranarray(a)
+    if kind == "strided":
+        big = np.zeros((a.shape[0], 2 * a.shape[1]) + a.shape[2:], a.dtype)
+        big[:, ::2] = a
+        return big[:, ::2]
+    return a
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    dtype=st.sampled_from(_DTYPES),
+    layout=st.sampled_from(["c", "fortran", "strided"]),
+    scale=st.sampled_from([1.0, 1 / 255, 1e-30, 1e30, 1e300]),
+    grey=st.booleans(),
+    h=st.integers(128, 140),
+    w=st.integers(64, 76),
+    seed=st.integers(0, 2**16),
+)
+def test_property_dtypes_byte_orders_layouts_scales(dtype, layout, scale, grey, h, w, seed):
+    """A named error, or exactly the descriptors of the native-order copy (and close to the reference)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h, w) if grey else (h, w, 3)).astype(np.float64) * scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        img = _layout(base.astype(dtype), layout)
+    try:
+        got = hog_descriptors(img)
+    except ValueError as exc:
+        assert str(exc).startswith("image: "), exc
+        with pytest.raises(ValueError, match="^image: "):
+            hog_descriptors(_native(img))
+        return
+    want = hog_descriptors(_native(img))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    # one window of the same (odd) array against the float64 reference on its native-order copy
+    window = img[:128, :64]
+    ours = hog_descriptor(window)
+    np.testing.assert_array_equal(ours, hog_descriptor(_native(window)))
+    if scale in (1.0, 1 / 255) and not dtype.endswith("f2"):  # float16 holds 0..255 (x 1/255) only roughly
+        assert _rel_err(ours, ref.window_descriptor(_native(window).astype(np.float64))) < REL_TOL
+
+
+def _detect_in_child(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return hog_detect_multiscale(img, hit_threshold=-0.5, nms_threshold=None, n_threads=2)
+
+
+def test_pyramid_threads_survive_fork(images):
+    """The levels run on detbench's shared pool, which a forked child rebuilds (a copied pool has no workers)."""
+    img = np.ascontiguousarray(images["chelsea"][:200, :300])
+    parent = _detect_in_child(img)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_detect_in_child, (img,)).get(timeout=120)
+    np.testing.assert_array_equal(child[0], parent[0])
+    np.testing.assert_array_equal(child[1], parent[1])

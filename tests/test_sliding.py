@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detbench.cnn import overfeat_net, to_fully_convolutional
 from detbench.sliding import (
     convolutional_sliding_window,
+    overfeat_net,
     sliding_window_classify,
     sliding_window_grid_shape,
     sliding_window_macs,
+    to_fully_convolutional,
 )
 from tests.reference_sliding import forward_ref, naive_scan_ref
 
@@ -150,3 +151,58 @@ def test_bad_input(nets, rng):
         sliding_window_macs((20, 20, 3), net, stride=1)
     with pytest.raises(ValueError, match="image_shape"):
         sliding_window_grid_shape((20,))
+
+
+# --------------------------------------------------------------------------- issue 19: odd dtypes and scales
+_DTYPES = ["<f4", ">f4", "<f2", ">f2", "<f8", ">f8", ">i2", "u1"]
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("=")))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dtype=st.sampled_from(_DTYPES),
+    layout=st.sampled_from(["c", "fortran", "strided"]),
+    scale=st.sampled_from([1.0, 1e-30, 1e30, 1e300]),
+    net_dtype=st.sampled_from(DTYPES),
+    h=st.integers(14, 21),
+    w=st.integers(14, 21),
+    seed=st.integers(0, 2**16),
+)
+def test_property_dtypes_byte_orders_layouts_scales(nets, dtype, layout, scale, net_dtype, h, w, seed):
+    """Both scans: a named error, or exactly the output on the native-order copy, close to the float64 reference."""
+    net, fcn = nets[net_dtype]
+    base = np.random.default_rng(seed).random((h, w, 3)) * scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        img = base.astype(dtype)
+    if layout == "fortran":
+        img = np.asfortranarray(img)
+    elif layout == "strided":
+        img = np.repeat(img, 2, axis=1)[:, ::2]
+    for scan in (lambda x: convolutional_sliding_window(x, fcn), lambda x: sliding_window_classify(x, net, 14, 2)):
+        try:
+            got = scan(img)
+        except ValueError as exc:
+            assert str(exc).startswith("image: "), exc
+            with pytest.raises(ValueError, match="^image: "):
+                scan(_native(img))
+            continue
+        assert got.dtype == net_dtype
+        np.testing.assert_array_equal(got, scan(_native(img)))
+        assert np.isfinite(got).all()
+        if scale == 1.0:
+            want = naive_scan_ref(_native(img).astype(np.float64), net, 14, 2)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_values_overflowing_the_net_dtype_are_refused(nets):
+    net, fcn = nets[np.float32]
+    img = np.full((16, 16, 3), 1e300)
+    with pytest.raises(ValueError, match="^image: values overflow the net's dtype float32"):
+        convolutional_sliding_window(img, fcn)
+    with pytest.raises(ValueError, match="^image: values overflow"):
+        sliding_window_classify(img, net, 14, 2)
+    with pytest.raises(ValueError, match="^x: values overflow"):
+        net(img[:14, :14])

@@ -1,4 +1,4 @@
-"""Numba kernels of the tiny CNN engine (:mod:`detbench.cnn`).
+"""Numba kernels of the tiny CNN engine and the naive scan (:mod:`detbench.sliding`).
 
 Layout is NHWC everywhere (batch, row, column, channel) and convolution weights
 are ``(KH, KW, C_in, C_out)``: the channel axes are the last, contiguous ones,

@@ -1,4 +1,7 @@
-"""Tests of the tiny CNN engine (detbench.cnn): layers vs NumPy references and PyTorch, save/load, conversion."""
+"""The tiny CNN engine (detbench.sliding layers and net; public path detbench.cnn).
+
+Layers vs NumPy references and PyTorch, save/load, conversion.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detbench.cnn import (
+import detbench.cnn
+from detbench.sliding import (
     Conv2D,
     Dense,
     Flatten,
@@ -264,3 +268,8 @@ def test_bad_input_messages(rng):
         to_fully_convolutional("net")
     with pytest.raises(ValueError, match="between Flatten and Dense"):
         to_fully_convolutional(Net([Flatten(), ReLU(), Dense(np.zeros((12, 2)), np.zeros(2))], input_shape=(2, 2, 3)))
+
+
+def test_public_cnn_path_is_the_sliding_engine():
+    for name in detbench.cnn.__all__:
+        assert getattr(detbench.cnn, name) is globals()[name]

@@ -1,4 +1,4 @@
-"""Sliding-window classification: the naive scan and its convolutional implementation.
+"""Sliding-window classification: the naive scan and its convolutional implementation (OverFeat).
 
 The naive detector (seed notes, section 2) crops every ``window x window``
 window of an HWC image, ``stride`` pixels apart, and runs a classifier on each
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from detbench._kernels import cnn as _k
 from detbench._validate import as_float_array, check_int
-from detbench.cnn import Net, to_fully_convolutional
+from detbench.sliding import _kernels as _k
+from detbench.sliding.net import Net, cast_input, to_fully_convolutional
 
 __all__ = [
     "sliding_window_grid_shape",
@@ -68,7 +68,7 @@ def _check_image(image: Any, channels: int, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"image: expected an (H, W, C) array (HWC layout), got shape {arr.shape}")
     if arr.shape[2] != channels:
         raise ValueError(f"image: the net expects {channels} channels, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return cast_input(arr, dtype, "image")
 
 
 def _check_net(net: Any, name: str) -> Net:
