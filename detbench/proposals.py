@@ -20,7 +20,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from detbench._kernels import segmentation as _seg
-from detbench._kernels import targets as _kt
 from detbench._validate import (
     as_float_array,
     check_boxes,
@@ -31,6 +30,7 @@ from detbench._validate import (
     check_scores,
 )
 from detbench.anchors import DEFAULT_BBOX_CLIP, decode_boxes
+from detbench.targets import _kernels as _kt
 
 __all__ = [
     "felzenszwalb_segmentation",

@@ -277,7 +277,7 @@ def test_clip_matches_torchvision():
 
 @pytest.mark.parametrize("fn,peer,_", PAIRWISE, ids=PAIRWISE_IDS)
 def test_parallel_and_serial_kernels_agree(fn, peer, _, monkeypatch):
-    from detbench._kernels import boxes as kernels
+    from detbench.boxes import _overlap_kernels as kernels
 
     rng = np.random.default_rng(8)
     a = random_boxes(rng, 70, np.float32, degenerate_every=9)

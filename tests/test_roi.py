@@ -14,8 +14,8 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detbench.roi as roi_mod
 from detbench._jit import get_num_threads, set_num_threads
+from detbench.roi import _inputs as roi_mod
 from detbench.roi import roi_align, roi_pool
 from tests.reference_roi import roi_align_reference, roi_pool_reference, round_half_away
 

@@ -1,11 +1,11 @@
-"""Tests for detbench.anchor_selection (YOLOv2 k-means anchors)."""
+"""Tests for detbench.anchors.kmeans (YOLOv2 k-means anchors)."""
 
 import numpy as np
 import pytest
 import torch
 from torchvision.ops import box_iou as tv_box_iou
 
-from detbench.anchor_selection import anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
+from detbench.anchors.kmeans import anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
 
 # ---------------------------------------------------------------------------
 # plain reference written from the rule (YOLOv2 "Dimension Clusters" + k-means++)

@@ -6,7 +6,11 @@ contiguous rows and vectorises. Each ``prange`` iteration writes its own output
 row, so there are no races.
 
 Degenerate pairs (both boxes of zero area) have a zero union; these kernels
-return IoU 0 there instead of 0/0 = NaN (see ``detbench.boxes.box_iou``).
+return IoU 0 there instead of 0/0 = NaN (see ``detbench.boxes.box_iou``); with
+``eps == 0`` DIoU and CIoU treat their other 0/0 cases the same way.
+
+The callers (:mod:`detbench.boxes.overlap`) have checked that no area overflows or underflows the
+arrays' dtype.
 
 Every scalar argument (``offset``, ``eps``, ``half``, ``one``, ``k``) must already
 have the arrays' dtype: Numba types ``float32 op int`` as float64, so literal
@@ -92,7 +96,9 @@ def _diou_terms(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, eps, half, one):
     # x * 0.5 is bit-identical to x / 2
     dx = (ax1 + ax2) * half - (bx1 + bx2) * half
     dy = (ay1 + ay2) * half - (by1 + by2) * half
-    return iou, iou - (dx * dx + dy * dy) / diag2
+    # diag2 == 0 only with eps == 0 and both boxes one point (then dx == dy == 0): no penalty, not 0/0
+    zero = one - one
+    return iou, iou - (dx * dx + dy * dy) / (diag2 if diag2 > zero else one)
 
 
 def _diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compiled
@@ -110,6 +116,7 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
     """``k`` is 4 / pi**2 in the arrays' dtype."""
     n = a.shape[0]
     m = bt.shape[1]
+    zero = one - one
     # atan2(w, h) == atan(w / h) for w, h >= 0, and is 0 (not NaN) for a 0x0 box.
     ang_b = np.empty(m, dtype=out.dtype)
     for j in range(m):
@@ -123,7 +130,9 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
         for j in range(m):
             iou, d = _diou_terms(ax1, ay1, ax2, ay2, bt[0, j], bt[1, j], bt[2, j], bt[3, j], offset, eps, half, one)
             v = k * (ang_a - ang_b[j]) * (ang_a - ang_b[j])
-            alpha = v / (one - iou + v + eps)
+            den = one - iou + v + eps
+            # den == 0 only with eps == 0 and iou == 1, v == 0 (identical boxes): alpha 0, not 0/0
+            alpha = v / (den if den > zero else one)
             out[i, j] = d - alpha * v
 
 
