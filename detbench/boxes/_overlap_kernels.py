@@ -136,8 +136,78 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
             out[i, j] = d - alpha * v
 
 
+#: ``kind`` codes of :func:`robust_matrix`.
+IOU, GIOU, DIOU, CIOU = 0, 1, 2, 3
+
+
+def _robust_matrix(a, bt, offset, eps, kind, out):  # pragma: no cover - compiled
+    """The four measures, free of overflow and underflow: float64 boxes whose areas do not fit float64.
+
+    Every extent is divided by the matching side of the pair's enclosing box (``hw``, ``hh``) before
+    any product, so the relative areas ``A``, ``B``, ``I`` of the two boxes and of their intersection
+    lie in [0, 1]: ``iou = I / (A + B - I)`` and the GIoU penalty ``1 - (A + B - I)``. The DIoU penalty
+    divides the centre offsets and hull sides by ``m = max(hw, hh)`` first. Equal to the plain kernels
+    up to rounding wherever those do not overflow; a few times slower (only the rare out-of-range
+    inputs come here). ``kind``: :data:`IOU`, :data:`GIOU`, :data:`DIOU` or :data:`CIOU`.
+    """
+    n = a.shape[0]
+    m = bt.shape[1]
+    zero = offset - offset
+    one = zero + 1.0
+    half = zero + 0.5
+    k = 4.0 / math.pi**2
+    for i in prange(n):
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        wa = ax2 - ax1 + offset
+        ha = ay2 - ay1 + offset
+        for j in range(m):
+            bx1 = bt[0, j]
+            by1 = bt[1, j]
+            bx2 = bt[2, j]
+            by2 = bt[3, j]
+            wb = bx2 - bx1 + offset
+            hb = by2 - by1 + offset
+            iw = max(min(ax2, bx2) - max(ax1, bx1) + offset, zero)
+            ih = max(min(ay2, by2) - max(ay1, by1) + offset, zero)
+            hw = max(max(ax2, bx2) - min(ax1, bx1) + offset, zero)
+            hh = max(max(ay2, by2) - min(ay1, by1) + offset, zero)
+            iou = zero
+            u = zero
+            if hw > zero and hh > zero:
+                ra = (wa / hw) * (ha / hh)
+                rb = (wb / hw) * (hb / hh)
+                ri = (iw / hw) * (ih / hh)
+                u = ra + rb - ri
+                if u > zero:
+                    iou = min(ri / u, one)
+            if kind == 0:
+                out[i, j] = iou
+            elif kind == 1:
+                # hull == 0: both boxes collapse onto one line/point, no penalty (as the plain kernel)
+                out[i, j] = iou - (one - u) if hw > zero and hh > zero else iou
+            else:
+                s = max(hw, hh)
+                d = iou
+                if s > zero:
+                    dx = ((ax1 + ax2) * half - (bx1 + bx2) * half) / s
+                    dy = ((ay1 + ay2) * half - (by1 + by2) * half) / s
+                    cw = hw / s
+                    ch = hh / s
+                    d = iou - (dx * dx + dy * dy) / (cw * cw + ch * ch + (eps / s) / s)
+                if kind == 2:
+                    out[i, j] = d
+                else:
+                    v = k * (math.atan2(wa, ha) - math.atan2(wb, hb)) ** 2
+                    den = one - iou + v + eps
+                    out[i, j] = d - (v / den if den > zero else zero) * v
+
+
 # Each kernel is compiled twice from one body (see ``jit_twins``).
 iou_matrix, iou_matrix_serial = jit_twins(_iou_matrix)
 giou_matrix, giou_matrix_serial = jit_twins(_giou_matrix)
 diou_matrix, diou_matrix_serial = jit_twins(_diou_matrix)
 ciou_matrix, ciou_matrix_serial = jit_twins(_ciou_matrix)
+robust_matrix, robust_matrix_serial = jit_twins(_robust_matrix)

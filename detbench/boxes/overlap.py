@@ -25,60 +25,59 @@ from detbench._validate import (
     result_float_dtype,
 )
 from detbench.boxes import _overlap_kernels as _k
+from detbench.boxes._overlap_kernels import CIOU, DIOU, GIOU, IOU
 
 __all__ = ["box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou"]
 
 
 def _safe_range(dtype: np.dtype) -> tuple[float, float]:
     """``(lo, hi)``: with every coordinate within ``±hi`` and every positive extent at least ``lo``, no
-    area, union, hull area or squared hull diagonal of the kernels overflows or becomes subnormal in
-    ``dtype`` (they are at most ``2 (2 hi + 1)**2`` and at least ``lo**2``)."""
+    area, union, hull area or squared hull diagonal of the plain kernels overflows or becomes subnormal
+    in ``dtype`` (they are at most ``2 (2 hi + 1)**2`` and at least ``lo**2``)."""
     fi = np.finfo(dtype)
     return math.sqrt(float(fi.tiny)) * 8, math.sqrt(float(fi.max)) / 8
 
 
-def _out_of_range(boxes: np.ndarray, offset: float, dtype: np.dtype) -> str | None:
-    """Why ``boxes`` cannot be computed in ``dtype`` (or ``None``): a coordinate too large or a positive
-    extent too small for the areas to stay normal, finite numbers."""
+def _risk(boxes: np.ndarray, offset: float) -> str | None:
+    """Why the plain kernels cannot compute ``boxes`` in their dtype (``None`` when they can): a coordinate
+    too large or a positive extent too small for every area to stay a normal, finite number."""
     if boxes.shape[0] == 0:
         return None
-    lo, hi = _safe_range(dtype)
+    lo, hi = _safe_range(boxes.dtype)
     big = float(np.abs(boxes).max())
     if big > hi:
-        return f"coordinate magnitude {big:.3g} is beyond {hi:.3g}, where areas overflow {dtype}"
+        return f"coordinate magnitude {big:.3g} is beyond {hi:.3g}, where areas overflow {boxes.dtype}"
     ext = np.concatenate([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]]) + boxes.dtype.type(offset)
     pos = ext[ext > 0]
     if pos.size:
         small = float(pos.min())
         if small < lo:
-            return f"a width or height of {small:.3g} is below {lo:.3g}, where areas underflow {dtype}"
+            return f"a width or height of {small:.3g} is below {lo:.3g}, where areas underflow {boxes.dtype}"
     return None
 
 
-def _work_dtype(a: np.ndarray, b: np.ndarray, dtype: np.dtype, offset: float) -> np.dtype:
-    """The dtype the kernel runs in: ``dtype``, or float64 for float32 boxes whose areas do not fit float32
-    (float64 holds every product of float32 extents exactly enough). float64 boxes that do not fit are
-    refused by name."""
-    for name, x in (("boxes1", a), ("boxes2", b)):
-        why = _out_of_range(x, offset, dtype)
-        if why is None:
-            continue
-        if dtype == np.float32:
-            return np.dtype(np.float64)
-        raise ValueError(f"{name}: {why}; rescale the boxes (IoU is scale-invariant with offset=0)")
-    return dtype
+#: float64 coordinates beyond this are refused: a difference of two of them (plus ``offset``) overflows.
+_F64_LIMIT = float(np.finfo(np.float64).max) / 8
 
 
 class _Pair:
-    """Validated inputs of a pairwise measure: ``a`` (N, 4) and ``bt`` (4, M) in the work dtype ``t``,
-    the (N, M) ``result`` to return, and ``buf``, where the kernel writes (``result`` itself unless
-    the work dtype is wider)."""
+    """Validated inputs of a pairwise measure, and how to compute it.
+
+    ``a`` (N, 4) and ``bt`` (4, M) are the boxes in the work dtype ``t``; ``result`` the (N, M) array to
+    return; ``buf`` where the kernel writes (``result`` itself unless the work dtype is wider);
+    ``robust`` whether the scale-free kernel must run. The plain kernels run whenever every area fits the
+    dtype (the fast path). Otherwise float32 boxes are computed in float64 (where every float32 area
+    fits), and float64 boxes with the scale-free kernel (extents taken relative to the enclosing box,
+    so nothing overflows or underflows); float64 coordinates beyond ``_F64_LIMIT`` are refused by name.
+    """
 
     def __init__(self, boxes1: Any, boxes2: Any, offset: Any, out: Any) -> None:
         self.offset = check_offset(offset)
         a = check_boxes(boxes1, "boxes1")
         b = check_boxes(boxes2, "boxes2")
         dtype = result_float_dtype(a, b)
+        a = a.astype(dtype, copy=False)
+        b = b.astype(dtype, copy=False)
         shape = (a.shape[0], b.shape[0])
         if out is None:
             check_alloc(shape, dtype.itemsize, "boxes1, boxes2", "the (N, M) result")
@@ -88,8 +87,20 @@ class _Pair:
             for name, x in (("boxes1", boxes1), ("boxes2", boxes2)):
                 if isinstance(x, np.ndarray) and np.shares_memory(self.result, x):
                     raise ValueError(f"out: shares memory with {name}; the kernel would overwrite its input")
-        work = _work_dtype(a, b, dtype, self.offset)
-        self.a = a.astype(work, copy=False)
+        work, self.robust = dtype, False
+        if a.shape[0] and b.shape[0] and (_risk(a, self.offset) or _risk(b, self.offset)):
+            if dtype == np.float32:
+                work = np.dtype(np.float64)
+            else:
+                for name, x in (("boxes1", a), ("boxes2", b)):
+                    big = float(np.abs(x).max())
+                    if big > _F64_LIMIT:
+                        raise ValueError(
+                            f"{name}: coordinate magnitude {big:.3g} is beyond {_F64_LIMIT:.3g}, where box "
+                            "extents overflow float64; rescale the boxes"
+                        )
+                self.robust = True
+        self.a = np.ascontiguousarray(a, dtype=work)
         self.bt = np.ascontiguousarray(b.T, dtype=work)
         self.t = work.type
         if work == dtype:
@@ -98,7 +109,15 @@ class _Pair:
             check_alloc(shape, work.itemsize, "boxes1, boxes2", "the float64 work array")
             self.buf = np.empty(shape, dtype=work)
 
-    def finish(self) -> np.ndarray:
+    def run(self, name: str, kind: int, eps: float, *scalars: float) -> np.ndarray:
+        """Run kernel ``name`` with the work-dtype ``scalars`` after ``a, bt, offset`` (or the scale-free
+        kernel for measure ``kind``), and return the result."""
+        t = self.t
+        if self.buf.size:
+            if self.robust:
+                _kernel("robust_matrix", self.buf.size)(self.a, self.bt, t(self.offset), t(eps), kind, self.buf)
+            else:
+                _kernel(name, self.buf.size)(self.a, self.bt, t(self.offset), *(t(v) for v in scalars), self.buf)
         if self.buf is not self.result:
             self.result[...] = self.buf
         return self.result
@@ -157,11 +176,7 @@ def box_iou(
         from detbench import cuda
 
         return cuda.box_iou(boxes1, boxes2, offset=offset, out=out)
-    p = _Pair(boxes1, boxes2, offset, out)
-    t = p.t
-    if p.buf.size:
-        _kernel("iou_matrix", p.buf.size)(p.a, p.bt, t(p.offset), t(1), p.buf)
-    return p.finish()
+    return _Pair(boxes1, boxes2, offset, out).run("iou_matrix", IOU, 0.0, 1)
 
 
 def generalized_box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: np.ndarray | None = None) -> np.ndarray:
@@ -176,11 +191,7 @@ def generalized_box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: np.
     Parameters and returns as :func:`box_iou`: (N, 4) and (M, 4) xyxy in,
     (N, M) out.
     """
-    p = _Pair(boxes1, boxes2, offset, out)
-    t = p.t
-    if p.buf.size:
-        _kernel("giou_matrix", p.buf.size)(p.a, p.bt, t(p.offset), t(1), p.buf)
-    return p.finish()
+    return _Pair(boxes1, boxes2, offset, out).run("giou_matrix", GIOU, 0.0, 1)
 
 
 def distance_box_iou(
@@ -197,11 +208,8 @@ def distance_box_iou(
     (N, M) out.
     """
     p = _Pair(boxes1, boxes2, offset, out)
-    t = p.t
     eps = _check_eps(eps, p.result.dtype.type)
-    if p.buf.size:
-        _kernel("diou_matrix", p.buf.size)(p.a, p.bt, t(p.offset), t(eps), t(0.5), t(1), p.buf)
-    return p.finish()
+    return p.run("diou_matrix", DIOU, eps, eps, 0.5, 1)
 
 
 def complete_box_iou(
@@ -220,8 +228,5 @@ def complete_box_iou(
     (N, M) out.
     """
     p = _Pair(boxes1, boxes2, offset, out)
-    t = p.t
     eps = _check_eps(eps, p.result.dtype.type)
-    if p.buf.size:
-        _kernel("ciou_matrix", p.buf.size)(p.a, p.bt, t(p.offset), t(eps), t(0.5), t(1), t(4.0 / math.pi**2), p.buf)
-    return p.finish()
+    return p.run("ciou_matrix", CIOU, eps, eps, 0.5, 1, 4.0 / math.pi**2)
