@@ -136,6 +136,24 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
             out[i, j] = d - alpha * v
 
 
+@jit
+def magnitude_range(boxes, offset):  # pragma: no cover - compiled
+    """``(largest |coordinate|, smallest positive width or height)`` of ``(N, 4)`` xyxy boxes (``inf`` when
+    no extent is positive): one pass, so the overflow check costs little next to an ``N x M`` result."""
+    big = offset - offset
+    small = np.inf
+    for i in range(boxes.shape[0]):
+        for c in range(4):
+            big = max(big, abs(boxes[i, c]))
+        w = boxes[i, 2] - boxes[i, 0] + offset
+        h = boxes[i, 3] - boxes[i, 1] + offset
+        if w > 0 and w < small:
+            small = w
+        if h > 0 and h < small:
+            small = h
+    return float(big), float(small)
+
+
 #: ``kind`` codes of :func:`robust_matrix`.
 IOU, GIOU, DIOU, CIOU = 0, 1, 2, 3
 

@@ -44,15 +44,11 @@ def _risk(boxes: np.ndarray, offset: float) -> str | None:
     if boxes.shape[0] == 0:
         return None
     lo, hi = _safe_range(boxes.dtype)
-    big = float(np.abs(boxes).max())
+    big, small = _k.magnitude_range(boxes, boxes.dtype.type(offset))
     if big > hi:
         return f"coordinate magnitude {big:.3g} is beyond {hi:.3g}, where areas overflow {boxes.dtype}"
-    ext = np.concatenate([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]]) + boxes.dtype.type(offset)
-    pos = ext[ext > 0]
-    if pos.size:
-        small = float(pos.min())
-        if small < lo:
-            return f"a width or height of {small:.3g} is below {lo:.3g}, where areas underflow {boxes.dtype}"
+    if small < lo:
+        return f"a width or height of {small:.3g} is below {lo:.3g}, where areas underflow {boxes.dtype}"
     return None
 
 

@@ -1,7 +1,7 @@
 """Input handling shared by ROI Align and ROI Pooling: validation, the channels-last layout, threads.
 
-Features follow the dtype rule of :mod:`detbench._validate` (float32 in any byte order and float16 ->
-float32; float64 stays); rois are converted to the features' dtype and must stay finite there, also
+Features are float32 or float64 in any byte order (computed in the native one; float16 is refused:
+the operators promise results in the features' dtype); rois are converted to the features' dtype and must stay finite there, also
 once multiplied by ``spatial_scale``. The kernels read the map channels-last (see
 :mod:`detbench.roi._layout_kernels`): NCHW input is either copied a block of channels at a time or, when
 the rois cover little of it, one window per roi. Rois are split over :func:`detbench._parallel.run_chunks`.
@@ -48,8 +48,8 @@ def _check_features(features: Any, channels_last: bool) -> tuple[np.ndarray, boo
     if isinstance(features, (str, bytes)) or features is None:
         raise ValueError(f"features: expected a 4-D float array, got {type(features).__name__}")
     arr = np.asarray(features)
-    if arr.dtype.kind != "f" or arr.dtype.itemsize not in (2, 4, 8):
-        raise ValueError(f"features: expected a float16, float32 or float64 array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):  # any byte order; float16 is refused
+        raise ValueError(f"features: expected dtype float32 or float64 (any byte order), got {arr.dtype}")
     layout = "(N, H, W, C)" if channels_last else "(N, C, H, W)"
     if arr.ndim != 4:
         raise ValueError(f"features: expected 4 dimensions {layout}, got shape {arr.shape}")
