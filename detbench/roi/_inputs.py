@@ -1,8 +1,8 @@
 """Input handling shared by ROI Align and ROI Pooling: validation, the channels-last layout, threads.
 
-Features are float32 or float64 in any byte order (computed in the native one; float16 is refused:
-the operators promise results in the features' dtype); rois are converted to the features' dtype and must stay finite there, also
-once multiplied by ``spatial_scale``. The kernels read the map channels-last (see
+Features are float32 or float64 in any byte order (computed in the native one); float16 is refused,
+since the operators return the features' dtype. Rois are converted to the features' dtype and must stay
+finite there, also once multiplied by ``spatial_scale``. The kernels read the map channels-last (see
 :mod:`detbench.roi._layout_kernels`): NCHW input is either copied a block of channels at a time or, when
 the rois cover little of it, one window per roi. Rois are split over :func:`detbench._parallel.run_chunks`.
 """
