@@ -121,7 +121,9 @@ class _Pair:
 
 def _check_eps(eps: Any, dtype: type) -> Any:
     v = check_number(eps, "eps", low=0)
-    if not np.isfinite(dtype(v)):
+    with np.errstate(over="ignore"):
+        fits = np.isfinite(dtype(v))
+    if not fits:
         raise ValueError(f"eps: {v} does not fit {np.dtype(dtype)}")
     return dtype(v)
 
