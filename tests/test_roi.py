@@ -410,20 +410,22 @@ def test_roi_pool_flags_are_bools(flag):
 
 
 @pytest.mark.parametrize("corner", [2.0**30 + 3, 2.0**31, 2.0**40, 2.0**52])
-@pytest.mark.parametrize("side", ["x1", "x2", "y1", "y2"])
-def test_roi_pool_far_corners_pool_into_the_right_bins(corner, side):
-    """A roi reaching beyond +-2**30 cells on one side: its bins are those of the rule (int64 arithmetic),
-    not those of a roi whose corner was clamped first."""
+@pytest.mark.parametrize("axis", ["x", "y"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_pool_far_corners_pool_into_the_right_bins(corner, axis, dtype):
+    """Rois reaching beyond +-2**30 cells: their bins are those of the rule (int64 arithmetic), not those of
+    a roi whose corners were clamped first. The two-sided rois put a bin boundary inside the map."""
     rng = np.random.default_rng(30)
-    f = rng.standard_normal((1, 3, 9, 11))
-    roi = np.array([[0, 2.0, 3.0, 7.0, 6.0]])
-    col = {"x1": 1, "y1": 2, "x2": 3, "y2": 4}[side]
-    roi[0, col] = -corner if side in ("x1", "y1") else corner
-    for ph, pw in [(1, 1), (3, 2), (7, 7)]:
-        got, arg = roi_pool(f, roi, (ph, pw), 1.0, return_argmax=True)
-        want, want_arg = roi_pool_reference(f, roi, (ph, pw), 1.0)
-        np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(arg, want_arg)
+    f = rng.standard_normal((1, 3, 9, 11)).astype(dtype)
+    lo, hi = (1, 3) if axis == "x" else (2, 4)
+    for a, b in [(-corner, 7.0), (2.0, corner), (-corner, corner + 10), (-corner - 6, corner)]:
+        roi = np.array([[0, 2.0, 3.0, 7.0, 6.0]])
+        roi[0, lo], roi[0, hi] = a, b
+        for ph, pw in [(1, 1), (2, 2), (3, 2), (7, 7)]:
+            got, arg = roi_pool(f, roi, (ph, pw), 1.0, return_argmax=True)
+            want, want_arg = roi_pool_reference(f, roi, (ph, pw), 1.0)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(arg, want_arg)
 
 
 def test_roi_pool_corners_beyond_2_60_cells_are_refused():
