@@ -325,7 +325,7 @@ def test_float32_boxes_far_from_unit_scale(fn, scale):
     got = fn(a, a)
     assert got.dtype == np.float32
     assert np.isfinite(got).all()
-    low = 0.0 if fn is box_iou else -1.0
+    low = {box_iou: 0.0, generalized_box_iou: -1.0, distance_box_iou: -1.0, complete_box_iou: -1.5}[fn]
     assert ((got >= low) & (got <= 1.0)).all()
     np.testing.assert_allclose(
         got, exact_matrix(fn, a, a, **({} if fn in (box_iou, generalized_box_iou) else {})), rtol=0, atol=2e-6
@@ -420,7 +420,18 @@ def test_overlaps_property_any_dtype_layout_scale(a, b, da, db, layout, exp, fn,
     want = exact_matrix(fn, native[0].astype(np.float64), native[1].astype(np.float64), offset=offset)
     atol = 2e-6 if want_dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=0, atol=atol)
-    if fn is box_iou:
-        assert ((got >= 0) & (got <= 1)).all()
-    else:
-        assert ((got >= -1) & (got <= 1)).all()
+    low = {box_iou: 0.0, generalized_box_iou: -1.0, distance_box_iou: -1.0, complete_box_iou: -1.5}[fn]
+    assert ((got >= low) & (got <= 1)).all()  # CIoU subtracts up to v**2 / (1 + v) <= 1/2 from DIoU
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hull_of_degenerate_boxes_that_underflows(dtype):
+    """Two zero-width lines (or points) a hair apart: their hull's area underflows although no box extent
+    does; GIoU is -1 there, not 0."""
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    a = np.array([[0.0, 0.0, 0.0, 1e-18], [0.0, 0.0, 0.0, 0.0]], dtype=dtype)
+    b = np.array([[tiny, 0.0, tiny, 1e-18], [tiny, tiny, tiny, tiny]], dtype=dtype)
+    np.testing.assert_array_equal(np.diag(generalized_box_iou(a, b)), [-1.0, -1.0])
+    # DIoU with eps=0: the centres are the hull's corners for the points (-1), nearly nothing for the lines
+    np.testing.assert_allclose(np.diag(distance_box_iou(a, b, eps=0)), [0.0, -1.0], rtol=0, atol=1e-30)
+    np.testing.assert_array_equal(box_iou(a, b), 0.0)

@@ -138,10 +138,13 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
 
 @jit
 def magnitude_range(boxes, offset):  # pragma: no cover - compiled
-    """``(largest |coordinate|, smallest positive width or height)`` of ``(N, 4)`` xyxy boxes (``inf`` when
-    no extent is positive): one pass, so the overflow check costs little next to an ``N x M`` result."""
+    """``(largest |coordinate|, smallest positive width or height, any zero width, any zero height)`` of
+    ``(N, 4)`` xyxy boxes (``inf`` when no extent is positive): one pass, so the overflow check costs little
+    next to an ``N x M`` result."""
     big = offset - offset
     small = np.inf
+    zero_w = False
+    zero_h = False
     for i in range(boxes.shape[0]):
         for c in range(4):
             big = max(big, abs(boxes[i, c]))
@@ -151,7 +154,9 @@ def magnitude_range(boxes, offset):  # pragma: no cover - compiled
             small = w
         if h > 0 and h < small:
             small = h
-    return float(big), float(small)
+        zero_w = zero_w or w == 0
+        zero_h = zero_h or h == 0
+    return float(big), float(small), zero_w, zero_h
 
 
 #: ``kind`` codes of :func:`robust_matrix`.

@@ -2,10 +2,11 @@
 
 Results are in the boxes' compute dtype (float32 when both sets are float32 in any byte order or
 float16, else float64; see :mod:`detbench._validate`). Areas that would overflow or underflow that
-dtype (float32 coordinates beyond ~1e18, or extents below ~1e-19) are detected before the kernel
-runs: float32 input is then computed in float64 and rounded once to float32 at the end; float64 input
-that far out is refused with a ``ValueError`` naming the argument. So an IoU is always in [0, 1] and
-the other measures in [-1, 1].
+dtype (float32 coordinates beyond ~2e18, or positive extents and hull sides below ~9e-19) are detected
+before the kernels run: float32 boxes are then computed in float64 and rounded once to float32 at the
+end; float64 boxes go to a scale-free kernel (extents relative to the enclosing box); float64
+coordinates beyond ``max / 8`` are refused by name. So IoU is always in [0, 1], GIoU and DIoU in
+[-1, 1] and CIoU in [-1.5, 1], with the value of the formula.
 """
 
 from __future__ import annotations
@@ -38,18 +39,26 @@ def _safe_range(dtype: np.dtype) -> tuple[float, float]:
     return math.sqrt(float(fi.tiny)) * 8, math.sqrt(float(fi.max)) / 8
 
 
-def _risk(boxes: np.ndarray, offset: float) -> str | None:
-    """Why the plain kernels cannot compute ``boxes`` in their dtype (``None`` when they can): a coordinate
-    too large or a positive extent too small for every area to stay a normal, finite number."""
-    if boxes.shape[0] == 0:
-        return None
-    lo, hi = _safe_range(boxes.dtype)
-    big, small = _k.magnitude_range(boxes, boxes.dtype.type(offset))
-    if big > hi:
-        return f"coordinate magnitude {big:.3g} is beyond {hi:.3g}, where areas overflow {boxes.dtype}"
-    if small < lo:
-        return f"a width or height of {small:.3g} is below {lo:.3g}, where areas underflow {boxes.dtype}"
-    return None
+def _risk(a: np.ndarray, b: np.ndarray, offset: float) -> bool:
+    """Whether the plain kernels could overflow or underflow on this pair of box sets (in their dtype).
+
+    They cannot when every coordinate is within ``±hi`` and every positive width, height and hull side is
+    at least ``lo`` (:func:`_safe_range`). Hull sides are at least the widths/heights of the two boxes,
+    so only pairs of boxes that both have zero width (or both zero height) need a look at the gaps
+    between their coordinates."""
+    lo, hi = _safe_range(a.dtype)
+    t = a.dtype.type(offset)
+    big_a, small_a, zw_a, zh_a = _k.magnitude_range(a, t)
+    big_b, small_b, zw_b, zh_b = _k.magnitude_range(b, t)
+    if max(big_a, big_b) > hi or min(small_a, small_b) < lo:
+        return True
+    for both_zero, col in ((zw_a and zw_b, 0), (zh_a and zh_b, 1)):
+        if both_zero:
+            lines = [x[x[:, col + 2] - x[:, col] + t == 0, col] for x in (a, b)]
+            gaps = np.diff(np.unique(np.concatenate(lines)))
+            if gaps.size and float(gaps.min()) < lo:
+                return True
+    return False
 
 
 #: float64 coordinates beyond this are refused: a difference of two of them (plus ``offset``) overflows.
@@ -84,7 +93,7 @@ class _Pair:
                 if isinstance(x, np.ndarray) and np.shares_memory(self.result, x):
                     raise ValueError(f"out: shares memory with {name}; the kernel would overwrite its input")
         work, self.robust = dtype, False
-        if a.shape[0] and b.shape[0] and (_risk(a, self.offset) or _risk(b, self.offset)):
+        if a.shape[0] and b.shape[0] and _risk(a, b, self.offset):
             if dtype == np.float32:
                 work = np.dtype(np.float64)
             else:
