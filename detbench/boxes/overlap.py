@@ -11,6 +11,7 @@ coordinates beyond ``max / 8`` are refused by name. So IoU is always in [0, 1], 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -31,6 +32,7 @@ from detbench.boxes._overlap_kernels import CIOU, DIOU, GIOU, IOU
 __all__ = ["box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou"]
 
 
+@functools.cache
 def _safe_range(dtype: np.dtype) -> tuple[float, float]:
     """``(lo, hi)``: with every coordinate within ``±hi`` and every positive extent at least ``lo``, no
     area, union, hull area or squared hull diagonal of the plain kernels overflows or becomes subnormal
@@ -47,7 +49,7 @@ def _risk(a: np.ndarray, b: np.ndarray, offset: float) -> bool:
     so only pairs of boxes that both have zero width (or both zero height) need a look at the gaps
     between their coordinates."""
     lo, hi = _safe_range(a.dtype)
-    t = a.dtype.type(offset)
+    t = a.dtype.type(offset)  # a and b share one dtype
     big_a, small_a, zw_a, zh_a = _k.magnitude_range(a, t)
     big_b, small_b, zw_b, zh_b = _k.magnitude_range(b, t)
     if max(big_a, big_b) > hi or min(small_a, small_b) < lo:
