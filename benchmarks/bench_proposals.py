@@ -235,7 +235,7 @@ class Targets:
     """YOLO target encoding (19x19 grid, 5 anchors, 80 classes) and k-means anchors (k=9 on 20k shapes)."""
 
     def setup(self):
-        from detbench.anchor_selection import kmeans_anchors
+        from detbench.anchors import kmeans_anchors
         from detbench.targets import encode_yolo_targets
 
         boxes = random_boxes(100, image_size=608.0, seed=7, dtype=np.float64)

@@ -6,8 +6,18 @@ here; the evaluation harness lives in :mod:`detbench.eval` and the GPU kernels
 in :mod:`detbench.cuda`.
 """
 
-from detbench.anchor_selection import ElbowResult, anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
-from detbench.anchors import DEFAULT_BBOX_CLIP, decode_boxes, encode_boxes, generate_anchors, grid_anchors
+from detbench.anchors import (
+    DEFAULT_BBOX_CLIP,
+    ElbowResult,
+    anchor_elbow,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    grid_anchors,
+    kmeans_anchors,
+    mean_best_iou,
+    shape_iou,
+)
 from detbench.boxes import (
     box_area,
     box_convert,

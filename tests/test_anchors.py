@@ -156,3 +156,89 @@ def test_coder_bad_input():
         decode_boxes(a, [[0, np.nan, 0, 0]])
     assert decode_boxes(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 4)
     assert encode_boxes(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 4)
+
+
+# ---------------------------------------------------------------------------
+# issue 19: dtypes, weights in the compute dtype, bad grid shapes and sizes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [">f4", np.float16])
+def test_coder_keeps_float32_for_other_float32_dtypes(dtype):
+    rng = np.random.default_rng(19)
+    anchors, gt = _anchor_gt_pairs(rng, 20, np.float32)
+    a, g = anchors.astype(dtype), gt.astype(dtype)
+    enc = encode_boxes(a, g)
+    assert enc.dtype == np.float32
+    np.testing.assert_array_equal(enc, encode_boxes(a.astype(np.float32), g.astype(np.float32)))
+    dec = decode_boxes(a, enc.astype(dtype))
+    assert dec.dtype == np.float32
+    assert grid_anchors(a[:3], (2, 2), 8).dtype == np.float32
+
+
+def test_coder_weights_are_checked_in_the_compute_dtype():
+    a = np.array([[0, 0, 10, 10]], dtype=np.float32)
+    d = np.zeros((1, 4), dtype=np.float32)
+    for w in [(1e-300, 1, 1, 1), (1, 1, 1e-45, 1), (1, 1e300, 1, 1)]:
+        with pytest.raises(ValueError, match="weights: .* in float32"):
+            decode_boxes(a, d, weights=w)
+        with pytest.raises(ValueError, match="weights: .* in float32"):
+            encode_boxes(a, a, weights=w)
+    # in float64 the same tiny weight is a number: accepted
+    assert np.isfinite(decode_boxes(a.astype(np.float64), d.astype(np.float64), weights=(1e-300, 1, 1, 1))).all()
+
+
+def test_grid_anchors_negative_and_huge_shapes_refused():
+    base = generate_anchors()
+    with pytest.raises(ValueError, match="feature_shape: must be >= 0"):
+        grid_anchors(base, (-1, 5), 16)
+    with pytest.raises(ValueError, match="feature_shape: must be >= 0"):
+        grid_anchors(base, (5, -1), 16)
+    with pytest.raises(ValueError, match=r"feature_shape: the anchor grid would need .*TiB"):
+        grid_anchors(base, (10**5, 10**5), 16)
+    assert grid_anchors(base, (0, 5), 16).shape == (0, 4)
+
+
+def _native64(x):
+    return np.asarray(x, dtype=x.dtype.newbyteorder("=")).astype(np.float64)
+
+
+def _ref_encode(anchors, gt, offset):
+    aw, ah = anchors[:, 2] - anchors[:, 0] + offset, anchors[:, 3] - anchors[:, 1] + offset
+    gw, gh = gt[:, 2] - gt[:, 0] + offset, gt[:, 3] - gt[:, 1] + offset
+    ax, ay = anchors[:, 0] + aw / 2, anchors[:, 1] + ah / 2
+    gx, gy = gt[:, 0] + gw / 2, gt[:, 1] + gh / 2
+    return np.stack([(gx - ax) / aw, (gy - ay) / ah, np.log(gw / aw), np.log(gh / ah)], axis=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(["<f4", ">f4", "<f8", ">f8", "<f2"]),
+    st.sampled_from(["c", "fortran", "strided"]),
+    st.integers(-60, 60),
+)
+def test_coder_property_any_dtype_layout_scale(seed, dtype, layout, exp):
+    """encode_boxes: a named error, or the float64 formula on the native-order copy (scaled by a power of two)."""
+    rng = np.random.default_rng(seed)
+    anchors, gt = _anchor_gt_pairs(rng, 6, np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        a = np.ldexp(anchors, exp).astype(dtype)
+        g = np.ldexp(gt, exp).astype(dtype)
+    if layout == "fortran":
+        a = np.asfortranarray(a)
+    elif layout == "strided":
+        a = np.repeat(a, 2, axis=0)[::2]
+    try:
+        got = encode_boxes(a, g)
+    except ValueError as err:
+        assert str(err).split(":")[0] in ("anchors", "gt")
+        return
+    assert got.dtype == (np.float64 if np.dtype(dtype).itemsize == 8 else np.float32)
+    want = _ref_encode(_native64(a), _native64(g), 0.0)
+    tol = 1e-12 if got.dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    back = decode_boxes(a, got)
+    assert back.dtype == got.dtype
+    scale = np.abs(_native64(g)).max()
+    np.testing.assert_allclose(back / scale, _native64(g) / scale, rtol=0, atol=100 * tol)

@@ -277,7 +277,7 @@ def test_clip_matches_torchvision():
 
 @pytest.mark.parametrize("fn,peer,_", PAIRWISE, ids=PAIRWISE_IDS)
 def test_parallel_and_serial_kernels_agree(fn, peer, _, monkeypatch):
-    from detbench._kernels import boxes as kernels
+    from detbench.boxes import _overlap_kernels as kernels
 
     rng = np.random.default_rng(8)
     a = random_boxes(rng, 70, np.float32, degenerate_every=9)
@@ -289,3 +289,149 @@ def test_parallel_and_serial_kernels_agree(fn, peer, _, monkeypatch):
     want = peer(torch.from_numpy(a), torch.from_numpy(b)).numpy()
     finite = np.isfinite(want)
     np.testing.assert_allclose(parallel[finite], want[finite], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- issue 19: dtypes, scales, aliasing
+
+KINDS = {box_iou: "iou", generalized_box_iou: "giou", distance_box_iou: "diou", complete_box_iou: "ciou"}
+
+
+def exact_matrix(fn, a, b, **kw):
+    kind = KINDS[fn]
+    return np.array([[ref.exact_pair(x, y, kind, **kw) for y in b] for x in a], dtype=np.float64).reshape(
+        len(a), len(b)
+    )
+
+
+@pytest.mark.parametrize("fn", list(KINDS), ids=[f.__name__ for f in KINDS])
+@pytest.mark.parametrize("dtype", [">f4", np.float16])
+def test_other_float32_dtypes_keep_float32(fn, dtype):
+    rng = np.random.default_rng(19)
+    a = random_boxes(rng, 7, np.float32).astype(dtype)
+    b = random_boxes(rng, 5, np.float32).astype(dtype)
+    got = fn(a, b)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, fn(a.astype(np.float32), b.astype(np.float32)))
+    mixed = fn(a, b.astype(np.float64))  # float64 on either side still gives float64
+    assert mixed.dtype == np.float64
+
+
+@pytest.mark.parametrize("fn", list(KINDS), ids=[f.__name__ for f in KINDS])
+@pytest.mark.parametrize("scale", [1e20, 1e25, 1e30, 1e-30, 1e-38])
+def test_float32_boxes_far_from_unit_scale(fn, scale):
+    """Areas of such boxes overflow (or underflow) float32: computed in float64, never inf/NaN or out of range."""
+    base = edge_case_boxes(np.float64)
+    a = (base * scale).astype(np.float32)
+    got = fn(a, a)
+    assert got.dtype == np.float32
+    assert np.isfinite(got).all()
+    low = {box_iou: 0.0, generalized_box_iou: -1.0, distance_box_iou: -1.0, complete_box_iou: -1.5}[fn]
+    assert ((got >= low) & (got <= 1.0)).all()
+    np.testing.assert_allclose(
+        got, exact_matrix(fn, a, a, **({} if fn in (box_iou, generalized_box_iou) else {})), rtol=0, atol=2e-6
+    )
+    if fn is box_iou:
+        area = box_area(a.astype(np.float64))
+        np.testing.assert_array_equal(np.diag(got)[area > 0], 1.0)  # identical boxes: IoU 1, never 0
+
+
+@pytest.mark.parametrize("fn", list(KINDS), ids=[f.__name__ for f in KINDS])
+@pytest.mark.parametrize("scale", [1e-200, 1e-300, 1e160, 1e300])
+def test_float64_boxes_far_from_unit_scale(fn, scale):
+    a = edge_case_boxes(np.float64) * scale
+    got = fn(a, a)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, exact_matrix(fn, a, a), rtol=0, atol=1e-12)
+
+
+def test_float64_coordinates_beyond_the_extent_limit_are_refused():
+    a = np.array([[-1e308, 0.0, 1e308, 1.0]])
+    with pytest.raises(ValueError, match="boxes1: coordinate magnitude"):
+        box_iou(a, np.array([[0.0, 0.0, 1.0, 1.0]]))
+
+
+@pytest.mark.parametrize("fn", list(KINDS), ids=[f.__name__ for f in KINDS])
+def test_out_aliasing_an_input_is_refused(fn):
+    a = np.array([[0, 0, 2, 2], [1, 1, 3, 3], [0, 0, 1, 1], [2, 2, 4, 4]], dtype=np.float64)
+    b = a.copy()
+    before = a.copy()
+    with pytest.raises(ValueError, match="out: shares memory with boxes1"):
+        fn(a, b, out=a)
+    with pytest.raises(ValueError, match="out: shares memory with boxes2"):
+        fn(b[:, :], a, out=a.reshape(4, 4))
+    np.testing.assert_array_equal(a, before)
+
+
+@pytest.mark.parametrize("fn", [distance_box_iou, complete_box_iou])
+def test_eps_zero_gives_no_nan(fn):
+    a = edge_case_boxes(np.float64)
+    got = fn(a, a, eps=0)
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, exact_matrix(fn, a, a, eps=0.0), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="eps"):
+        fn(a.astype(np.float32), a.astype(np.float32), eps=1e300)  # not a float32
+
+
+@pytest.mark.parametrize("offset", [np.array([0, 1]), True, "1", 0.5])
+def test_offset_rule(offset):
+    a = np.zeros((1, 4))
+    with pytest.raises(ValueError, match="offset: expected 0 or 1"):
+        box_iou(a, a, offset=offset)
+    with pytest.raises(ValueError, match="offset: expected 0 or 1"):
+        box_area(a, offset=offset)
+
+
+# one property per family: random dtypes, byte orders, layouts and scales against the exact reference
+BOX_DTYPES = ["<f4", ">f4", "<f8", ">f8", "<f2", "<i4"]
+
+
+def _layout(arr, how):
+    if how == "fortran":
+        return np.asfortranarray(arr)
+    if how == "strided":
+        big = np.repeat(arr, 2, axis=0)
+        return big[::2]
+    return arr
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    box_sets(max_n=5),
+    box_sets(max_n=5),
+    st.sampled_from(BOX_DTYPES),
+    st.sampled_from(BOX_DTYPES),
+    st.sampled_from(["c", "fortran", "strided"]),
+    st.one_of(st.sampled_from([-45, -38, -30, -20, 19, 20, 25, 30, 38]), st.integers(-40, 40)),
+    st.sampled_from(list(KINDS)),
+    st.sampled_from([0, 1]),
+)
+def test_overlaps_property_any_dtype_layout_scale(a, b, da, db, layout, exp, fn, offset):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        a = _layout((a * 10.0**exp).astype(da), layout)
+        b = (b * 10.0**exp).astype(db)
+    try:
+        got = fn(a, b, offset=offset)
+    except ValueError as err:
+        assert str(err).split(":")[0] in ("boxes1", "boxes2")
+        return
+    native = [np.asarray(x, dtype=x.dtype.newbyteorder("=")) for x in (a, b)]
+    want_dtype = np.float32 if all(x.dtype.kind == "f" and x.dtype.itemsize <= 4 for x in native) else np.float64
+    assert got.dtype == want_dtype
+    want = exact_matrix(fn, native[0].astype(np.float64), native[1].astype(np.float64), offset=offset)
+    atol = 2e-6 if want_dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+    low = {box_iou: 0.0, generalized_box_iou: -1.0, distance_box_iou: -1.0, complete_box_iou: -1.5}[fn]
+    assert ((got >= low) & (got <= 1)).all()  # CIoU subtracts up to v**2 / (1 + v) <= 1/2 from DIoU
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hull_of_degenerate_boxes_that_underflows(dtype):
+    """Two zero-width lines (or points) a hair apart: their hull's area underflows although no box extent
+    does; GIoU is -1 there, not 0."""
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    a = np.array([[0.0, 0.0, 0.0, 1e-18], [0.0, 0.0, 0.0, 0.0]], dtype=dtype)
+    b = np.array([[tiny, 0.0, tiny, 1e-18], [tiny, tiny, tiny, tiny]], dtype=dtype)
+    np.testing.assert_array_equal(np.diag(generalized_box_iou(a, b)), [-1.0, -1.0])
+    # DIoU with eps=0: the centres are the hull's corners for the points (-1), nearly nothing for the lines
+    np.testing.assert_allclose(np.diag(distance_box_iou(a, b, eps=0)), [0.0, -1.0], rtol=0, atol=1e-30)
+    np.testing.assert_array_equal(box_iou(a, b), 0.0)

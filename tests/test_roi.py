@@ -14,8 +14,8 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detbench.roi as roi_mod
 from detbench._jit import get_num_threads, set_num_threads
+from detbench.roi import _inputs as roi_mod
 from detbench.roi import roi_align, roi_pool
 from tests.reference_roi import roi_align_reference, roi_pool_reference, round_half_away
 
@@ -391,3 +391,120 @@ def test_bad_options():
         roi_pool(F, GOOD, 2, return_argmax=1)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
         roi_align(F[0], GOOD, 2, channels_last=True)
+
+
+# --------------------------------------------------------------------------- issue 19
+
+
+@pytest.mark.parametrize("flag", ["channels_last", "aligned"])
+@pytest.mark.parametrize("bad", ["no", None, 0])
+def test_roi_align_flags_are_bools(flag, bad):
+    with pytest.raises(ValueError, match=f"{flag}: expected True or False"):
+        roi_align(F, GOOD, 2, **{flag: bad})
+
+
+@pytest.mark.parametrize("flag", ["channels_last", "return_argmax"])
+def test_roi_pool_flags_are_bools(flag):
+    with pytest.raises(ValueError, match=f"{flag}: expected True or False"):
+        roi_pool(F, GOOD, 2, **{flag: "no"})
+
+
+@pytest.mark.parametrize("corner", [2.0**30 + 3, 2.0**31, 2.0**40, 2.0**52])
+@pytest.mark.parametrize("axis", ["x", "y"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_pool_far_corners_pool_into_the_right_bins(corner, axis, dtype):
+    """Rois reaching beyond +-2**30 cells: their bins are those of the rule (int64 arithmetic), not those of
+    a roi whose corners were clamped first. The two-sided rois put a bin boundary inside the map."""
+    rng = np.random.default_rng(30)
+    f = rng.standard_normal((1, 3, 9, 11)).astype(dtype)
+    lo, hi = (1, 3) if axis == "x" else (2, 4)
+    for a, b in [(-corner, 7.0), (2.0, corner), (-corner, corner + 10), (-corner - 6, corner)]:
+        roi = np.array([[0, 2.0, 3.0, 7.0, 6.0]])
+        roi[0, lo], roi[0, hi] = a, b
+        for ph, pw in [(1, 1), (2, 2), (3, 2), (7, 7)]:
+            got, arg = roi_pool(f, roi, (ph, pw), 1.0, return_argmax=True)
+            want, want_arg = roi_pool_reference(f, roi, (ph, pw), 1.0)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(arg, want_arg)
+
+
+def test_roi_pool_corners_beyond_2_60_cells_are_refused():
+    with pytest.raises(ValueError, match=r"rois: row 0 .* cells from the origin"):
+        roi_pool(F, np.array([[0, -(2.0**61), 1.0, 5.0, 5.0]]), 2)
+
+
+def test_rois_that_overflow_the_features_dtype_are_named():
+    with pytest.raises(ValueError, match="rois: row 0 .* overflows the features' dtype float32"):
+        roi_align(F, np.array([[0, 0.0, 0.0, 1e300, 1e300]]), 2)
+    with pytest.raises(ValueError, match="rois: row 0 .* overflows the features' dtype float32"):
+        roi_pool(F, [np.array([[0.0, 0.0, 1e300, 1e300]])], 2)
+    with pytest.raises(ValueError, match="rois: row 0 .* times spatial_scale"):
+        roi_align(F, np.array([[0, 0.0, 0.0, 3e38, 3e38]], np.float32), 2, 100.0)
+
+
+@pytest.mark.parametrize("fn", [roi_align, roi_pool])
+def test_output_sizes_that_cannot_fit_are_refused(fn):
+    with pytest.raises(ValueError, match=r"output_size: the \(K, C, ph, pw\) output would need"):
+        fn(F, GOOD, 2**31)
+    with pytest.raises(ValueError, match=r"output_size: the \(K, C, ph, pw\) output would need"):
+        fn(F, GOOD, (1, 2**40))
+
+
+@pytest.mark.parametrize("fn", [roi_align, roi_pool])
+def test_roi_out_aliasing_features_refused(fn):
+    buf = np.zeros(2 * 3 * 8 * 8, np.float32)
+    f = buf.reshape(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="out: shares memory with features"):
+        fn(f, GOOD, 2, out=buf[:12].reshape(1, 3, 2, 2))
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8"])
+def test_roi_ops_read_any_byte_order(dtype):
+    rng = np.random.default_rng(12)
+    f = rng.standard_normal((2, 4, 7, 9))
+    rois = make_rois(rng, 2, 10, 7, 9, 0.5)
+    native = f.astype(np.dtype(dtype).newbyteorder("="))
+    got = roi_align(f.astype(dtype), rois, 3, 0.5, 2, True)
+    assert got.dtype == native.dtype
+    np.testing.assert_array_equal(got, roi_align(native, rois, 3, 0.5, 2, True))
+    np.testing.assert_array_equal(roi_pool(f.astype(dtype), rois, 3, 0.5), roi_pool(native, rois, 3, 0.5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(["<f4", ">f4", "<f8", ">f8", "<f2"]),
+    st.sampled_from(["c", "strided", "nhwc_view"]),
+    st.integers(-8, 40),
+    st.sampled_from(["align", "align_max", "pool"]),
+    st.booleans(),
+)
+def test_roi_property_any_dtype_layout_scale(seed, dtype, layout, exp, op, aligned):
+    """A named error, or exactly the reference on the native-order copy (rois scaled by 10**exp)."""
+    rng = np.random.default_rng(seed)
+    f64 = rng.standard_normal((2, 3, 5, 6))
+    rois = make_rois(rng, 2, 3, 5, 6, 1.0) * np.array([1.0] + [10.0**exp] * 4)
+    f = f64.astype(dtype)
+    if layout == "strided":
+        big = np.zeros((2, 6, 5, 6), dtype=dtype)
+        big[:, ::2] = f
+        f = big[:, ::2]
+    elif layout == "nhwc_view":
+        f = np.ascontiguousarray(f.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    try:
+        if op == "pool":
+            got = roi_pool(f, rois, (2, 3), 1.0, return_argmax=True)
+        else:
+            got = roi_align(f, rois, (2, 3), 1.0, 2, aligned, "max" if op == "align_max" else "avg")
+    except ValueError as err:
+        assert str(err).split(":")[0] in ("features", "rois")
+        return
+    native = np.ascontiguousarray(f, dtype=f.dtype.newbyteorder("="))
+    if op == "pool":
+        want = roi_pool_reference(native, rois, (2, 3), 1.0)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    else:
+        want = roi_align_reference(native, rois, (2, 3), 1.0, 2, aligned, "max" if op == "align_max" else "avg")
+        assert got.dtype == native.dtype
+        np.testing.assert_array_equal(got, want)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import detbench.roi as roi_mod
 from detbench.roi import STUDY_METHODS, roi_error_study, roi_quantization_error
+from detbench.roi import study as roi_mod
 
 
 def test_seed_example_numbers():

@@ -408,3 +408,80 @@ def test_yolo_roundtrip_property(cx, cy, w, h, S):
     assert 0.0 <= res.targets[r, c, :, 1].max() <= 1.0
     b, _, _ = decode_yolo_outputs(res.targets, (90, 120), ANCHORS)
     np.testing.assert_allclose(b, box, rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# issue 19: dtypes, sizes, flags
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [">f4", np.float16])
+def test_targets_keep_float32(dtype):
+    b = np.array([[10.0, 10.0, 20.0, 30.0], [40.0, 8.0, 60.0, 24.0]], dtype=dtype)
+    res = encode_yolo_targets(b, [0, 1], (64, 64), 4, ANCHORS, 2)
+    assert res.targets.dtype == np.float32
+    np.testing.assert_array_equal(
+        res.targets, encode_yolo_targets(b.astype(np.float32), [0, 1], (64, 64), 4, ANCHORS, 2).targets
+    )
+    y = encode_localization(b, [0, 1], 2, (64, 64))
+    assert y.dtype == np.float32
+
+
+def test_targets_sizes_that_cannot_fit_are_refused():
+    b = np.array([[10.0, 10.0, 20.0, 20.0]])
+    with pytest.raises(ValueError, match=r"num_classes: the .* targets would need .*TiB"):
+        encode_yolo_targets(b, [0], (100, 100), 3, ANCHORS, 2**40)
+    with pytest.raises(ValueError, match=r"grid: the .* targets would need"):
+        encode_yolo_targets(b, [0], (100, 100), 2**20, ANCHORS, 1)
+    with pytest.raises(ValueError, match=r"num_classes: the .* targets would need .*TiB"):
+        encode_localization(b, [0], 2**40, (100, 100))
+
+
+def test_target_flags_are_bools():
+    y = np.zeros((2, 6))
+    y[0, 0] = 1
+    for bad in ("no", None, 1):
+        with pytest.raises(ValueError, match="from_logits: expected True or False"):
+            localization_loss(y, y, kind="mixed", from_logits=bad)
+        with pytest.raises(ValueError, match="raw: expected True or False"):
+            decode_yolo_outputs(np.zeros((2, 2, 2, 6)), (64, 64), ANCHORS, raw=bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 2**12),
+    st.integers(1, 2**12),
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(0, 63), st.integers(0, 63), st.integers(1, 64), st.integers(1, 64)), max_size=6),
+    st.sampled_from(["<f4", ">f4", "<f8", ">f8", "<f2"]),
+    st.sampled_from(["c", "fortran", "strided"]),
+)
+def test_yolo_targets_property_any_dtype_layout_scale(h0, w0, S, cells, dtype, layout):
+    """A named error, or the float64 run on the native-order copy (exactly the same slots, targets to rounding).
+
+    Image sizes range over four orders of magnitude; corners sit on a grid of 1/64 of the image, so every
+    midpoint is exact in float32 and both runs see the same cells."""
+    H, W = 64 * h0, 64 * w0
+    boxes = np.array(
+        [[x * w0, y * h0, min(x + dx, 64) * w0, min(y + dy, 64) * h0] for x, y, dx, dy in cells], dtype=np.float64
+    ).reshape(-1, 4)
+    with np.errstate(over="ignore"):
+        b = boxes.astype(dtype)
+    if layout == "fortran":
+        b = np.asfortranarray(b)
+    elif layout == "strided":
+        b = np.repeat(b, 2, axis=0)[::2]
+    labels = np.arange(len(b)) % 3
+    anchors = np.array([[0.1 * W, 0.1 * H], [0.4 * W, 0.2 * H], [0.2 * W, 0.5 * H]])
+    kw = dict(on_collision="keep_first")
+    try:
+        res = encode_yolo_targets(b, labels, (H, W), S, anchors, 3, **kw)
+    except ValueError as err:
+        assert str(err).split(":")[0] == "boxes"
+        return
+    native = np.asarray(b, dtype=b.dtype.newbyteorder("=")).astype(np.float64)
+    want = encode_yolo_targets(native, labels, (H, W), S, anchors, 3, **kw)
+    assert res.targets.dtype == (np.float64 if np.dtype(dtype).itemsize == 8 else np.float32)
+    np.testing.assert_array_equal(res.slots, want.slots)
+    np.testing.assert_array_equal(res.collisions, want.collisions)
+    np.testing.assert_allclose(res.targets, want.targets, rtol=1e-6, atol=1e-6)

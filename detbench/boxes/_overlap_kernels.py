@@ -6,7 +6,11 @@ contiguous rows and vectorises. Each ``prange`` iteration writes its own output
 row, so there are no races.
 
 Degenerate pairs (both boxes of zero area) have a zero union; these kernels
-return IoU 0 there instead of 0/0 = NaN (see ``detbench.boxes.box_iou``).
+return IoU 0 there instead of 0/0 = NaN (see ``detbench.boxes.box_iou``); with
+``eps == 0`` DIoU and CIoU treat their other 0/0 cases the same way.
+
+The callers (:mod:`detbench.boxes.overlap`) have checked that no area overflows or underflows the
+arrays' dtype.
 
 Every scalar argument (``offset``, ``eps``, ``half``, ``one``, ``k``) must already
 have the arrays' dtype: Numba types ``float32 op int`` as float64, so literal
@@ -92,7 +96,9 @@ def _diou_terms(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, offset, eps, half, one):
     # x * 0.5 is bit-identical to x / 2
     dx = (ax1 + ax2) * half - (bx1 + bx2) * half
     dy = (ay1 + ay2) * half - (by1 + by2) * half
-    return iou, iou - (dx * dx + dy * dy) / diag2
+    # diag2 == 0 only with eps == 0 and both boxes one point (then dx == dy == 0): no penalty, not 0/0
+    zero = one - one
+    return iou, iou - (dx * dx + dy * dy) / (diag2 if diag2 > zero else one)
 
 
 def _diou_matrix(a, bt, offset, eps, half, one, out):  # pragma: no cover - compiled
@@ -110,6 +116,7 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
     """``k`` is 4 / pi**2 in the arrays' dtype."""
     n = a.shape[0]
     m = bt.shape[1]
+    zero = one - one
     # atan2(w, h) == atan(w / h) for w, h >= 0, and is 0 (not NaN) for a 0x0 box.
     ang_b = np.empty(m, dtype=out.dtype)
     for j in range(m):
@@ -123,8 +130,102 @@ def _ciou_matrix(a, bt, offset, eps, half, one, k, out):  # pragma: no cover - c
         for j in range(m):
             iou, d = _diou_terms(ax1, ay1, ax2, ay2, bt[0, j], bt[1, j], bt[2, j], bt[3, j], offset, eps, half, one)
             v = k * (ang_a - ang_b[j]) * (ang_a - ang_b[j])
-            alpha = v / (one - iou + v + eps)
+            den = one - iou + v + eps
+            # den == 0 only with eps == 0 and iou == 1, v == 0 (identical boxes): alpha 0, not 0/0
+            alpha = v / (den if den > zero else one)
             out[i, j] = d - alpha * v
+
+
+@jit
+def magnitude_range(boxes, offset):  # pragma: no cover - compiled
+    """``(largest |coordinate|, smallest positive width or height, any zero width, any zero height)`` of
+    ``(N, 4)`` xyxy boxes (``inf`` when no extent is positive): one pass, so the overflow check costs little
+    next to an ``N x M`` result."""
+    big = offset - offset
+    small = np.inf
+    zero_w = False
+    zero_h = False
+    for i in range(boxes.shape[0]):
+        for c in range(4):
+            big = max(big, abs(boxes[i, c]))
+        w = boxes[i, 2] - boxes[i, 0] + offset
+        h = boxes[i, 3] - boxes[i, 1] + offset
+        if w > 0 and w < small:
+            small = w
+        if h > 0 and h < small:
+            small = h
+        zero_w = zero_w or w == 0
+        zero_h = zero_h or h == 0
+    return float(big), float(small), zero_w, zero_h
+
+
+#: ``kind`` codes of :func:`robust_matrix`.
+IOU, GIOU, DIOU, CIOU = 0, 1, 2, 3
+
+
+def _robust_matrix(a, bt, offset, eps, kind, out):  # pragma: no cover - compiled
+    """The four measures, free of overflow and underflow: float64 boxes whose areas do not fit float64.
+
+    Every extent is divided by the matching side of the pair's enclosing box (``hw``, ``hh``) before
+    any product, so the relative areas ``A``, ``B``, ``I`` of the two boxes and of their intersection
+    lie in [0, 1]: ``iou = I / (A + B - I)`` and the GIoU penalty ``1 - (A + B - I)``. The DIoU penalty
+    divides the centre offsets and hull sides by ``m = max(hw, hh)`` first. Equal to the plain kernels
+    up to rounding wherever those do not overflow; a few times slower (only the rare out-of-range
+    inputs come here). ``kind``: :data:`IOU`, :data:`GIOU`, :data:`DIOU` or :data:`CIOU`.
+    """
+    n = a.shape[0]
+    m = bt.shape[1]
+    zero = offset - offset
+    one = zero + 1.0
+    half = zero + 0.5
+    k = 4.0 / math.pi**2
+    for i in prange(n):
+        ax1 = a[i, 0]
+        ay1 = a[i, 1]
+        ax2 = a[i, 2]
+        ay2 = a[i, 3]
+        wa = ax2 - ax1 + offset
+        ha = ay2 - ay1 + offset
+        for j in range(m):
+            bx1 = bt[0, j]
+            by1 = bt[1, j]
+            bx2 = bt[2, j]
+            by2 = bt[3, j]
+            wb = bx2 - bx1 + offset
+            hb = by2 - by1 + offset
+            iw = max(min(ax2, bx2) - max(ax1, bx1) + offset, zero)
+            ih = max(min(ay2, by2) - max(ay1, by1) + offset, zero)
+            hw = max(max(ax2, bx2) - min(ax1, bx1) + offset, zero)
+            hh = max(max(ay2, by2) - min(ay1, by1) + offset, zero)
+            iou = zero
+            u = zero
+            if hw > zero and hh > zero:
+                ra = (wa / hw) * (ha / hh)
+                rb = (wb / hw) * (hb / hh)
+                ri = (iw / hw) * (ih / hh)
+                u = ra + rb - ri
+                if u > zero:
+                    iou = min(ri / u, one)
+            if kind == 0:
+                out[i, j] = iou
+            elif kind == 1:
+                # hull == 0: both boxes collapse onto one line/point, no penalty (as the plain kernel)
+                out[i, j] = iou - (one - u) if hw > zero and hh > zero else iou
+            else:
+                s = max(hw, hh)
+                d = iou
+                if s > zero:
+                    dx = ((ax1 + ax2) * half - (bx1 + bx2) * half) / s
+                    dy = ((ay1 + ay2) * half - (by1 + by2) * half) / s
+                    cw = hw / s
+                    ch = hh / s
+                    d = iou - (dx * dx + dy * dy) / (cw * cw + ch * ch + (eps / s) / s)
+                if kind == 2:
+                    out[i, j] = d
+                else:
+                    v = k * (math.atan2(wa, ha) - math.atan2(wb, hb)) ** 2
+                    den = one - iou + v + eps
+                    out[i, j] = d - (v / den if den > zero else zero) * v
 
 
 # Each kernel is compiled twice from one body (see ``jit_twins``).
@@ -132,3 +233,4 @@ iou_matrix, iou_matrix_serial = jit_twins(_iou_matrix)
 giou_matrix, giou_matrix_serial = jit_twins(_giou_matrix)
 diou_matrix, diou_matrix_serial = jit_twins(_diou_matrix)
 ciou_matrix, ciou_matrix_serial = jit_twins(_ciou_matrix)
+robust_matrix, robust_matrix_serial = jit_twins(_robust_matrix)

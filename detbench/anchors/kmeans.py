@@ -8,13 +8,14 @@ matters: ``IoU = min(w1, w2) min(h1, h2) / (w1 h1 + w2 h2 - min(w1, w2) min(h1, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from detbench._kernels import targets as _k
 from detbench._validate import as_float_array, check_choice, check_int
+from detbench.anchors import _shape_kernels as _k
 
 __all__ = ["kmeans_anchors", "mean_best_iou", "shape_iou", "anchor_elbow", "ElbowResult"]
 
@@ -29,13 +30,41 @@ def _check_wh(wh: Any, name: str) -> np.ndarray:
     return a
 
 
+#: Shapes are computed with widths and heights in ``[2**-_SAFE_EXP, 2**_SAFE_EXP]``, where every area and
+#: union is a normal float64; others are first multiplied by one common power of two (exact, and the
+#: centred IoU does not change with the scale).
+_SAFE_EXP = 500
+
+
+def _common_scale(arrays: tuple[np.ndarray, ...], names: str) -> tuple[tuple[np.ndarray, ...], int]:
+    """float64 copies of ``arrays`` times ``2**k`` (one ``k`` for all) inside the safe range, and ``k``.
+
+    Refuses, naming ``names``, shapes that span too many binades for any common scale to keep both
+    the largest area finite and the smallest normal."""
+    arrays = tuple(a.astype(np.float64) for a in arrays)
+    vals = [a for a in arrays if a.size]
+    if not vals:
+        return arrays, 0
+    lo = min(float(a.min()) for a in vals)
+    hi = max(float(a.max()) for a in vals)
+    if lo >= 2.0**-_SAFE_EXP and hi <= 2.0**_SAFE_EXP:
+        return arrays, 0
+    e_lo, e_hi = math.frexp(lo)[1], math.frexp(hi)[1]
+    if e_hi - e_lo > 2 * _SAFE_EXP - 2:
+        raise ValueError(
+            f"{names}: widths and heights span {lo:.3g} to {hi:.3g}; their areas cannot all be computed in "
+            f"float64 (the largest may be at most 2**{2 * _SAFE_EXP - 2} times the smallest)"
+        )
+    k = -((e_lo + e_hi) // 2)
+    return tuple(np.ldexp(a, k) for a in arrays), k
+
+
 def shape_iou(wh: Any, anchors: Any) -> np.ndarray:
     """IoU of centred box shapes: ``(N, 2)`` x ``(K, 2)`` (width, height) -> ``(N, K)`` float64.
 
     The YOLOv2 k-means similarity (distance ``1 - IoU``). Cost O(N K).
     """
-    a = _check_wh(wh, "wh").astype(np.float64)
-    b = _check_wh(anchors, "anchors").astype(np.float64)
+    (a, b), _ = _common_scale((_check_wh(wh, "wh"), _check_wh(anchors, "anchors")), "wh, anchors")
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
     _k.shape_iou_matrix(a, b, out)
     return out
@@ -54,8 +83,7 @@ def mean_best_iou(wh: Any, anchors: Any) -> float:
     ``wh``: ``(N, 2)``, ``anchors``: ``(K, 2)``, widths/heights > 0. Returns 0.0
     for N = 0. Cost O(N K).
     """
-    a = _check_wh(wh, "wh").astype(np.float64)
-    b = _check_wh(anchors, "anchors").astype(np.float64)
+    (a, b), _ = _common_scale((_check_wh(wh, "wh"), _check_wh(anchors, "anchors")), "wh, anchors")
     if b.shape[0] == 0:
         raise ValueError("anchors: need at least one anchor")
     if a.shape[0] == 0:
@@ -150,7 +178,7 @@ def kmeans_anchors(
     n = a.shape[0]
     if k > n:
         raise ValueError(f"k: must be <= the number of shapes ({n}), got {k}")
-    x = a.astype(np.float64)
+    (x,), scale = _common_scale((a,), "wh")
     rng = np.random.default_rng(seed)
     best_c, best_v = None, -1.0
     for _ in range(n_init):
@@ -158,9 +186,10 @@ def kmeans_anchors(
         v = float(_assign(x, cent)[1].mean())
         if v > best_v:
             best_c, best_v = cent, v
-    assert best_c is not None
+    if best_c is None:  # unreachable after _common_scale: every IoU is a number
+        raise ValueError("wh: the k-means IoUs are not finite numbers")
     order = np.lexsort((best_c[:, 0], best_c[:, 0] * best_c[:, 1]))
-    return best_c[order].astype(a.dtype), best_v
+    return np.ldexp(best_c[order], -scale).astype(a.dtype), best_v
 
 
 class ElbowResult(NamedTuple):

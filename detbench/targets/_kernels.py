@@ -1,16 +1,14 @@
-"""Numba kernels for training targets and anchor selection.
+"""Numba kernels for training targets: YOLO grid assignment and proposal first hits.
 
-* :func:`shape_iou_assign` – IoU of centred box shapes (width, height) against a
-  set of reference shapes; best reference per shape (YOLO anchor matching and
-  the assignment step of YOLOv2's k-means).
 * :func:`first_hits` – for proposal recall: the rank of the first proposal
   reaching each IoU threshold with each ground-truth box.
 * :func:`yolo_assign` – walk the objects in input order, put each one into the
   (row, col, anchor) slot of the YOLO grid and detect slots that are already
   taken (collisions).
 
-The public wrappers live in :mod:`detbench.targets` and
-:mod:`detbench.anchor_selection`; they validate input and allocate outputs.
+The public wrappers live in :mod:`detbench.targets.yolo` and
+:func:`detbench.proposals.proposal_recall`; they validate input and allocate outputs.
+(``first_hits`` serves proposal recall; it belongs with the proposals family once that is a package.)
 """
 
 from __future__ import annotations
@@ -18,52 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from detbench._jit import jit
-
-
-@jit(inline="always")
-def _shape_iou(w1, h1, w2, h2):
-    """IoU of two boxes of sizes (w1, h1) and (w2, h2) sharing one centre."""
-    iw = min(w1, w2)
-    ih = min(h1, h2)
-    inter = iw * ih
-    union = w1 * h1 + w2 * h2 - inter
-    if union <= 0.0:
-        return 0.0
-    return inter / union
-
-
-@jit
-def shape_iou_assign(wh, ref, assign, best):
-    """For each shape ``wh[i]`` find the reference shape with the highest IoU.
-
-    wh: (N, 2) widths/heights; ref: (K, 2); assign: (N,) int64 out (first
-    index on ties); best: (N,) float64 out (that IoU). O(N K). Serial on
-    purpose: k-means calls it once per iteration on ~1e4-1e5 shapes x k <= 10,
-    where a thread-pool launch costs more than the loop (and far more on a
-    loaded machine).
-    """
-    n = wh.shape[0]
-    k = ref.shape[0]
-    for i in range(n):
-        w = wh[i, 0]
-        h = wh[i, 1]
-        bi = 0
-        bv = -1.0
-        for j in range(k):
-            v = _shape_iou(w, h, ref[j, 0], ref[j, 1])
-            if v > bv:
-                bv = v
-                bi = j
-        assign[i] = bi
-        best[i] = bv
-
-
-@jit
-def shape_iou_matrix(wh, ref, out):
-    """out[i, j] = IoU of centred shapes wh[i] and ref[j]. O(N K)."""
-    for i in range(wh.shape[0]):
-        for j in range(ref.shape[0]):
-            out[i, j] = _shape_iou(wh[i, 0], wh[i, 1], ref[j, 0], ref[j, 1])
+from detbench.anchors._shape_kernels import shape_iou
 
 
 @jit
@@ -95,7 +48,7 @@ def yolo_assign(cx, cy, w, h, anchors, rows, cols, img_h, img_w, slots, collisio
         ba = 0
         bv = -1.0
         for a in range(na):
-            v = _shape_iou(w[i], h[i], anchors[a, 0], anchors[a, 1])
+            v = shape_iou(w[i], h[i], anchors[a, 0], anchors[a, 1])
             if v > bv:
                 bv = v
                 ba = a

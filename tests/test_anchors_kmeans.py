@@ -1,11 +1,11 @@
-"""Tests for detbench.anchor_selection (YOLOv2 k-means anchors)."""
+"""Tests for detbench.anchors.kmeans (YOLOv2 k-means anchors)."""
 
 import numpy as np
 import pytest
 import torch
 from torchvision.ops import box_iou as tv_box_iou
 
-from detbench.anchor_selection import anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
+from detbench.anchors.kmeans import anchor_elbow, kmeans_anchors, mean_best_iou, shape_iou
 
 # ---------------------------------------------------------------------------
 # plain reference written from the rule (YOLOv2 "Dimension Clusters" + k-means++)
@@ -177,3 +177,40 @@ def test_bad_input():
     with pytest.raises(ValueError, match="anchors"):
         mean_best_iou(np.ones((5, 2)), np.ones((0, 2)))
     assert mean_best_iou(np.ones((0, 2)), np.ones((1, 2))) == 0.0
+
+
+# ---------------------------------------------------------------------------
+# issue 19: dtypes and scales
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [">f4", np.float16])
+def test_kmeans_keeps_float32(dtype):
+    wh = np.random.default_rng(3).uniform(2, 100, (60, 2))
+    got, v = kmeans_anchors(wh.astype(dtype), 3)
+    assert got.dtype == np.float32
+    want, v2 = kmeans_anchors(wh.astype(dtype).astype(np.float32), 3)
+    np.testing.assert_array_equal(got, want)
+    assert v == v2
+
+
+@pytest.mark.parametrize("exp", [-1000, -600, 600, 1000])
+def test_kmeans_far_from_unit_scale_is_the_scaled_result(exp):
+    """Centred IoU is scale-free: shapes scaled by 2**exp give the same anchors scaled by 2**exp, exactly."""
+    wh = np.random.default_rng(4).uniform(2, 100, (80, 2))
+    want, v = kmeans_anchors(wh, 4, n_init=2)
+    got, v2 = kmeans_anchors(np.ldexp(wh, exp), 4, n_init=2)
+    np.testing.assert_array_equal(got, np.ldexp(want, exp))
+    assert v2 == v
+    np.testing.assert_array_equal(shape_iou(np.ldexp(wh, exp), np.ldexp(want, exp)), shape_iou(wh, want))
+    assert mean_best_iou(np.ldexp(wh, exp), np.ldexp(want, exp)) == mean_best_iou(wh, want)
+
+
+def test_kmeans_1e300_sizes_and_impossible_spans():
+    wh = np.random.default_rng(5).uniform(2, 100, (40, 2))
+    got, v = kmeans_anchors(wh * 1e300, 3)
+    assert np.isfinite(got).all() and 0 < v <= 1
+    with pytest.raises(ValueError, match="wh: widths and heights span"):
+        kmeans_anchors(np.array([[1e-300, 1e-300], [1e300, 1e300], [1.0, 1.0]]), 2)
+    with pytest.raises(ValueError, match="wh, anchors: widths and heights span"):
+        shape_iou([[1e-300, 1e-300]], [[1e300, 1e300]])
