@@ -52,6 +52,9 @@ NMS_THREADS: int = 256
 NMS_CROSS_Y: int = 16
 #: Threads of the reduction block (one warp).
 NMS_REDUCE_THREADS: int = 32
+#: batched_nms uses torchvision's coordinate shift up to this many boxes (as the CPU twin and
+#: torchvision do), NMS within each class above.
+BATCHED_SHIFT_MAX: int = 1000
 
 # validation counters (int64): first bad row for each problem, then counts
 _FIRST_BOX_NONFINITE, _FIRST_X, _FIRST_Y, _FIRST_SCORE = 0, 1, 2, 3
@@ -540,7 +543,7 @@ def batched_nms(
     else:
         dlab = cuda_mod.to_device(check_labels(labels, n, "labels"))
     thr, inclusive, off = _flags(iou_threshold, inclusive, offset)
-    keep = greedy(cuda_mod, db, ds, dlab, dtype, thr, None, inclusive, off, SHIFT if n <= 1000 else LABELS)
+    keep = greedy(cuda_mod, db, ds, dlab, dtype, thr, None, inclusive, off, SHIFT if n <= BATCHED_SHIFT_MAX else LABELS)
     return keep if on_device else keep.copy_to_host()
 
 
