@@ -21,6 +21,7 @@ simulator swaps that global for its fake ``cuda`` module when it runs a kernel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -105,3 +106,46 @@ def common_float(*dtypes: Any) -> np.dtype:
     if dtypes and all(np.dtype(d) == np.float32 for d in dtypes):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def jit_options() -> dict:
+    """Options of every kernel's ``cuda.jit``: ``cache=True`` on a real device, so a new process
+    loads the compiled kernels from Numba's cache instead of compiling them again (the first call
+    then costs the load, not the compile). ``DETBENCH_CUDA_CACHE=0`` turns it off. The simulator
+    compiles nothing, so it gets no options."""
+    import os
+
+    if simulating() or os.environ.get("DETBENCH_CUDA_CACHE", "1") == "0":
+        return {}
+    return {"cache": True}
+
+
+_SCRATCH = threading.local()
+
+
+def workspace(cuda: Any, name: str, shape: tuple, dtype: Any) -> Any:
+    """A scratch device array of ``shape`` (a view of the first rows of a cached, grow-only buffer).
+
+    Scratch buffers are kept per thread and per (name, dtype, trailing shape) and reused by the
+    next call: a kernel pipeline then allocates nothing on the device but its result (device
+    allocations cost tens of microseconds each). All work runs on the default stream, so a
+    buffer is never reused before the kernels reading it have finished. :func:`clear_workspace`
+    frees them.
+    """
+    store = getattr(_SCRATCH, "arrays", None)
+    if store is None:
+        store = _SCRATCH.arrays = {}
+    dtype = np.dtype(dtype)
+    key = (name, dtype.str, tuple(int(s) for s in shape[1:]))
+    rows = max(int(shape[0]), 1)
+    buf = store.get(key)
+    if buf is None or int(buf.shape[0]) < rows:
+        cap = rows if buf is None else max(rows, 2 * int(buf.shape[0]))
+        buf = cuda.device_array((cap, *key[2]), dtype=dtype)
+        store[key] = buf
+    return buf[: int(shape[0])]
+
+
+def clear_workspace() -> None:
+    """Free this thread's scratch device buffers (see :func:`workspace`)."""
+    _SCRATCH.arrays = {}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _common
-from ._common import cdiv, float_type
+from ._common import cdiv, float_type, jit_options
 
 #: Elements a block sorts in shared memory (a power of two; the block has half as many threads).
 SORT_BLOCK: int = 1024
@@ -39,7 +39,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
     def before(ka, ia, kb, ib):
         return ka > kb or (ka == kb and ia < ib)
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def local_pass(keys, idx, k_first, k_last):
         """Stages ``k_first .. k_last`` (powers of two; each with every stride below the block size)."""
         sk = cuda.shared.array(sb_max, ft)
@@ -77,7 +77,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
         keys[base + t + half] = sk[t + half]
         idx[base + t + half] = si[t + half]
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def global_pass(keys, idx, k, j):
         """One (stage ``k``, stride ``j``) step over the whole array, one thread per pair."""
         npairs = keys.shape[0] // 2

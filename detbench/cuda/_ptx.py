@@ -60,7 +60,8 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
             gpu_boxes.make_iou_kernel(dtype_name, tuple(gpu_boxes.IOU_BLOCK), int(gpu_boxes.IOU_ROWS)),
             (a2, a2, ft, a2),
         ),
-        "nms_prep": (gpu_nms.make_prep_kernel(dtype_name), (a2, a1, b1, ft, a1, i32[::1], i64[::1], a1)),
+        "nms_init": (gpu_nms._init_kernel(), (i64[::1], f64[::1])),
+        "nms_prep": (gpu_nms.make_prep_kernel(dtype_name), (a2, a1, b1, ft, a1, i32[::1], i64[::1], f64[::1])),
         "sort_local": (local_pass, (a1, i32[::1], i64, i64)),
         "sort_global": (global_pass, (a1, i32[::1], i64, i64)),
         "nms_take": (gpu_nms._take_kernel(), (i32[::1], i32[::1], i64[::1])),
@@ -68,7 +69,7 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     for mode, name in ((gpu_nms.PLAIN, "plain"), (gpu_nms.LABELS, "labels"), (gpu_nms.SHIFT, "shift")):
         specs[f"nms_gather_{name}"] = (
             gpu_nms.make_gather_kernel(dtype_name, mode),
-            (a2, i64[::1], i32[::1], i64, a1, a2, i64[::1], u8[::1]),
+            (a2, i64[::1], i32[::1], i64, i64[::1], f64[::1], a2, i64[::1], u8[::1]),
         )
     for use_labels, name in ((False, "nms"), (True, "batched")):
         specs[f"{name}_mask"] = (

@@ -41,7 +41,7 @@ def patch_numpy_for_numba_cuda() -> bool:
     """
     if hasattr(np, "row_stack"):
         return False
-    np.vstack = np.vstack  # type: ignore[attr-defined]
+    setattr(np, "row_stack", np.vstack)  # noqa: B010 (a plain assignment is rewritten by ruff NPY201)
     return True
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import check_boxes, check_choice, check_out, result_float_dtype
 from . import _common
-from ._common import cdiv, check_device, common_float, device_input, float_type, mul_for
+from ._common import cdiv, check_device, common_float, device_input, float_type, jit_options, mul_for
 from ._runtime import is_device_array, require_cuda
 
 __all__ = ["box_iou", "IOU_BLOCK", "IOU_ROWS", "make_iou_kernel"]
@@ -55,7 +55,7 @@ def make_iou_kernel(dtype_name: str, block: tuple[int, int], rows: int) -> Any:
     zero = ft(0.0)
     span = by * rows
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def iou_kernel(a, b, offset, out):
         n = a.shape[0]
         m = b.shape[0]

@@ -37,7 +37,17 @@ import numpy as np
 
 from .._validate import check_boxes, check_labels, check_number, check_scores
 from . import _common, _gpu_sort
-from ._common import cdiv, check_device, common_float, device_input, flat_grid, float_type, mul_for
+from ._common import (
+    cdiv,
+    check_device,
+    common_float,
+    device_input,
+    flat_grid,
+    float_type,
+    jit_options,
+    mul_for,
+    workspace,
+)
 from ._runtime import is_device_array, require_cuda
 
 __all__ = ["nms", "batched_nms", "NMS_TILE", "NMS_CHUNK", "NMS_THREADS", "NMS_CROSS_Y", "NMS_REDUCE_THREADS"]
@@ -59,13 +69,33 @@ BATCHED_SHIFT_MAX: int = 1000
 # validation counters (int64): first bad row for each problem, then counts
 _FIRST_BOX_NONFINITE, _FIRST_X, _FIRST_Y, _FIRST_SCORE = 0, 1, 2, 3
 _N_VALID, _N_BOX_NONFINITE, _N_X, _N_Y, _N_SCORE = 4, 5, 6, 7, 8
-_INFO_SIZE = 9
+_KCOUNT = 9  # boxes kept so far (written by the reduction, read by the cross-chunk pass)
+_INFO_SIZE = 10
 _BIG = np.iinfo(np.int64).max
 
 # gather modes
 PLAIN, LABELS, SHIFT = 0, 1, 2
 
 cuda: Any = None
+
+
+@cache
+def _init_kernel() -> Any:
+    """``kernel[1, 1](info, fmax)``: reset the counters (first-row slots to the largest int64)."""
+    global cuda
+    cuda = _common.bind()
+    big = _BIG
+    ninf = -np.inf
+
+    @cuda.jit(**jit_options())
+    def init(info, fmax):
+        for q in range(4):
+            info[q] = big
+        for q in range(4, info.shape[0]):
+            info[q] = 0
+        fmax[0] = ninf
+
+    return init
 
 
 @cache
@@ -80,7 +110,7 @@ def make_prep_kernel(dtype_name: str) -> Any:
     isinf = math.isinf
     isnan = math.isnan
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def prep(boxes, scores, use_st, st, keys, idx, info, fmax):
         n = boxes.shape[0]
         for i in range(cuda.grid(1), keys.shape[0], cuda.gridsize(1)):
@@ -107,7 +137,7 @@ def make_prep_kernel(dtype_name: str) -> Any:
                 if y2 < y1:
                     cuda.atomic.min(info, _FIRST_Y, i)
                     cuda.atomic.add(info, _N_Y, 1)
-                cuda.atomic.max(fmax, 0, max(max(x1, y1), max(x2, y2)))
+                cuda.atomic.max(fmax, 0, float(max(max(x1, y1), max(x2, y2))))
             if isinf(s) or isnan(s):
                 cuda.atomic.min(info, _FIRST_SCORE, i)
                 cuda.atomic.add(info, _N_SCORE, 1)
@@ -123,22 +153,25 @@ def make_prep_kernel(dtype_name: str) -> Any:
 
 @cache
 def make_gather_kernel(dtype_name: str, mode: int) -> Any:
-    """``kernel(boxes, labels, idx, n_valid, fmax, sboxes, slab, alive)``: boxes (and labels) in
-    sorted order, in the kernel dtype. ``mode`` SHIFT adds torchvision's batched_nms offset
-    ``label * (max coordinate + 1)`` in the kernel dtype (the CPU ``shift_by_label``)."""
+    """``kernel(boxes, labels, idx, n, info, fmax, sboxes, slab, alive)``: boxes (and labels) in
+    sorted order, in the kernel dtype, for the first ``n`` sorted positions; ``alive`` is 1 for
+    the first ``info[_N_VALID]`` (boxes above the score threshold, sorted first), else 0.
+    ``mode`` SHIFT adds torchvision's batched_nms offset ``label * (max coordinate + 1)`` in the
+    kernel dtype (the CPU ``shift_by_label``)."""
     global cuda
     cuda = _common.bind()
     ft = float_type(dtype_name)
     mul = mul_for(dtype_name)
     one = ft(1.0)
 
-    @cuda.jit
-    def gather(boxes, labels, idx, n_valid, fmax, sboxes, slab, alive):
-        for t in range(cuda.grid(1), n_valid, cuda.gridsize(1)):
+    @cuda.jit(**jit_options())
+    def gather(boxes, labels, idx, n, info, fmax, sboxes, slab, alive):
+        n_valid = info[_N_VALID]
+        for t in range(cuda.grid(1), n, cuda.gridsize(1)):
             i = idx[t]
-            alive[t] = 1
+            alive[t] = 1 if t < n_valid else 0
             if mode == SHIFT:
-                o = mul(ft(labels[i]), fmax[0] + one)
+                o = mul(ft(labels[i]), ft(fmax[0]) + one)
                 for c in range(4):
                     sboxes[t, c] = ft(boxes[i, c]) + o
             else:
@@ -196,7 +229,7 @@ def make_mask_kernel(dtype_name: str, tile: int, inclusive: bool, use_labels: bo
     u0 = np.uint64(0)
     u1 = np.uint64(1)
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def mask_kernel(sboxes, slab, c0, cn, thr, offset, mask):
         row = cuda.blockIdx.y
         col = cuda.blockIdx.x
@@ -255,7 +288,7 @@ def make_cross_kernel(dtype_name: str, threads: int, inclusive: bool, use_labels
     mul = mul_for(dtype_name)
     hit = _iou_hit(dtype_name, inclusive)
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def cross_kernel(sboxes, slab, c0, cn, kept, kept_lab, kcount, thr, offset, alive):
         sk = cuda.shared.array((threads, 5), ft)
         sl = cuda.shared.array(threads, np.int64)
@@ -277,7 +310,7 @@ def make_cross_kernel(dtype_name: str, threads: int, inclusive: bool, use_labels
             area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
             if use_labels:
                 lab = slab[me]
-        nk = kcount[0]
+        nk = kcount[_KCOUNT]
         for k0 in range(cuda.blockIdx.y * threads, nk, cuda.gridDim.y * threads):
             cuda.syncthreads()  # the previous kept tile is no longer read
             if k0 + t < nk:
@@ -315,7 +348,7 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
     u0 = np.uint64(0)
     u1 = np.uint64(1)
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def reduce_kernel(sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, kcount):
         removed = cuda.shared.array(words_max, np.uint64)
         t = cuda.threadIdx.x
@@ -323,7 +356,7 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
         words = (cn + tile - 1) // tile
         for w in range(t, words, nt):
             removed[w] = u0
-        kc = kcount[0]
+        kc = kcount[_KCOUNT]
         cuda.syncthreads()
         for i in range(cn):
             w = i // tile
@@ -340,7 +373,7 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
                 kc += 1
                 cuda.syncthreads()
         if t == 0:
-            kcount[0] = kc
+            kcount[_KCOUNT] = kc
 
     return reduce_kernel
 
@@ -350,7 +383,7 @@ def _take_kernel() -> Any:
     global cuda
     cuda = _common.bind()
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def take(idx, kept_pos, out):
         for t in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
             out[t] = idx[kept_pos[t]]
@@ -382,22 +415,8 @@ def device_boxes_scores(cuda_mod: Any, boxes: Any, scores: Any) -> tuple[Any, An
     return db, ds, common_float(db.dtype, ds.dtype), True
 
 
-def prepare(cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, st: float | None, pad_pow2: bool) -> tuple:
-    """Run ``prep``; raise ValueError for bad values. Returns (keys, idx, n_valid, fmax)."""
-    n = int(db.shape[0])
-    length = _gpu_sort.next_pow2(n) if pad_pow2 else max(n, 1)
-    keys = cuda_mod.device_array(length, dtype=dtype)
-    idx = cuda_mod.device_array(length, dtype=np.int32)
-    info = np.zeros(_INFO_SIZE, np.int64)
-    info[:4] = _BIG
-    d_info = cuda_mod.to_device(info)
-    fmax = cuda_mod.to_device(np.array([-np.inf], dtype))
-    threads = int(NMS_THREADS)
-    kernel = make_prep_kernel(dtype.name)
-    kernel[flat_grid(length, threads), threads](
-        db, ds, st is not None, dtype.type(0.0 if st is None else st), keys, idx, d_info, fmax
-    )
-    info = d_info.copy_to_host()
+def _raise_bad_values(info: np.ndarray) -> None:
+    """ValueError naming the first bad row, from the validation counters of ``prep``."""
     if info[_N_BOX_NONFINITE]:
         raise ValueError(f"boxes: {info[_N_BOX_NONFINITE]} rows with non-finite values (first at row {info[0]})")
     for first, count, what in ((_FIRST_X, _N_X, "x2 < x1"), (_FIRST_Y, _N_Y, "y2 < y1")):
@@ -407,7 +426,24 @@ def prepare(cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, st: float | None, 
     if info[_N_SCORE]:
         c = int(info[_N_SCORE])
         raise ValueError(f"scores: {c} non-finite value{'s' if c != 1 else ''} (first at index {info[_FIRST_SCORE]})")
-    return keys, idx, int(info[_N_VALID]), fmax
+
+
+def prepare(cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, st: float | None, pad_pow2: bool) -> tuple:
+    """Launch ``init`` and ``prep`` (no wait). Returns (keys, idx, info, fmax) device arrays
+    (scratch: reused by the next call in this thread)."""
+    n = int(db.shape[0])
+    length = _gpu_sort.next_pow2(n) if pad_pow2 else max(n, 1)
+    keys = workspace(cuda_mod, "keys", (length,), dtype)
+    idx = workspace(cuda_mod, "idx", (length,), np.int32)
+    info = workspace(cuda_mod, "info", (_INFO_SIZE,), np.int64)
+    fmax = workspace(cuda_mod, "fmax", (1,), np.float64)
+    _init_kernel()[1, 1](info, fmax)
+    threads = int(NMS_THREADS)
+    kernel = make_prep_kernel(dtype.name)
+    kernel[flat_grid(length, threads), threads](
+        db, ds, st is not None, dtype.type(0.0 if st is None else st), keys, idx, info, fmax
+    )
+    return keys, idx, info, fmax
 
 
 def greedy(
@@ -422,7 +458,11 @@ def greedy(
     offset: float,
     mode: int,
 ) -> Any:
-    """Device int64 indices kept by greedy NMS (``mode``: PLAIN, LABELS or SHIFT)."""
+    """Device int64 indices kept by greedy NMS (``mode``: PLAIN, LABELS or SHIFT).
+
+    The host waits twice at most: for the number of boxes above ``score_threshold`` (only when
+    one is given), and at the end for the validation counters and the number kept (one small
+    read; bad input raises then, after the kernels ran on it)."""
     tile = int(NMS_TILE)
     chunk = int(NMS_CHUNK)
     threads = int(NMS_THREADS)
@@ -430,37 +470,45 @@ def greedy(
         raise ValueError(f"detbench.cuda.gpu_nms.NMS_TILE must be in [1, 64], got {tile}")
     if chunk % tile or not tile <= chunk <= 64 * tile:
         raise ValueError(f"detbench.cuda.gpu_nms.NMS_CHUNK must be 1 to 64 times NMS_TILE, got {chunk}")
-    keys, idx, n_valid, fmax = prepare(cuda_mod, db, ds, dtype, st, True)
-    if n_valid == 0:
+    n = int(db.shape[0])
+    keys, idx, info, fmax = prepare(cuda_mod, db, ds, dtype, st, True)
+    if st is not None and n:
+        host_info = info.copy_to_host()
+        _raise_bad_values(host_info)
+        n = int(host_info[_N_VALID])  # the boxes above the threshold are sorted first
+    if n == 0:
+        _raise_bad_values(info.copy_to_host())
         return cuda_mod.device_array(0, dtype=np.int64)
     _gpu_sort.sort_pairs(keys, idx, threads)
-    sboxes = cuda_mod.device_array((n_valid, 4), dtype=dtype)
-    slab = cuda_mod.device_array(n_valid if mode == LABELS else 1, dtype=np.int64)
-    alive = cuda_mod.device_array(n_valid, dtype=np.uint8)
-    labels = dlab if dlab is not None else slab
-    make_gather_kernel(dtype.name, mode)[flat_grid(n_valid, threads), threads](
-        db, labels, idx, n_valid, fmax, sboxes, slab, alive
-    )
-    kept = cuda_mod.device_array((n_valid, 4), dtype=dtype)
-    kept_lab = cuda_mod.device_array(n_valid if mode == LABELS else 1, dtype=np.int64)
-    kept_pos = cuda_mod.device_array(n_valid, dtype=np.int32)
-    kcount = cuda_mod.to_device(np.zeros(1, np.int64))
-    mask = cuda_mod.device_array((min(chunk, n_valid), cdiv(min(chunk, n_valid), tile)), dtype=np.uint64)
     use_labels = mode == LABELS
+    sboxes = workspace(cuda_mod, "sboxes", (n, 4), dtype)
+    slab = workspace(cuda_mod, "slab", (n if use_labels else 1,), np.int64)
+    alive = workspace(cuda_mod, "alive", (n,), np.uint8)
+    labels = dlab if dlab is not None else slab
+    make_gather_kernel(dtype.name, mode)[flat_grid(n, threads), threads](
+        db, labels, idx, n, info, fmax, sboxes, slab, alive
+    )
+    kept = workspace(cuda_mod, "kept", (n, 4), dtype)
+    kept_lab = workspace(cuda_mod, "kept_lab", (n if use_labels else 1,), np.int64)
+    kept_pos = workspace(cuda_mod, "kept_pos", (n,), np.int32)
+    rows = min(chunk, n)
+    mask = workspace(cuda_mod, "mask", (rows, cdiv(chunk, tile)), np.uint64)
     mask_k = make_mask_kernel(dtype.name, tile, inclusive, use_labels)
     cross_k = make_cross_kernel(dtype.name, threads, inclusive, use_labels)
     reduce_k = make_reduce_kernel(tile, chunk // tile, use_labels)
     f64_thr = np.float64(thr)
     off = dtype.type(offset)
-    for c0 in range(0, n_valid, chunk):
-        cn = min(chunk, n_valid - c0)
+    for c0 in range(0, n, chunk):
+        cn = min(chunk, n - c0)
         if c0:
             grid = (cdiv(cn, threads), max(1, int(NMS_CROSS_Y)))
-            cross_k[grid, threads](sboxes, slab, c0, cn, kept, kept_lab, kcount, f64_thr, off, alive)
+            cross_k[grid, threads](sboxes, slab, c0, cn, kept, kept_lab, info, f64_thr, off, alive)
         tiles = cdiv(cn, tile)
         mask_k[(tiles, tiles), tile](sboxes, slab, c0, cn, f64_thr, off, mask)
-        reduce_k[1, int(NMS_REDUCE_THREADS)](sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, kcount)
-    k = int(kcount.copy_to_host()[0])
+        reduce_k[1, int(NMS_REDUCE_THREADS)](sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, info)
+    host_info = info.copy_to_host()
+    _raise_bad_values(host_info)
+    k = int(host_info[_KCOUNT])
     out = cuda_mod.device_array(k, dtype=np.int64)
     if k:
         _take_kernel()[flat_grid(k, threads), threads](idx, kept_pos, out)
@@ -554,7 +602,8 @@ SOFT_THREADS: int = 1024
 
 @cache
 def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
-    """``kernel[1, threads](boxes, pscore, pbox, thresh, sigma, nt, out_idx, out_score, count)``.
+    """``kernel[1, threads](boxes, pscore, pbox, thresh, sigma, nt, out_idx, out_score, info)``
+    (the number kept goes to ``info[_KCOUNT]``).
 
     ensemble-boxes' Soft-NMS loop as the CPU :func:`detbench.soft_nms` replays it: working
     position ``p`` holds box ``pbox[p]`` (initially ``p``) with current score ``pscore[p]``; step
@@ -587,7 +636,7 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
             cuda.syncthreads()
             s //= 2
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def soft_kernel(boxes, pscore, pbox, thresh, sigma, nt, out_idx, out_score, count):
         sv = cuda.shared.array(threads_max, ft)
         sp = cuda.shared.array(threads_max, np.int64)
@@ -660,7 +709,7 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
             cuda.syncthreads()
             reduce_best(sv, sp, t, nthreads)
         if t == 0:
-            count[0] = k
+            count[_KCOUNT] = k
 
     return soft_kernel
 
@@ -695,16 +744,17 @@ def soft_nms(
     nt = check_number(iou_threshold, "iou_threshold")
     st = check_number(score_threshold, "score_threshold", low=0.0)
     n = int(db.shape[0])
-    pscore, pbox, _, _ = prepare(cuda_mod, db, ds, dtype, None, False)
+    pscore, pbox, info, _ = prepare(cuda_mod, db, ds, dtype, None, False)
     out_idx = cuda_mod.device_array(max(n, 1), dtype=np.int64)
     out_score = cuda_mod.device_array(max(n, 1), dtype=dtype)
-    count = cuda_mod.to_device(np.zeros(1, np.int64))
     if n:
         tmax = int(SOFT_THREADS)
         threads = min(tmax, _gpu_sort.next_pow2(n)) if n > 1 else 1
         kernel = make_soft_kernel(dtype.name, tmax, method == "gaussian")
-        kernel[1, threads](db, pscore, pbox, dtype.type(st), np.float64(sig), np.float64(nt), out_idx, out_score, count)
-    k = int(count.copy_to_host()[0])
+        kernel[1, threads](db, pscore, pbox, dtype.type(st), np.float64(sig), np.float64(nt), out_idx, out_score, info)
+    host_info = info.copy_to_host()
+    _raise_bad_values(host_info)
+    k = int(host_info[_KCOUNT]) if n else 0
     idx, val = out_idx[:k], out_score[:k]
     if on_device:
         return idx, val

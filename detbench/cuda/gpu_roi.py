@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validate import as_float_array, check_boxes, check_choice, check_int, check_number, check_out, check_pair
 from . import _common
-from ._common import check_device, device_input, flat_grid, float_type, mul_for, to_host
+from ._common import check_device, device_input, flat_grid, float_type, jit_options, mul_for, to_host
 from ._runtime import is_device_array, require_cuda
 
 __all__ = ["roi_align", "roi_pool", "ROI_THREADS", "MMCV_MAX_INIT", "make_roi_align_kernel", "make_roi_pool_kernel"]
@@ -87,7 +87,7 @@ def make_roi_align_kernel(dtype_name: str, nhwc: bool, pool_max: bool = False) -
     max_init = ft(MMCV_MAX_INIT)
     ceil = math.ceil
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def roi_align_kernel(feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out):
         if nhwc:
             height = feat.shape[1]
@@ -234,7 +234,7 @@ def make_roi_pool_kernel(dtype_name: str, nhwc: bool) -> Any:
                 r -= 1
         return r
 
-    @cuda.jit
+    @cuda.jit(**jit_options())
     def roi_pool_kernel(feat, rois, scale, ph_n, pw_n, want_arg, out, arg):
         if nhwc:
             height = feat.shape[1]

@@ -7,6 +7,6 @@ try:
     import numpy
 
     if not hasattr(numpy, "row_stack"):
-        numpy.vstack = numpy.vstack
+        setattr(numpy, "row_stack", numpy.vstack)  # noqa: B010
 except Exception:  # never break interpreter start-up
     pass
