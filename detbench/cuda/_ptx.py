@@ -32,6 +32,8 @@ F64_ALLOWED: dict[str, tuple[str, ...] | None] = {
     "nms_cross": _F64_CMP,
     "batched_mask": _F64_CMP,
     "batched_cross": _F64_CMP,
+    "nms_prep": None,  # the largest coordinate (batched_nms's shift) is kept in float64: exact for float32
+    "nms_gather_shift": None,
     "soft_nms_gaussian": None,
     "soft_nms_linear": None,
     "roi_pool_nchw": None,
