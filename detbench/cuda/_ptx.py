@@ -89,7 +89,7 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     for method in ("gaussian", "linear"):
         specs[f"soft_nms_{method}"] = (
             gpu_nms.make_soft_kernel(dtype_name, int(gpu_nms.SOFT_THREADS), method == "gaussian"),
-            (a2, a1, i32[::1], ft, f64, f64, i64[::1], a1, i64[::1]),
+            (f64[:, ::1], a1, i32[::1], ft, f64, f64, i64[::1], a1, i64[::1]),
         )
     for nhwc, layout in ((False, "nchw"), (True, "nhwc")):
         for mode in ("avg", "max"):

@@ -14,9 +14,10 @@ Algorithm (block-wise bitmask NMS with an on-GPU reduction, tiled so memory stay
    staged through shared memory, every block of candidates against a share of the kept list);
    ``mask`` writes, as torchvision's CUDA NMS, one 64-bit word per (box, tile of
    :data:`NMS_TILE` boxes) of "IoU above threshold" bits for the later boxes of the chunk
-   (``NMS_CHUNK**2 / 8`` bytes, 2 MiB, whatever N is); ``reduce`` (one warp) walks the chunk in
-   order, keeps each box that is alive and not marked, ORs its mask row into the running
-   ``removed`` words (shared memory) and appends it to the kept list.
+   (``NMS_CHUNK**2 / 8`` bytes, 2 MiB, whatever N is); ``reduce`` (one block) walks the chunk
+   in order from shared memory (each tile's mask rows copied in at once), keeps each box that
+   is alive and not marked, ORs its mask row into the running ``removed`` words and appends it
+   to the kept list.
 
 Work O(N log^2 N) for the sort plus O(N * K) IoUs (K kept) for the cross-chunk tests and
 O(N * NMS_CHUNK) for the masks; memory O(N). 100 k and 1 M boxes run (no N^2 mask).
@@ -60,8 +61,8 @@ NMS_CHUNK: int = 4096
 NMS_THREADS: int = 256
 #: Blocks along the kept list in the cross-chunk kernel (each takes every NMS_CROSS_Y-th kept tile).
 NMS_CROSS_Y: int = 16
-#: Threads of the reduction block (one warp).
-NMS_REDUCE_THREADS: int = 32
+#: Threads of the reduction block (two warps: they copy each tile's mask rows into shared memory).
+NMS_REDUCE_THREADS: int = 64
 #: batched_nms uses torchvision's coordinate shift up to this many boxes (as the CPU twin and
 #: torchvision do), NMS within each class above.
 BATCHED_SHIFT_MAX: int = 1000
@@ -340,40 +341,62 @@ def make_cross_kernel(dtype_name: str, threads: int, inclusive: bool, use_labels
 @cache
 def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
     """``kernel[1, NMS_REDUCE_THREADS](sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos,
-    kcount)``: the greedy pass over one chunk, in order. Every thread reads the same ``removed``
-    word to decide on a box, so the decision is uniform; a barrier follows only a kept box
-    (ORing a kept box's row changes only the bits of later boxes)."""
+    state)``: the greedy pass over one chunk, in order, without global-memory latency in its
+    serial part.
+
+    The ``removed`` words start as the chunk's dead boxes (``alive == 0``: suppressed by an
+    earlier chunk, or below the score threshold). For each tile of ``tile`` boxes, the block
+    first copies their mask rows (the words from that tile on, at most ``tile x words_max``
+    words) into shared memory, together; then it walks the tile's boxes: every thread reads the
+    same ``removed`` bit, so the decision is uniform; a kept box's row is ORed into
+    ``removed`` (one word per thread) and a barrier follows only a kept box (a row only marks
+    later boxes, so the bits being decided are never changed under a reader). Kept boxes are
+    appended to ``kept`` (and ``kept_pos``, their sorted positions); ``state[_KCOUNT]`` counts them.
+    """
     global cuda
     cuda = _common.bind()
     u0 = np.uint64(0)
     u1 = np.uint64(1)
 
     @cuda.jit(**jit_options())
-    def reduce_kernel(sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, kcount):
+    def reduce_kernel(sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, state):
         removed = cuda.shared.array(words_max, np.uint64)
+        rows = cuda.shared.array((tile, words_max), np.uint64)
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
         words = (cn + tile - 1) // tile
         for w in range(t, words, nt):
-            removed[w] = u0
-        kc = kcount[_KCOUNT]
-        cuda.syncthreads()
-        for i in range(cn):
-            w = i // tile
-            bit = np.uint64(i - w * tile)
-            if alive[c0 + i] != 0 and ((removed[w] >> bit) & u1) == u0:
-                for q in range(w + t, words, nt):
-                    removed[q] |= mask[i, q]
-                if t == 0:
-                    for c in range(4):
-                        kept[kc, c] = sboxes[c0 + i, c]
-                    if use_labels:
-                        kept_lab[kc] = slab[c0 + i]
-                    kept_pos[kc] = c0 + i
-                kc += 1
-                cuda.syncthreads()
+            bits = u0
+            for b in range(tile):
+                i = w * tile + b
+                if i < cn and alive[c0 + i] == 0:
+                    bits |= u1 << np.uint64(b)
+            removed[w] = bits
+        kc = state[_KCOUNT]
+        for r in range(words):
+            nrow = min(tile, cn - r * tile)
+            span = words - r
+            cuda.syncthreads()  # the previous tile's rows are no longer read; removed is set
+            for e in range(t, nrow * span, nt):
+                a = e // span
+                q = r + (e - a * span)
+                rows[a, q] = mask[r * tile + a, q]
+            cuda.syncthreads()
+            for a in range(nrow):
+                if ((removed[r] >> np.uint64(a)) & u1) == u0:
+                    for q in range(r + t, words, nt):
+                        removed[q] |= rows[a, q]
+                    if t == 0:
+                        i = c0 + r * tile + a
+                        for c in range(4):
+                            kept[kc, c] = sboxes[i, c]
+                        if use_labels:
+                            kept_lab[kc] = slab[i]
+                        kept_pos[kc] = i
+                    kc += 1
+                    cuda.syncthreads()
         if t == 0:
-            kcount[_KCOUNT] = kc
+            state[_KCOUNT] = kc
 
     return reduce_kernel
 
@@ -602,11 +625,13 @@ SOFT_THREADS: int = 1024
 
 @cache
 def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
-    """``kernel[1, threads](boxes, pscore, pbox, thresh, sigma, nt, out_idx, out_score, info)``
+    """``kernel[1, threads](pb, pscore, pbox, thresh, sigma, nt, out_idx, out_score, info)``
     (the number kept goes to ``info[_KCOUNT]``).
 
     ensemble-boxes' Soft-NMS loop as the CPU :func:`detbench.soft_nms` replays it: working
-    position ``p`` holds box ``pbox[p]`` (initially ``p``) with current score ``pscore[p]``; step
+    position ``p`` holds box ``pbox[p]`` (initially ``p``) with current score ``pscore[p]`` and
+    its float64 corners ``pb[p]`` (kept in position order, so each step's pass reads them
+    coalesced, with no dependent load); step
     ``i`` picks the first position of the largest score among ``i..N-1`` (stop when it is not
     ``> thresh``), swaps it into position ``i``, and multiplies the score of every later
     position's box ``j`` that intersects the picked box by its weight: IoU in float64 as
@@ -637,10 +662,10 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
             s //= 2
 
     @cuda.jit(**jit_options())
-    def soft_kernel(boxes, pscore, pbox, thresh, sigma, nt, out_idx, out_score, count):
+    def soft_kernel(pb, pscore, pbox, thresh, sigma, nt, out_idx, out_score, state):
         sv = cuda.shared.array(threads_max, ft)
         sp = cuda.shared.array(threads_max, np.int64)
-        sb = cuda.shared.array(1, np.int64)
+        sbox = cuda.shared.array(4, np.float64)
         t = cuda.threadIdx.x
         nthreads = cuda.blockDim.x
         n = pscore.shape[0]
@@ -663,31 +688,30 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
                 break
             cuda.syncthreads()  # sv/sp are read by all before they are rewritten
             if t == 0:
-                b = pbox[p]
-                if p != i:
+                out_idx[k] = pbox[p]
+                out_score[k] = m
+                for c in range(4):
+                    sbox[c] = pb[p, c]
+                if p != i:  # the box at position i moves to p (position i is never read again)
                     pbox[p] = pbox[i]
                     pscore[p] = pscore[i]
-                    pbox[i] = b
-                out_idx[k] = b
-                out_score[k] = m
-                sb[0] = b
+                    for c in range(4):
+                        pb[p, c] = pb[i, c]
             cuda.syncthreads()
             k += 1
-            b = sb[0]
-            ax1 = float(boxes[b, 0])
-            ay1 = float(boxes[b, 1])
-            ax2 = float(boxes[b, 2])
-            ay2 = float(boxes[b, 3])
+            ax1 = sbox[0]
+            ay1 = sbox[1]
+            ax2 = sbox[2]
+            ay2 = sbox[3]
             aarea = mul64(ax2 - ax1, ay2 - ay1)
             bv = ninf
             bp = n
             for q in range(i + 1 + t, n, nthreads):
-                j = pbox[q]
                 v = pscore[q]
-                bx1 = float(boxes[j, 0])
-                by1 = float(boxes[j, 1])
-                bx2 = float(boxes[j, 2])
-                by2 = float(boxes[j, 3])
+                bx1 = pb[q, 0]
+                by1 = pb[q, 1]
+                bx2 = pb[q, 2]
+                by2 = pb[q, 3]
                 hh = max(0.0, min(ay2, by2) - max(ay1, by1))
                 ww = max(0.0, min(ax2, bx2) - max(ax1, bx1))
                 inter = mul64(hh, ww)
@@ -709,7 +733,7 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
             cuda.syncthreads()
             reduce_best(sv, sp, t, nthreads)
         if t == 0:
-            count[_KCOUNT] = k
+            state[_KCOUNT] = k
 
     return soft_kernel
 
@@ -744,14 +768,20 @@ def soft_nms(
     nt = check_number(iou_threshold, "iou_threshold")
     st = check_number(score_threshold, "score_threshold", low=0.0)
     n = int(db.shape[0])
-    pscore, pbox, info, _ = prepare(cuda_mod, db, ds, dtype, None, False)
+    pscore, pbox, info, fmax = prepare(cuda_mod, db, ds, dtype, None, False)
     out_idx = cuda_mod.device_array(max(n, 1), dtype=np.int64)
     out_score = cuda_mod.device_array(max(n, 1), dtype=dtype)
     if n:
         tmax = int(SOFT_THREADS)
         threads = min(tmax, _gpu_sort.next_pow2(n)) if n > 1 else 1
         kernel = make_soft_kernel(dtype.name, tmax, method == "gaussian")
-        kernel[1, threads](db, pscore, pbox, dtype.type(st), np.float64(sig), np.float64(nt), out_idx, out_score, info)
+        pb = workspace(cuda_mod, "soft_boxes", (n, 4), np.float64)
+        alive = workspace(cuda_mod, "alive", (n,), np.uint8)
+        dummy = workspace(cuda_mod, "slab", (1,), np.int64)
+        make_gather_kernel("float64", PLAIN)[flat_grid(n, int(NMS_THREADS)), int(NMS_THREADS)](
+            db, dummy, pbox, n, info, fmax, pb, dummy, alive
+        )  # pbox is the identity here: the corners in input order, as float64
+        kernel[1, threads](pb, pscore, pbox, dtype.type(st), np.float64(sig), np.float64(nt), out_idx, out_score, info)
     host_info = info.copy_to_host()
     _raise_bad_values(host_info)
     k = int(host_info[_KCOUNT]) if n else 0
