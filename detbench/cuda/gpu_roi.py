@@ -39,20 +39,22 @@ cuda: Any = None  # numba.cuda, bound on the first kernel build (see _common)
 
 @cache
 def _reader(nhwc: bool) -> Any:
-    """Device function ``at(feat, n, c, y, x)`` for the layout."""
+    """Device function ``at(feat, n, c, y, x)`` for the layout. The indices (never negative) are
+    read as unsigned, so Numba emits no negative-index wraparound for them."""
     global cuda
     cuda = _common.bind()
+    u64 = np.uint64
     if nhwc:
 
         @cuda.jit(device=True)
         def at(feat, n, c, y, x):
-            return feat[n, y, x, c]
+            return feat[u64(n), u64(y), u64(x), u64(c)]
 
     else:
 
         @cuda.jit(device=True)
         def at(feat, n, c, y, x):
-            return feat[n, c, y, x]
+            return feat[u64(n), u64(c), u64(y), u64(x)]
 
     return at
 
@@ -86,6 +88,7 @@ def make_roi_align_kernel(dtype_name: str, nhwc: bool, pool_max: bool = False) -
     minus_one = ft(-1.0)
     max_init = ft(MMCV_MAX_INIT)
     ceil = math.ceil
+    u64 = np.uint64
 
     @cuda.jit(**jit_options())
     def roi_align_kernel(feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out):
@@ -191,9 +194,9 @@ def make_roi_align_kernel(dtype_name: str, nhwc: bool, pool_max: bool = False) -
             if pool_max:
                 if dropped and not best > zero:
                     best = zero  # the outside samples' 0 is the maximum
-                out[k, c, ph, pw] = best
+                out[u64(k), u64(c), u64(ph), u64(pw)] = best
             else:
-                out[k, c, ph, pw] = acc / ft(count)
+                out[u64(k), u64(c), u64(ph), u64(pw)] = acc / ft(count)
 
     return roi_align_kernel
 
