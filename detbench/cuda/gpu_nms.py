@@ -1,4 +1,4 @@
-"""GPU greedy NMS and batched NMS: twins of :func:`detbench.nms` and :func:`detbench.batched_nms`.
+"""GPU NMS family: twins of :func:`detbench.nms`, :func:`detbench.batched_nms` and :func:`detbench.soft_nms`.
 
 Everything stays on the device: validation, the score threshold, the sort and the greedy pass.
 The host reads back two small arrays (the validation counters, and the number kept).
@@ -24,8 +24,12 @@ O(N * NMS_CHUNK) for the masks; memory O(N). 100 k and 1 M boxes run (no N^2 mas
 IoU and comparisons are those of the CPU kernels (see :func:`make_mask_kernel`), so the kept
 indices are the CPU function's.
 
+Soft-NMS (:func:`soft_nms`) is a different loop (N picks, each rescoring the rest): one block
+runs it all, see :func:`make_soft_kernel`.
+
 Settings (module attributes, read at call time; the tests shrink them): :data:`NMS_TILE`,
-:data:`NMS_CHUNK`, :data:`NMS_THREADS`, :data:`NMS_CROSS_Y`, :data:`NMS_REDUCE_THREADS`.
+:data:`NMS_CHUNK`, :data:`NMS_THREADS`, :data:`NMS_CROSS_Y`, :data:`NMS_REDUCE_THREADS`,
+:data:`SOFT_THREADS`, and ``detbench.cuda._gpu_sort.SORT_BLOCK``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,18 @@ from ._common import (
 )
 from ._runtime import is_device_array, require_cuda
 
-__all__ = ["nms", "batched_nms", "NMS_TILE", "NMS_CHUNK", "NMS_THREADS", "NMS_CROSS_Y", "NMS_REDUCE_THREADS"]
+__all__ = [
+    "nms",
+    "batched_nms",
+    "soft_nms",
+    "NMS_TILE",
+    "NMS_CHUNK",
+    "NMS_THREADS",
+    "NMS_CROSS_Y",
+    "NMS_REDUCE_THREADS",
+    "BATCHED_SHIFT_MAX",
+    "SOFT_THREADS",
+]
 
 #: Boxes per mask tile (threads of a mask block), at most 64: one uint64 word per box and tile.
 NMS_TILE: int = 64
