@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detbench.cuda import _common, _gpu_sort, _runtime, gpu_boxes, gpu_nms, gpu_roi
+from detbench.cuda import _common, _gpu_sort, _runtime, gpu_boxes, gpu_nms, gpu_roi, gpu_soft_nms
 
 
 def shrink(monkeypatch):
@@ -18,7 +18,7 @@ def shrink(monkeypatch):
     monkeypatch.setattr(gpu_nms, "NMS_THREADS", 16)
     monkeypatch.setattr(gpu_nms, "NMS_CROSS_Y", 2)
     monkeypatch.setattr(gpu_nms, "NMS_REDUCE_THREADS", 4)
-    monkeypatch.setattr(gpu_nms, "SOFT_THREADS", 8)
+    monkeypatch.setattr(gpu_soft_nms, "SOFT_THREADS", 8)
     monkeypatch.setattr(_gpu_sort, "SORT_BLOCK", 16)
     monkeypatch.setattr(gpu_roi, "ROI_THREADS", 16)
 

@@ -6,7 +6,7 @@ GPU function               CPU twin (same signature, results)  module
 :func:`box_iou`            :func:`detbench.box_iou`            :mod:`.gpu_boxes`
 :func:`nms`                :func:`detbench.nms`                :mod:`.gpu_nms`
 :func:`batched_nms`        :func:`detbench.batched_nms`        :mod:`.gpu_nms`
-:func:`soft_nms`           :func:`detbench.soft_nms`           :mod:`.gpu_nms`
+:func:`soft_nms`           :func:`detbench.soft_nms`           :mod:`.gpu_soft_nms`
 :func:`roi_align`          :func:`detbench.roi_align`          :mod:`.gpu_roi`
 :func:`roi_pool`           :func:`detbench.roi_pool`           :mod:`.gpu_roi`
 =========================  ==================================  =========================
@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from ._runtime import CudaUnavailableError, is_available
 from .gpu_boxes import box_iou
-from .gpu_nms import batched_nms, nms, soft_nms
+from .gpu_nms import batched_nms, nms
 from .gpu_roi import roi_align, roi_pool
+from .gpu_soft_nms import soft_nms
 
 __all__ = [
     "CudaUnavailableError",

@@ -50,7 +50,7 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     """Every kernel for one dtype as ``name -> (dispatcher, signature)``."""
     from numba import types as nbt
 
-    from . import _gpu_sort, gpu_boxes, gpu_nms, gpu_roi
+    from . import _gpu_sort, gpu_boxes, gpu_nms, gpu_roi, gpu_soft_nms
 
     ft = getattr(nbt, dtype_name)
     i64, i32, u8, u64, f64, b1 = nbt.int64, nbt.int32, nbt.uint8, nbt.uint64, nbt.float64, nbt.boolean
@@ -88,7 +88,7 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
         )
     for method in ("gaussian", "linear"):
         specs[f"soft_nms_{method}"] = (
-            gpu_nms.make_soft_kernel(dtype_name, int(gpu_nms.SOFT_THREADS), method == "gaussian"),
+            gpu_soft_nms.make_soft_kernel(dtype_name, int(gpu_soft_nms.SOFT_THREADS), method == "gaussian"),
             (f64[:, ::1], a1, i32[::1], ft, f64, f64, i64[::1], a1, i64[::1]),
         )
     for nhwc, layout in ((False, "nchw"), (True, "nhwc")):
