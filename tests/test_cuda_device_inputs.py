@@ -112,3 +112,30 @@ def test_nms_family_strided_and_interface(rng):
     np.testing.assert_array_equal(host(gs), cs)
     single = dc.nms(as_interface(boxes[:1]), as_interface(scores[:1]), 0.5)
     np.testing.assert_array_equal(host(single), [0])
+
+
+def test_device_rois_validated_on_the_gpu(rng):
+    from numba import cuda
+
+    f = rng.standard_normal((2, 2, 4, 4)).astype(np.float32)
+    rois64 = np.array([[0, 0.3, 0.1, 3.0, 2.9], [1, 1.0, 0.5, 2.5, 3.5]])  # float64 rois, float32 features
+    np.testing.assert_array_equal(
+        host(dc.roi_align(f, cuda.to_device(rois64), 2, 1.0, 2, False)), detbench.roi_align(f, rois64, 2, 1.0, 2, False)
+    )
+    np.testing.assert_array_equal(
+        host(dc.roi_pool(f, as_interface(rois64), 2, 1.0)), detbench.roi_pool(f, rois64, 2, 1.0)
+    )
+    bad = rois64.copy()
+    bad[1, 0] = 2
+    with pytest.raises(ValueError, match=r"rois: row 1 has batch index 2.0; expected an integer in \[0, 2\)"):
+        dc.roi_align(f, cuda.to_device(bad), 2)
+    bad = rois64.copy()
+    bad[0, 4] = -1
+    with pytest.raises(ValueError, match="rois: row 0 has y2 < y1"):
+        dc.roi_pool(f, cuda.to_device(bad), 2)
+    bad = rois64.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="rois: 1 rows with non-finite values"):
+        dc.roi_align(f, cuda.to_device(bad), 2)
+    with pytest.raises(ValueError, match=r"rois: expected shape \(N, 5\)"):
+        dc.roi_align(f, cuda.to_device(rois64[:, :4]), 2)

@@ -36,6 +36,7 @@ F64_ALLOWED: dict[str, tuple[str, ...] | None] = {
     "nms_gather_shift": None,
     "soft_nms_gaussian": None,
     "soft_nms_linear": None,
+    "roi_check": None,  # validates rois of any dtype in float64 (exact)
     "roi_pool_nchw": None,
     "roi_pool_nhwc": None,
 }
@@ -91,6 +92,7 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
             gpu_soft_nms.make_soft_kernel(dtype_name, int(gpu_soft_nms.SOFT_THREADS), method == "gaussian"),
             (f64[:, ::1], a1, i32[::1], ft, f64, f64, i64[::1], a1, i64[::1]),
         )
+    specs["roi_check"] = (gpu_roi.make_roi_check_kernel(), (a2, f64, i64[::1]))
     for nhwc, layout in ((False, "nchw"), (True, "nhwc")):
         for mode in ("avg", "max"):
             specs[f"roi_align_{mode}_{layout}"] = (

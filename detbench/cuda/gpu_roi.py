@@ -122,10 +122,10 @@ def make_roi_align_kernel(dtype_name: str, nhwc: bool, pool_max: bool = False) -
                 c = t % nch
                 k = t // nch
             n = int(rois[k, 0])
-            start_w = mul(rois[k, 1], scale) - offset
-            start_h = mul(rois[k, 2], scale) - offset
-            end_w = mul(rois[k, 3], scale) - offset
-            end_h = mul(rois[k, 4], scale) - offset
+            start_w = mul(ft(rois[k, 1]), scale) - offset
+            start_h = mul(ft(rois[k, 2]), scale) - offset
+            end_w = mul(ft(rois[k, 3]), scale) - offset
+            end_h = mul(ft(rois[k, 4]), scale) - offset
             roi_w = end_w - start_w
             roi_h = end_h - start_h
             if not aligned:  # malformed rois are forced to 1x1
@@ -264,10 +264,10 @@ def make_roi_pool_kernel(dtype_name: str, nhwc: bool) -> Any:
                 c = t % nch
                 k = t // nch
             n = int(rois[k, 0])
-            x1 = round_half_away(mul64(float(rois[k, 1]), scale))
-            y1 = round_half_away(mul64(float(rois[k, 2]), scale))
-            x2 = round_half_away(mul64(float(rois[k, 3]), scale))
-            y2 = round_half_away(mul64(float(rois[k, 4]), scale))
+            x1 = round_half_away(mul64(float(ft(rois[k, 1])), scale))
+            y1 = round_half_away(mul64(float(ft(rois[k, 2])), scale))
+            x2 = round_half_away(mul64(float(ft(rois[k, 3])), scale))
+            y2 = round_half_away(mul64(float(ft(rois[k, 4])), scale))
             bh = ft(max(y2 - y1 + 1, 1)) / ft(ph_n)
             bw = ft(max(x2 - x1 + 1, 1)) / ft(pw_n)
             hs = min(max(int(floor(mul(ft(ph), bh))) + y1, 0), height)
@@ -289,6 +289,44 @@ def make_roi_pool_kernel(dtype_name: str, nhwc: bool) -> Any:
                 arg[k, c, ph, pw] = where
 
     return roi_pool_kernel
+
+
+@cache
+def make_roi_check_kernel() -> Any:
+    """``kernel(rois, n_img, info)``: validation of GPU rois on the GPU (any float dtype and
+    strides). ``info`` int64[8]: first bad row for non-finite values, batch index (not an
+    integer in ``[0, n_img)``), ``x2 < x1``, ``y2 < y1`` (start at the largest int64), then
+    the four counts (start at 0)."""
+    global cuda
+    cuda = _common.bind()
+    isinf = math.isinf
+    isnan = math.isnan
+    floor = math.floor
+
+    @cuda.jit(**jit_options())
+    def roi_check(rois, n_img, info):
+        for k in range(cuda.grid(1), rois.shape[0], cuda.gridsize(1)):
+            bad = False
+            for c in range(5):
+                v = float(rois[k, c])
+                if isinf(v) or isnan(v):
+                    bad = True
+            if bad:
+                cuda.atomic.min(info, 0, k)
+                cuda.atomic.add(info, 4, 1)
+                continue
+            b = float(rois[k, 0])
+            if not (b == floor(b) and b >= 0.0 and b < n_img):
+                cuda.atomic.min(info, 1, k)
+                cuda.atomic.add(info, 5, 1)
+            if float(rois[k, 3]) < float(rois[k, 1]):
+                cuda.atomic.min(info, 2, k)
+                cuda.atomic.add(info, 6, 1)
+            if float(rois[k, 4]) < float(rois[k, 2]):
+                cuda.atomic.min(info, 3, k)
+                cuda.atomic.add(info, 7, 1)
+
+    return roi_check
 
 
 # --------------------------------------------------------------------------- host side
@@ -328,8 +366,8 @@ def _features(cuda_mod: Any, features: Any, channels_last: Any) -> tuple[Any, bo
 
 
 def host_rois(cuda_mod: Any, rois: Any, n_img: int) -> np.ndarray:
-    """Validated ``(K, 5)`` host rois (float64 unless given as float32); GPU rois are copied here
-    (5K values) to check their batch indices."""
+    """Validated ``(K, 5)`` host rois (float64 unless given as float32); GPU rois inside a list of
+    per-image arrays are copied here."""
     if isinstance(rois, (list, tuple)) and (len(rois) == 0 or not np.isscalar(rois[0])):
         parts = []
         for i, r in enumerate(rois):
@@ -357,6 +395,41 @@ def host_rois(cuda_mod: Any, rois: Any, n_img: int) -> np.ndarray:
             f"(features hold {n_img} images)"
         )
     return arr
+
+
+def device_rois(cuda_mod: Any, rois: Any, n_img: int) -> Any:
+    """GPU ``(K, 5)`` rois, validated on the GPU (one small read back): no copy of the rois."""
+    d = device_input(cuda_mod, rois)
+    check_device(d, "rois", 2, 5)
+    k = int(d.shape[0])
+    if k == 0:
+        return d
+    info = np.zeros(8, np.int64)
+    info[:4] = np.iinfo(np.int64).max
+    d_info = cuda_mod.to_device(info)
+    make_roi_check_kernel()[flat_grid(k, int(ROI_THREADS)), int(ROI_THREADS)](d, float(n_img), d_info)
+    info = d_info.copy_to_host()
+    if info[4]:
+        raise ValueError(f"rois: {info[4]} rows with non-finite values (first at row {info[0]})")
+    if info[5]:
+        r = int(info[1])
+        value = float(d[r : r + 1].copy_to_host()[0, 0])
+        raise ValueError(
+            f"rois: row {r} has batch index {value!r}; expected an integer in [0, {n_img}) "
+            f"(features hold {n_img} images)"
+        )
+    for first, count, what in ((2, 6, "x2 < x1"), (3, 7, "y2 < y1")):
+        if info[count]:
+            more = f" ({info[count]} rows in all)" if info[count] > 1 else ""
+            raise ValueError(f"rois: row {info[first]} has {what}{more}")
+    return d
+
+
+def _rois_on_device(cuda_mod: Any, rois: Any, n_img: int, dtype: np.dtype) -> Any:
+    """The rois as a device array the kernels read (GPU rois in place, host rois validated and copied)."""
+    if is_device_array(cuda_mod, rois):
+        return device_rois(cuda_mod, rois, n_img)
+    return cuda_mod.to_device(np.ascontiguousarray(host_rois(cuda_mod, rois, n_img).astype(dtype, copy=False)))
 
 
 def _result(cuda_mod: Any, out: Any, shape: tuple, dtype: Any, on_device: bool) -> tuple[Any, Any]:
@@ -403,8 +476,8 @@ def roi_align(
     ``features`` ``(N, C, H, W)`` (``(N, H, W, C)`` with ``channels_last=True``), float32 or
     float64, NumPy or GPU array of any strides (e.g. a slice of a larger device array, or
     stride-0 singleton axes): read in place. ``rois`` ``(K, 5)`` ``[batch, x1, y1, x2, y2]`` or
-    a list of per-image ``(Ki, 4)`` arrays, cast to the features' dtype; GPU rois are copied to
-    the host (5K values) to check their batch indices. ``out``: optional result buffer (NumPy
+    a list of per-image ``(Ki, 4)`` arrays, cast to the features' dtype; GPU rois are validated on
+    the GPU (batch indices included) and read in place. ``out``: optional result buffer (NumPy
     for host features, device array for GPU features).
 
     Returns ``(K, C, ph, pw)`` of the features' dtype: NumPy for host features, a Numba device
@@ -419,8 +492,8 @@ def roi_align(
         raise ValueError(f"aligned: expected a bool, got {aligned!r}")
     pool_mode = check_choice(pool_mode, "pool_mode", ("avg", "max"))
     feat, nhwc, on_device, dtype, (n_img, nch, _, _) = _features(cuda_mod, features, channels_last)
-    h_rois = host_rois(cuda_mod, rois, n_img).astype(dtype, copy=False)
-    k = h_rois.shape[0]
+    d_rois = _rois_on_device(cuda_mod, rois, n_img, dtype)
+    k = int(d_rois.shape[0])
     d_out, host = _result(cuda_mod, out, (k, nch, ph_n, pw_n), dtype, on_device)
     total = k * nch * ph_n * pw_n
     if total:
@@ -429,7 +502,7 @@ def roi_align(
         threads = int(ROI_THREADS)
         kernel[flat_grid(total, threads), threads](
             d_feat,
-            cuda_mod.to_device(np.ascontiguousarray(h_rois)),
+            d_rois,
             dtype.type(scale),
             ph_n,
             pw_n,
@@ -466,8 +539,8 @@ def roi_pool(
     if not isinstance(return_argmax, (bool, np.bool_)):
         raise ValueError(f"return_argmax: expected a bool, got {return_argmax!r}")
     feat, nhwc, on_device, dtype, (n_img, nch, _, _) = _features(cuda_mod, features, channels_last)
-    h_rois = host_rois(cuda_mod, rois, n_img).astype(dtype, copy=False)
-    k = h_rois.shape[0]
+    d_rois = _rois_on_device(cuda_mod, rois, n_img, dtype)
+    k = int(d_rois.shape[0])
     shape = (k, nch, ph_n, pw_n)
     d_out, host = _result(cuda_mod, out, shape, dtype, on_device)
     d_arg = cuda_mod.device_array(shape if return_argmax else (1, 1, 1, 1), dtype=np.int32)
@@ -478,7 +551,7 @@ def roi_pool(
         threads = int(ROI_THREADS)
         kernel[flat_grid(total, threads), threads](
             d_feat,
-            cuda_mod.to_device(np.ascontiguousarray(h_rois)),
+            d_rois,
             np.float64(scale),
             ph_n,
             pw_n,
