@@ -138,4 +138,4 @@ def test_device_rois_validated_on_the_gpu(rng):
     with pytest.raises(ValueError, match="rois: 1 rows with non-finite values"):
         dc.roi_align(f, cuda.to_device(bad), 2)
     with pytest.raises(ValueError, match=r"rois: expected shape \(N, 5\)"):
-        dc.roi_align(f, cuda.to_device(rois64[:, :4]), 2)
+        dc.roi_align(f, cuda.to_device(np.ascontiguousarray(rois64[:, :4])), 2)
