@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import detbench.cuda as dcuda
-from detbench.cuda import _kernels
+from detbench.cuda import _common
+from tests.test_cuda_helpers import shrink
 
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(_kernels, "IOU_BLOCK", (4, 3))
+    shrink(monkeypatch)  # 4 x 3 threads, 2 rows per thread: 4 columns x 6 rows per block
 
 
 def reference_iou(a, b, offset=0):
@@ -116,8 +117,8 @@ def test_empty_and_single(rng, na, nb):
 
 def test_grid_stride_over_row_tiles(rng, monkeypatch):
     # fewer grid rows than row tiles: each block loops over several row tiles
-    monkeypatch.setattr(_kernels, "MAX_GRID_Y", 2)
-    a = random_boxes(rng, 11, np.float32)  # 4 row tiles of 3
+    monkeypatch.setattr(_common, "MAX_GRID_Y", 1)
+    a = random_boxes(rng, 11, np.float32)  # 2 row tiles of 6 for one grid row
     b = random_boxes(rng, 6, np.float32)
     np.testing.assert_array_equal(dcuda.box_iou(a, b), tv_iou(a, b))
 

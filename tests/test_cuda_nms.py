@@ -10,12 +10,13 @@ import torch
 import torchvision
 
 import detbench.cuda as dcuda
-from detbench.cuda import _kernels
+from detbench.cuda import gpu_nms
+from tests.test_cuda_helpers import shrink
 
 
 @pytest.fixture(autouse=True)
 def small_tiles(monkeypatch):
-    monkeypatch.setattr(_kernels, "NMS_TILE", 8)
+    shrink(monkeypatch)  # 8-box tiles, 16-box chunks, 16-element sort blocks
 
 
 def reference_nms(boxes, scores, iou_threshold, inclusive=False, offset=0):
@@ -176,7 +177,8 @@ def test_device_in_device_out(rng):
 
 def test_full_64_box_tile(rng, monkeypatch):
     # the production tile size, with 70 boxes: a full 64-bit word and a partial second tile
-    monkeypatch.setattr(_kernels, "NMS_TILE", 64)
+    monkeypatch.setattr(gpu_nms, "NMS_TILE", 64)
+    monkeypatch.setattr(gpu_nms, "NMS_CHUNK", 64)
     boxes = clustered_boxes(rng, 70, np.float32)
     scores = rng.random(70).astype(np.float32)
     np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.5), tv_nms(boxes, scores, 0.5))
@@ -193,5 +195,5 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match="iou_threshold: expected a finite number"):
         dcuda.nms(boxes, np.zeros(2), float("nan"))
     with pytest.raises(ValueError, match="NMS_TILE must be in"):
-        _kernels.NMS_TILE = 65  # restored by the fixture's monkeypatch
+        gpu_nms.NMS_TILE = 65  # restored by the fixture's monkeypatch
         dcuda.nms(boxes, np.zeros(2), 0.5)

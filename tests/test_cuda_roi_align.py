@@ -14,14 +14,14 @@ import torch
 import torchvision
 
 import detbench.cuda as dcuda
-from detbench.cuda import _kernels
+from detbench.cuda import _common
+from tests.test_cuda_helpers import shrink, strict_reshapes
 
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(_kernels, "ROI_BLOCK", (2, 4))
-    monkeypatch.setattr(_kernels, "TRANSPOSE_TILE", 8)
-    monkeypatch.setattr(_kernels, "TRANSPOSE_ROWS", 1)
+    shrink(monkeypatch)  # 16 threads per block: a few blocks per call
+    strict_reshapes(monkeypatch)  # device-array reshapes fail as on a GPU
 
 
 def reference_roi_align(
@@ -203,11 +203,8 @@ def test_one_roi_one_channel_single_block(rng):
 
 
 def test_grid_stride_loops(rng, monkeypatch):
-    # fewer grid blocks than rois / row tiles: the kernels loop
-    monkeypatch.setattr(_kernels, "MAX_GRID_Z", 2)
-    monkeypatch.setattr(_kernels, "MAX_GRID_Y", 1)
-    monkeypatch.setattr(_kernels, "TRANSPOSE_TILE", 4)
-    monkeypatch.setattr(_kernels, "TRANSPOSE_ROWS", 2)  # two passes of 2 rows per tile
+    # fewer threads than outputs: every thread loops over several outputs
+    monkeypatch.setattr(_common, "MAX_GRID_X", 2)
     features, rois = make_case(rng, np.float32, nch=5)
     got = dcuda.roi_align(features, rois[:5], (2, 2), 0.5, 2, True)
     np.testing.assert_array_equal(got, tv_roi_align(features, rois[:5], (2, 2), 0.5, 2, True))

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
+import detbench
 import detbench.cuda as dcuda
-from detbench import boxes as cpu_boxes
-from detbench.cuda import _kernels
+from tests.test_cuda_helpers import shrink
 
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(_kernels, "IOU_BLOCK", (4, 3))
+    shrink(monkeypatch)
 
 
 def random_boxes(rng, n, dtype, grid=None):
@@ -28,7 +28,7 @@ def random_boxes(rng, n, dtype, grid=None):
 def test_box_iou_gpu_equals_cpu(rng, dtype, offset, grid):
     a = random_boxes(rng, 10, dtype, grid)
     b = random_boxes(rng, 7, dtype, grid)
-    cpu = cpu_boxes.box_iou(a, b, offset=offset)
+    cpu = detbench.box_iou(a, b, offset=offset)
     gpu = dcuda.box_iou(a, b, offset=offset)
     assert gpu.dtype == cpu.dtype == dtype
     np.testing.assert_array_equal(gpu, cpu)
@@ -36,12 +36,12 @@ def test_box_iou_gpu_equals_cpu(rng, dtype, offset, grid):
 
 def test_box_iou_edge_cases_gpu_equals_cpu(rng):
     zero_area = np.array([[1, 1, 1, 1], [2, 2, 2, 5], [0, 0, 3, 3]], np.float32)
-    np.testing.assert_array_equal(dcuda.box_iou(zero_area, zero_area), cpu_boxes.box_iou(zero_area, zero_area))
+    np.testing.assert_array_equal(dcuda.box_iou(zero_area, zero_area), detbench.box_iou(zero_area, zero_area))
     mixed = (random_boxes(rng, 4, np.float32), random_boxes(rng, 5, np.float64))
-    np.testing.assert_array_equal(dcuda.box_iou(*mixed), cpu_boxes.box_iou(*mixed))
+    np.testing.assert_array_equal(dcuda.box_iou(*mixed), detbench.box_iou(*mixed))
     for na, nb in [(0, 3), (3, 0), (1, 1)]:
         a, b = random_boxes(rng, na, np.float32), random_boxes(rng, nb, np.float32)
-        g, c = dcuda.box_iou(a, b), cpu_boxes.box_iou(a, b)
+        g, c = dcuda.box_iou(a, b), detbench.box_iou(a, b)
         assert g.shape == c.shape and g.dtype == c.dtype
         np.testing.assert_array_equal(g, c)
 
@@ -49,17 +49,17 @@ def test_box_iou_edge_cases_gpu_equals_cpu(rng):
 def test_box_iou_device_dispatch(rng):
     a = random_boxes(rng, 6, np.float32)
     b = random_boxes(rng, 5, np.float32)
-    via_cpu_api = cpu_boxes.box_iou(a, b, offset=1, device="cuda")
-    np.testing.assert_array_equal(via_cpu_api, cpu_boxes.box_iou(a, b, offset=1))
+    via_cpu_api = detbench.box_iou(a, b, offset=1, device="cuda")
+    np.testing.assert_array_equal(via_cpu_api, detbench.box_iou(a, b, offset=1))
     out = np.empty((6, 5), np.float32)
-    assert cpu_boxes.box_iou(a, b, out=out, device="cuda") is out
-    np.testing.assert_array_equal(out, cpu_boxes.box_iou(a, b))
+    assert detbench.box_iou(a, b, out=out, device="cuda") is out
+    np.testing.assert_array_equal(out, detbench.box_iou(a, b))
 
 
 def test_box_iou_same_errors_as_cpu():
     bad = np.array([[5, 0, 1, 1]], np.float32)
     good = np.array([[0, 0, 1, 1]], np.float32)
-    for fn in (cpu_boxes.box_iou, dcuda.box_iou):
+    for fn in (detbench.box_iou, dcuda.box_iou):
         with pytest.raises(ValueError, match="boxes1: row 0 has x2 < x1"):
             fn(bad, good)
         # the CPU side uses the one offset rule (_validate.check_offset); the GPU side still its older wording
@@ -81,21 +81,16 @@ def clustered_boxes(rng, n, dtype):
 
 @pytest.fixture
 def cpu_nms():
-    from detbench.nms import nms
-
-    return nms
+    return detbench.nms
 
 
 @pytest.fixture
 def cpu_roi_align():
-    from detbench.roi import roi_align
-
-    return roi_align
+    return detbench.roi_align
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_nms_gpu_equals_cpu(rng, monkeypatch, cpu_nms, dtype):
-    monkeypatch.setattr(_kernels, "NMS_TILE", 8)
     boxes = clustered_boxes(rng, 33, dtype)
     scores = (rng.integers(0, 6, 33) / 6).astype(dtype)  # ties
     for kwargs in [{}, {"inclusive": True}, {"offset": 1}, {"score_threshold": 0.3}]:
@@ -143,9 +138,6 @@ def roi_case(rng, dtype):
     ],
 )
 def test_roi_align_gpu_equals_cpu(rng, monkeypatch, cpu_roi_align, dtype, aligned, sampling_ratio, pool_mode):
-    monkeypatch.setattr(_kernels, "ROI_BLOCK", (2, 4))
-    monkeypatch.setattr(_kernels, "TRANSPOSE_TILE", 8)
-    monkeypatch.setattr(_kernels, "TRANSPOSE_ROWS", 1)
     features, rois = roi_case(rng, dtype)
     args = (features, rois, (3, 2), 0.5, sampling_ratio, aligned, pool_mode)
     want = cpu_roi_align(*args)
@@ -155,7 +147,6 @@ def test_roi_align_gpu_equals_cpu(rng, monkeypatch, cpu_roi_align, dtype, aligne
 
 
 def test_roi_align_channels_last_gpu_equals_cpu(rng, monkeypatch, cpu_roi_align):
-    monkeypatch.setattr(_kernels, "ROI_BLOCK", (2, 4))
     features, rois = roi_case(rng, np.float32)
     nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))
     want = cpu_roi_align(nhwc, rois, 2, 0.5, 2, True, channels_last=True)

@@ -27,10 +27,51 @@ class CudaUnavailableError(RuntimeError):
     """A GPU function was called where no CUDA device (nor the simulator) can run it."""
 
 
-def _import_cuda() -> Any:
-    """Import and return ``numba.cuda`` (ImportError if it cannot be imported)."""
-    from numba import cuda
+#: The NumPy release that removed ``numpy.row_stack`` (numba-cuda <= 0.30.4 overloads it at import).
+NUMPY_WITHOUT_ROW_STACK = "2.5"
 
+
+def patch_numpy_for_numba_cuda() -> bool:
+    """Give NumPy back ``row_stack`` (an alias of ``vstack``) when it is missing; True if it was set.
+
+    numba-cuda 0.30.4 and older register ``overload(np.row_stack)`` while ``numba.cuda`` is
+    imported; NumPy 2.5 removed that alias, so the import fails with an AttributeError.
+    ``row_stack`` was exactly ``vstack`` (deprecated in NumPy 2.0), so restoring the alias is
+    safe: nothing else changes. Must run before ``numba.cuda`` is first imported.
+    """
+    if hasattr(np, "row_stack"):
+        return False
+    setattr(np, "row_stack", np.vstack)  # noqa: B010 (a plain assignment is rewritten by ruff NPY201)
+    return True
+
+
+def _versions() -> str:
+    import importlib.metadata as md
+
+    found = [f"numpy {np.__version__}"]
+    for dist in ("numba", "numba-cuda"):
+        try:
+            found.append(f"{dist} {md.version(dist)}")
+        except md.PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return ", ".join(found)
+
+
+def _import_cuda() -> Any:
+    """Import and return ``numba.cuda`` (ImportError if it cannot be imported).
+
+    numba-cuda releases that cannot be imported with the installed NumPy raise a
+    :class:`CudaUnavailableError` naming both versions and the fix.
+    """
+    patch_numpy_for_numba_cuda()
+    try:
+        from numba import cuda
+    except AttributeError as exc:  # an API removed from NumPy, used by numba-cuda at import
+        raise CudaUnavailableError(
+            f"detbench.cuda: numba-cuda could not be imported with this NumPy ({_versions()}): "
+            f'{exc}. Install a working pair: `pip install "numpy<{NUMPY_WITHOUT_ROW_STACK}"` '
+            'or a newer numba-cuda (`pip install -U numba-cuda`); `pip install -e ".[cuda]"` pins a working pair.'
+        ) from exc
     return cuda
 
 
@@ -103,6 +144,25 @@ def require_cuda() -> Any:
     return cuda
 
 
+def _sim_from_interface(x: Any) -> Any:
+    """Simulator only: a fake device array over the memory an object's ``__cuda_array_interface__``
+    describes (under the simulator "device" memory is host memory), no copy, strides kept."""
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    desc = dict(x.__cuda_array_interface__)
+
+    class _Host:
+        __array_interface__ = {
+            "shape": tuple(desc["shape"]),
+            "typestr": desc["typestr"],
+            "data": tuple(desc["data"]),
+            "strides": desc.get("strides"),
+            "version": 3,
+        }
+
+    return FakeCUDAArray(np.asarray(_Host()))
+
+
 def is_device_array(cuda: Any, x: Any) -> bool:
     """True for a GPU array: a Numba device array or any object with ``__cuda_array_interface__``
     (CuPy, PyTorch CUDA tensors); under the simulator, the simulator's fake device arrays."""
@@ -116,10 +176,12 @@ def is_device_array(cuda: Any, x: Any) -> bool:
 
 def as_device_array(cuda: Any, x: Any) -> Any:
     """Wrap a GPU array as a Numba device array (zero copy)."""
-    if hasattr(x, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array"):
-        if hasattr(x, "copy_to_host"):  # already a Numba DeviceNDArray
-            return x
-        return cuda.as_cuda_array(x)
+    if hasattr(x, "copy_to_host"):  # already a Numba device array (or the simulator's fake one)
+        return x
+    if hasattr(x, "__cuda_array_interface__"):
+        if hasattr(cuda, "as_cuda_array"):
+            return cuda.as_cuda_array(x)
+        return _sim_from_interface(x)  # the simulator has no as_cuda_array
     return x
 
 

@@ -1,0 +1,630 @@
+"""GPU greedy NMS and batched NMS: twins of :func:`detbench.nms` and :func:`detbench.batched_nms`.
+
+Everything stays on the device: validation, the score threshold, the sort and the greedy pass.
+The host reads back two small arrays (the validation counters, and the number kept).
+
+Algorithm (block-wise bitmask NMS with an on-GPU reduction, tiled so memory stays O(N)):
+
+1. ``prep``: one thread per box checks it (finite, ``x2 >= x1``, ``y2 >= y1``, finite score),
+   counts the boxes above ``score_threshold`` and writes the sort pairs (score, index);
+2. a bitonic sort of the pairs (:mod:`._gpu_sort`): decreasing score, equal scores by index;
+3. ``gather``: the boxes in that order (and labels, or torchvision's label shift);
+4. the sorted boxes are processed in chunks of :data:`NMS_CHUNK` boxes. For each chunk:
+   ``cross`` drops the chunk's boxes that a box kept in an earlier chunk suppresses (kept boxes
+   staged through shared memory, every block of candidates against a share of the kept list);
+   ``mask`` writes, as torchvision's CUDA NMS, one 64-bit word per (box, tile of
+   :data:`NMS_TILE` boxes) of "IoU above threshold" bits for the later boxes of the chunk
+   (``NMS_CHUNK**2 / 8`` bytes, 2 MiB, whatever N is); ``reduce`` (one block) walks the chunk
+   in order from shared memory (each tile's mask rows copied in at once), keeps each box that
+   is alive and not marked, ORs its mask row into the running ``removed`` words and appends it
+   to the kept list.
+
+Work O(N log^2 N) for the sort plus O(N * K) IoUs (K kept) for the cross-chunk tests and
+O(N * NMS_CHUNK) for the masks; memory O(N). 100 k and 1 M boxes run (no N^2 mask).
+IoU and comparisons are those of the CPU kernels (see :func:`make_mask_kernel`), so the kept
+indices are the CPU function's.
+
+Soft-NMS is a different loop (N picks, each rescoring the rest): :mod:`.gpu_soft_nms`.
+
+Settings (module attributes, read at call time; the tests shrink them): :data:`NMS_TILE`,
+:data:`NMS_CHUNK`, :data:`NMS_THREADS`, :data:`NMS_CROSS_Y`, :data:`NMS_REDUCE_THREADS`,
+and ``detbench.cuda._gpu_sort.SORT_BLOCK``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .._validate import check_boxes, check_labels, check_number, check_scores
+from . import _common, _gpu_sort
+from ._common import (
+    cdiv,
+    check_device,
+    common_float,
+    device_input,
+    flat_grid,
+    float_type,
+    jit_options,
+    mul_for,
+    workspace,
+)
+from ._runtime import is_device_array, require_cuda
+
+__all__ = [
+    "nms",
+    "batched_nms",
+    "NMS_TILE",
+    "NMS_CHUNK",
+    "NMS_THREADS",
+    "NMS_CROSS_Y",
+    "NMS_REDUCE_THREADS",
+    "BATCHED_SHIFT_MAX",
+]
+
+#: Boxes per mask tile (threads of a mask block), at most 64: one uint64 word per box and tile.
+NMS_TILE: int = 64
+#: Boxes per chunk (a multiple of NMS_TILE, at most 64 tiles): the mask is NMS_CHUNK x NMS_CHUNK bits.
+NMS_CHUNK: int = 4096
+#: Threads per block of the elementwise and cross-chunk kernels.
+NMS_THREADS: int = 256
+#: Blocks along the kept list in the cross-chunk kernel (each takes every NMS_CROSS_Y-th kept tile).
+NMS_CROSS_Y: int = 16
+#: Threads of the reduction block (two warps: they copy each tile's mask rows into shared memory).
+NMS_REDUCE_THREADS: int = 64
+#: batched_nms uses torchvision's coordinate shift up to this many boxes (as the CPU twin and
+#: torchvision do), NMS within each class above.
+BATCHED_SHIFT_MAX: int = 1000
+
+# validation counters (int64): first bad row for each problem, then counts
+_FIRST_BOX_NONFINITE, _FIRST_X, _FIRST_Y, _FIRST_SCORE = 0, 1, 2, 3
+_N_VALID, _N_BOX_NONFINITE, _N_X, _N_Y, _N_SCORE = 4, 5, 6, 7, 8
+_KCOUNT = 9  # boxes kept so far (written by the reduction, read by the cross-chunk pass)
+_INFO_SIZE = 10
+_BIG = np.iinfo(np.int64).max
+
+# gather modes
+PLAIN, LABELS, SHIFT = 0, 1, 2
+
+cuda: Any = None
+
+
+@cache
+def _init_kernel() -> Any:
+    """``kernel[1, 1](info, fmax)``: reset the counters (first-row slots to the largest int64)."""
+    global cuda
+    cuda = _common.bind()
+    big = _BIG
+    ninf = -np.inf
+
+    @cuda.jit(**jit_options())
+    def init(info, fmax):
+        for q in range(4):
+            info[q] = big
+        for q in range(4, info.shape[0]):
+            info[q] = 0
+        fmax[0] = ninf
+
+    return init
+
+
+@cache
+def make_prep_kernel(dtype_name: str) -> Any:
+    """``kernel(boxes, scores, use_st, st, keys, idx, info, fmax)``: validation, score threshold,
+    sort pairs (``-inf`` for dropped boxes and padding) and the largest coordinate (``fmax[0]``)."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    zero = ft(0.0)
+    ninf = ft(-np.inf)
+    isinf = math.isinf
+    isnan = math.isnan
+
+    @cuda.jit(**jit_options())
+    def prep(boxes, scores, use_st, st, keys, idx, info, fmax):
+        n = boxes.shape[0]
+        for i in range(cuda.grid(1), keys.shape[0], cuda.gridsize(1)):
+            idx[i] = i  # unique pairs: padding sorts last, by position
+            if i >= n:
+                keys[i] = ninf
+                continue
+            x1 = ft(boxes[i, 0])
+            y1 = ft(boxes[i, 1])
+            x2 = ft(boxes[i, 2])
+            y2 = ft(boxes[i, 3])
+            s = ft(scores[i]) + zero  # -0.0 ties with 0.0
+            bad = False
+            for v in (x1, y1, x2, y2):
+                if isinf(v) or isnan(v):
+                    bad = True
+            if bad:
+                cuda.atomic.min(info, _FIRST_BOX_NONFINITE, i)
+                cuda.atomic.add(info, _N_BOX_NONFINITE, 1)
+            else:
+                if x2 < x1:
+                    cuda.atomic.min(info, _FIRST_X, i)
+                    cuda.atomic.add(info, _N_X, 1)
+                if y2 < y1:
+                    cuda.atomic.min(info, _FIRST_Y, i)
+                    cuda.atomic.add(info, _N_Y, 1)
+                cuda.atomic.max(fmax, 0, float(max(max(x1, y1), max(x2, y2))))
+            if isinf(s) or isnan(s):
+                cuda.atomic.min(info, _FIRST_SCORE, i)
+                cuda.atomic.add(info, _N_SCORE, 1)
+                keys[i] = ninf
+            elif use_st and not s > st:
+                keys[i] = ninf
+            else:
+                keys[i] = s
+                cuda.atomic.add(info, _N_VALID, 1)
+
+    return prep
+
+
+@cache
+def make_gather_kernel(dtype_name: str, mode: int) -> Any:
+    """``kernel(boxes, labels, idx, n, info, fmax, sboxes, slab, alive)``: boxes (and labels) in
+    sorted order, in the kernel dtype, for the first ``n`` sorted positions; ``alive`` is 1 for
+    the first ``info[_N_VALID]`` (boxes above the score threshold, sorted first), else 0.
+    ``mode`` SHIFT adds torchvision's batched_nms offset ``label * (max coordinate + 1)`` in the
+    kernel dtype (the CPU ``shift_by_label``)."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    one = ft(1.0)
+
+    @cuda.jit(**jit_options())
+    def gather(boxes, labels, idx, n, info, fmax, sboxes, slab, alive):
+        n_valid = info[_N_VALID]
+        for t in range(cuda.grid(1), n, cuda.gridsize(1)):
+            i = idx[t]
+            alive[t] = 1 if t < n_valid else 0
+            if mode == SHIFT:
+                o = mul(ft(labels[i]), ft(fmax[0]) + one)
+                for c in range(4):
+                    sboxes[t, c] = ft(boxes[i, c]) + o
+            else:
+                for c in range(4):
+                    sboxes[t, c] = ft(boxes[i, c])
+            if mode == LABELS:
+                slab[t] = labels[i]
+
+    return gather
+
+
+@cache
+def _iou_hit(dtype_name: str, inclusive: bool) -> Any:
+    """Device function ``hit(ax1, ay1, ax2, ay2, aarea, bx1, by1, bx2, by2, barea, thr, offset)``:
+    the CPU NMS rule ``inter / ((area_a + area_b) - inter) > thr`` (``>=`` if inclusive), IoU in
+    the box dtype compared in float64, a zero union never suppressing."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    zero = ft(0.0)
+
+    @cuda.jit(device=True)
+    def hit(ax1, ay1, ax2, ay2, aarea, bx1, by1, bx2, by2, barea, thr, offset):
+        w = min(ax2, bx2) - max(ax1, bx1) + offset
+        h = min(ay2, by2) - max(ay1, by1) + offset
+        inter = zero
+        if w > zero and h > zero:
+            inter = mul(w, h)
+        union = (aarea + barea) - inter
+        if not union > zero:
+            return False
+        iou = float(inter / union)
+        if inclusive:
+            return iou >= thr
+        return iou > thr
+
+    return hit
+
+
+@cache
+def make_mask_kernel(dtype_name: str, tile: int, inclusive: bool, use_labels: bool) -> Any:
+    """``kernel[(tiles, tiles), tile](sboxes, slab, c0, cn, thr, offset, mask)`` for one chunk.
+
+    Block (col, row), ``row <= col``, stages the ``tile`` boxes of column tile ``col`` and their
+    areas in shared memory; thread ``t`` takes box ``i = row * tile + t`` of the chunk and sets
+    bit ``k`` of ``mask[i, col]`` when box ``col * tile + k`` (a later box) overlaps it above the
+    threshold (and has the same label when built with ``use_labels``). Blocks below the
+    diagonal leave at once (never read)."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    hit = _iou_hit(dtype_name, inclusive)
+    u0 = np.uint64(0)
+    u1 = np.uint64(1)
+
+    @cuda.jit(**jit_options())
+    def mask_kernel(sboxes, slab, c0, cn, thr, offset, mask):
+        row = cuda.blockIdx.y
+        col = cuda.blockIdx.x
+        if row > col:
+            return  # the whole block leaves together, before the barrier
+        sb = cuda.shared.array((tile, 5), ft)
+        sl = cuda.shared.array(tile, np.int64)
+        t = cuda.threadIdx.x
+        row_size = min(cn - row * tile, tile)
+        col_size = min(cn - col * tile, tile)
+        if t < col_size:
+            jj = c0 + col * tile + t
+            x1 = sboxes[jj, 0]
+            y1 = sboxes[jj, 1]
+            x2 = sboxes[jj, 2]
+            y2 = sboxes[jj, 3]
+            sb[t, 0] = x1
+            sb[t, 1] = y1
+            sb[t, 2] = x2
+            sb[t, 3] = y2
+            sb[t, 4] = mul(x2 - x1 + offset, y2 - y1 + offset)
+            if use_labels:
+                sl[t] = slab[jj]
+        cuda.syncthreads()
+        if t < row_size:
+            i = row * tile + t
+            ax1 = sboxes[c0 + i, 0]
+            ay1 = sboxes[c0 + i, 1]
+            ax2 = sboxes[c0 + i, 2]
+            ay2 = sboxes[c0 + i, 3]
+            area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
+            lab = slab[c0 + i] if use_labels else 0
+            bits = u0
+            start = 0
+            if row == col:
+                start = t + 1
+            for k in range(start, col_size):
+                if use_labels and sl[k] != lab:
+                    continue
+                if hit(ax1, ay1, ax2, ay2, area, sb[k, 0], sb[k, 1], sb[k, 2], sb[k, 3], sb[k, 4], thr, offset):
+                    bits |= u1 << np.uint64(k)
+            mask[i, col] = bits
+
+    return mask_kernel
+
+
+@cache
+def make_cross_kernel(dtype_name: str, threads: int, inclusive: bool, use_labels: bool) -> Any:
+    """``kernel[(ceil(cn / threads), NMS_CROSS_Y), threads](sboxes, slab, c0, cn, kept, kept_lab,
+    kcount, thr, offset, alive)``: clear ``alive`` of the chunk's boxes that a box kept in an
+    earlier chunk suppresses. Block y takes kept tiles ``y, y + gridDim.y, ...`` of ``threads``
+    boxes, staged in shared memory; several blocks may clear the same flag (same value)."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    hit = _iou_hit(dtype_name, inclusive)
+
+    @cuda.jit(**jit_options())
+    def cross_kernel(sboxes, slab, c0, cn, kept, kept_lab, kcount, thr, offset, alive):
+        sk = cuda.shared.array((threads, 5), ft)
+        sl = cuda.shared.array(threads, np.int64)
+        t = cuda.threadIdx.x
+        p = cuda.blockIdx.x * threads + t
+        me = c0 + p
+        valid = p < cn
+        ax1 = ft(0.0)
+        ay1 = ft(0.0)
+        ax2 = ft(0.0)
+        ay2 = ft(0.0)
+        area = ft(0.0)
+        lab = 0
+        if valid:
+            ax1 = sboxes[me, 0]
+            ay1 = sboxes[me, 1]
+            ax2 = sboxes[me, 2]
+            ay2 = sboxes[me, 3]
+            area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
+            if use_labels:
+                lab = slab[me]
+        nk = kcount[_KCOUNT]
+        for k0 in range(cuda.blockIdx.y * threads, nk, cuda.gridDim.y * threads):
+            cuda.syncthreads()  # the previous kept tile is no longer read
+            if k0 + t < nk:
+                x1 = kept[k0 + t, 0]
+                y1 = kept[k0 + t, 1]
+                x2 = kept[k0 + t, 2]
+                y2 = kept[k0 + t, 3]
+                sk[t, 0] = x1
+                sk[t, 1] = y1
+                sk[t, 2] = x2
+                sk[t, 3] = y2
+                sk[t, 4] = mul(x2 - x1 + offset, y2 - y1 + offset)
+                if use_labels:
+                    sl[t] = kept_lab[k0 + t]
+            cuda.syncthreads()
+            if valid and alive[me] != 0:
+                for q in range(min(threads, nk - k0)):
+                    if use_labels and sl[q] != lab:
+                        continue
+                    if hit(sk[q, 0], sk[q, 1], sk[q, 2], sk[q, 3], sk[q, 4], ax1, ay1, ax2, ay2, area, thr, offset):
+                        alive[me] = 0
+                        break
+
+    return cross_kernel
+
+
+@cache
+def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
+    """``kernel[1, NMS_REDUCE_THREADS](sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos,
+    state)``: the greedy pass over one chunk, in order, without global-memory latency in its
+    serial part.
+
+    The ``removed`` words start as the chunk's dead boxes (``alive == 0``: suppressed by an
+    earlier chunk, or below the score threshold). For each tile of ``tile`` boxes, the block
+    first copies their mask rows (the words from that tile on, at most ``tile x words_max``
+    words) into shared memory, together; then it walks the tile's boxes: every thread reads the
+    same ``removed`` bit, so the decision is uniform; a kept box's row is ORed into
+    ``removed`` (one word per thread) and a barrier follows only a kept box (a row only marks
+    later boxes, so the bits being decided are never changed under a reader). Kept boxes are
+    appended to ``kept`` (and ``kept_pos``, their sorted positions); ``state[_KCOUNT]`` counts them.
+    """
+    global cuda
+    cuda = _common.bind()
+    u0 = np.uint64(0)
+    u1 = np.uint64(1)
+
+    @cuda.jit(**jit_options())
+    def reduce_kernel(sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, state):
+        removed = cuda.shared.array(words_max, np.uint64)
+        rows = cuda.shared.array((tile, words_max), np.uint64)
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        words = (cn + tile - 1) // tile
+        for w in range(t, words, nt):
+            bits = u0
+            for b in range(tile):
+                i = w * tile + b
+                if i < cn and alive[c0 + i] == 0:
+                    bits |= u1 << np.uint64(b)
+            removed[w] = bits
+        kc = state[_KCOUNT]
+        for r in range(words):
+            nrow = min(tile, cn - r * tile)
+            span = words - r
+            cuda.syncthreads()  # the previous tile's rows are no longer read; removed is set
+            for e in range(t, nrow * span, nt):
+                a = e // span
+                q = r + (e - a * span)
+                rows[a, q] = mask[r * tile + a, q]
+            cuda.syncthreads()
+            for a in range(nrow):
+                if ((removed[r] >> np.uint64(a)) & u1) == u0:
+                    for q in range(r + t, words, nt):
+                        removed[q] |= rows[a, q]
+                    if t == 0:
+                        i = c0 + r * tile + a
+                        for c in range(4):
+                            kept[kc, c] = sboxes[i, c]
+                        if use_labels:
+                            kept_lab[kc] = slab[i]
+                        kept_pos[kc] = i
+                    kc += 1
+                    cuda.syncthreads()
+        if t == 0:
+            state[_KCOUNT] = kc
+
+    return reduce_kernel
+
+
+@cache
+def _take_kernel() -> Any:
+    global cuda
+    cuda = _common.bind()
+
+    @cuda.jit(**jit_options())
+    def take(idx, kept_pos, out):
+        for t in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
+            out[t] = idx[kept_pos[t]]
+
+    return take
+
+
+# --------------------------------------------------------------------------- host side
+def device_boxes_scores(cuda_mod: Any, boxes: Any, scores: Any) -> tuple[Any, Any, np.dtype, bool]:
+    """(device boxes, device scores, common dtype, on_device): host inputs validated with the CPU
+    helpers (same messages) and uploaded; GPU inputs shape-checked (values checked by ``prep``)."""
+    on_device = is_device_array(cuda_mod, boxes) or is_device_array(cuda_mod, scores)
+    if not on_device:
+        hb = check_boxes(boxes, "boxes")
+        hs = check_scores(scores, hb.shape[0], "scores")
+        dtype = np.result_type(hb.dtype, hs.dtype)
+        db = cuda_mod.to_device(hb.astype(dtype, copy=False))
+        return db, cuda_mod.to_device(hs.astype(dtype, copy=False)), dtype, False
+    db = device_input(cuda_mod, boxes) if is_device_array(cuda_mod, boxes) else cuda_mod.to_device(check_boxes(boxes))
+    ds = (
+        device_input(cuda_mod, scores)
+        if is_device_array(cuda_mod, scores)
+        else cuda_mod.to_device(check_scores(scores, int(db.shape[0])))
+    )
+    check_device(db, "boxes", 2, 4)
+    check_device(ds, "scores", 1)
+    if int(ds.shape[0]) != int(db.shape[0]):
+        raise ValueError(f"scores: length {int(ds.shape[0])} does not match the {int(db.shape[0])} boxes")
+    return db, ds, common_float(db.dtype, ds.dtype), True
+
+
+def _raise_bad_values(info: np.ndarray) -> None:
+    """ValueError naming the first bad row, from the validation counters of ``prep``."""
+    if info[_N_BOX_NONFINITE]:
+        raise ValueError(f"boxes: {info[_N_BOX_NONFINITE]} rows with non-finite values (first at row {info[0]})")
+    for first, count, what in ((_FIRST_X, _N_X, "x2 < x1"), (_FIRST_Y, _N_Y, "y2 < y1")):
+        if info[count]:
+            more = f" ({info[count]} rows in all)" if info[count] > 1 else ""
+            raise ValueError(f"boxes: row {info[first]} has {what}{more}")
+    if info[_N_SCORE]:
+        c = int(info[_N_SCORE])
+        raise ValueError(f"scores: {c} non-finite value{'s' if c != 1 else ''} (first at index {info[_FIRST_SCORE]})")
+
+
+def prepare(cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, st: float | None, pad_pow2: bool) -> tuple:
+    """Launch ``init`` and ``prep`` (no wait). Returns (keys, idx, info, fmax) device arrays
+    (scratch: reused by the next call in this thread)."""
+    n = int(db.shape[0])
+    length = _gpu_sort.next_pow2(n) if pad_pow2 else max(n, 1)
+    keys = workspace(cuda_mod, "keys", (length,), dtype)
+    idx = workspace(cuda_mod, "idx", (length,), np.int32)
+    info = workspace(cuda_mod, "info", (_INFO_SIZE,), np.int64)
+    fmax = workspace(cuda_mod, "fmax", (1,), np.float64)
+    _init_kernel()[1, 1](info, fmax)
+    threads = int(NMS_THREADS)
+    kernel = make_prep_kernel(dtype.name)
+    kernel[flat_grid(length, threads), threads](
+        db, ds, st is not None, dtype.type(0.0 if st is None else st), keys, idx, info, fmax
+    )
+    return keys, idx, info, fmax
+
+
+def greedy(
+    cuda_mod: Any,
+    db: Any,
+    ds: Any,
+    dlab: Any,
+    dtype: np.dtype,
+    thr: float,
+    st: float | None,
+    inclusive: bool,
+    offset: float,
+    mode: int,
+) -> Any:
+    """Device int64 indices kept by greedy NMS (``mode``: PLAIN, LABELS or SHIFT).
+
+    The host waits twice at most: for the number of boxes above ``score_threshold`` (only when
+    one is given), and at the end for the validation counters and the number kept (one small
+    read; bad input raises then, after the kernels ran on it)."""
+    tile = int(NMS_TILE)
+    chunk = int(NMS_CHUNK)
+    threads = int(NMS_THREADS)
+    if not 1 <= tile <= 64:
+        raise ValueError(f"detbench.cuda.gpu_nms.NMS_TILE must be in [1, 64], got {tile}")
+    if chunk % tile or not tile <= chunk <= 64 * tile:
+        raise ValueError(f"detbench.cuda.gpu_nms.NMS_CHUNK must be 1 to 64 times NMS_TILE, got {chunk}")
+    n = int(db.shape[0])
+    keys, idx, info, fmax = prepare(cuda_mod, db, ds, dtype, st, True)
+    if st is not None and n:
+        host_info = info.copy_to_host()
+        _raise_bad_values(host_info)
+        n = int(host_info[_N_VALID])  # the boxes above the threshold are sorted first
+    if n == 0:
+        _raise_bad_values(info.copy_to_host())
+        return cuda_mod.device_array(0, dtype=np.int64)
+    _gpu_sort.sort_pairs(keys, idx, threads)
+    use_labels = mode == LABELS
+    sboxes = workspace(cuda_mod, "sboxes", (n, 4), dtype)
+    slab = workspace(cuda_mod, "slab", (n if use_labels else 1,), np.int64)
+    alive = workspace(cuda_mod, "alive", (n,), np.uint8)
+    labels = dlab if dlab is not None else slab
+    make_gather_kernel(dtype.name, mode)[flat_grid(n, threads), threads](
+        db, labels, idx, n, info, fmax, sboxes, slab, alive
+    )
+    kept = workspace(cuda_mod, "kept", (n, 4), dtype)
+    kept_lab = workspace(cuda_mod, "kept_lab", (n if use_labels else 1,), np.int64)
+    kept_pos = workspace(cuda_mod, "kept_pos", (n,), np.int32)
+    rows = min(chunk, n)
+    mask = workspace(cuda_mod, "mask", (rows, cdiv(chunk, tile)), np.uint64)
+    mask_k = make_mask_kernel(dtype.name, tile, inclusive, use_labels)
+    cross_k = make_cross_kernel(dtype.name, threads, inclusive, use_labels)
+    reduce_k = make_reduce_kernel(tile, chunk // tile, use_labels)
+    f64_thr = np.float64(thr)
+    off = dtype.type(offset)
+    for c0 in range(0, n, chunk):
+        cn = min(chunk, n - c0)
+        if c0:
+            grid = (cdiv(cn, threads), max(1, int(NMS_CROSS_Y)))
+            cross_k[grid, threads](sboxes, slab, c0, cn, kept, kept_lab, info, f64_thr, off, alive)
+        tiles = cdiv(cn, tile)
+        mask_k[(tiles, tiles), tile](sboxes, slab, c0, cn, f64_thr, off, mask)
+        reduce_k[1, int(NMS_REDUCE_THREADS)](sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, info)
+    host_info = info.copy_to_host()
+    _raise_bad_values(host_info)
+    k = int(host_info[_KCOUNT])
+    out = cuda_mod.device_array(k, dtype=np.int64)
+    if k:
+        _take_kernel()[flat_grid(k, threads), threads](idx, kept_pos, out)
+    return out
+
+
+def _flags(iou_threshold: Any, inclusive: Any, offset: Any) -> tuple[float, bool, float]:
+    thr = check_number(iou_threshold, "iou_threshold")
+    if not isinstance(inclusive, (bool, np.bool_)):
+        raise ValueError(f"inclusive: expected a bool, got {inclusive!r}")
+    if isinstance(offset, (bool, np.bool_)) or offset not in (0, 1):
+        raise ValueError(f"offset: expected 0 or 1, got {offset!r}")
+    return thr, bool(inclusive), float(offset)
+
+
+def nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float,
+    score_threshold: float | None = None,
+    *,
+    inclusive: bool = False,
+    offset: float = 0,
+) -> Any:
+    """Greedy non-maximum suppression on the GPU: the twin of :func:`detbench.nms`.
+
+    Parameters as the CPU function (``boxes`` ``(N, 4)`` xyxy, ``scores`` ``(N,)``, float32 or
+    float64, NumPy or GPU arrays of any strides; ``iou_threshold``; ``score_threshold`` drops
+    boxes with ``score <= score_threshold`` first; ``inclusive`` suppresses at ``>=``;
+    ``offset`` 0 or 1).
+
+    Returns int64 indices of the kept boxes by decreasing score (equal scores: lower index
+    first): NumPy for host inputs, a Numba device array when ``boxes`` or ``scores`` is on the
+    GPU. Equal to the CPU ``nms`` and to ``torchvision.ops.nms``. See the module docstring for
+    the algorithm; GPU inputs are validated on the GPU (a non-finite value or ``x2 < x1``
+    raises ValueError naming the first row).
+    """
+    cuda_mod = require_cuda()
+    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores)
+    thr, inclusive, off = _flags(iou_threshold, inclusive, offset)
+    st = None if score_threshold is None else check_number(score_threshold, "score_threshold")
+    keep = greedy(cuda_mod, db, ds, None, dtype, thr, st, inclusive, off, PLAIN)
+    return keep if on_device else keep.copy_to_host()
+
+
+def batched_nms(
+    boxes: Any,
+    scores: Any,
+    labels: Any,
+    iou_threshold: float,
+    *,
+    inclusive: bool = False,
+    offset: float = 0,
+) -> Any:
+    """Per-class greedy NMS on the GPU: the twin of :func:`detbench.batched_nms`.
+
+    Boxes with different ``labels`` (integers, ``(N,)``) never suppress each other. Follows the
+    CPU function's two rules: for ``N <= 1000`` torchvision's coordinate shift (each box moved by
+    ``label * (max coordinate + 1)`` in the box dtype, then one NMS), so the kept boxes and
+    their order equal the CPU function and torchvision bit for bit; for ``N > 1000`` NMS within
+    each class on the unshifted boxes (one label-aware pass: a pair is tested only when the
+    labels match), so the kept set equals the CPU function's. Order: decreasing score, equal
+    scores by increasing index; for ``N > 1000`` the CPU function instead reproduces
+    torchvision's CPU ``std::sort`` order among equal kept scores (the only difference; none
+    when the kept scores are distinct).
+
+    Returns int64 indices: NumPy for host inputs, a device array for GPU inputs.
+    """
+    cuda_mod = require_cuda()
+    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores)
+    n = int(db.shape[0])
+    on_device = on_device or is_device_array(cuda_mod, labels)
+    if is_device_array(cuda_mod, labels):
+        dlab = device_input(cuda_mod, labels)
+        check_device(dlab, "labels", 1, floats=False)
+        if np.dtype(dlab.dtype).kind not in "iu":
+            raise ValueError(f"labels: expected integer labels, got dtype {dlab.dtype}")
+        if int(dlab.shape[0]) != n:
+            raise ValueError(f"labels: length {int(dlab.shape[0])} does not match the {n} boxes")
+    else:
+        dlab = cuda_mod.to_device(check_labels(labels, n, "labels"))
+    thr, inclusive, off = _flags(iou_threshold, inclusive, offset)
+    keep = greedy(cuda_mod, db, ds, dlab, dtype, thr, None, inclusive, off, SHIFT if n <= BATCHED_SHIFT_MAX else LABELS)
+    return keep if on_device else keep.copy_to_host()

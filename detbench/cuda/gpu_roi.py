@@ -1,0 +1,567 @@
+"""GPU ROI Align and ROI Pool: the twins of :func:`detbench.roi_align` and :func:`detbench.roi_pool`.
+
+Both kernels are torchvision's CUDA design: one thread per output element, a flat grid-stride
+loop, features read in place (NCHW or NHWC, any strides: no transpose, no reshape, no copy of
+a device input). NCHW input maps consecutive threads to consecutive output bins of one channel
+(reads stay in one feature plane, writes are coalesced); channels-last input maps them to
+consecutive channels of one bin (each bilinear tap is one coalesced read; the writes are
+strided by ``ph * pw``, and reads dominate the traffic). No shared memory, no atomics.
+
+Launch setting: :data:`ROI_THREADS` (threads per block; tests shrink it).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_float_array, check_boxes, check_choice, check_int, check_number, check_out, check_pair
+from . import _common
+from ._common import check_device, device_input, flat_grid, float_type, jit_options, mul_for, to_host
+from ._runtime import is_device_array, require_cuda
+
+__all__ = ["roi_align", "roi_pool", "ROI_THREADS", "MMCV_MAX_INIT", "make_roi_align_kernel", "make_roi_pool_kernel"]
+
+#: Threads per block of the ROI kernels (one thread per output element).
+ROI_THREADS: int = 256
+#: Starting value of the running maximum of ROI Align's ``pool_mode="max"`` (mmcv's CPU value).
+MMCV_MAX_INIT: float = -10000.0
+#: ROI Pool's starting value for a non-empty bin (torchvision's ``-FLT_MAX``).
+NEG_FLT_MAX: float = -float(np.finfo(np.float32).max)
+#: ROI Pool clamps scaled corners to +-2**30 before rounding (as the CPU kernel).
+CELL_LIMIT: float = float(2**30)
+
+cuda: Any = None  # numba.cuda, bound on the first kernel build (see _common)
+
+
+@cache
+def _reader(nhwc: bool) -> Any:
+    """Device function ``at(feat, n, c, y, x)`` for the layout. The indices (never negative) are
+    read as unsigned, so Numba emits no negative-index wraparound for them."""
+    global cuda
+    cuda = _common.bind()
+    u64 = np.uint64
+    if nhwc:
+
+        @cuda.jit(device=True)
+        def at(feat, n, c, y, x):
+            return feat[u64(n), u64(y), u64(x), u64(c)]
+
+    else:
+
+        @cuda.jit(device=True)
+        def at(feat, n, c, y, x):
+            return feat[u64(n), u64(c), u64(y), u64(x)]
+
+    return at
+
+
+@cache
+def make_roi_align_kernel(dtype_name: str, nhwc: bool, pool_max: bool = False) -> Any:
+    """ROI Align ``kernel[blocks, threads](feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out)``.
+
+    ``feat`` (N, C, H, W), or (N, H, W, C) when built with ``nhwc``; ``rois`` (K, 5)
+    ``[batch, x1, y1, x2, y2]`` in the kernel dtype; ``scale`` a kernel-dtype scalar; ``out``
+    (K, C, ph_n, pw_n). Any grid size: the threads stride over the K*C*ph*pw outputs.
+
+    The arithmetic is torchvision's ROI Align forward, operation for operation: bin origin
+    ``(start + ph * bin_h) + (iy + 0.5) * bin_h / grid_h``, samples outside ``[-1, H] x [-1, W]``
+    contribute nothing, coordinates clamped at 0 and at the last row/column,
+    ``acc += ((w1*v1 + w2*v2) + w3*v3) + w4*v4`` in sample order, then
+    ``acc / max(grid_h * grid_w, 1)`` (every product rounded on its own, see :mod:`._common`).
+
+    ``pool_max=True`` builds mmcv's CPU ``pool_mode='max'`` rule as the CPU twin implements it:
+    a running maximum from :data:`MMCV_MAX_INIT` over the samples in order (strictly greater
+    wins); a sample outside the map counts as 0.
+    """
+    global cuda
+    cuda = _common.bind()
+    at = _reader(nhwc)
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    zero = ft(0.0)
+    one = ft(1.0)
+    half = ft(0.5)
+    minus_one = ft(-1.0)
+    max_init = ft(MMCV_MAX_INIT)
+    ceil = math.ceil
+    u64 = np.uint64
+
+    @cuda.jit(**jit_options())
+    def roi_align_kernel(feat, rois, scale, ph_n, pw_n, sampling_ratio, aligned, out):
+        if nhwc:
+            height = feat.shape[1]
+            width = feat.shape[2]
+            nch = feat.shape[3]
+        else:
+            nch = feat.shape[1]
+            height = feat.shape[2]
+            width = feat.shape[3]
+        total = rois.shape[0] * nch * ph_n * pw_n
+        fh = ft(height)
+        fw = ft(width)
+        offset = zero
+        if aligned:
+            offset = half
+        for idx in range(cuda.grid(1), total, cuda.gridsize(1)):
+            if nhwc:
+                c = idx % nch
+                t = idx // nch
+                pw = t % pw_n
+                t = t // pw_n
+                ph = t % ph_n
+                k = t // ph_n
+            else:
+                pw = idx % pw_n
+                t = idx // pw_n
+                ph = t % ph_n
+                t = t // ph_n
+                c = t % nch
+                k = t // nch
+            n = int(rois[k, 0])
+            start_w = mul(ft(rois[k, 1]), scale) - offset
+            start_h = mul(ft(rois[k, 2]), scale) - offset
+            end_w = mul(ft(rois[k, 3]), scale) - offset
+            end_h = mul(ft(rois[k, 4]), scale) - offset
+            roi_w = end_w - start_w
+            roi_h = end_h - start_h
+            if not aligned:  # malformed rois are forced to 1x1
+                roi_w = max(roi_w, one)
+                roi_h = max(roi_h, one)
+            bin_h = roi_h / ft(ph_n)
+            bin_w = roi_w / ft(pw_n)
+            if sampling_ratio > 0:
+                grid_h = sampling_ratio
+                grid_w = sampling_ratio
+            else:
+                grid_h = int(ceil(roi_h / ft(ph_n)))
+                grid_w = int(ceil(roi_w / ft(pw_n)))
+            count = max(grid_h * grid_w, 1)
+            base_h = start_h + mul(ft(ph), bin_h)
+            base_w = start_w + mul(ft(pw), bin_w)
+            acc = zero
+            best = max_init  # max mode: running maximum of the in-map samples
+            dropped = False  # max mode: a sample outside the map (value 0) was seen
+            for iy in range(grid_h):
+                y = base_h + mul(ft(iy) + half, bin_h) / ft(grid_h)
+                if not (y >= minus_one and y <= fh):
+                    if grid_w > 0:
+                        dropped = True
+                    continue
+                if y <= zero:
+                    y = zero
+                y_low = int(y)
+                if y_low >= height - 1:
+                    y_low = height - 1
+                    y_high = y_low
+                    y = ft(y_low)
+                else:
+                    y_high = y_low + 1
+                ly = y - ft(y_low)
+                hy = one - ly
+                for ix in range(grid_w):
+                    x = base_w + mul(ft(ix) + half, bin_w) / ft(grid_w)
+                    if not (x >= minus_one and x <= fw):
+                        dropped = True
+                        continue
+                    if x <= zero:
+                        x = zero
+                    x_low = int(x)
+                    if x_low >= width - 1:
+                        x_low = width - 1
+                        x_high = x_low
+                        x = ft(x_low)
+                    else:
+                        x_high = x_low + 1
+                    lx = x - ft(x_low)
+                    hx = one - lx
+                    w1 = mul(hy, hx)
+                    w2 = mul(hy, lx)
+                    w3 = mul(ly, hx)
+                    w4 = mul(ly, lx)
+                    val = (
+                        (mul(w1, at(feat, n, c, y_low, x_low)) + mul(w2, at(feat, n, c, y_low, x_high)))
+                        + mul(w3, at(feat, n, c, y_high, x_low))
+                    ) + mul(w4, at(feat, n, c, y_high, x_high))
+                    if pool_max:
+                        if val > best:
+                            best = val
+                    else:
+                        acc = acc + val
+            if pool_max:
+                if dropped and not best > zero:
+                    best = zero  # the outside samples' 0 is the maximum
+                out[u64(k), u64(c), u64(ph), u64(pw)] = best
+            else:
+                out[u64(k), u64(c), u64(ph), u64(pw)] = acc / ft(count)
+
+    return roi_align_kernel
+
+
+@cache
+def make_roi_pool_kernel(dtype_name: str, nhwc: bool) -> Any:
+    """ROI Pool ``kernel[blocks, threads](feat, rois, scale, ph_n, pw_n, want_arg, out, arg)``.
+
+    ``feat`` and ``rois`` as for :func:`make_roi_align_kernel`; ``scale`` a float64 scalar;
+    ``out`` (K, C, ph_n, pw_n) of the kernel dtype, ``arg`` the same shape int32 (written only
+    when ``want_arg``). The CPU twin's rule, step for step: corners ``round(x * scale)`` in
+    float64 with halves away from zero (clamped to +-2**30 first); the inclusive cell range
+    (at least one cell) split into bins ``floor(p * b) .. ceil((p + 1) * b)`` with
+    ``b = cells / pooled`` in the kernel dtype, shifted to the roi and clipped to the map; the
+    max over the bin's cells in row-major order (strictly greater wins, so the first cell wins
+    ties) from ``-FLT_MAX``; an empty bin is 0 with argmax -1. Argmax is ``h * W + w``.
+    """
+    global cuda
+    cuda = _common.bind()
+    at = _reader(nhwc)
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    mul64 = mul_for("float64")
+    zero = ft(0.0)
+    neg_max = ft(NEG_FLT_MAX)
+    limit = CELL_LIMIT
+    floor = math.floor
+    ceil = math.ceil
+
+    @cuda.jit(device=True)
+    def round_half_away(v):
+        x = min(max(v, -limit), limit)
+        r = int(x)  # truncation toward zero, exact for |x| <= 2**30
+        if abs(x - float(r)) >= 0.5:
+            if x > 0.0:
+                r += 1
+            else:
+                r -= 1
+        return r
+
+    @cuda.jit(**jit_options())
+    def roi_pool_kernel(feat, rois, scale, ph_n, pw_n, want_arg, out, arg):
+        if nhwc:
+            height = feat.shape[1]
+            width = feat.shape[2]
+            nch = feat.shape[3]
+        else:
+            nch = feat.shape[1]
+            height = feat.shape[2]
+            width = feat.shape[3]
+        total = rois.shape[0] * nch * ph_n * pw_n
+        for idx in range(cuda.grid(1), total, cuda.gridsize(1)):
+            if nhwc:
+                c = idx % nch
+                t = idx // nch
+                pw = t % pw_n
+                t = t // pw_n
+                ph = t % ph_n
+                k = t // ph_n
+            else:
+                pw = idx % pw_n
+                t = idx // pw_n
+                ph = t % ph_n
+                t = t // ph_n
+                c = t % nch
+                k = t // nch
+            n = int(rois[k, 0])
+            x1 = round_half_away(mul64(float(ft(rois[k, 1])), scale))
+            y1 = round_half_away(mul64(float(ft(rois[k, 2])), scale))
+            x2 = round_half_away(mul64(float(ft(rois[k, 3])), scale))
+            y2 = round_half_away(mul64(float(ft(rois[k, 4])), scale))
+            bh = ft(max(y2 - y1 + 1, 1)) / ft(ph_n)
+            bw = ft(max(x2 - x1 + 1, 1)) / ft(pw_n)
+            hs = min(max(int(floor(mul(ft(ph), bh))) + y1, 0), height)
+            he = min(max(int(ceil(mul(ft(ph + 1), bh))) + y1, 0), height)
+            ws = min(max(int(floor(mul(ft(pw), bw))) + x1, 0), width)
+            we = min(max(int(ceil(mul(ft(pw + 1), bw))) + x1, 0), width)
+            best = neg_max
+            where = -1
+            if he <= hs or we <= ws:
+                best = zero
+            for h in range(hs, he):
+                for w in range(ws, we):
+                    v = at(feat, n, c, h, w)
+                    if v > best:
+                        best = v
+                        where = h * width + w
+            out[k, c, ph, pw] = best
+            if want_arg:
+                arg[k, c, ph, pw] = where
+
+    return roi_pool_kernel
+
+
+@cache
+def make_roi_check_kernel() -> Any:
+    """``kernel(rois, n_img, info)``: validation of GPU rois on the GPU (any float dtype and
+    strides). ``info`` int64[8]: first bad row for non-finite values, batch index (not an
+    integer in ``[0, n_img)``), ``x2 < x1``, ``y2 < y1`` (start at the largest int64), then
+    the four counts (start at 0)."""
+    global cuda
+    cuda = _common.bind()
+    isinf = math.isinf
+    isnan = math.isnan
+    floor = math.floor
+
+    @cuda.jit(**jit_options())
+    def roi_check(rois, n_img, info):
+        for k in range(cuda.grid(1), rois.shape[0], cuda.gridsize(1)):
+            bad = False
+            for c in range(5):
+                v = float(rois[k, c])
+                if isinf(v) or isnan(v):
+                    bad = True
+            if bad:
+                cuda.atomic.min(info, 0, k)
+                cuda.atomic.add(info, 4, 1)
+                continue
+            b = float(rois[k, 0])
+            if not (b == floor(b) and b >= 0.0 and b < n_img):
+                cuda.atomic.min(info, 1, k)
+                cuda.atomic.add(info, 5, 1)
+            if float(rois[k, 3]) < float(rois[k, 1]):
+                cuda.atomic.min(info, 2, k)
+                cuda.atomic.add(info, 6, 1)
+            if float(rois[k, 4]) < float(rois[k, 2]):
+                cuda.atomic.min(info, 3, k)
+                cuda.atomic.add(info, 7, 1)
+
+    return roi_check
+
+
+# --------------------------------------------------------------------------- host side
+def _features(cuda_mod: Any, features: Any, channels_last: Any) -> tuple[Any, bool, bool, np.dtype, tuple]:
+    """(host array or device array, nhwc, on_device, dtype, (N, C, H, W)) of validated features."""
+    if not isinstance(channels_last, (bool, np.bool_)):
+        raise ValueError(f"channels_last: expected a bool, got {channels_last!r}")
+    nhwc = bool(channels_last)
+    layout = "(N, H, W, C)" if nhwc else "(N, C, H, W)"
+    on_device = is_device_array(cuda_mod, features)
+    if on_device:
+        feat = device_input(cuda_mod, features)
+        check_device(feat, "features", 4)
+        dtype = np.dtype(feat.dtype)
+        shape = tuple(int(s) for s in feat.shape)
+    else:
+        if isinstance(features, (str, bytes)) or features is None:
+            raise ValueError(f"features: expected a 4-D float array, got {type(features).__name__}")
+        arr = np.asarray(features)
+        if arr.dtype not in _common.FLOATS:
+            raise ValueError(f"features: expected dtype float32 or float64, got {arr.dtype}")
+        if arr.ndim != 4:
+            raise ValueError(f"features: expected 4 dimensions {layout}, got shape {arr.shape}")
+        if not nhwc and not arr.flags.c_contiguous and arr.transpose(0, 2, 3, 1).flags.c_contiguous:
+            arr = arr.transpose(0, 2, 3, 1)  # NCHW view of channels-last memory: use it as it lies
+            nhwc = True
+        feat = as_float_array(arr, "features")
+        dtype = feat.dtype
+        shape = feat.shape
+    if nhwc:
+        n_img, height, width, nch = shape
+    else:
+        n_img, nch, height, width = shape
+    if height < 1 or width < 1:
+        raise ValueError(f"features: the map must be at least 1x1, got shape {shape} {layout}")
+    return feat, nhwc, on_device, np.dtype(dtype), (n_img, nch, height, width)
+
+
+def host_rois(cuda_mod: Any, rois: Any, n_img: int) -> np.ndarray:
+    """Validated ``(K, 5)`` host rois (float64 unless given as float32); GPU rois inside a list of
+    per-image arrays are copied here."""
+    if isinstance(rois, (list, tuple)) and (len(rois) == 0 or not np.isscalar(rois[0])):
+        parts = []
+        for i, r in enumerate(rois):
+            rb = check_boxes(to_host(cuda_mod, r), f"rois[{i}]")
+            if rb.shape[0] and i >= n_img:
+                raise ValueError(
+                    f"rois: list entry {i} has {rb.shape[0]} boxes but features hold only {n_img} images "
+                    "(batch index out of range)"
+                )
+            parts.append(np.concatenate([np.full((rb.shape[0], 1), i, dtype=rb.dtype), rb], axis=1))
+        if not parts:
+            return np.zeros((0, 5), dtype=np.float64)
+        dtype = _common.common_float(*[p.dtype for p in parts])
+        return np.concatenate([p.astype(dtype, copy=False) for p in parts], axis=0)
+    arr = as_float_array(to_host(cuda_mod, rois), "rois")
+    if arr.ndim != 2 or arr.shape[1] != 5:
+        raise ValueError(f"rois: expected shape (K, 5) [batch_index, x1, y1, x2, y2], got {arr.shape}")
+    check_boxes(arr[:, 1:], "rois")
+    batch = arr[:, 0]
+    bad = (batch != np.floor(batch)) | (batch < 0) | (batch >= n_img)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"rois: row {r} has batch index {float(batch[r])!r}; expected an integer in [0, {n_img}) "
+            f"(features hold {n_img} images)"
+        )
+    return arr
+
+
+def device_rois(cuda_mod: Any, rois: Any, n_img: int) -> Any:
+    """GPU ``(K, 5)`` rois, validated on the GPU (one small read back): no copy of the rois."""
+    d = device_input(cuda_mod, rois)
+    check_device(d, "rois", 2, 5)
+    k = int(d.shape[0])
+    if k == 0:
+        return d
+    info = np.zeros(8, np.int64)
+    info[:4] = np.iinfo(np.int64).max
+    d_info = cuda_mod.to_device(info)
+    make_roi_check_kernel()[flat_grid(k, int(ROI_THREADS)), int(ROI_THREADS)](d, float(n_img), d_info)
+    info = d_info.copy_to_host()
+    if info[4]:
+        raise ValueError(f"rois: {info[4]} rows with non-finite values (first at row {info[0]})")
+    if info[5]:
+        r = int(info[1])
+        value = float(d[r : r + 1].copy_to_host()[0, 0])
+        raise ValueError(
+            f"rois: row {r} has batch index {value!r}; expected an integer in [0, {n_img}) "
+            f"(features hold {n_img} images)"
+        )
+    for first, count, what in ((2, 6, "x2 < x1"), (3, 7, "y2 < y1")):
+        if info[count]:
+            more = f" ({info[count]} rows in all)" if info[count] > 1 else ""
+            raise ValueError(f"rois: row {info[first]} has {what}{more}")
+    return d
+
+
+def _rois_on_device(cuda_mod: Any, rois: Any, n_img: int, dtype: np.dtype) -> Any:
+    """The rois as a device array the kernels read (GPU rois in place, host rois validated and copied)."""
+    if is_device_array(cuda_mod, rois):
+        return device_rois(cuda_mod, rois, n_img)
+    return cuda_mod.to_device(np.ascontiguousarray(host_rois(cuda_mod, rois, n_img).astype(dtype, copy=False)))
+
+
+def _result(cuda_mod: Any, out: Any, shape: tuple, dtype: Any, on_device: bool) -> tuple[Any, Any]:
+    """(device result buffer, host buffer or None) honouring a caller's ``out``."""
+    if out is None:
+        return cuda_mod.device_array(shape, dtype=dtype), (None if on_device else np.empty(shape, dtype))
+    if on_device:
+        if not is_device_array(cuda_mod, out):
+            raise ValueError("out: expected a device array (the features are on the GPU)")
+        out = device_input(cuda_mod, out)
+        if tuple(out.shape) != tuple(shape) or np.dtype(out.dtype) != np.dtype(dtype):
+            want = f"a {shape} {np.dtype(dtype)} device array"
+            raise ValueError(f"out: expected {want}, got {tuple(out.shape)} {out.dtype}")
+        return out, None
+    host = check_out(out, shape, np.dtype(dtype))
+    return cuda_mod.device_array(shape, dtype=dtype), host
+
+
+def _finish(d_out: Any, host: Any) -> Any:
+    if host is None:
+        return d_out
+    if host.size:
+        d_out.copy_to_host(host)
+    return host
+
+
+def roi_align(
+    features: Any,
+    rois: Any,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+    pool_mode: str = "avg",
+    *,
+    channels_last: bool = False,
+    out: Any = None,
+) -> Any:
+    """ROI Align (He et al., Mask R-CNN, 2017) on the GPU: the twin of :func:`detbench.roi_align`.
+
+    Same parameters and rule as the CPU function (torchvision's forward; ``pool_mode="max"`` is
+    mmcv's CPU rule); results are equal to it bit for bit (see :func:`make_roi_align_kernel`).
+
+    ``features`` ``(N, C, H, W)`` (``(N, H, W, C)`` with ``channels_last=True``), float32 or
+    float64, NumPy or GPU array of any strides (e.g. a slice of a larger device array, or
+    stride-0 singleton axes): read in place. ``rois`` ``(K, 5)`` ``[batch, x1, y1, x2, y2]`` or
+    a list of per-image ``(Ki, 4)`` arrays, cast to the features' dtype; GPU rois are validated on
+    the GPU (batch indices included) and read in place. ``out``: optional result buffer (NumPy
+    for host features, device array for GPU features).
+
+    Returns ``(K, C, ph, pw)`` of the features' dtype: NumPy for host features, a Numba device
+    array for GPU features. Cost: O(K * C * ph * pw * gh * gw) work, 4 reads per sample, one
+    thread per output element; host inputs add the transfers.
+    """
+    cuda_mod = require_cuda()
+    ph_n, pw_n = check_pair(output_size, "output_size")
+    scale = check_number(spatial_scale, "spatial_scale", low=0.0, low_inclusive=False)
+    sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
+    if not isinstance(aligned, (bool, np.bool_)):
+        raise ValueError(f"aligned: expected a bool, got {aligned!r}")
+    pool_mode = check_choice(pool_mode, "pool_mode", ("avg", "max"))
+    feat, nhwc, on_device, dtype, (n_img, nch, _, _) = _features(cuda_mod, features, channels_last)
+    d_rois = _rois_on_device(cuda_mod, rois, n_img, dtype)
+    k = int(d_rois.shape[0])
+    d_out, host = _result(cuda_mod, out, (k, nch, ph_n, pw_n), dtype, on_device)
+    total = k * nch * ph_n * pw_n
+    if total:
+        d_feat = feat if on_device else cuda_mod.to_device(feat)
+        kernel = make_roi_align_kernel(dtype.name, nhwc, pool_mode == "max")
+        threads = int(ROI_THREADS)
+        kernel[flat_grid(total, threads), threads](
+            d_feat,
+            d_rois,
+            dtype.type(scale),
+            ph_n,
+            pw_n,
+            sampling_ratio,
+            bool(aligned),
+            d_out,
+        )
+    return _finish(d_out, host)
+
+
+def roi_pool(
+    features: Any,
+    rois: Any,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    *,
+    channels_last: bool = False,
+    return_argmax: bool = False,
+    out: Any = None,
+) -> Any:
+    """ROI Pooling (Girshick, Fast R-CNN, 2015) on the GPU: the twin of :func:`detbench.roi_pool`.
+
+    Same parameters and rule as the CPU function (equal to ``torchvision.ops.roi_pool``); results
+    equal to it bit for bit, argmax included (see :func:`make_roi_pool_kernel`). Inputs and
+    outputs as :func:`roi_align` (host in, host out; GPU in, device array out).
+
+    Returns ``(K, C, ph, pw)`` values of the features' dtype, and with ``return_argmax`` the int32
+    flat index ``h * W + w`` of each bin's winning cell (-1 for an empty bin).
+    Cost: O(K * C * cells covered by the bins), one thread per output element.
+    """
+    cuda_mod = require_cuda()
+    ph_n, pw_n = check_pair(output_size, "output_size")
+    scale = check_number(spatial_scale, "spatial_scale", low=0.0, low_inclusive=False)
+    if not isinstance(return_argmax, (bool, np.bool_)):
+        raise ValueError(f"return_argmax: expected a bool, got {return_argmax!r}")
+    feat, nhwc, on_device, dtype, (n_img, nch, _, _) = _features(cuda_mod, features, channels_last)
+    d_rois = _rois_on_device(cuda_mod, rois, n_img, dtype)
+    k = int(d_rois.shape[0])
+    shape = (k, nch, ph_n, pw_n)
+    d_out, host = _result(cuda_mod, out, shape, dtype, on_device)
+    d_arg = cuda_mod.device_array(shape if return_argmax else (1, 1, 1, 1), dtype=np.int32)
+    total = k * nch * ph_n * pw_n
+    if total:
+        d_feat = feat if on_device else cuda_mod.to_device(feat)
+        kernel = make_roi_pool_kernel(dtype.name, nhwc)
+        threads = int(ROI_THREADS)
+        kernel[flat_grid(total, threads), threads](
+            d_feat,
+            d_rois,
+            np.float64(scale),
+            ph_n,
+            pw_n,
+            bool(return_argmax),
+            d_out,
+            d_arg,
+        )
+    values = _finish(d_out, host)
+    if not return_argmax:
+        return values
+    if on_device:
+        return values, d_arg
+    return values, (d_arg.copy_to_host() if total else np.full(shape, -1, np.int32))
