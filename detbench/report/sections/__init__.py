@@ -1,0 +1,29 @@
+"""The report's sections, one module each, and :data:`SECTIONS`, their order."""
+
+from __future__ import annotations
+
+from detbench.report.sections.ap_definitions import section_ap_definitions
+from detbench.report.sections.environment import section_environment
+from detbench.report.sections.eval_parity import section_eval_parity
+from detbench.report.sections.hog import section_hog
+from detbench.report.sections.nms import section_nms
+from detbench.report.sections.roi import section_roi
+from detbench.report.sections.sliding import section_sliding
+from detbench.report.sections.speed import section_speed
+
+#: The built-in report's sections, in order: (key, function).
+SECTIONS = [
+    (fn.key, fn)
+    for fn in (
+        section_environment,
+        section_speed,
+        section_eval_parity,
+        section_nms,
+        section_ap_definitions,
+        section_roi,
+        section_sliding,
+        section_hog,
+    )
+]
+
+__all__ = ["SECTIONS"]
