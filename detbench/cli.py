@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,8 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="detbench-report", help="output folder (default: detbench-report)")
     report.add_argument("--quick", action="store_true", help="small sizes, few repeats (under a minute)")
     report.add_argument("--seed", type=int, default=0, help="seed of the built-in synthetic data")
-    report.add_argument("--sections", nargs="+", metavar="KEY", help="run only these sections")
-    report.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from detbench.report import section_keys
+
+    keys = section_keys()
+    report.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="KEY",
+        choices=keys,
+        help=f"run only these sections, of: {', '.join(keys)}",
+    )
+    report.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     report.set_defaults(func=_cmd_report)
 
     from detbench.eval.cli import add_eval_parser, run_eval
@@ -59,9 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+    except SystemExit:  # --help, --version, usage errors: flush now, a closed pipe included
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _reader_gone()
+        raise
+    return code
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``detbench ... | head``): end quietly, as other command-line tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -172,8 +172,8 @@ def pareto_figure(ctx: ReportContext, ranked: pd.DataFrame, n_images: int) -> st
     for lib, c in COLOURS.items():
         if (ranked["library"] == lib).any():
             ax.scatter([], [], color=c, label=lib)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.subplots_adjust(left=0.08, right=0.62, bottom=0.12, top=0.96)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.62, bottom=0.12, top=0.92)
     label_points(ax, x, y, list(ranked["variant"]))
     fig.savefig(ctx.out_dir / "nms_pareto.png", dpi=110)
     plt.close(fig)
