@@ -31,7 +31,7 @@ def spread_positions(targets: Sequence[float], gap: float, lo: float = 0.0, hi: 
     for i in range(1, n):  # after clamping the bottom, push up again (fits: gap was shrunk)
         p[i] = max(p[i], p[i - 1] + gap)
     out = np.empty(n)
-    out[order] = p
+    out[order] = np.clip(p, lo, hi)  # rounding only
     return out
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
 import time
 import traceback
@@ -152,7 +151,8 @@ class ReportContext:
         got = self._peer_cache[name]
         if isinstance(got, _peers.PeerUnavailable):
             what = f" ({purpose})" if purpose else ""
-            self.note(f"{name} unavailable, comparison skipped{what}: {got.reason}")
+            if not any(n.startswith(f"{name} unavailable") for n in self.notes):  # once per section
+                self.note(f"{name} unavailable, comparison skipped{what}: {got.reason}")
             return None
         return got
 
@@ -192,7 +192,3 @@ def run_sections(fns: Iterable[SectionFn], ctx: ReportContext, bar: Progress) ->
         results.append(sec)
         bar.advance(f"{key} done")
     return results
-
-
-def default_out_dir() -> Path:
-    return Path(os.environ.get("DETBENCH_REPORT_DIR", "detbench-report"))
