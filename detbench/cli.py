@@ -18,9 +18,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from detbench.report import run_report
 
-    index = run_report(
-        args.out, quick=args.quick, seed=args.seed, sections=args.sections, progress=not args.no_progress
-    )
+    try:
+        index = run_report(
+            args.out,
+            quick=args.quick,
+            seed=args.seed,
+            sections=args.sections,
+            progress=not args.no_progress,
+            gt=args.gt,
+            dt=args.dt,
+            history=None if args.no_history else args.history,
+            baseline=args.baseline,
+        )
+    except ValueError as exc:
+        print(f"detbench report: error: {exc}", file=sys.stderr)
+        return 2
     print(f"report written to {index}")
     return 0
 
@@ -50,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="seed of the built-in synthetic data")
     from detbench.report import section_keys
 
-    keys = section_keys()
+    keys = section_keys(user_data=None)
     report.add_argument(
         "--sections",
         nargs="+",
@@ -59,6 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"run only these sections, of: {', '.join(keys)}",
     )
     report.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    report.add_argument("--gt", metavar="GT.json", help="your COCO ground truth: a report on your detectors")
+    report.add_argument(
+        "--dt",
+        action="append",
+        metavar="NAME=DT.json",
+        help="a detector's COCO results (repeat for several; needs --gt)",
+    )
+    report.add_argument(
+        "--history",
+        default="detbench-history",
+        metavar="DIR",
+        help="folder keeping every run's results by commit and machine (default: detbench-history)",
+    )
+    report.add_argument("--no-history", action="store_true", help="keep no record of this run")
+    report.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="compare with an earlier run: a history record, a results.json or a history folder (its newest)",
+    )
     report.set_defaults(func=_cmd_report)
 
     from detbench.eval.cli import add_eval_parser, run_eval

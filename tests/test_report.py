@@ -269,3 +269,117 @@ def test_cli_output_into_head_ends_quietly():
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()[-2000:]
+
+
+# --------------------------------------------------------------------------- the user's data, history, baseline
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    import detbench as db
+    from detbench.synthetic import SceneConfig, make_dataset
+
+    folder = tmp_path_factory.mktemp("user")
+    gt, raw = make_dataset(SceneConfig(n_images=12), seed=5)
+    per_image = raw.per_image().items()
+    keep = np.concatenate([i[db.batched_nms(raw.boxes[i], raw.scores[i], raw.labels[i], 0.5)] for _, i in per_image])
+    (folder / "gt.json").write_text(json.dumps(gt))
+    (folder / "raw.json").write_text(json.dumps(raw.to_coco()))
+    (folder / "nms.json").write_text(json.dumps(raw.select(keep).to_coco()))
+    return folder
+
+
+def test_report_on_user_data(user_files, tmp_path):
+    from detbench.eval import COCOeval, load_coco, load_results
+
+    f = user_files
+    out = tmp_path / "rep"
+    index = run_report(
+        out,
+        gt=f / "gt.json",
+        dt=[f"raw={f / 'raw.json'}", f"nms={f / 'nms.json'}"],
+        progress=False,
+        history=tmp_path / "hist",
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["sections"]) == {"environment", "user_ap", "user_pr"}
+    assert results["mode"] == "user data" and all(s["status"] == "ok" for s in results["sections"].values())
+    stats = results["sections"]["user_ap"]["tables"]["user_stats"]
+    gt = load_coco(f / "gt.json")
+    ev = COCOeval(gt, load_results(f / "nms.json", gt), "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert [r["nms"] for r in stats] == pytest.approx(list(ev.stats), abs=1e-12)
+    per_class = results["sections"]["user_ap"]["tables"]["user_per_class_ap"]
+    assert {"class", "AP raw", "AP nms", "AP50 raw", "AP50 nms"} <= set(per_class[0])
+    assert "nms is the most accurate" in index.read_text()
+    assert len(list((tmp_path / "hist").glob("*.json"))) == 1
+
+
+def test_user_data_arguments_are_checked(user_files, tmp_path):
+    with pytest.raises(ValueError, match="gt, dt"):
+        run_report(tmp_path, gt=user_files / "gt.json", progress=False)
+    with pytest.raises(ValueError, match="dt raw: no such file"):
+        run_report(tmp_path, gt=user_files / "gt.json", dt={"raw": "missing.json"}, progress=False)
+    with pytest.raises(ValueError, match="dt: the name"):
+        run_report(tmp_path, gt=user_files / "gt.json", dt=["a=x.json", "a=y.json"], progress=False)
+
+
+def _fake_record(folder, name, commit, scale):
+    row = {"primitive": "nms", "size": "1000", "peer": "torchvision", "speedup": 10.0 / scale}
+    row.update(detbench_ms=1.0 * scale, detbench_ms_min=0.9 * scale, detbench_ms_max=1.1 * scale)
+    rec = {"commit": commit, "dirty": False, "machine": "m", "sections": {"speed": {"tables": {"speed": [row]}}}}
+    (folder / name).write_text(json.dumps(rec))
+    return rec
+
+
+def test_baseline_flags_changes_beyond_noise():
+    import pandas as pd
+
+    from detbench.report.sections.history import compare_to_baseline
+
+    base = pd.DataFrame(
+        [
+            {"primitive": p, "size": "1", "peer": "x", "detbench_ms": 1.0, "detbench_ms_min": 0.9}
+            | {"detbench_ms_max": 1.1, "speedup": 5.0}
+            for p in ("a", "b", "c")
+        ]
+    )
+    now = base.copy()
+    now.loc[0, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [2.0, 1.8, 2.2]  # slower, beyond noise
+    now.loc[1, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [1.05, 0.95, 1.3]  # overlaps: noise
+    now.loc[2, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [0.5, 0.45, 0.55]  # faster
+    table = compare_to_baseline(now, base)
+    assert list(table["change"]) == ["slower", "within noise", "faster"]
+    assert table["ratio"].tolist() == pytest.approx([2.0, 1.05, 0.5])
+
+
+def test_history_and_baseline_sections(tmp_path, monkeypatch):
+    from detbench.report.sections import history as hist_mod
+
+    hist = tmp_path / "hist"
+    hist.mkdir()
+    _fake_record(hist, "20260101T000000Z_aaa_m.json", "aaa", 1.0)
+    _fake_record(hist, "20260102T000000Z_bbb_m.json", "bbb", 1.5)
+
+    @section("speed", "fake speed")
+    def fake_speed(ctx):
+        rows = [
+            {"primitive": "nms", "size": "1000", "peer": "torchvision", "detbench_ms": 3.0}
+            | {"detbench_ms_min": 2.9, "detbench_ms_max": 3.1, "speedup": 3.0}
+        ]
+        import pandas as pd
+
+        return Section("speed", "fake speed", tables={"speed": pd.DataFrame(rows)}, data={"rows": rows})
+
+    monkeypatch.setattr(detbench.report, "SECTIONS", [("speed", fake_speed)])
+    monkeypatch.setattr(detbench.report, "machine_key", lambda info: "m")
+    index = run_report(tmp_path / "rep", progress=False, history=hist, baseline=hist)
+    results = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert results["sections"]["baseline"]["tables"]["baseline"][0]["change"] == "slower"
+    assert any("slower than the baseline" in n for n in results["sections"]["baseline"]["notes"])
+    assert results["sections"]["history"]["data"]["runs"] == 3 and "history.png" in index.read_text()
+    assert len(list(hist.glob("*.json"))) == 3
+    with pytest.raises(ValueError, match="baseline"):
+        hist_mod.load_record(tmp_path / "nothing-here.json")

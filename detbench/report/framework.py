@@ -189,6 +189,7 @@ def run_sections(fns: Iterable[SectionFn], ctx: ReportContext, bar: Progress) ->
             ctx.notes.append(f"section failed with {exc.__class__.__name__}: {exc} (traceback on stderr)")
             sec = Section(key, title, status="error")
         sec.notes = [*ctx.notes, *(n for n in sec.notes if n not in ctx.notes)]
+        ctx.options.setdefault("_sections", {})[key] = sec
         results.append(sec)
         bar.advance(f"{key} done")
     return results

@@ -1,0 +1,188 @@
+"""Regression view: every run's results kept in a history folder; ratios to a baseline; timings over commits.
+
+A history record is the run's ``results.json`` plus ``commit``, ``dirty`` and ``machine``, written as
+``<history>/<UTC time>_<commit>_<machine>.json``. ``--baseline PATH`` takes such a record (or any
+report's results.json, or a folder: its newest record) and compares each speed row with it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detbench.report.framework import ReportContext, Section, section
+
+KEY = ("primitive", "size", "peer")
+
+
+def write_history(results: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``results`` (with its ``commit``/``machine`` meta) to the history ``folder``; returns the file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    commit = str(results.get("commit", "unknown"))[:12] + ("-dirty" if results.get("dirty") else "")
+    name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{commit}_{results.get('machine', 'unknown')}.json"
+    path = folder / name
+    path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return path
+
+
+def load_record(path: str | Path) -> dict[str, Any]:
+    """A history record or results.json; a folder gives its newest ``*.json`` record."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.json"))
+        if not files:
+            raise ValueError(f"baseline: no *.json record in the folder {p}")
+        p = files[-1]
+    if not p.exists():
+        raise ValueError(f"baseline: {p} does not exist")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"baseline: {p} is not JSON ({exc})") from None
+    if not isinstance(data, dict) or "sections" not in data:
+        raise ValueError(f"baseline: {p} is not a detbench report's results (no 'sections')")
+    data.setdefault("_path", str(p))
+    return data
+
+
+def speed_rows(record: dict[str, Any]) -> pd.DataFrame:
+    rows = record.get("sections", {}).get("speed", {}).get("tables", {}).get("speed", [])
+    return pd.DataFrame(rows)
+
+
+def compare_to_baseline(now: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """Per speed row: detbench time now / baseline, with the range the two runs' min-max allow, and a flag.
+
+    ``change`` is "slower" when even the fastest round now is slower than the slowest baseline round,
+    "faster" in the mirror case, else "within noise". ``speedup_change`` compares the ratios to the peer
+    (less sensitive to a different machine load).
+    """
+    cols = [*KEY, "detbench_ms", "detbench_ms_min", "detbench_ms_max", "speedup"]
+    if now.empty or base.empty or not set(cols) <= set(base.columns):
+        return pd.DataFrame()
+    m = now[cols].merge(base[cols], on=list(KEY), suffixes=("", "_base"))
+    out = pd.DataFrame({k: m[k] for k in KEY})
+    out["now_ms"] = m["detbench_ms"]
+    out["baseline_ms"] = m["detbench_ms_base"]
+    out["ratio"] = m["detbench_ms"] / m["detbench_ms_base"]
+    out["ratio_min"] = m["detbench_ms_min"] / m["detbench_ms_max_base"]
+    out["ratio_max"] = m["detbench_ms_max"] / m["detbench_ms_min_base"]
+    out["speedup_change"] = m["speedup"] / m["speedup_base"]
+    out["change"] = np.where(out["ratio_min"] > 1, "slower", np.where(out["ratio_max"] < 1, "faster", "within noise"))
+    return out
+
+
+@section("baseline", "Against the baseline")
+def section_baseline(ctx: ReportContext) -> Section:
+    import matplotlib.pyplot as plt
+
+    base = ctx.options["baseline"]
+    done = ctx.options.get("_sections", {})
+    now = pd.DataFrame(done["speed"].data.get("rows", [])) if "speed" in done else pd.DataFrame()
+    if now.empty:
+        ctx.note("no speed rows in this run (run the speed section to compare with the baseline)")
+        return Section("baseline", "Against the baseline")
+    table = compare_to_baseline(now, speed_rows(base))
+    if table.empty:
+        ctx.note("the baseline has no speed rows in common with this run")
+        return Section("baseline", "Against the baseline")
+    changed = table[table["change"] != "within noise"]
+    for r in changed.itertuples():
+        ctx.note(f"{r.primitive} {r.size}: {r.change} than the baseline, {r.ratio:.3g}x its time")
+    fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.6))
+    y = np.arange(len(table))
+    med = table["ratio"].to_numpy()
+    err = [np.clip(med - table["ratio_min"], 0, None), np.clip(table["ratio_max"] - med, 0, None)]
+    colour = {"slower": "#d8573b", "faster": "#4caf50", "within noise": "#9aa5b1"}
+    ax.barh(y, med, xerr=err, color=[colour[c] for c in table["change"]], capsize=2, error_kw={"lw": 0.8})
+    for yi, m, h in zip(y, med, table["ratio_max"].to_numpy()):
+        ax.text(max(m, h) * 1.05, yi, f"{m:.2f}x", va="center", fontsize=7.5)
+    ax.set_yticks(y, [f"{r.primitive} {r.size}" for r in table.itertuples()], fontsize=8)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.minorticks_off()
+    ax.set_xlabel("detbench time now / baseline (log; whiskers: range allowed by both runs' min-max)")
+    ax.invert_yaxis()
+    meta = f"commit {str(base.get('commit', '?'))[:12]}, machine {base.get('machine', '?')}"
+    summary = (
+        f"Against the baseline ({meta}): {int((table['change'] == 'slower').sum())} slower, "
+        f"{int((table['change'] == 'faster').sum())} faster, {int((table['change'] == 'within noise').sum())} "
+        "within noise."
+    )
+    text = (
+        f"<p>Baseline: <code>{base.get('_path', '?')}</code> ({meta}). A row is flagged only when the two "
+        "runs' min-max ranges do not overlap. <em>speedup_change</em> is this run's ratio to the peer over the "
+        "baseline's (closer to 1 when only the machine's load differs).</p>"
+    )
+    return Section(
+        "baseline",
+        "Against the baseline",
+        text=text,
+        tables={"baseline": table},
+        figures=[(ctx.savefig(fig, "baseline.png"), "detbench's time now against the baseline, per case.")],
+        data={"rows": table.to_dict(orient="records")},
+        summary=summary,
+    )
+
+
+@section("history", "History over runs")
+def section_history(ctx: ReportContext) -> Section:
+    import matplotlib.pyplot as plt
+
+    folder = Path(ctx.options["history"])
+    records = []
+    machine = ctx.options.get("machine")
+    for p in sorted(folder.glob("*.json")):
+        try:
+            rec = load_record(p)
+        except ValueError:
+            continue
+        if machine is None or rec.get("machine") == machine:  # timings compare on one machine only
+            records.append(rec)
+    frames = []
+    for i, rec in enumerate(records):
+        df = speed_rows(rec)
+        if df.empty or "detbench_ms" not in df:
+            continue
+        df = df.drop_duplicates(subset=["primitive", "size"]).assign(
+            run=i, label=f"{str(rec.get('commit', '?'))[:7]}{'+' if rec.get('dirty') else ''}"
+        )
+        frames.append(df)
+    if len(frames) < 2:
+        ctx.note(f"{len(frames)} run(s) with speed rows in {folder}: the history figure needs two")
+        return Section("history", "History over runs", data={"runs": len(frames)})
+    hist = pd.concat(frames, ignore_index=True)
+    cases = hist.groupby(["primitive", "size"]).size().sort_values(ascending=False).index[:8]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for prim, size in cases:
+        h = hist[(hist["primitive"] == prim) & (hist["size"] == size)].sort_values("run")
+        ax.errorbar(
+            h["run"],
+            h["detbench_ms"],
+            yerr=[h["detbench_ms"] - h["detbench_ms_min"], h["detbench_ms_max"] - h["detbench_ms"]],
+            fmt="o-",
+            capsize=2,
+            label=f"{prim} {size}",
+        )
+    labels = hist.drop_duplicates("run").sort_values("run")
+    ax.set_xticks(labels["run"], labels["label"], rotation=45, fontsize=7, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("detbench time (ms, log; bars: min-max)")
+    ax.set_xlabel("run (commit; + = uncommitted changes)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    table = hist.pivot_table(index=["primitive", "size"], columns="run", values="detbench_ms").reset_index()
+    table.columns = [c if isinstance(c, str) else f"run {c} (ms)" for c in table.columns]
+    return Section(
+        "history",
+        "History over runs",
+        text=f"<p>{len(frames)} runs on this machine from <code>{folder}</code>, oldest first.</p>",
+        tables={"history": table},
+        figures=[(ctx.savefig(fig, "history.png"), "detbench's time per case over the recorded runs.")],
+        data={"runs": len(frames)},
+    )
