@@ -63,8 +63,8 @@ def test_report_rejects_unknown_section(tmp_path):
         run_report(tmp_path, sections=["nope"], progress=False)
 
 
-def test_every_figure_loads_in_headless_chromium(quick_report):
-    out, index = quick_report
+def check_in_chromium(out, index, shot_name):
+    """Every figure of the report in ``out`` loads in headless Chromium; a screenshot goes to test-artifacts/."""
     chromium = find_chromium()
     assert chromium, "Chromium is needed for this test (Debian package 'chromium'; .ci/run installs it)"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -87,7 +87,7 @@ def test_every_figure_loads_in_headless_chromium(quick_report):
     n_figures = sum(len(s["figures"]) for s in json.loads((out / "results.json").read_text())["sections"].values())
     assert n_figures >= 1
     assert f'data-loaded="{n_figures}" data-total="{n_figures}"' in dom.stdout, dom.stdout[:3000]
-    shot = ARTIFACTS / "report-screenshot.png"
+    shot = ARTIFACTS / shot_name
     subprocess.run(
         [chromium, *flags, "--window-size=1200,2400", f"--screenshot={shot}", url],
         capture_output=True,
@@ -96,6 +96,17 @@ def test_every_figure_loads_in_headless_chromium(quick_report):
     )
     assert shot.exists() and shot.stat().st_size > 10_000
     print(f"report screenshot: {shot}")
+
+
+def test_every_figure_loads_in_headless_chromium(quick_report):
+    out, index = quick_report
+    check_in_chromium(out, index, "report-screenshot.png")
+
+
+def test_user_data_report_loads_in_headless_chromium(user_files, tmp_path):
+    f = user_files
+    index = run_report(tmp_path, gt=f / "gt.json", dt={"raw": f / "raw.json", "nms": f / "nms.json"}, progress=False)
+    check_in_chromium(tmp_path, index, "report-user-data-screenshot.png")
 
 
 # --------------------------------------------------------------------------- the report degrades, never dies
