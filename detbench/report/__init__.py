@@ -150,8 +150,11 @@ def run_report(
     if base is not None:
         results += run_sections([BASELINE_SECTION], ctx, bar)
     if history is not None:
-        path = write_history(results_dict(results, quick, time.perf_counter() - t0, meta), history)
-        bar.message(f"detbench report: results kept in {path}")
+        try:
+            path = write_history(results_dict(results, quick, time.perf_counter() - t0, meta), history)
+            bar.message(f"detbench report: results kept in {path}")
+        except (OSError, TypeError, ValueError) as exc:  # the report itself is still written
+            bar.message(f"detbench report: could not keep the results in {history}: {exc}")
         if not user_data:  # timings over commits: the built-in report's speed rows
             results += run_sections([HISTORY_SECTION], ctx, bar)
     bar.close()

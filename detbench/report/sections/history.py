@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from detbench.report.framework import ReportContext, Section, section
+from detbench.report.writer import json_default
 
 KEY = ("primitive", "size", "peer")
 
@@ -27,7 +28,7 @@ def write_history(results: dict[str, Any], folder: str | Path) -> Path:
     commit = str(results.get("commit", "unknown"))[:12] + ("-dirty" if results.get("dirty") else "")
     name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{commit}_{results.get('machine', 'unknown')}.json"
     path = folder / name
-    path.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    path.write_text(json.dumps(results, indent=1, default=json_default), encoding="utf-8")
     return path
 
 
