@@ -382,7 +382,8 @@ def test_history_and_baseline_sections(tmp_path, monkeypatch):
         ]
         import pandas as pd
 
-        return Section("speed", "fake speed", tables={"speed": pd.DataFrame(rows)}, data={"rows": rows})
+        data = {"rows": rows, "array": np.arange(3.0)}  # numpy values reach the history record too
+        return Section("speed", "fake speed", tables={"speed": pd.DataFrame(rows)}, data=data)
 
     monkeypatch.setattr(detbench.report, "SECTIONS", [("speed", fake_speed)])
     monkeypatch.setattr(detbench.report, "machine_key", lambda info: "m")
