@@ -339,6 +339,7 @@ def test_user_data_arguments_are_checked(user_files, tmp_path):
 
 def _fake_record(folder, name, commit, scale):
     row = {"primitive": "nms", "size": "1000", "peer": "torchvision", "speedup": 10.0 / scale}
+    row.update(speedup_min=9.0 / scale, speedup_max=11.0 / scale)
     row.update(detbench_ms=1.0 * scale, detbench_ms_min=0.9 * scale, detbench_ms_max=1.1 * scale)
     rec = {"commit": commit, "dirty": False, "machine": "m", "sections": {"speed": {"tables": {"speed": [row]}}}}
     (folder / name).write_text(json.dumps(rec))
@@ -350,20 +351,28 @@ def test_baseline_flags_changes_beyond_noise():
 
     from detbench.report.sections.history import compare_to_baseline
 
-    base = pd.DataFrame(
+    def row(name, ms, speedup, peer="x"):
+        return {"primitive": name, "size": "1", "peer": peer, "detbench_ms": ms} | {
+            "detbench_ms_min": ms * 0.9,
+            "detbench_ms_max": ms * 1.1,
+            "speedup": speedup,
+            "speedup_min": speedup * 0.9,
+            "speedup_max": speedup * 1.1,
+        }
+
+    base = pd.DataFrame([row(p, 1.0, 5.0) for p in "abcd"] + [row("e", 1.0, np.nan, "-")])
+    now = pd.DataFrame(
         [
-            {"primitive": p, "size": "1", "peer": "x", "detbench_ms": 1.0, "detbench_ms_min": 0.9}
-            | {"detbench_ms_max": 1.1, "speedup": 5.0}
-            for p in ("a", "b", "c")
+            row("a", 2.0, 2.5),  # detbench slower, the peer not: a regression
+            row("b", 1.05, 5.0),  # overlapping ranges: noise
+            row("c", 0.5, 10.0),  # faster
+            row("d", 2.0, 5.0),  # both slower by the same factor: a busier machine, not flagged
+            row("e", 2.0, np.nan, "-"),  # no peer: the time alone decides
         ]
     )
-    now = base.copy()
-    now.loc[0, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [2.0, 1.8, 2.2]  # slower, beyond noise
-    now.loc[1, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [1.05, 0.95, 1.3]  # overlaps: noise
-    now.loc[2, ["detbench_ms", "detbench_ms_min", "detbench_ms_max"]] = [0.5, 0.45, 0.55]  # faster
     table = compare_to_baseline(now, base)
-    assert list(table["change"]) == ["slower", "within noise", "faster"]
-    assert table["ratio"].tolist() == pytest.approx([2.0, 1.05, 0.5])
+    assert list(table["change"]) == ["slower", "within noise", "faster", "within noise", "slower"]
+    assert table["ratio"].tolist() == pytest.approx([2.0, 1.05, 0.5, 2.0, 2.0])
 
 
 def test_history_and_baseline_sections(tmp_path, monkeypatch):
@@ -378,7 +387,8 @@ def test_history_and_baseline_sections(tmp_path, monkeypatch):
     def fake_speed(ctx):
         rows = [
             {"primitive": "nms", "size": "1000", "peer": "torchvision", "detbench_ms": 3.0}
-            | {"detbench_ms_min": 2.9, "detbench_ms_max": 3.1, "speedup": 3.0}
+            | {"detbench_ms_min": 2.9, "detbench_ms_max": 3.1, "speedup": 3.0, "speedup_min": 2.9}
+            | {"speedup_max": 3.1}
         ]
         import pandas as pd
 

@@ -58,24 +58,32 @@ def speed_rows(record: dict[str, Any]) -> pd.DataFrame:
 
 
 def compare_to_baseline(now: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
-    """Per speed row: detbench time now / baseline, with the range the two runs' min-max allow, and a flag.
+    """Per case: detbench's time now / baseline, with the range both runs' min-max allow, and a flag.
 
-    ``change`` is "slower" when even the fastest round now is slower than the slowest baseline round,
-    "faster" in the mirror case, else "within noise". ``speedup_change`` compares the ratios to the peer
-    (less sensitive to a different machine load).
+    A case is "slower" when even the fastest round now is slower than the slowest baseline round **and**,
+    where a peer was timed, the ratio to the peer fell beyond both runs' ranges too (a busier machine slows
+    detbench and the peer alike and moves only the first); "faster" in the mirror case; else
+    "within noise". One row per (primitive, size): its first peer.
     """
-    cols = [*KEY, "detbench_ms", "detbench_ms_min", "detbench_ms_max", "speedup"]
-    if now.empty or base.empty or not set(cols) <= set(base.columns):
+    cols = [*KEY, "detbench_ms", "detbench_ms_min", "detbench_ms_max", "speedup", "speedup_min", "speedup_max"]
+    if now.empty or base.empty or not set(cols[:6]) <= set(base.columns) or not set(cols[:6]) <= set(now.columns):
         return pd.DataFrame()
-    m = now[cols].merge(base[cols], on=list(KEY), suffixes=("", "_base"))
-    out = pd.DataFrame({k: m[k] for k in KEY})
-    out["now_ms"] = m["detbench_ms"]
-    out["baseline_ms"] = m["detbench_ms_base"]
-    out["ratio"] = m["detbench_ms"] / m["detbench_ms_base"]
-    out["ratio_min"] = m["detbench_ms_min"] / m["detbench_ms_max_base"]
-    out["ratio_max"] = m["detbench_ms_max"] / m["detbench_ms_min_base"]
-    out["speedup_change"] = m["speedup"] / m["speedup_base"]
-    out["change"] = np.where(out["ratio_min"] > 1, "slower", np.where(out["ratio_max"] < 1, "faster", "within noise"))
+    now, base = now.reindex(columns=cols), base.reindex(columns=cols)
+    m = now.merge(base, on=list(KEY), suffixes=("", "_base")).drop_duplicates(subset=["primitive", "size"])
+    out = pd.DataFrame({k: m[k].to_numpy() for k in KEY})
+    out["now_ms"] = m["detbench_ms"].to_numpy()
+    out["baseline_ms"] = m["detbench_ms_base"].to_numpy()
+    out["ratio"] = (m["detbench_ms"] / m["detbench_ms_base"]).to_numpy()
+    out["ratio_min"] = (m["detbench_ms_min"] / m["detbench_ms_max_base"]).to_numpy()
+    out["ratio_max"] = (m["detbench_ms_max"] / m["detbench_ms_min_base"]).to_numpy()
+    out["speedup_change"] = (m["speedup"] / m["speedup_base"]).to_numpy()
+    sp = m[["speedup_min", "speedup_max", "speedup_min_base", "speedup_max_base"]].astype(float).to_numpy()
+    has_peer = np.isfinite(sp).all(axis=1)
+    lower = sp[:, 1] < sp[:, 2]  # the best ratio now is below the worst of the baseline
+    higher = sp[:, 0] > sp[:, 3]
+    slower = (out["ratio_min"].to_numpy() > 1) & (~has_peer | lower)
+    faster = (out["ratio_max"].to_numpy() < 1) & (~has_peer | higher)
+    out["change"] = np.where(slower, "slower", np.where(faster, "faster", "within noise"))
     return out
 
 
@@ -117,9 +125,10 @@ def section_baseline(ctx: ReportContext) -> Section:
         "within noise."
     )
     text = (
-        f"<p>Baseline: <code>{base.get('_path', '?')}</code> ({meta}). A row is flagged only when the two "
-        "runs' min-max ranges do not overlap. <em>speedup_change</em> is this run's ratio to the peer over the "
-        "baseline's (closer to 1 when only the machine's load differs).</p>"
+        f"<p>Baseline: <code>{base.get('_path', '?')}</code> ({meta}). A case is flagged only when the two "
+        "runs' min-max ranges of detbench's time do not overlap and, where a peer was timed, neither do their "
+        "ranges of the ratio to the peer (a busier machine slows both and leaves the ratio). "
+        "<em>speedup_change</em> is this run's ratio to the peer over the baseline's.</p>"
     )
     return Section(
         "baseline",

@@ -212,7 +212,7 @@ def section_nms(ctx: ReportContext) -> Section:
                 "time_ms": t.median * 1e3,
                 "time_ms_min": t.min * 1e3,
                 "time_ms_max": t.max * 1e3,
-                "us_per_image": t.median / n_images * 1e6,
+                "per_image_ms": t.median / n_images * 1e3,
             }
         )
     table = pd.DataFrame(rows)
