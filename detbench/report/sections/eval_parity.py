@@ -52,11 +52,18 @@ def section_eval_parity(ctx: ReportContext) -> Section:
     data["max_abs_diff_vs_published"] = float(table["abs_diff_vs_published"].max())
     extra = "".join(f"<li>{html.escape(k)}: {v:.4g}</li>" for k, v in data.items())
     worst = max(data.get(f"max_abs_diff_{k}", 0.0) for k in ("precision", "recall", "scores"))
-    summary = (
-        f"Accuracy: on the real COCO subset detbench's 12 stats differ from the published ones by at most "
-        f"{data['max_abs_diff_vs_published']:.2g}"
-        + (f" and its precision/recall/score arrays from pycocotools' by at most {worst:.2g}." if pc else ".")
+    pub = data["max_abs_diff_vs_published"]
+    summary = "Accuracy: on the real COCO subset detbench's 12 stats " + (
+        "equal the published ones exactly" if pub == 0 else f"differ from the published ones by at most {pub:.2g}"
     )
+    if pc is not None:
+        summary += (
+            " and its precision/recall/score arrays equal pycocotools' exactly."
+            if worst == 0
+            else f"; its precision/recall/score arrays differ from pycocotools' by at most {worst:.2g}."
+        )
+    else:
+        summary += "."
     text = (
         "<p>Real data shipped with detbench: the 100 smallest COCO val2014 images (839 boxes, 9 crowd) and "
         "the 734 reference detections published with the official COCO API. Loading, evaluation, "
