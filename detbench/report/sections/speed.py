@@ -223,7 +223,7 @@ def speedup_figure(ctx: ReportContext, table: pd.DataFrame, name: str = "speedup
     top = float(np.nanmax(rows["speedup_max"].to_numpy()))
     ax.set_xlim(min(0.5, float(np.nanmin(rows["speedup_min"])) / 1.5), top * 6)
     for yi, m, h in zip(y, med, rows["speedup_max"].to_numpy()):
-        ax.text(max(m, h) * 1.08, yi, f"{m:.3g}x", va="center", fontsize=7.5)
+        ax.text(max(m, h) * 1.08, yi, f"{m:.0f}x" if m >= 100 else f"{m:.3g}x", va="center", fontsize=7.5)
     ax.minorticks_off()
     ax.set_xlabel(
         "speedup = peer time / detbench time (log scale)\nbar: median of interleaved rounds; whiskers: min-max"
