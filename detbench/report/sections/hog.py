@@ -29,7 +29,7 @@ def hog_test_image(seed: int, shape: tuple[int, int] = (480, 640)) -> np.ndarray
 @section("hog", "HOG + linear SVM detector vs OpenCV")
 def section_hog(ctx: ReportContext) -> Section:
     """With OpenCV < 5: its trained weights, both detectors timed. Without: detbench alone, seeded weights."""
-    from detbench.hog import hog_detect_multiscale
+    import detbench as db
 
     cv = ctx.peer("opencv", "HOG detectMultiScale and its trained people detector")
     if cv is not None:
@@ -42,7 +42,7 @@ def section_hog(ctx: ReportContext) -> Section:
     for shape in ((480, 640),) if ctx.quick else ((480, 640), (960, 1280)):
         ctx.progress(f"HOG: {shape[1]}x{shape[0]}")
         image = hog_test_image(ctx.seed, shape)
-        ours = lambda image=image: hog_detect_multiscale(  # noqa: E731
+        ours = lambda image=image: db.hog_detect_multiscale(  # noqa: E731
             image, svm, win_stride=8, scale=1.05, nms_threshold=None
         )
         first = first_call_time(ours)

@@ -14,17 +14,17 @@ from detbench.report.framework import ReportContext, Section, section
 def section_roi(ctx: ReportContext) -> Section:
     import matplotlib.pyplot as plt
 
-    from detbench.roi import roi_error_study, roi_quantization_error
+    import detbench as db
 
     ctx.progress("ROI: the seed's example")
-    study = roi_quantization_error([0, 0, 665, 665], stride=32, output_size=7, image_size=800)
+    study = db.roi_quantization_error([0, 0, 665, 665], stride=32, output_size=7, image_size=800)
     rows = []
     for q in (study.roi_pool, study.roi_align):
         d = dataclasses.asdict(q)
         rows.append({"pipeline": d.pop("pipeline"), **{k: v[0] for k, v in d.items()}})
     example = pd.DataFrame(rows)
     ctx.progress("ROI: error distribution")
-    errors = roi_error_study(n_boxes=100 if ctx.quick else 400, seed=ctx.seed)
+    errors = db.roi_error_study(n_boxes=100 if ctx.quick else 400, seed=ctx.seed)
     methods = [k for k in errors if k not in ("boxes", "exact_rms")]
     dist = pd.DataFrame(
         [

@@ -13,22 +13,21 @@ from detbench.report.framework import ReportContext, Section, section
 def section_sliding(ctx: ReportContext) -> Section:
     import matplotlib.pyplot as plt
 
-    from detbench.cnn import overfeat_net, to_fully_convolutional
-    from detbench.sliding import convolutional_sliding_window, sliding_window_classify, sliding_window_macs
+    import detbench as db
 
-    net = overfeat_net(seed=ctx.seed)
-    fcn = to_fully_convolutional(net)
+    net = db.overfeat_net(seed=ctx.seed)
+    fcn = db.to_fully_convolutional(net)
     sizes = (16, 32, 64, 128) if ctx.quick else (16, 32, 64, 128, 192)
     rows = []
     for size in sizes:
         ctx.progress(f"sliding windows: {size}x{size}")
         image = np.random.default_rng(size).random((size, size, 3)).astype(np.float32)
-        naive = lambda image=image: sliding_window_classify(image, net, window=14, stride=2)  # noqa: E731
-        conv = lambda image=image: convolutional_sliding_window(image, fcn)  # noqa: E731
+        naive = lambda image=image: db.sliding_window_classify(image, net, window=14, stride=2)  # noqa: E731
+        conv = lambda image=image: db.convolutional_sliding_window(image, fcn)  # noqa: E731
         first_naive, first_conv = first_call_time(naive), first_call_time(conv)
         t = compare({"naive": naive, "conv": conv}, rounds=3 if ctx.quick else 5, budget_s=4.0 if ctx.quick else 10.0)
         r = ratio(t["naive"], t["conv"])
-        macs = sliding_window_macs((size, size, 3), net)
+        macs = db.sliding_window_macs((size, size, 3), net)
         agree = float(np.abs(naive() - conv()).max())
         rows.append(
             {

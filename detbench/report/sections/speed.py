@@ -111,8 +111,7 @@ def speed_cases(quick: bool, seed: int = 0, ctx: ReportContext | None = None) ->
 
 def _eval_speed_cases(quick: bool, seed: int, ctx: ReportContext | None) -> list[SpeedCase]:
     """COCO evaluation end to end (evaluate + accumulate + summarize) on pycocotools COCO objects."""
-    from detbench.eval import COCOeval
-    from detbench.eval.loader import clear_cache
+    from detbench.eval import COCOeval, clear_cache
     from detbench.synthetic import DetectorConfig, SceneConfig, make_dataset
 
     pc = _peer(ctx, "pycocotools", "COCO evaluation speed; detbench's COCOeval takes its COCO objects")
