@@ -395,13 +395,30 @@ def test_history_and_baseline_sections(tmp_path, monkeypatch):
         data = {"rows": rows, "array": np.arange(3.0)}  # numpy values reach the history record too
         return Section("speed", "fake speed", tables={"speed": pd.DataFrame(rows)}, data=data)
 
+    asv = tmp_path / "asv" / "somehost"
+    asv.mkdir(parents=True)
+    for i, commit in enumerate(("aaaaaaaa11", "bbbbbbbb22")):  # asv 0.6 result files
+        record = {
+            "commit_hash": commit,
+            "date": 1000 + i,
+            "result_columns": ["result", "params", "version"],
+            "results": {
+                "bench_boxes.Iou.time_box_iou": [[0.001 * (i + 1), 0.004], [["100", "1000"]], "v"],
+                "bench_nms.time_nms": [0.5, [], "v"],
+                "bench_nms.time_broken": [[None], [["x"]], "v"],
+            },
+            "version": 2,
+        }
+        (asv / f"{commit[:8]}-env.json").write_text(json.dumps(record))
+    (asv / "machine.json").write_text("{}")
     monkeypatch.setattr(detbench.report, "SECTIONS", [("speed", fake_speed)])
     monkeypatch.setattr(detbench.report, "machine_key", lambda info: "m")
-    index = run_report(tmp_path / "rep", progress=False, history=hist, baseline=hist)
+    index = run_report(tmp_path / "rep", progress=False, history=hist, baseline=hist, asv_results=tmp_path / "asv")
     results = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert results["sections"]["baseline"]["tables"]["baseline"][0]["change"] == "slower"
     assert any("slower than the baseline" in n for n in results["sections"]["baseline"]["notes"])
     assert results["sections"]["history"]["data"]["runs"] == 3 and "history.png" in index.read_text()
+    assert results["sections"]["history"]["data"]["asv_rows"] == 6 and "asv_history.png" in index.read_text()
     assert len(list(hist.glob("*.json"))) == 3
     with pytest.raises(ValueError, match="baseline"):
         hist_mod.load_record(tmp_path / "nothing-here.json")

@@ -95,6 +95,7 @@ def run_report(
     dt: dict[str, str] | Iterable[str] | None = None,
     history: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
+    asv_results: str | os.PathLike[str] | None = ".asv/results",
 ) -> Path:
     """Run the report and write it to ``out_dir``; returns the path of ``index.html``.
 
@@ -112,6 +113,7 @@ def run_report(
         section when it holds earlier runs of this machine.
     baseline: a history record, a results.json or a history folder (its newest record): adds a section with
         each speed case's time against it, flagging changes beyond both runs' min-max.
+    asv_results: asv's results folder; the history section also plots it when it exists.
 
     A missing or incompatible optional peer never stops the report: its comparison is skipped with a
     note in the report and on ``stream``; a section that fails is replaced by its error.
@@ -141,6 +143,7 @@ def run_report(
         options["baseline"] = base
     if history is not None:
         options["history"] = str(history)
+        options["asv_results"] = str(asv_results) if asv_results is not None else None
     ctx = ReportContext(out, quick=quick, seed=seed, progress=bar.step, warn=bar.message, options=options)
     t0 = time.perf_counter()
     # the machine table last (threading layer and load known then), shown first

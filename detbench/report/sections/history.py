@@ -7,6 +7,7 @@ report's results.json, or a folder: its newest record) and compares each speed r
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -141,11 +142,40 @@ def section_baseline(ctx: ReportContext) -> Section:
     )
 
 
-@section("history", "History over runs")
-def section_history(ctx: ReportContext) -> Section:
-    import matplotlib.pyplot as plt
+def asv_results(folder: str | Path) -> pd.DataFrame:
+    """asv 0.6 result files under ``folder`` (``<machine>/<commit>-<env>.json``) as one row per benchmark,
+    parameter combination and commit: ``benchmark``, ``params``, ``commit``, ``date`` (ms), ``value``
+    (seconds for ``time_*``). Unreadable files and failed benchmarks are skipped."""
+    rows = []
+    for p in sorted(Path(folder).glob("*/*.json")):
+        if p.name == "machine.json":
+            continue
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            columns = data.get("result_columns", ["result", "params"])
+            i_res, i_par = columns.index("result"), columns.index("params")
+            for bench, entry in data.get("results", {}).items():
+                values = entry[i_res] if isinstance(entry, list) else entry
+                values = values if isinstance(values, list) else [values]
+                params = entry[i_par] if isinstance(entry, list) and len(entry) > i_par else []
+                combos = list(itertools.product(*params)) if params else [()]
+                for combo, v in zip(combos, values):
+                    if isinstance(v, (int, float)) and np.isfinite(v):
+                        rows.append(
+                            {
+                                "benchmark": bench,
+                                "params": ", ".join(map(str, combo)),
+                                "commit": str(data.get("commit_hash", "?"))[:8],
+                                "date": data.get("date", 0),
+                                "value": float(v),
+                            }
+                        )
+        except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue
+    return pd.DataFrame(rows, columns=["benchmark", "params", "commit", "date", "value"])
 
-    folder = Path(ctx.options["history"])
+
+def _report_history(ctx: ReportContext, folder: Path) -> list[pd.DataFrame]:
     records = []
     machine = ctx.options.get("machine")
     for p in sorted(folder.glob("*.json")):
@@ -164,35 +194,68 @@ def section_history(ctx: ReportContext) -> Section:
             run=i, label=f"{str(rec.get('commit', '?'))[:7]}{'+' if rec.get('dirty') else ''}"
         )
         frames.append(df)
-    if len(frames) < 2:
-        ctx.note(f"{len(frames)} run(s) with speed rows in {folder}: the history figure needs two")
-        return Section("history", "History over runs", data={"runs": len(frames)})
-    hist = pd.concat(frames, ignore_index=True)
-    cases = hist.groupby(["primitive", "size"]).size().sort_values(ascending=False).index[:8]
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for prim, size in cases:
-        h = hist[(hist["primitive"] == prim) & (hist["size"] == size)].sort_values("run")
-        ax.errorbar(
-            h["run"],
-            h["detbench_ms"],
-            yerr=[h["detbench_ms"] - h["detbench_ms_min"], h["detbench_ms_max"] - h["detbench_ms"]],
-            fmt="o-",
-            capsize=2,
-            label=f"{prim} {size}",
-        )
-    labels = hist.drop_duplicates("run").sort_values("run")
-    ax.set_xticks(labels["run"], labels["label"], rotation=45, fontsize=7, ha="right")
-    ax.set_yscale("log")
-    ax.set_ylabel("detbench time (ms, log; bars: min-max)")
-    ax.set_xlabel("run (commit; + = uncommitted changes)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    table = hist.pivot_table(index=["primitive", "size"], columns="run", values="detbench_ms").reset_index()
-    table.columns = [c if isinstance(c, str) else f"run {c} (ms)" for c in table.columns]
+    return frames
+
+
+@section("history", "History over runs")
+def section_history(ctx: ReportContext) -> Section:
+    import matplotlib.pyplot as plt
+
+    folder = Path(ctx.options["history"])
+    frames = _report_history(ctx, folder)
+    asv_dir = ctx.options.get("asv_results")
+    asv = asv_results(asv_dir) if asv_dir and Path(asv_dir).is_dir() else pd.DataFrame()
+    tables: dict[str, pd.DataFrame] = {}
+    figures: list[tuple[str, str]] = []
+    text = ""
+    if len(frames) >= 2:
+        hist = pd.concat(frames, ignore_index=True)
+        cases = hist.groupby(["primitive", "size"]).size().sort_values(ascending=False).index[:8]
+        fig, ax = plt.subplots(figsize=(10, 5))
+        for prim, size in cases:
+            h = hist[(hist["primitive"] == prim) & (hist["size"] == size)].sort_values("run")
+            ax.errorbar(
+                h["run"],
+                h["detbench_ms"],
+                yerr=[h["detbench_ms"] - h["detbench_ms_min"], h["detbench_ms_max"] - h["detbench_ms"]],
+                fmt="o-",
+                capsize=2,
+                label=f"{prim} {size}",
+            )
+        labels = hist.drop_duplicates("run").sort_values("run")
+        ax.set_xticks(labels["run"], labels["label"], rotation=45, fontsize=7, ha="right")
+        ax.set_yscale("log")
+        ax.set_ylabel("detbench time (ms, log; bars: min-max)")
+        ax.set_xlabel("run (commit; + = uncommitted changes)")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        table = hist.pivot_table(index=["primitive", "size"], columns="run", values="detbench_ms").reset_index()
+        table.columns = [c if isinstance(c, str) else f"run {c} (ms)" for c in table.columns]
+        tables["history"] = table
+        figures.append((ctx.savefig(fig, "history.png"), "detbench's time per case over the recorded runs."))
+        text += f"<p>{len(frames)} report runs on this machine from <code>{folder}</code>, oldest first.</p>"
+    else:
+        ctx.note(f"{len(frames)} report run(s) with speed rows in {folder}: the history figure needs two")
+    if len(asv):
+        commits = asv.drop_duplicates("commit").sort_values("date")["commit"].tolist()
+        asv["series"] = asv["benchmark"] + np.where(asv["params"] != "", " (" + asv["params"] + ")", "")
+        top = asv.groupby("series").size().sort_values(ascending=False).index[:8]
+        fig, ax = plt.subplots(figsize=(10, 5))
+        for name in top:
+            h = asv[asv["series"] == name].sort_values("date")
+            ax.plot([commits.index(c) for c in h["commit"]], h["value"], "o-", label=name)
+        ax.set_xticks(range(len(commits)), commits, rotation=45, fontsize=7, ha="right")
+        ax.set_yscale("log")
+        ax.set_ylabel("asv result (s for time_*, log)")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        tables["asv_history"] = asv.pivot_table(index="series", columns="commit", values="value").reset_index()
+        figures.append((ctx.savefig(fig, "asv_history.png"), "asv results over commits (first 8 series)."))
+        n_series = asv["series"].nunique()
+        text += f"<p>asv results from <code>{asv_dir}</code>: {len(commits)} commit(s), {n_series} series.</p>"
     return Section(
         "history",
         "History over runs",
-        text=f"<p>{len(frames)} runs on this machine from <code>{folder}</code>, oldest first.</p>",
-        tables={"history": table},
-        figures=[(ctx.savefig(fig, "history.png"), "detbench's time per case over the recorded runs.")],
-        data={"runs": len(frames)},
+        text=text,
+        tables=tables,
+        figures=figures,
+        data={"runs": len(frames), "asv_rows": len(asv)},
     )
