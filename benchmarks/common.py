@@ -12,3 +12,14 @@ def peer_available(module):
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def time_same_run(fns, rounds=7, budget_s=30.0):
+    """Same-run tables (``python -m benchmarks.bench_x``): detbench's timing helper, interleaved rounds.
+
+    ``fns`` maps a name to a zero-argument callable; returns ``{name: detbench._timing.Timing}`` (median,
+    min, max per call, warm-up excluded). asv's own ``time_*`` benchmarks are timed by asv.
+    """
+    from detbench._timing import compare
+
+    return compare(fns, rounds=rounds, budget_s=budget_s)

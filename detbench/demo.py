@@ -3,22 +3,21 @@
 Each *case* is one primitive at one size: detbench's call and, where the peer
 library is installed, the same work done by the peer. For each case the demo
 reports the first call (JIT compile, or loading the on-disk cache, plus one
-run), the steady-state median, the peer's median and the speed ratio. detbench
-and the peer are timed in separate blocks, never interleaved (interleaving
-torch and Numba calls makes both thread pools fight).
+run), then detbench and the peer in interleaved rounds (:mod:`detbench._timing`,
+the helper the report uses too): medians with their min-max range, and the
+speed ratio computed round by round.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
 
+from detbench._timing import compare, first_call_time, ratio
 from detbench.synthetic import random_boxes
 
 __all__ = ["Case", "demo_cases", "time_case", "run_demo"]
@@ -35,19 +34,19 @@ class Case:
     peer_run: Callable[[], Any] | None = None
 
 
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def demo_cases(quick: bool = True) -> list[Case]:
     """The cases for every primitive that exists, at demo sizes."""
     import detbench as db
 
     cases: list[Case] = []
-    torch = None
-    if _have("torch") and _have("torchvision"):
-        import torch
-        import torchvision.ops as tvops
+    from detbench.report import peers
+
+    torch = tvops = None
+    try:
+        tv = peers.load("torchvision")
+        torch, tvops = tv.torch, tv.ops
+    except peers.PeerUnavailable as exc:
+        print(f"detbench demo: {exc}; no peer column", file=sys.stderr)
 
     n = 1000 if quick else 3000
     a, b = random_boxes(n, seed=1), random_boxes(n, seed=2)
@@ -82,36 +81,37 @@ def demo_cases(quick: bool = True) -> list[Case]:
 
 
 def time_case(case: Case, repeats: int = 5) -> dict[str, Any]:
-    """Time one case: first call, steady median, peer median and ratio (seconds)."""
-    t0 = time.perf_counter()
-    case.run()
-    first = time.perf_counter() - t0
-    steady = _median_time(case.run, repeats)
-    peer_s = _median_time(case.peer_run, repeats) if case.peer_run is not None else float("nan")
-    return {
+    """Time one case: first call, then detbench and the peer in ``repeats`` interleaved rounds (seconds)."""
+    first = first_call_time(case.run)
+    fns = {"detbench": case.run}
+    if case.peer_run is not None:
+        fns["peer"] = case.peer_run
+    t = compare(fns, rounds=max(1, repeats), min_rounds=min(3, max(1, repeats)), warmup=False)
+    nan = float("nan")
+    row = {
         "primitive": case.name,
         "size": case.size,
         "first_call_s": first,
-        "detbench_s": steady,
+        "detbench_s": t["detbench"].median,
+        "detbench_min_s": t["detbench"].min,
+        "detbench_max_s": t["detbench"].max,
         "peer": case.peer or "-",
-        "peer_s": peer_s,
-        "speedup": peer_s / steady if case.peer_run is not None and steady > 0 else float("nan"),
+        "peer_s": t["peer"].median if "peer" in t else nan,
+        "speedup": nan,
+        "speedup_min": nan,
+        "speedup_max": nan,
     }
-
-
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    if "peer" in t:
+        r = ratio(t["peer"], t["detbench"])
+        row.update(speedup=r.median, speedup_min=r.min, speedup_max=r.max)
+    return row
 
 
 def _fmt_s(x: float) -> str:
+    """Milliseconds throughout (one unit per column)."""
     if not np.isfinite(x):
         return "-"
-    return f"{x * 1e3:9.2f} ms" if x < 1 else f"{x:9.3f} s "
+    return f"{x * 1e3:10.3f} ms"
 
 
 def run_demo(quick: bool = True, repeats: int = 5, stream: TextIO | None = None) -> list[dict[str, Any]]:
@@ -120,23 +120,29 @@ def run_demo(quick: bool = True, repeats: int = 5, stream: TextIO | None = None)
     cases = demo_cases(quick)
     rows = []
     header = (
-        f"{'primitive':<22}{'size':>12}{'first call':>14}{'detbench':>14}  {'peer':<12}{'peer time':>12}{'speedup':>9}"
+        f"{'primitive':<22}{'size':>12}{'first call':>14}{'detbench':>14}  {'peer':<12}{'peer time':>14}"
+        f"{'speedup [min, max]':>22}"
     )
     print(header, file=stream)
     print("-" * len(header), file=stream)
     for case in cases:
         r = time_case(case, repeats)
         rows.append(r)
-        speed = f"{r['speedup']:8.1f}x" if np.isfinite(r["speedup"]) else "        -"
+        speed = (
+            f"{r['speedup']:8.1f}x [{r['speedup_min']:.3g}, {r['speedup_max']:.3g}]"
+            if np.isfinite(r["speedup"])
+            else "        -"
+        )
         print(
             f"{r['primitive']:<22}{r['size']:>12}{_fmt_s(r['first_call_s']):>14}{_fmt_s(r['detbench_s']):>14}  "
-            f"{r['peer']:<12}{_fmt_s(r['peer_s']):>12}{speed}",
+            f"{r['peer']:<12}{_fmt_s(r['peer_s']):>14}{speed}",
             file=stream,
             flush=True,
         )
     print(
         "\nfirst call = JIT compile (or on-disk cache load) + one run; times are medians of "
-        f"{repeats} runs; speedup = peer / detbench, measured in the same run.",
+        f"{repeats} interleaved rounds after a warm-up; speedup = peer / detbench round by round, "
+        "median [min, max].",
         file=stream,
     )
     return rows

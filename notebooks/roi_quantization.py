@@ -19,9 +19,6 @@
 # quantizes nothing and samples bilinearly.
 
 # %%
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -58,3 +55,4 @@ ax.set_xlabel("mean |pooled - exact| per box")
 ax.legend()
 fig.tight_layout()
 assert np.median(errors["roi_align"]) < np.median(errors["roi_pool_avg"])
+plt.show()

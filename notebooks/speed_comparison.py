@@ -22,43 +22,38 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from detbench.report import first_call_time, median_time, speed_cases
+from detbench.report import measure_case, speed_cases
 
 QUICK = os.environ.get("DETBENCH_NOTEBOOK_FULL", "0") != "1"
+
+# %% [markdown]
+# `measure_case` times the first call, then detbench and every peer in interleaved rounds (warm-up excluded);
+# each time is a median with its min and max, and the speedup is computed round by round.
 
 # %%
 rows = []
 for case in speed_cases(quick=QUICK):
-    first = first_call_time(case.detbench)
-    steady = median_time(case.detbench, repeats=3)
-    for peer, fn in case.peers.items():
-        fn()
-        peer_s = median_time(fn, repeats=3)
-        rows.append(
-            dict(
-                primitive=case.primitive,
-                size=case.size,
-                first_call_s=first,
-                detbench_s=steady,
-                peer=peer,
-                peer_s=peer_s,
-                speedup=peer_s / steady,
-            )
-        )
+    if case.peers:
+        rows.extend(measure_case(case, quick=QUICK))
 speed = pd.DataFrame(rows)
-speed
+speed[["primitive", "size", "peer", "detbench_ms", "peer_ms", "speedup", "speedup_min", "speedup_max"]]
 
 # %%
-assert len(speed) > 0 and (speed["detbench_s"] > 0).all()
-fig, ax = plt.subplots(figsize=(8, 0.4 * len(speed) + 1.5))
-ax.barh([f"{r.primitive} {r.size} vs {r.peer}" for r in speed.itertuples()], speed["speedup"])
+assert len(speed) > 0 and (speed["detbench_ms"] > 0).all()
+assert (speed["speedup_min"] <= speed["speedup"]).all() and (speed["speedup"] <= speed["speedup_max"]).all()
+fig, ax = plt.subplots(figsize=(9, 0.4 * len(speed) + 1.5))
+err = [speed["speedup"] - speed["speedup_min"], speed["speedup_max"] - speed["speedup"]]
+ax.barh([f"{r.primitive} {r.size} vs {r.peer}" for r in speed.itertuples()], speed["speedup"], xerr=err)
+for y, (m, hi) in enumerate(zip(speed["speedup"], speed["speedup_max"])):
+    ax.text(hi * 1.08, y, f"{m:.3g}x", va="center", fontsize=8)
 ax.set_xscale("log")
+ax.set_xlim(right=float(np.nanmax(speed["speedup_max"])) * 6)
 ax.axvline(1, color="k", lw=0.8)
-ax.set_xlabel("speedup (peer time / detbench time)")
+ax.invert_yaxis()
+ax.set_xlabel("speedup (peer time / detbench time; whiskers: min-max over rounds)")
 fig.tight_layout()
+plt.show()

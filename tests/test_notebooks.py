@@ -25,3 +25,6 @@ def test_notebook_executes(path, monkeypatch):
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    if "plt.show()" in path.read_text():  # a person running it sees its figures
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no figure in the outputs"

@@ -1,0 +1,188 @@
+"""The one timing helper: used by ``detbench report``, ``detbench demo`` and the benchmarks' same-run tables.
+
+Rules (issue 20, item 1):
+
+- **Warm-up excluded.** Each callable runs once untimed before the first round (JIT compile or cache
+  load, page faults of first allocations, a peer's lazy initialisation). The first call is measured
+  apart by :func:`first_call_time`.
+- **Interleaved rounds.** ``rounds`` rounds; in each round every callable is timed once as a *block*
+  (``inner`` back-to-back calls, mean per call), in an order that alternates from round to round, so a
+  slow spell of the shared machine hits every contender alike. A block starts with one untimed call
+  (Numba's and torch's thread pools fight when switched within a loop: the first call after a switch
+  pays for it), so blocks never interleave single calls of two libraries.
+- **Median and spread.** A :class:`Timing` keeps every round's time: median, min and max. A ratio of two
+  contenders is computed round by round (same round, same machine state) and summarised the same way
+  (:class:`Ratio`).
+- ``inner`` is chosen so that a block lasts about ``min_block_s`` (tiny kernels are not timed one call
+  at a time); a ``budget_s`` stops adding rounds once spent (never below ``min_rounds``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Timing", "Ratio", "time_fn", "compare", "ratio", "first_call_time", "fmt_seconds", "SPREAD_WARN"]
+
+#: A timing (or ratio) whose (max - min) / median exceeds this is flagged as noisy.
+SPREAD_WARN = 0.5
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over rounds: ``median``, ``min``, ``max``; ``times`` is each round's value."""
+
+    times: tuple[float, ...]
+    inner: int = 1
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.times)) if self.times else math.nan
+
+    @property
+    def min(self) -> float:
+        return float(min(self.times)) if self.times else math.nan
+
+    @property
+    def max(self) -> float:
+        return float(max(self.times)) if self.times else math.nan
+
+    @property
+    def rounds(self) -> int:
+        return len(self.times)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: 0 for perfectly steady timings."""
+        m = self.median
+        return (self.max - self.min) / m if m > 0 else math.nan
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.spread > SPREAD_WARN)
+
+    def __str__(self) -> str:
+        return f"{fmt_seconds(self.median)} [{fmt_seconds(self.min)}, {fmt_seconds(self.max)}]"
+
+    def as_dict(self, prefix: str = "") -> dict[str, float]:
+        return {
+            f"{prefix}s": self.median,
+            f"{prefix}min_s": self.min,
+            f"{prefix}max_s": self.max,
+            f"{prefix}rounds": self.rounds,
+        }
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio computed round by round (``values``): median, min and max."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.values)) if self.values else math.nan
+
+    @property
+    def min(self) -> float:
+        return float(min(self.values)) if self.values else math.nan
+
+    @property
+    def max(self) -> float:
+        return float(max(self.values)) if self.values else math.nan
+
+    @property
+    def spread(self) -> float:
+        m = self.median
+        return (self.max - self.min) / m if m > 0 else math.nan
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.spread > SPREAD_WARN)
+
+    def __str__(self) -> str:
+        return f"{self.median:.3g}x [{self.min:.3g}, {self.max:.3g}]"
+
+
+def first_call_time(fn: Callable[[], Any]) -> float:
+    """Time of one call of ``fn`` now: in a fresh process the JIT compile (or cache load) plus one run."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _block(fn: Callable[[], Any], inner: int) -> float:
+    fn()  # untimed: absorbs a thread-pool switch from the previous contender
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+@dataclass
+class _Plan:
+    fn: Callable[[], Any]
+    inner: int = 1
+    times: list[float] = field(default_factory=list)
+
+
+def compare(
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    rounds: int = 5,
+    min_rounds: int = 3,
+    budget_s: float = math.inf,
+    min_block_s: float = 0.005,
+    max_inner: int = 50,
+    warmup: bool = True,
+) -> dict[str, Timing]:
+    """Time every callable of ``fns`` in interleaved rounds; returns ``{name: Timing}`` (seconds per call).
+
+    ``warmup=False`` skips the untimed warm-up call (when the caller has just made one, e.g. with
+    :func:`first_call_time`).
+    """
+    if rounds < 1 or min_rounds < 1:
+        raise ValueError(f"rounds: expected >= 1, got rounds={rounds}, min_rounds={min_rounds}")
+    plans = {name: _Plan(fn) for name, fn in fns.items()}
+    for plan in plans.values():
+        if warmup:
+            plan.fn()
+        one = first_call_time(plan.fn)  # a steady call: sizes the block
+        plan.inner = int(min(max_inner, max(1, min_block_s // max(one, 1e-9))))
+    names = list(plans)
+    start = time.perf_counter()
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            plan = plans[name]
+            plan.times.append(_block(plan.fn, plan.inner))
+        if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+            break
+    return {name: Timing(tuple(p.times), p.inner) for name, p in plans.items()}
+
+
+def time_fn(fn: Callable[[], Any], **kwargs: Any) -> Timing:
+    """:func:`compare` with one contender."""
+    return compare({"fn": fn}, **kwargs)["fn"]
+
+
+def ratio(num: Timing, den: Timing) -> Ratio:
+    """``num / den`` round by round (the rounds of one :func:`compare` call are paired)."""
+    n = min(num.rounds, den.rounds)
+    return Ratio(tuple(a / b for a, b in zip(num.times[:n], den.times[:n]) if b > 0))
+
+
+def fmt_seconds(x: float, unit: str | None = None) -> str:
+    """``x`` seconds in ``unit`` ("s", "ms", "us"), or in the unit that suits it when ``unit`` is None."""
+    if x is None or not np.isfinite(x):
+        return "-"
+    if unit is None:
+        unit = "s" if x >= 1 else "ms" if x >= 1e-3 else "us"
+    scale = {"s": 1.0, "ms": 1e3, "us": 1e6}[unit]
+    label = "µs" if unit == "us" else unit
+    return f"{x * scale:.3g} {label}"
