@@ -110,9 +110,7 @@ def decode_generic(raw: bytes, name: str) -> Any:
     except msgspec.ValidationError as exc:  # a number beyond float64's range
         raise ValueError(f"{name}: malformed JSON: {exc} (JSON path)") from None
     except RecursionError:
-        raise ValueError(
-            f"{name}: malformed JSON: arrays/objects nested too deeply to read"
-        ) from None
+        raise ValueError(f"{name}: malformed JSON: arrays/objects nested too deeply to read") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: not UTF-8 text (byte {exc.start})") from None
 

@@ -516,10 +516,20 @@ def load_coco(source: Any) -> CocoDataset:
     O(N) array conversion.
     """
     raw, data, name = read_source(source, "load_coco")
+    return load_coco_source(raw, data, name)
+
+
+def load_coco_source(raw: bytes | None, data: Any, name: str, *, strict: bool = True) -> CocoDataset:
+    """:func:`load_coco` of what :func:`detbench.eval._json.read_source` returned.
+
+    ``strict=False`` (the ``COCO`` drop-in) accepts what pycocotools accepts:
+    duplicate image or annotation ids, annotations of images or categories not
+    listed (never evaluated), negative sizes and any truthy ``iscrowd``.
+    """
     if raw is not None:
         typed = gt_arrays(raw)
         if typed is not None:
-            return _gt_from_typed(typed, name)
+            return _gt_from_typed(typed, name, strict)
         data = decode_generic(raw, name)
     if not isinstance(data, dict):
         raise ValueError(
@@ -533,14 +543,15 @@ def load_coco(source: Any) -> CocoDataset:
             raise ValueError(f"{name}: {key!r} must be a list, got {type(data[key]).__name__}")
     images = data["images"]
     cats = data["categories"]
-    image_ids, cat_ids = _image_and_category_ids(images, cats, name)
-    anns = extract_annotations(data["annotations"], "gt", name, strict=True)
-    _check_unique_ann_ids(anns.ids, name)
-    _check_known(anns, image_ids, cat_ids, name, data["annotations"])
+    image_ids, cat_ids = _image_and_category_ids(images, cats, name, strict)
+    anns = extract_annotations(data["annotations"], "gt", name, strict=strict)
+    if strict:
+        _check_unique_ann_ids(anns.ids, name)
+        _check_known(anns, image_ids, cat_ids, name, data["annotations"])
     return CocoDataset(image_ids, cats, anns, is_results=False, source=name, images=images)
 
 
-def _image_and_category_ids(images: list, cats: list, name: str) -> tuple[list, list]:
+def _image_and_category_ids(images: list, cats: list, name: str, strict: bool) -> tuple[list, list]:
     for k, im in enumerate(images):
         if not isinstance(im, dict) or "id" not in im:
             raise ValueError(f"{name}: image {k} has no 'id'")
@@ -555,7 +566,7 @@ def _image_and_category_ids(images: list, cats: list, name: str) -> tuple[list, 
                 hash(v)
             except TypeError:
                 raise ValueError(f"{name}: {what} {k} is not hashable ({v!r})") from None
-        dup = _duplicates(vals)
+        dup = _duplicates(vals) if strict else None
         if dup is not None:
             raise ValueError(f"{name}: duplicate {what} {dup[0]!r} (entry {dup[1]})")
     return image_ids, cat_ids
@@ -569,23 +580,24 @@ def _check_unique_ann_ids(ids: np.ndarray, name: str) -> None:
             return
     dup = _duplicates(ids.tolist())
     if dup is not None:
-        raise ValueError(f"{name}: duplicate annotation id {dup[0]!r} (annotation {dup[1]})")
+        raise ValueError(f"{name}: duplicate annotation id {_py(dup[0])!r} (annotation {dup[1]})")
 
 
-def _gt_from_typed(typed: TypedGT, name: str) -> CocoDataset:
+def _gt_from_typed(typed: TypedGT, name: str, strict: bool) -> CocoDataset:
     """:func:`load_coco` of a file msgspec read into arrays (same checks as the dict path)."""
-    image_ids, cat_ids = _image_and_category_ids(typed.images, typed.categories, name)
+    image_ids, cat_ids = _image_and_category_ids(typed.images, typed.categories, name, strict)
     a = typed.arrays
     crowd = a["iscrowd"]
-    bad = (crowd != 0) & (crowd != 1)
+    bad = (crowd != 0) & (crowd != 1) & strict
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name}: annotation {k} (id {_py(a['ids'][k])!r}): iscrowd must be 0 or 1, got {crowd[k]}")
-    anns = Annotations(a["image_id"], a["category_id"], a["bbox"], a["area"], crowd == 1, None, a["ids"])
+    anns = Annotations(a["image_id"], a["category_id"], a["bbox"], a["area"], crowd != 0, None, a["ids"])
     anns.extra["difficult"] = a["difficult"]
-    _check_values(anns, None, name, strict=True)
-    _check_unique_ann_ids(anns.ids, name)
-    _check_known(anns, image_ids, cat_ids, name, None)
+    _check_values(anns, None, name, strict=strict)
+    if strict:
+        _check_unique_ann_ids(anns.ids, name)
+        _check_known(anns, image_ids, cat_ids, name, None)
     return CocoDataset(image_ids, typed.categories, anns, is_results=False, source=name, images=typed.images)
 
 
@@ -602,7 +614,9 @@ def _difficult_flags(anns: list) -> np.ndarray | None:
     return np.array([bool(a.get("difficult", 0)) or bool(a.get("ignore", 0)) for a in anns], bool)
 
 
-def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, raw: list | None) -> None:
+def _check_known(anns: Annotations, image_ids: list, cat_ids: list | None, name: str, raw: list | None) -> None:
+    """Every annotation's image (and category, unless ``cat_ids`` is None) must be listed."""
+
     def where(k: int) -> str:
         return _describe(raw, k) if raw is not None else f"annotation {k}"
 
@@ -619,6 +633,8 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, r
             f"{name}: {where(k)} refers to image_id {value(k, 'image_id', anns.image_id)!r}, which is not in the "
             f"ground truth's images ({int(bad.sum())} annotation(s) in all)"
         )
+    if cat_ids is None:
+        return
     cp = positions(anns.category_id, cat_ids)
     bad = cp < 0
     if bad.any():
@@ -629,7 +645,7 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, r
         )
 
 
-def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDataset:
+def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_category: bool = False) -> CocoDataset:
     """Load detection results (path, JSON bytes, list of dicts or ``(N, 7)`` array).
 
     Each detection needs ``image_id``, ``category_id``, ``bbox`` (4 numbers,
@@ -660,7 +676,7 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDat
         if raw is not None:
             typed = results_arrays(raw)
             if typed is not None:
-                return _results_from_arrays(typed, gt, name, compat)
+                return _results_from_arrays(typed, gt, name, compat, _any_category)
             data = decode_generic(raw, name)
     if isinstance(data, dict):
         if not isinstance(data.get("annotations"), list):
@@ -679,11 +695,11 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDat
     anns.ids_ = np.arange(1, len(anns) + 1, dtype=np.float64)
     anns.ids_fn = None
     image_ids, cats = _gt_ids(gt)
-    _check_known(anns, image_ids, [c["id"] for c in cats], name, data)
+    _check_known(anns, image_ids, None if _any_category else [c["id"] for c in cats], name, data)
     return CocoDataset(image_ids, cats, anns, is_results=True, source=name)
 
 
-def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None) -> CocoDataset:
+def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None, any_category: bool) -> CocoDataset:
     """:func:`load_results` of a file msgspec read into arrays (same checks as the dict path)."""
     n = arrays["score"].shape[0]
     if not n and compat == "pycocotools":
@@ -694,7 +710,7 @@ def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None) -
     anns.ids_ = ids
     _check_values(anns, None, name, strict=True)
     image_ids, cats = _gt_ids(gt)
-    _check_known(anns, image_ids, [c["id"] for c in cats], name, None)
+    _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, None)
     return CocoDataset(image_ids, cats, anns, is_results=True, source=name)
 
 
