@@ -295,6 +295,10 @@ def _extract(parts: list, n: int, kind: str, source: str, *, strict: bool, image
     if fast is not None:
         return _from_fast_read(fast, kind, source, image_id, lambda: _flatten(parts), strict=strict)
     anns = _flatten(parts)
+    if len(anns) != n:  # e.g. emptied by Python code run inside a dict lookup (a key's __eq__)
+        raise ValueError(
+            f"{source}: the annotation lists changed while they were read ({n} -> {len(anns)} annotations)"
+        )
     out = _python_read(anns, kind, source, keys, strict=strict, image_id=image_id)
     _add_lazy_fields(out, kind, source, lambda: anns)
     try:
