@@ -189,3 +189,27 @@ def test_results_file_changed_after_loading(tmp_path):
     os.utime(f, ns=(1, 1))
     with pytest.raises(ValueError, match="changed since it was loaded"):
         r.dataset
+
+
+def test_failed_load_leaves_nothing_half_loaded(tmp_path):
+    g = COCO(GT)
+    before = (g.getImgIds(), g.getCatIds(), len(g.annotations))
+    rows = json.load(open(DT))
+    rows[-1] = dict(rows[-1], bbox=[1, 2, 3])
+    f = tmp_path / "dt.json"
+    f.write_text(json.dumps(rows))
+    with pytest.raises(ValueError, match=r"annotation 733: bbox must be a list of 4 numbers"):
+        g.loadRes(str(f))
+    with pytest.raises(ValueError, match=r"annotation 733: bbox must be a list of 4 numbers"):
+        g.loadRes(rows)
+    assert (g.getImgIds(), g.getCatIds(), len(g.annotations)) == before
+    assert g._dicts is None and not g._index  # the failed loads built nothing on the ground truth
+    r = g.loadRes(DT)  # and it still works
+    E = COCOeval(g, r, "bbox")
+    E.evaluate()
+    E.accumulate()
+    quiet(E.summarize)
+    assert np.array_equal(E.stats, np.array(base.PUBLISHED))
+    f.write_text(json.dumps(json.load(open(GT)))[:-3])
+    with pytest.raises(ValueError, match=r"truncated"):
+        COCO(str(f))

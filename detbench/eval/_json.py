@@ -20,6 +20,8 @@ ValueError naming the file, the byte offset, and the line and column.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
 import re
@@ -115,6 +117,19 @@ def decode_generic(raw: bytes, name: str) -> Any:
         raise ValueError(f"{name}: not UTF-8 text (byte {exc.start})") from None
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic GC paused while half a million acyclic objects are made (bbox tuples are GC-tracked
+    and would trigger repeated full collections that find nothing)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _floats(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, np.float64, n)
 
@@ -134,6 +149,11 @@ def _bboxes(rows: list, n: int) -> np.ndarray:
 
 
 def results_arrays(raw: bytes) -> dict | None:
+    with _gc_paused():
+        return _results_arrays(raw)
+
+
+def _results_arrays(raw: bytes) -> dict | None:
     """Arrays of a results file in the common case (see the module docstring), else None.
 
     Keys: ``image_id``, ``category_id`` (float64, exact integers), ``bbox``
@@ -170,6 +190,11 @@ class TypedGT:
 
 
 def gt_arrays(raw: bytes) -> TypedGT | None:
+    with _gc_paused():
+        return _gt_arrays(raw)
+
+
+def _gt_arrays(raw: bytes) -> TypedGT | None:
     """Images, categories and annotation arrays of a ground-truth file in the common case, else None.
 
     Annotation arrays: ``ids``, ``image_id``, ``category_id`` (float64 exact
