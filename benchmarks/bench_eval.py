@@ -21,6 +21,7 @@ Run directly for the same-run ratios reported in the issue::
     python benchmarks/bench_eval.py --pycocotools-5000   # also pycocotools at 5,000 (~80 s)
     python benchmarks/bench_eval.py files 500 5000 --repeats 5   # files -> stats and objects -> stats, all peers,
                                                # then peak RSS of files -> stats, one process each (/usr/bin/time -v)
+    python benchmarks/bench_eval.py files 5000 --peers detbench,hotcoco,ultrafast_pycocotools
     python benchmarks/bench_eval.py once detbench 5000   # one files -> stats run in this process (for RSS)
 """
 
@@ -450,9 +451,13 @@ def main_files(argv: list[str]) -> int:
         k = argv.index("--repeats")
         repeats = int(argv[k + 1])
         argv = argv[:k] + argv[k + 2 :]
+    peers = [p for p in FILE_PEERS if _available(FILE_PEERS[p])]
+    if "--peers" in argv:  # e.g. --peers detbench,hotcoco,ultrafast_pycocotools
+        k = argv.index("--peers")
+        peers = [p for p in argv[k + 1].split(",") if p in peers]
+        argv = argv[:k] + argv[k + 2 :]
     sizes = [int(a) for a in argv if a.isdigit()] or SIZES
     py5000 = "--pycocotools-5000" in argv
-    peers = [p for p in FILE_PEERS if _available(FILE_PEERS[p])]
     for n in sizes:
         gt_path, dt_path = coco_files(n)
         print(f"== {n} images: gt.json {os.path.getsize(gt_path) / 1e6:.1f} MB, "
