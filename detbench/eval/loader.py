@@ -7,8 +7,14 @@
 are NumPy arrays, one value per annotation, in file order. Nothing is dropped
 silently: every problem raises :class:`ValueError` naming the file, the
 annotation (index and id) and the problem (missing key, bbox that is not 4
-numbers, negative width/height, NaN/inf, detection for an unknown image or
-category, duplicate ids, malformed JSON).
+numbers, a string or bool where a number belongs, negative width/height,
+NaN/inf, detection for an unknown image or category, duplicate ids) or the
+file (not JSON, truncated, nested too deeply: with the byte offset).
+
+Files are parsed with msgspec straight into typed records and then arrays,
+without a Python dict per annotation (:mod:`detbench.eval._json`); a file
+outside that common case (string ids, say) is decoded generically and read
+by the general path below, which also words the errors.
 
 The same extraction code pulls the arrays out of pycocotools ``COCO`` objects
 (and look-alikes such as faster-coco-eval's) for :class:`detbench.eval.COCOeval`;
@@ -488,14 +494,6 @@ class CocoDataset:
         return load_results(results, self, compat=compat)
 
     loadRes = load_results  # noqa: N815 - pycocotools' name
-
-
-def _read_json(source: Any, what: str) -> tuple[Any, str]:
-    """Parsed JSON of a path or bytes (msgspec, errors with byte offsets), or ``source`` itself."""
-    raw, obj, name = read_source(source, what)
-    if raw is None:
-        return obj, name
-    return decode_generic(raw, name), name
 
 
 def _duplicates(values: list) -> tuple[Any, int] | None:
