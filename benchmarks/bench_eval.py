@@ -22,7 +22,7 @@ Run directly for the same-run ratios reported in the issue::
     python benchmarks/bench_eval.py files 500 5000 --repeats 5   # files -> stats and objects -> stats, all peers,
                                                # then peak RSS of files -> stats, one process each (/usr/bin/time -v)
     python benchmarks/bench_eval.py files 5000 --peers detbench,hotcoco,ultrafast_pycocotools
-    python benchmarks/bench_eval.py once detbench 5000   # one files -> stats run in this process (for RSS)
+    python benchmarks/bench_eval.py once detbench gt.json results.json   # one files -> stats run (for RSS)
 """
 
 from __future__ import annotations
@@ -435,7 +435,8 @@ def _peak_rss_mb(peer: str, n_images: int) -> float | None:
     """Peak RSS (MB) of one fresh process running files -> stats once (``/usr/bin/time -v``)."""
     if not os.path.exists("/usr/bin/time"):
         return None
-    cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "once", peer, str(n_images)]
+    # the files are written by this process beforehand: the child only loads and evaluates them
+    cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "once", peer, *coco_files(n_images)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in r.stderr.splitlines():
@@ -515,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "files":
         return main_files(argv[1:])
-    if argv and argv[0] == "once":  # one files -> stats run in a fresh process (peak RSS)
-        print(files_to_stats(argv[1], *coco_files(int(argv[2]))))
+    if argv and argv[0] == "once":  # one files -> stats run in a fresh process (peak RSS): once PEER GT DT
+        print(files_to_stats(argv[1], argv[2], argv[3]))
         return 0
     sizes = [int(a) for a in argv if a.isdigit()] or SIZES
     py5000 = "--pycocotools-5000" in argv
