@@ -7,10 +7,22 @@ library's own ``COCO`` class, pycocotools' for detbench), printing suppressed.
 every call, so the extraction of the annotation dicts is paid each time;
 ``detbench`` is the cached case (evaluating the same objects again).
 
+``COCOFilesToStats`` starts from what a user has on disk (gt.json and
+results.json) and ends at ``stats``: each library's own ``COCO(path)``,
+``loadRes(path)``, ``COCOeval``, evaluate, accumulate, summarize.
+``COCOObjectsToStats`` starts from each library's ``COCO`` objects already
+built from those files. The peers are a parameter (pycocotools,
+faster-coco-eval, hotcoco, ultrafast-pycocotools); one that is not installed is
+skipped.
+
 Run directly for the same-run ratios reported in the issue::
 
     python benchmarks/bench_eval.py            # 500 and 5,000 images
     python benchmarks/bench_eval.py --pycocotools-5000   # also pycocotools at 5,000 (~80 s)
+    python benchmarks/bench_eval.py files 500 5000 --repeats 5   # files -> stats and objects -> stats, all peers,
+                                               # then peak RSS of files -> stats, one process each (/usr/bin/time -v)
+    python benchmarks/bench_eval.py files 5000 --peers detbench,hotcoco,ultrafast_pycocotools
+    python benchmarks/bench_eval.py once detbench gt.json results.json   # one files -> stats run (for RSS)
 """
 
 from __future__ import annotations
@@ -20,7 +32,11 @@ import copy
 import gc
 import importlib.util
 import io
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -266,6 +282,127 @@ class AnnotationExtraction:
         annotations_of(self.c_dt, "dt", cache=False)
 
 
+# ------------------------------------------------------------ files -> stats
+
+#: peers of the files -> stats and objects -> stats suites: name -> module that must be importable
+FILE_PEERS = {
+    "detbench": "msgspec",
+    "hotcoco": "hotcoco",
+    "ultrafast_pycocotools": "ultrafast_pycocotools",
+    "faster_coco_eval": "faster_coco_eval",
+    "pycocotools": "pycocotools",
+}
+_FILES: dict = {}
+
+
+def coco_files(n_images: int) -> tuple[str, str]:
+    """Paths of gt.json and results.json of ``make_coco_dataset(n_images, seed=0)`` (written once per process)."""
+    if n_images not in _FILES:
+        folder = tempfile.mkdtemp(prefix=f"detbench_coco{n_images}_")
+        gt, dets = make_coco_dataset(n_images, seed=0)
+        paths = (os.path.join(folder, "gt.json"), os.path.join(folder, "results.json"))
+        for path, obj in zip(paths, (gt, dets)):
+            with open(path, "w") as f:
+                json.dump(obj, f)
+        _FILES[n_images] = paths
+    return _FILES[n_images]
+
+
+def _peer_module(peer: str):
+    if peer == "detbench":
+        import detbench.eval as m
+    elif peer == "hotcoco":
+        import hotcoco as m
+    elif peer == "ultrafast_pycocotools":
+        import ultrafast_pycocotools as m
+    elif peer == "faster_coco_eval":
+        import faster_coco_eval as m
+    else:
+        import pycocotools.coco
+        import pycocotools.cocoeval
+
+        class m:  # noqa: N801 - a namespace like the others
+            COCO = pycocotools.coco.COCO
+            COCOeval = pycocotools.cocoeval.COCOeval
+
+    return m
+
+
+def load_objects(peer: str, gt_path: str, dt_path: str):
+    """(gt, dt) built by ``peer``'s own ``COCO(path)`` and ``loadRes(path)``."""
+    m = _peer_module(peer)
+    with contextlib.redirect_stdout(io.StringIO()):
+        c_gt = m.COCO(gt_path)
+        c_dt = c_gt.loadRes(dt_path)
+    return c_gt, c_dt
+
+
+def evaluate_objects(peer: str, c_gt, c_dt) -> np.ndarray:
+    """``peer``'s COCOeval on its objects: evaluate, accumulate, summarize (printing suppressed); the stats."""
+    m = _peer_module(peer)
+    with contextlib.redirect_stdout(io.StringIO()):
+        if peer == "faster_coco_eval":
+            E = m.COCOeval_faster(c_gt, c_dt, "bbox", print_function=lambda *a, **k: None)
+        else:
+            E = m.COCOeval(c_gt, c_dt, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats, dtype=np.float64)
+
+
+def files_to_stats(peer: str, gt_path: str, dt_path: str) -> np.ndarray:
+    """What a user runs: gt.json + results.json on disk -> stats, with ``peer``."""
+    c_gt, c_dt = load_objects(peer, gt_path, dt_path)
+    return evaluate_objects(peer, c_gt, c_dt)
+
+
+def _skip_unavailable(peer: str, n_images: int) -> None:
+    if peer == "pycocotools" and n_images > 500:
+        raise NotImplementedError("pycocotools takes ~80 s at 5,000 images; run this file directly for it")
+    if not _available(FILE_PEERS[peer]):
+        raise NotImplementedError(f"{peer} is not installed")
+
+
+class COCOFilesToStats:
+    """gt.json + results.json on disk -> stats (~7 GT and 100 detections per image, 80 categories)."""
+
+    params = (SIZES, list(FILE_PEERS))
+    param_names = ["n_images", "peer"]
+    timeout = 600
+    number = 1
+    repeat = (3, 7, 60.0)
+
+    def setup(self, n_images, peer):
+        _skip_unavailable(peer, n_images)
+        self.paths = coco_files(n_images)
+        files_to_stats(peer, *self.paths)  # imports, JIT cache load, OS file cache
+
+    def time_files_to_stats(self, n_images, peer):
+        files_to_stats(peer, *self.paths)
+
+    def peakmem_files_to_stats(self, n_images, peer):
+        files_to_stats(peer, *self.paths)
+
+
+class COCOObjectsToStats:
+    """Each library's COCO objects already built from the files -> stats."""
+
+    params = (SIZES, list(FILE_PEERS))
+    param_names = ["n_images", "peer"]
+    timeout = 600
+    number = 1
+    repeat = (3, 7, 60.0)
+
+    def setup(self, n_images, peer):
+        _skip_unavailable(peer, n_images)
+        self.objects = load_objects(peer, *coco_files(n_images))
+        evaluate_objects(peer, *self.objects)  # warm-up
+
+    def time_objects_to_stats(self, n_images, peer):
+        evaluate_objects(peer, *self.objects)
+
+
 def timeraw_first_evaluation():
     """A fresh interpreter: import detbench.eval and evaluate a tiny set once (compile-cache load cost)."""
     return """
@@ -294,8 +431,94 @@ def _median_time(fn, repeats: int) -> tuple[float, list]:
     return float(np.median(times)), times
 
 
+def _peak_rss_mb(peer: str, n_images: int) -> float | None:
+    """Peak RSS (MB) of one fresh process running files -> stats once (``/usr/bin/time -v``)."""
+    if not os.path.exists("/usr/bin/time"):
+        return None
+    # the files are written by this process beforehand: the child only loads and evaluates them
+    cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "once", peer, *coco_files(n_images)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in r.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[-1]) / 1024
+    return None
+
+
+def main_files(argv: list[str]) -> int:
+    """files -> stats and objects -> stats for every installed peer, same run, min-max; then peak RSS."""
+    repeats = 5
+    if "--repeats" in argv:
+        k = argv.index("--repeats")
+        repeats = int(argv[k + 1])
+        argv = argv[:k] + argv[k + 2 :]
+    peers = [p for p in FILE_PEERS if _available(FILE_PEERS[p])]
+    if "--peers" in argv:  # e.g. --peers detbench,hotcoco,ultrafast_pycocotools
+        k = argv.index("--peers")
+        peers = [p for p in argv[k + 1].split(",") if p in peers]
+        argv = argv[:k] + argv[k + 2 :]
+    sizes = [int(a) for a in argv if a.isdigit()] or SIZES
+    py5000 = "--pycocotools-5000" in argv
+    for n in sizes:
+        gt_path, dt_path = coco_files(n)
+        print(f"== {n} images: gt.json {os.path.getsize(gt_path) / 1e6:.1f} MB, "
+              f"results.json {os.path.getsize(dt_path) / 1e6:.1f} MB")  # fmt: skip
+        times: dict = {"files": {}, "objects": {}}
+        stats = {}
+        for peer in peers:
+            if peer == "pycocotools" and n > 500 and not py5000:
+                continue
+            reps = 1 if peer == "pycocotools" else repeats
+            stats[peer] = files_to_stats(peer, gt_path, dt_path)  # warm-up
+            ft = []
+            for _ in range(reps):
+                gc.collect()
+                t = time.perf_counter()
+                files_to_stats(peer, gt_path, dt_path)
+                ft.append(time.perf_counter() - t)
+            objs = load_objects(peer, gt_path, dt_path)
+            evaluate_objects(peer, *objs)
+            ot = []
+            for _ in range(reps):
+                gc.collect()
+                t = time.perf_counter()
+                evaluate_objects(peer, *objs)
+                ot.append(time.perf_counter() - t)
+            del objs
+            gc.collect()
+            times["files"][peer] = ft
+            times["objects"][peer] = ot
+            print(f"  {peer:22s} files->stats {min(ft) * 1e3:8.1f}-{max(ft) * 1e3:8.1f} ms   "
+                  f"objects->stats {min(ot) * 1e3:8.1f}-{max(ot) * 1e3:8.1f} ms")  # fmt: skip
+        ref = stats.get("pycocotools", stats.get("faster_coco_eval"))
+        for peer, st in stats.items():
+            if ref is not None and not np.array_equal(st, ref):
+                print(f"  !! {peer} stats differ from the reference by {np.abs(st - ref).max()}")
+        rust = [p for p in ("hotcoco", "ultrafast_pycocotools") if p in times["files"]]
+        if "detbench" in times["files"] and rust:
+            for path in ("files", "objects"):
+                d = times[path]["detbench"]
+                fastest = min(rust, key=lambda p: min(times[path][p]))
+                r = times[path][fastest]
+                print(f"  {path}->stats: detbench vs the faster Rust one ({fastest}): "
+                      f"{min(r) / max(d):.2f}x (worst) .. {max(r) / min(d):.2f}x (best), "
+                      f"min/min {min(r) / min(d):.2f}x")  # fmt: skip
+        for peer in peers:
+            if peer == "pycocotools" and n > 500:
+                continue
+            rss = _peak_rss_mb(peer, n)
+            if rss is not None:
+                print(f"  peak RSS files->stats, one process: {peer:22s} {rss:7.0f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "files":
+        return main_files(argv[1:])
+    if argv and argv[0] == "once":  # one files -> stats run in a fresh process (peak RSS): once PEER GT DT
+        print(files_to_stats(argv[1], argv[2], argv[3]))
+        return 0
     sizes = [int(a) for a in argv if a.isdigit()] or SIZES
     py5000 = "--pycocotools-5000" in argv
     for n in sizes:

@@ -86,3 +86,102 @@ def test_bad_inputs_exit_2(capsys, tmp_path):
     assert "--out" in capsys.readouterr().err
     assert main([GT, str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def _err(capsys) -> str:
+    return capsys.readouterr().err
+
+
+def test_option_values_refused_before_loading(capsys, tmp_path):
+    # issue 19: accepted (or a traceback) before
+    for bad in (["--iou-thresholds", "1.5"], ["--iou-thresholds", "-0.1"], ["--iou-thresholds", "0.5", "nan"]):
+        assert main([GT, DT, *bad]) == 2
+        assert "--iou-thresholds: each threshold must be in [0, 1]" in _err(capsys)
+    for bad in ("0", "-3", "1180591620717411303424"):
+        assert main([GT, DT, "--max-dets", "1", bad]) == 2
+        assert "--max-dets: each value must be an integer in [1, 2147483647]" in _err(capsys)
+    assert main([GT, DT, "--protocol", "voc12", "--max-dets", "0"]) == 2
+    assert "--max-dets" in _err(capsys)
+
+
+def test_unwritable_out_refused_before_evaluating(capsys, tmp_path):
+    missing_dir = tmp_path / "no" / "such" / "dir" / "r.json"
+    assert main([GT, DT, "--out", str(missing_dir)]) == 2
+    captured = capsys.readouterr()
+    assert "--out: the directory" in captured.err and "does not exist" in captured.err
+    assert "loaded" not in captured.out  # refused before loading and evaluating
+    folder = tmp_path / "r.json"
+    folder.mkdir()
+    assert main([GT, DT, "--out", str(folder)]) == 2
+    assert "is a directory" in _err(capsys)
+
+
+def test_deeply_nested_results_file_is_a_clean_error(capsys, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main([GT, str(deep)]) == 2
+    assert "nested too deeply" in _err(capsys)
+    deep.write_text('{"annotations": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main([GT, str(deep)]) == 2
+    assert "nested too deeply" in _err(capsys)
+
+
+def test_strings_and_bools_are_not_numbers(capsys, tmp_path):
+    # issue 19: "0.9", true and "5" were converted and evaluated
+    for value, shown in (('"0.9"', "'0.9'"), ("true", "True")):
+        f = tmp_path / "dt.json"
+        f.write_text(f'[{{"image_id": 42, "category_id": 18, "bbox": [1, 2, 3, 4], "score": {value}}}]')
+        assert main([GT, str(f)]) == 2
+        assert f"annotation 0: score must be a number, got {shown}" in _err(capsys)
+    gt = json.load(open(GT))
+    gt["annotations"][5]["area"] = "5"
+    g = tmp_path / "gt.json"
+    g.write_text(json.dumps(gt))
+    assert main([str(g), DT]) == 2
+    assert "annotation 5 (id " in (e := _err(capsys)) and "area must be a number, got '5'" in e
+    gt["annotations"][5]["area"] = 5.0
+    gt["annotations"][7]["bbox"][2] = False
+    g.write_text(json.dumps(gt))
+    assert main([str(g), DT]) == 2
+    assert "annotation 7 (id " in (e := _err(capsys)) and "bbox must be 4 numbers" in e
+
+
+def test_bad_row_at_the_end_of_a_large_results_file(capsys, tmp_path):
+    # issue 13.5 / 19.6: the row index and the field of the one bad detection among many
+    rows = json.load(open(DT))
+    dets = (rows * 300)[:200_000]
+    for k, d in enumerate(dets):
+        dets[k] = dict(d)
+    dets[-1] = dict(dets[-1], score=None)
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(dets))
+    assert main([GT, str(f)]) == 2
+    assert "annotation 199999: score must be a number, got None" in _err(capsys)
+    dets[-1] = {k: v for k, v in dets[0].items() if k != "bbox"}
+    f.write_text(json.dumps(dets))
+    assert main([GT, str(f)]) == 2
+    assert "annotation 199999 is missing the key 'bbox'" in _err(capsys)
+
+
+def test_truncated_and_non_json_files_name_the_byte(capsys, tmp_path):
+    text = open(DT).read()
+    f = tmp_path / "cut.json"
+    f.write_text(text[:5000])
+    assert main([GT, str(f)]) == 2
+    assert "truncated" in (e := _err(capsys)) and "(byte 5000)" in e
+    f.write_text(text[:3000] + "@" + text[3000:])
+    assert main([GT, str(f)]) == 2
+    assert "malformed JSON at line 1 column 3001 (byte 3000)" in _err(capsys)
+    f.write_bytes(b"\x89PNG\r\n")
+    assert main([GT, str(f)]) == 2
+    assert "malformed JSON" in (e := _err(capsys)) and "(byte 0)" in e
+
+
+def test_results_file_that_is_an_object(capsys, tmp_path):
+    f = tmp_path / "dict.json"
+    f.write_text(json.dumps({"info": {}, "annotations": json.load(open(DT))}))
+    assert main([GT, str(f)]) == 0  # a COCO-format object holding the detection list is read as that list
+    capsys.readouterr()
+    f.write_text(json.dumps({"detections": json.load(open(DT))}))
+    assert main([GT, str(f)]) == 2
+    assert "got an object with keys 'detections'" in _err(capsys)

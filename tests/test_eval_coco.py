@@ -15,6 +15,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
 from detbench.data import DATA_DIR
+from detbench.eval import COCO as DetbenchCOCO
 from detbench.eval import COCOeval, load_coco
 from detbench.eval.loader import clear_cache
 
@@ -44,7 +45,14 @@ def quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def make_coco(dataset: dict) -> COCO:
+#: the COCO class detbench's side is given: pycocotools' ("pycocotools", here) or detbench's drop-in
+#: ("detbench": tests/test_eval_cocoapi.py runs this file's tests again that way)
+VIA = "pycocotools"
+
+
+def make_coco(dataset: dict, via: str | None = None) -> COCO:
+    if (via or VIA) == "detbench":
+        return DetbenchCOCO(copy.deepcopy(dataset))
     c = COCO()
     c.dataset = copy.deepcopy(dataset)
     quiet(c.createIndex)
@@ -127,10 +135,14 @@ def make_edge_dataset(seed: int) -> tuple[dict, list]:
 
 def run_both(gt: dict, dets: list, setup=None, *, compat=None, summarize=True):
     """Evaluate with pycocotools and detbench on fresh COCO objects; returns both evaluators."""
-    c_gt = make_coco(gt)
+    c_gt = make_coco(gt, "pycocotools")
     c_dt = quiet(c_gt.loadRes, copy.deepcopy(dets))
+    o_gt, o_dt = c_gt, c_dt
+    if VIA == "detbench":
+        o_gt = make_coco(gt)
+        o_dt = o_gt.loadRes(copy.deepcopy(dets))
     ref = PyCOCOeval(c_gt, c_dt, "bbox")
-    ours = COCOeval(c_gt, c_dt, "bbox", compat=compat)
+    ours = COCOeval(o_gt, o_dt, "bbox", compat=compat)
     if setup is not None:
         setup(ref.params)
         setup(ours.params)
@@ -257,7 +269,7 @@ def test_iou_threshold_zero_and_one():
 
 @pytest.fixture(scope="module")
 def real_coco():
-    c_gt = quiet(COCO, GT_FILE)
+    c_gt = DetbenchCOCO(GT_FILE) if VIA == "detbench" else quiet(COCO, GT_FILE)
     c_dt = quiet(c_gt.loadRes, DT_FILE)
     return c_gt, c_dt
 

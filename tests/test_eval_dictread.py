@@ -254,3 +254,61 @@ def test_numpy_float64_values_are_read():
     assert type(anns[0]["score"]) is np.float64 and type(anns[0]["bbox"][0]) is np.float64
     assert fast(anns, "dt") is not None
     same_arrays(L.annotations_of(dt, "dt", cache=False), general(anns, "dt"))
+
+
+_MUTATING_KEY = r"""
+import contextlib, gc, io, sys
+from pycocotools.coco import COCO
+from detbench.eval import COCOeval
+
+class Evil:  # equal in hash to "category_id"; its __eq__ empties every annotation list and frees the dicts
+    armed = False
+    def __hash__(self):
+        return hash("category_id")
+    def __eq__(self, other):
+        if Evil.armed:
+            Evil.armed = False
+            for c in HELD:
+                c.dataset["annotations"].clear()
+                c.anns.clear()
+                for v in c.imgToAnns.values():
+                    v.clear()
+            gc.collect()
+            Evil.junk = [[float(x)] * 3 for x in range(10000)]  # reuse the freed memory
+        return False
+
+gt = {"images": [{"id": i} for i in (1, 2, 3)], "categories": [{"id": 1}], "annotations": []}
+for k in range(1, 151):
+    a = {Evil(): 1} if k == 20 else {}  # inserted first: probed before the real "category_id"
+    a.update({"id": k, "image_id": 1 + (k - 1) // 50, "category_id": 1, "bbox": [k % 50, 0, 10.0, 10.0]})
+    gt["annotations"].append(a)
+c = COCO()
+c.dataset = gt
+with contextlib.redirect_stdout(io.StringIO()):
+    c.createIndex()
+    d = c.loadRes([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}])
+HELD = [c]
+del c, gt, a
+Evil.armed = True
+try:
+    E = COCOeval(HELD[0], d, "bbox")
+    E.evaluate()
+    E.accumulate()
+    print("evaluated")
+except ValueError as exc:
+    print("ValueError:", exc)
+"""
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_key_whose_eq_mutates_the_lists_gives_an_error_not_a_crash(pure):
+    # issue 19: this crashed the process in the compiled reader (borrowed references to freed dicts)
+    import os
+    import subprocess
+
+    env = dict(os.environ, DETBENCH_PURE_PYTHON_READER=pure)
+    r = subprocess.run([sys.executable, "-c", _MUTATING_KEY], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    # the compiled reader notices the lists changed under it; the Python path reads its own snapshot
+    expected = "ValueError: ground truth: the annotation lists changed" if pure == "0" else "evaluated"
+    assert expected in r.stdout, r.stdout

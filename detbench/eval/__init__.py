@@ -1,5 +1,7 @@
 """Detection evaluation: COCO (identical to pycocotools) and VOC protocols.
 
+* :class:`COCO` - drop-in for ``pycocotools.coco.COCO`` (index API, ``loadRes``)
+  on the fast loader: ``from detbench.eval import COCO, COCOeval``.
 * :class:`COCOeval` - drop-in for ``pycocotools.cocoeval.COCOeval`` (bbox), on
   pycocotools ``COCO`` objects or detbench's own :class:`CocoDataset`.
 * :func:`load_coco` / :func:`load_results` - COCO JSON straight to flat arrays,
@@ -11,10 +13,12 @@
 """
 
 from detbench.eval.coco import COCOeval, Params
+from detbench.eval.cocoapi import COCO
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
 
 __all__ = [
+    "COCO",
     "COCOeval",
     "Params",
     "CocoDataset",

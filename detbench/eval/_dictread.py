@@ -19,10 +19,15 @@ messages as before; the two paths are compared in the tests.
 
 Safety:
 
-* The kernel runs with the GIL held (it is compiled without ``nogil``) and
-  calls nothing that runs Python code for the accepted types, so no other
-  thread can change the objects while they are read. The list's size and item
-  pointer are re-read for every annotation all the same.
+* The kernel runs with the GIL held (it is compiled without ``nogil``), so no
+  other thread can change the objects while they are read. Python code can
+  still run inside a dict lookup (a key of another type whose hash equals
+  ``"category_id"``'s has its ``__eq__`` called) and mutate or free anything:
+  the kernel therefore holds a strong reference to each list and each dict for
+  as long as it reads it, reads every value right after its lookup (before
+  any other lookup), and re-reads the list's size and item pointer for every
+  annotation; a list that changed size makes it give up (the general path then
+  reads what is left).
 * The object layouts are checked at import against live objects (with
   :mod:`ctypes`); on an interpreter where they differ (a free-threaded build,
   another implementation) :data:`AVAILABLE` is False and the caller never uses
@@ -84,6 +89,27 @@ def _dict_get(typingctx, mapping, key):
         return builder.ptrtoint(found, _I64)
 
     return types.int64(types.int64, types.int64), codegen
+
+
+def _refcount_call(name):
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [_PTR]), name)
+        builder.call(fn, [builder.inttoptr(args[0], _PTR)])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _incref(typingctx, obj):
+    """``Py_IncRef``: hold a strong reference while Python code may run (a key's ``__eq__`` in a lookup)."""
+    return types.none(types.int64), _refcount_call("Py_IncRef")
+
+
+@intrinsic
+def _decref(typingctx, obj):
+    """``Py_DecRef`` (may free the object and run Python code: re-check everything borrowed afterwards)."""
+    return types.none(types.int64), _refcount_call("Py_DecRef")
 
 
 @intrinsic
@@ -211,20 +237,32 @@ def _read(parts, ground_truth, read_image_id, tps, keys, image_id, category_id, 
         lst = _load_i64(_load_i64(parts + _ITEMS_OFF) + 8 * p)
         if _load_i64(lst + _T_OFF) != t_list:
             return k, finite
+        # strong references to the list and to each dict while it is read: a key whose __eq__ runs
+        # Python code (inside a dict lookup) may empty the lists and free the dicts otherwise
+        _incref(lst)
         n = _load_i64(lst + _N_OFF)
+        ok = True
         for q in range(n):
             if k >= category_id.shape[0] or _load_i64(lst + _N_OFF) != n:  # a list changed size: give up
-                return k, finite
+                ok = False
+                break
             ann = _load_i64(_load_i64(lst + _ITEMS_OFF) + 8 * q)
-            if not _read_one(
+            _incref(ann)
+            ok = _read_one(
                 ann, k, ground_truth, read_image_id, tps, keys, image_id, category_id, bbox, area, score, iscrowd, ids
-            ):
-                return k, finite
+            )
+            _decref(ann)
+            if not ok:
+                break
             x = bbox[k, 0] + bbox[k, 1] + bbox[k, 2] + bbox[k, 3] + area[k]
             if not ground_truth:
                 x += score[k]
             finite &= x - x == 0.0  # NaN for NaN or inf anywhere
             k += 1
+        changed = _load_i64(lst + _N_OFF) != n
+        _decref(lst)
+        if not ok or changed:
+            return k, finite
     if k != category_id.shape[0]:
         return k, finite
     return -1, finite

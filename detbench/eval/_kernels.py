@@ -233,6 +233,22 @@ def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf):
 
 
 @jit(inline="always")
+def _best_iou(iou_buf, row, ng):
+    # a detection's best IoU for the "can it match at all" filters. A NaN IoU
+    # (0/0 when both areas underflow, e.g. boxes scaled by 1e-300; inf/inf when
+    # they overflow) counts as +inf: pycocotools' ``if iou < best: continue``
+    # never skips a NaN, so such a pair matches at every threshold
+    best = -np.inf
+    for gi in range(ng):
+        v = iou_buf[row + gi]
+        if v != v:
+            return np.inf
+        if v > best:
+            best = v
+    return best
+
+
+@jit(inline="always")
 def _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig):
     # ground truths of the group, not-ignored first (stable), as pycocotools'
     # argsort(_ignore, kind="mergesort"); returns the number not ignored
@@ -499,9 +515,7 @@ def coco_eval_core(
                 continue
             _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
             for di in range(nd):
-                best = iou_buf[di * ng]
-                for gi in range(1, ng):
-                    best = max(best, iou_buf[di * ng + gi])
+                best = _best_iou(iou_buf, di * ng, ng)
                 if best >= thr_min:
                     pos = lpos[gsorted[ds + di] - lo]
                     dyn_pos[pos] = 0
@@ -540,11 +554,7 @@ def coco_eval_core(
                     continue
                 _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
                 for q in range(n_dyn):
-                    row = dl_di[q] * ng
-                    best = iou_buf[row]
-                    for gi in range(1, ng):
-                        best = max(best, iou_buf[row + gi])
-                    max_iou[q] = best
+                    max_iou[q] = _best_iou(iou_buf, dl_di[q] * ng, ng)
                 n_slot = 0
                 for a in range(A):
                     lo_a = area_rng[a, 0]

@@ -109,14 +109,52 @@ def _write(path: str, payload: dict, table: Any) -> None:
         raise ValueError(f"--out: expected a .json or .csv file name, got {path!r}")
 
 
+#: the largest ``--max-dets`` (more detections per image than any file holds; keeps the kernels' int64 safe)
+MAX_DETS_LIMIT = 2**31 - 1
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values that cannot work, before anything is loaded."""
+    if args.iou_thresholds is not None:
+        for t in args.iou_thresholds:
+            if not (0.0 <= t <= 1.0):  # also refuses NaN
+                raise ValueError(f"--iou-thresholds: each threshold must be in [0, 1], got {t}")
+    if args.max_dets is not None:
+        for m in args.max_dets:
+            if not (1 <= m <= MAX_DETS_LIMIT):
+                raise ValueError(f"--max-dets: each value must be an integer in [1, {MAX_DETS_LIMIT}], got {m}")
+    if args.out:
+        _check_writable(args.out)
+
+
+def _check_writable(path: str) -> None:
+    """``--out`` must be a .json/.csv file name that can be written (checked before the evaluation runs)."""
+    if os.path.splitext(path)[1].lower() not in (".json", ".csv"):
+        raise ValueError(f"--out: expected a .json or .csv file name, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"--out: {path!r} is a directory")
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out: the directory {folder!r} does not exist")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"--out: {path!r} is not writable")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot create a file in {folder!r} (permission denied)")
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    """Run ``detbench eval`` with parsed arguments; returns the exit status (0 ok, 2 bad input)."""
+    """Run ``detbench eval`` with parsed arguments; returns the exit status (0 ok, 2 bad input).
+
+    Option values are checked before the files are read (IoU thresholds in
+    [0, 1], ``--max-dets`` in [1, 2**31 - 1], ``--out`` writable), so a bad
+    option never costs an evaluation.
+    """
     from detbench.eval import COCOeval, load_coco
     from detbench.eval.voc import evaluate_pr
 
     try:
-        if args.out and os.path.splitext(args.out)[1].lower() not in (".json", ".csv"):
-            raise ValueError(f"--out: expected a .json or .csv file name, got {args.out!r}")
+        _check_options(args)
         t0 = time.perf_counter()
         gt = load_coco(args.gt)
         dt = gt.load_results(args.dt)
@@ -182,7 +220,10 @@ def run_eval(args: argparse.Namespace) -> int:
         payload["timing_s"] = {"load": t_load, "evaluate": t_eval}
         print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
         if args.out:
-            _write(args.out, payload, table)
+            try:
+                _write(args.out, payload, table)
+            except OSError as exc:
+                raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
             print(f"wrote {args.out}")
         return 0
     except ValueError as exc:

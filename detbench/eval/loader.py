@@ -7,8 +7,14 @@
 are NumPy arrays, one value per annotation, in file order. Nothing is dropped
 silently: every problem raises :class:`ValueError` naming the file, the
 annotation (index and id) and the problem (missing key, bbox that is not 4
-numbers, negative width/height, NaN/inf, detection for an unknown image or
-category, duplicate ids, malformed JSON).
+numbers, a string or bool where a number belongs, negative width/height,
+NaN/inf, detection for an unknown image or category, duplicate ids) or the
+file (not JSON, truncated, nested too deeply: with the byte offset).
+
+Files are parsed with msgspec straight into typed records and then arrays,
+without a Python dict per annotation (:mod:`detbench.eval._json`); a file
+outside that common case (string ids, say) is decoded generically and read
+by the general path below, which also words the errors.
 
 The same extraction code pulls the arrays out of pycocotools ``COCO`` objects
 (and look-alikes such as faster-coco-eval's) for :class:`detbench.eval.COCOeval`;
@@ -19,9 +25,7 @@ per object (see :func:`annotations_of`).
 
 from __future__ import annotations
 
-import json
 import numbers
-import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from detbench.eval._dictread import FastRead, read_annotations
+from detbench.eval._json import TypedGT, decode_generic, gt_arrays, read_source, results_arrays
 
 __all__ = ["CocoDataset", "load_coco", "load_results", "annotations_of", "clear_cache"]
 
@@ -109,6 +114,16 @@ def _id_array(values: list, what: str, source: str) -> np.ndarray:
 def _all_numbers(values: list) -> bool:
     types = set(map(type, values))
     return all(issubclass(t, (numbers.Real, np.number)) and not issubclass(t, (bool, np.bool_)) for t in types)
+
+
+def _plain_numbers(values: Any) -> bool:
+    """True when every value is a real number that is not a bool or a string (NumPy scalars included)."""
+    for t in set(map(type, values)):
+        if t is float or t is int:
+            continue
+        if issubclass(t, (bool, np.bool_, str, bytes)) or not issubclass(t, (numbers.Real, np.number)):
+            return False
+    return True
 
 
 def sorted_unique_ids(ids: Any) -> list:
@@ -286,6 +301,10 @@ def _extract(parts: list, n: int, kind: str, source: str, *, strict: bool, image
     if fast is not None:
         return _from_fast_read(fast, kind, source, image_id, lambda: _flatten(parts), strict=strict)
     anns = _flatten(parts)
+    if len(anns) != n:  # e.g. emptied by Python code run inside a dict lookup (a key's __eq__)
+        raise ValueError(
+            f"{source}: the annotation lists changed while they were read ({n} -> {len(anns)} annotations)"
+        )
     out = _python_read(anns, kind, source, keys, strict=strict, image_id=image_id)
     _add_lazy_fields(out, kind, source, lambda: anns)
     try:
@@ -358,6 +377,13 @@ def _python_read(
     except (TypeError, ValueError, OverflowError):
         _slow_check(anns, keys, source, kind=kind)
         raise
+    # np.fromiter converts "0.9" and True to numbers: the general path refuses them like _slow_check does
+    numeric = [chain.from_iterable(map(itemgetter("bbox"), anns)), (a.get("area", 0.0) for a in anns)]
+    if kind == "dt":
+        numeric.append(map(itemgetter("score"), anns))
+    if not all(_plain_numbers(values) for values in numeric):
+        _slow_check(anns, keys, source, kind=kind)
+        raise ValueError(f"{source}: a bbox, area or score is not a number")  # pragma: no cover - _slow_check raises
     if kind == "gt":
         try:
             crowd_l = list(map(itemgetter("iscrowd"), anns))
@@ -381,7 +407,7 @@ def _check_values(a: Annotations, anns: list | None, source: str, *, strict: boo
         if anns is not None:
             return _describe(anns, k)
         if a.ids_ is not None:
-            return f"annotation {k} (id {a.ids_[k]!r})"
+            return f"annotation {k} (id {_py(a.ids_[k])!r})"
         return f"annotation {k}"
 
     bad = ~np.isfinite(a.bbox).all(axis=1)
@@ -470,28 +496,6 @@ class CocoDataset:
     loadRes = load_results  # noqa: N815 - pycocotools' name
 
 
-def _read_json(source: Any, what: str) -> tuple[Any, str]:
-    if isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-        try:
-            with open(name, "rb") as f:
-                raw = f.read()
-        except OSError as exc:
-            raise ValueError(f"{what}: cannot read {name!r} ({exc.strerror or exc})") from None
-        try:
-            return json.loads(raw), name
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{name}: not UTF-8 text ({exc})") from None
-    if isinstance(source, (bytes, bytearray)):
-        try:
-            return json.loads(source), "<bytes>"
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"<bytes>: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return source, f"<{type(source).__name__}>"
-
-
 def _duplicates(values: list) -> tuple[Any, int] | None:
     seen: dict = {}
     for k, v in enumerate(values):
@@ -513,7 +517,22 @@ def load_coco(source: Any) -> CocoDataset:
     and annotations of unknown images or categories. Cost: JSON parsing plus
     O(N) array conversion.
     """
-    data, name = _read_json(source, "load_coco")
+    raw, data, name = read_source(source, "load_coco")
+    return load_coco_source(raw, data, name)
+
+
+def load_coco_source(raw: bytes | None, data: Any, name: str, *, strict: bool = True) -> CocoDataset:
+    """:func:`load_coco` of what :func:`detbench.eval._json.read_source` returned.
+
+    ``strict=False`` (the ``COCO`` drop-in) accepts what pycocotools accepts:
+    duplicate image or annotation ids, annotations of images or categories not
+    listed (never evaluated), negative sizes and any truthy ``iscrowd``.
+    """
+    if raw is not None:
+        typed = gt_arrays(raw)
+        if typed is not None:
+            return _gt_from_typed(typed, name, strict)
+        data = decode_generic(raw, name)
     if not isinstance(data, dict):
         raise ValueError(
             f"{name}: a ground-truth file must be a JSON object with 'images', 'annotations' and 'categories'; "
@@ -525,10 +544,19 @@ def load_coco(source: Any) -> CocoDataset:
         if not isinstance(data[key], list):
             raise ValueError(f"{name}: {key!r} must be a list, got {type(data[key]).__name__}")
     images = data["images"]
+    cats = data["categories"]
+    image_ids, cat_ids = _image_and_category_ids(images, cats, name, strict)
+    anns = extract_annotations(data["annotations"], "gt", name, strict=strict)
+    if strict:
+        _check_unique_ann_ids(anns.ids, name)
+        _check_known(anns, image_ids, cat_ids, name, data["annotations"])
+    return CocoDataset(image_ids, cats, anns, is_results=False, source=name, images=images)
+
+
+def _image_and_category_ids(images: list, cats: list, name: str, strict: bool) -> tuple[list, list]:
     for k, im in enumerate(images):
         if not isinstance(im, dict) or "id" not in im:
             raise ValueError(f"{name}: image {k} has no 'id'")
-    cats = data["categories"]
     for k, c in enumerate(cats):
         if not isinstance(c, dict) or "id" not in c:
             raise ValueError(f"{name}: category {k} has no 'id'")
@@ -540,15 +568,45 @@ def load_coco(source: Any) -> CocoDataset:
                 hash(v)
             except TypeError:
                 raise ValueError(f"{name}: {what} {k} is not hashable ({v!r})") from None
-        dup = _duplicates(vals)
+        dup = _duplicates(vals) if strict else None
         if dup is not None:
             raise ValueError(f"{name}: duplicate {what} {dup[0]!r} (entry {dup[1]})")
-    anns = extract_annotations(data["annotations"], "gt", name, strict=True)
-    dup = _duplicates(anns.ids.tolist())
+    return image_ids, cat_ids
+
+
+def _check_unique_ann_ids(ids: np.ndarray, name: str) -> None:
+    if ids.dtype != object and ids.size:
+        order = np.argsort(ids, kind="stable")
+        same = ids[order[1:]] == ids[order[:-1]]
+        if not same.any():
+            return
+    dup = _duplicates(ids.tolist())
     if dup is not None:
-        raise ValueError(f"{name}: duplicate annotation id {dup[0]!r} (annotation {dup[1]})")
-    _check_known(anns, image_ids, cat_ids, name, data["annotations"])
-    return CocoDataset(image_ids, cats, anns, is_results=False, source=name, images=images)
+        raise ValueError(f"{name}: duplicate annotation id {_py(dup[0])!r} (annotation {dup[1]})")
+
+
+def _gt_from_typed(typed: TypedGT, name: str, strict: bool) -> CocoDataset:
+    """:func:`load_coco` of a file msgspec read into arrays (same checks as the dict path)."""
+    image_ids, cat_ids = _image_and_category_ids(typed.images, typed.categories, name, strict)
+    a = typed.arrays
+    crowd = a["iscrowd"]
+    bad = (crowd != 0) & (crowd != 1) & strict
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: annotation {k} (id {_py(a['ids'][k])!r}): iscrowd must be 0 or 1, got {crowd[k]}")
+    anns = Annotations(a["image_id"], a["category_id"], a["bbox"], a["area"], crowd != 0, None, a["ids"])
+    anns.extra["difficult"] = a["difficult"]
+    _check_values(anns, None, name, strict=strict)
+    if strict:
+        _check_unique_ann_ids(anns.ids, name)
+        _check_known(anns, image_ids, cat_ids, name, None)
+    return CocoDataset(image_ids, typed.categories, anns, is_results=False, source=name, images=typed.images)
+
+
+def _py(v: Any) -> Any:
+    """A NumPy scalar as the Python number it was read from (integers back to int)."""
+    v = v.item() if isinstance(v, np.generic) else v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _difficult_flags(anns: list) -> np.ndarray | None:
@@ -558,15 +616,16 @@ def _difficult_flags(anns: list) -> np.ndarray | None:
     return np.array([bool(a.get("difficult", 0)) or bool(a.get("ignore", 0)) for a in anns], bool)
 
 
-def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, raw: list | None) -> None:
+def _check_known(anns: Annotations, image_ids: list, cat_ids: list | None, name: str, raw: list | None) -> None:
+    """Every annotation's image (and category, unless ``cat_ids`` is None) must be listed."""
+
     def where(k: int) -> str:
         return _describe(raw, k) if raw is not None else f"annotation {k}"
 
     def value(k: int, key: str, arr: np.ndarray) -> Any:
         if raw is not None and isinstance(raw[k], dict) and key in raw[k]:
             return raw[k][key]
-        v = arr[k]
-        return v.item() if isinstance(v, np.generic) else v
+        return _py(arr[k])
 
     ip = positions(anns.image_id, image_ids)
     bad = ip < 0
@@ -576,6 +635,8 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, r
             f"{name}: {where(k)} refers to image_id {value(k, 'image_id', anns.image_id)!r}, which is not in the "
             f"ground truth's images ({int(bad.sum())} annotation(s) in all)"
         )
+    if cat_ids is None:
+        return
     cp = positions(anns.category_id, cat_ids)
     bad = cp < 0
     if bad.any():
@@ -586,7 +647,7 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list, name: str, r
         )
 
 
-def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDataset:
+def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_category: bool = False) -> CocoDataset:
     """Load detection results (path, JSON bytes, list of dicts or ``(N, 7)`` array).
 
     Each detection needs ``image_id``, ``category_id``, ``bbox`` (4 numbers,
@@ -613,8 +674,19 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDat
         ]
         name = "<ndarray>"
     else:
-        data, name = _read_json(results, "load_results")
-    if isinstance(data, dict) and "annotations" in data:
+        raw, data, name = read_source(results, "load_results")
+        if raw is not None:
+            typed = results_arrays(raw)
+            if typed is not None:
+                return _results_from_arrays(typed, gt, name, compat, _any_category)
+            data = decode_generic(raw, name)
+    if isinstance(data, dict):
+        if not isinstance(data.get("annotations"), list):
+            keys = ", ".join(repr(k) for k in list(data)[:8])
+            raise ValueError(
+                f"{name}: results must be a JSON list of detections (pycocotools' loadRes), or a COCO-format "
+                f"object whose 'annotations' is that list; got an object with keys {keys or 'none'}"
+            )
         data = data["annotations"]
     if not isinstance(data, list):
         raise ValueError(f"{name}: results must be a JSON list of detections, got {type(data).__name__}")
@@ -625,7 +697,22 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None) -> CocoDat
     anns.ids_ = np.arange(1, len(anns) + 1, dtype=np.float64)
     anns.ids_fn = None
     image_ids, cats = _gt_ids(gt)
-    _check_known(anns, image_ids, [c["id"] for c in cats], name, data)
+    _check_known(anns, image_ids, None if _any_category else [c["id"] for c in cats], name, data)
+    return CocoDataset(image_ids, cats, anns, is_results=True, source=name)
+
+
+def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None, any_category: bool) -> CocoDataset:
+    """:func:`load_results` of a file msgspec read into arrays (same checks as the dict path)."""
+    n = arrays["score"].shape[0]
+    if not n and compat == "pycocotools":
+        raise IndexError("list index out of range (pycocotools' loadRes([]) fails on empty results)")
+    bbox = arrays["bbox"]
+    ids = np.arange(1, n + 1, dtype=np.float64)
+    anns = Annotations(arrays["image_id"], arrays["category_id"], bbox, bbox[:, 2] * bbox[:, 3], None, arrays["score"])
+    anns.ids_ = ids
+    _check_values(anns, None, name, strict=True)
+    image_ids, cats = _gt_ids(gt)
+    _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, None)
     return CocoDataset(image_ids, cats, anns, is_results=True, source=name)
 
 

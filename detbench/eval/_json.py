@@ -1,0 +1,237 @@
+"""COCO JSON files to flat arrays with msgspec, without a Python dict per annotation.
+
+msgspec (a maintained C JSON library) decodes a results or ground-truth file
+straight into small typed records (``msgspec.Struct`` with ``gc=False``: no
+dict, no key strings, no cyclic-GC tracking per detection), which
+:func:`results_arrays` / :func:`gt_arrays` then turn into NumPy arrays with one
+``np.fromiter`` per field. Measured on this project's synthetic results files
+(100 detections per image, one run, 2-core machine): 500 images (4.6 MB) parse
+in 40 ms typed against 94 ms for orjson, 100 ms for msgspec's generic decoder
+and 236 ms for ``json.loads``; 5,000 images (47 MB) in 0.31 s against 1.6 s,
+1.3 s and 3.2 s. The typed path accepts the common case only (integer ids,
+numbers where numbers belong, a 4-number bbox): anything else (string ids, a
+``true`` where a number belongs, a missing key) makes it return None and the
+caller decodes the file generically and runs the general path, which accepts
+what it should and names the row and the field of anything malformed.
+
+Errors in the JSON itself (truncated, not JSON, nested too deeply) become
+ValueError naming the file, the byte offset, and the line and column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import os
+import re
+from itertools import chain
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+import numpy as np
+
+__all__ = ["read_source", "decode_generic", "results_arrays", "gt_arrays", "TypedGT"]
+
+_MAX_EXACT = float(2**53)
+
+
+class _Det(msgspec.Struct, gc=False):
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    score: float
+
+
+class _GTAnn(msgspec.Struct, gc=False):
+    id: int
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    area: float = math.nan  # absent: w*h (a JSON file cannot hold NaN, so NaN means absent)
+    iscrowd: int = 0
+    difficult: Any = None
+    ignore: Any = None
+
+
+class _GTFile(msgspec.Struct, gc=False):
+    images: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    annotations: list[_GTAnn]
+
+
+class _ResultsDict(msgspec.Struct, gc=False):
+    annotations: list[_Det]
+
+
+_DETS = msgspec.json.Decoder(list[_Det])
+_DETS_DICT = msgspec.json.Decoder(_ResultsDict)
+_GT = msgspec.json.Decoder(_GTFile)
+_ANY = msgspec.json.Decoder()
+
+
+def read_source(source: Any, what: str) -> tuple[bytes | None, Any, str]:
+    """``(raw bytes, None, name)`` for a path or bytes, ``(None, source, name)`` for an object already parsed."""
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        try:
+            with open(name, "rb") as f:
+                return f.read(), None, name
+        except OSError as exc:
+            raise ValueError(f"{what}: cannot read {name!r} ({exc.strerror or exc})") from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None, "<bytes>"
+    return None, source, f"<{type(source).__name__}>"
+
+
+def _where(raw: bytes, offset: int) -> str:
+    offset = max(0, min(offset, len(raw)))
+    line = raw.count(b"\n", 0, offset) + 1
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line} column {col} (byte {offset})"
+
+
+def decode_generic(raw: bytes, name: str) -> Any:
+    """Python objects of a JSON document; ValueError with the byte offset for anything that is not JSON."""
+    try:
+        return _ANY.decode(raw)
+    except msgspec.DecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(byte (\d+)\)", msg)
+        if m is not None:
+            reason = msg.split(":", 1)[-1].split("(byte")[0].strip()
+            raise ValueError(f"{name}: malformed JSON at {_where(raw, int(m.group(1)))}: {reason}") from None
+        if "truncated" in msg:
+            if not raw.strip():
+                raise ValueError(f"{name}: malformed JSON: the file is empty (byte 0)") from None
+            raise ValueError(
+                f"{name}: malformed JSON (truncated): the file ends at {_where(raw, len(raw))} inside a value"
+            ) from None
+        raise ValueError(f"{name}: malformed JSON: {msg}") from None
+    except msgspec.ValidationError as exc:  # a number beyond float64's range
+        raise ValueError(f"{name}: malformed JSON: {exc} (JSON path)") from None
+    except RecursionError:
+        raise ValueError(f"{name}: malformed JSON: arrays/objects nested too deeply to read") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """The cyclic GC paused while half a million acyclic objects are made (bbox tuples are GC-tracked
+    and would trigger repeated full collections that find nothing)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _floats(values: Any, n: int) -> np.ndarray:
+    return np.fromiter(values, np.float64, n)
+
+
+def _ids(rows: list, attr: str, n: int) -> np.ndarray | None:
+    try:
+        out = _floats(map(attrgetter(attr), rows), n)
+    except OverflowError:  # an integer beyond float64: the general path names it
+        return None
+    if n and not (np.abs(out) < _MAX_EXACT).all():
+        return None  # ids beyond 2**53: the general path keeps them exact (object array)
+    return out
+
+
+def _bboxes(rows: list, n: int) -> np.ndarray:
+    return np.fromiter(chain.from_iterable(map(attrgetter("bbox"), rows)), np.float64, 4 * n).reshape(n, 4)
+
+
+def results_arrays(raw: bytes) -> dict | None:
+    with _gc_paused():
+        return _results_arrays(raw)
+
+
+def _results_arrays(raw: bytes) -> dict | None:
+    """Arrays of a results file in the common case (see the module docstring), else None.
+
+    Keys: ``image_id``, ``category_id`` (float64, exact integers), ``bbox``
+    ``(N, 4)``, ``score``; a JSON object with an ``annotations`` list is read
+    as that list.
+    """
+    try:
+        rows = _DETS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        try:
+            rows = _DETS_DICT.decode(raw).annotations
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+    n = len(rows)
+    image_id = _ids(rows, "image_id", n)
+    category_id = _ids(rows, "category_id", n)
+    if image_id is None or category_id is None:
+        return None
+    return {
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": _bboxes(rows, n),
+        "score": _floats(map(attrgetter("score"), rows), n),
+    }
+
+
+class TypedGT:
+    """A ground-truth file read by :func:`gt_arrays`: image and category dicts, annotation arrays."""
+
+    def __init__(self, images: list, categories: list, arrays: dict) -> None:
+        self.images = images
+        self.categories = categories
+        self.arrays = arrays
+
+
+def gt_arrays(raw: bytes) -> TypedGT | None:
+    with _gc_paused():
+        return _gt_arrays(raw)
+
+
+def _gt_arrays(raw: bytes) -> TypedGT | None:
+    """Images, categories and annotation arrays of a ground-truth file in the common case, else None.
+
+    Annotation arrays: ``ids``, ``image_id``, ``category_id`` (float64 exact
+    integers), ``bbox`` ``(N, 4)``, ``area`` (``w*h`` where absent),
+    ``iscrowd`` (int64, checked by the caller), ``difficult`` (bool, or None
+    when no annotation has a ``difficult`` or ``ignore`` key).
+    """
+    try:
+        doc = _GT.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    rows = doc.annotations
+    n = len(rows)
+    ids = _ids(rows, "id", n)
+    image_id = _ids(rows, "image_id", n)
+    category_id = _ids(rows, "category_id", n)
+    if ids is None or image_id is None or category_id is None:
+        return None
+    bbox = _bboxes(rows, n)
+    area = _floats(map(attrgetter("area"), rows), n)
+    absent = np.isnan(area)
+    if absent.any():
+        area[absent] = bbox[absent, 2] * bbox[absent, 3]
+    try:
+        iscrowd = np.fromiter(map(attrgetter("iscrowd"), rows), np.int64, n)
+    except OverflowError:
+        return None
+    difficult = None
+    if any(r.difficult is not None or r.ignore is not None for r in rows):
+        difficult = np.array([bool(r.difficult or 0) or bool(r.ignore or 0) for r in rows], bool)
+    arrays = {
+        "ids": ids,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": bbox,
+        "area": area,
+        "iscrowd": iscrowd,
+        "difficult": difficult,
+    }
+    return TypedGT(doc.images, doc.categories, arrays)
