@@ -18,6 +18,8 @@ def shrink(monkeypatch):
     monkeypatch.setattr(gpu_nms, "NMS_THREADS", 16)
     monkeypatch.setattr(gpu_nms, "NMS_CROSS_Y", 2)
     monkeypatch.setattr(gpu_nms, "NMS_REDUCE_THREADS", 4)
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 16)  # one-launch path up to 16 boxes, chunks above
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_THREADS", 4)
     monkeypatch.setattr(gpu_soft_nms, "SOFT_THREADS", 8)
     monkeypatch.setattr(_gpu_sort, "SORT_BLOCK", 16)
     monkeypatch.setattr(gpu_roi, "ROI_THREADS", 16)

@@ -197,3 +197,42 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match="NMS_TILE must be in"):
         gpu_nms.NMS_TILE = 65  # restored by the fixture's monkeypatch
         dcuda.nms(boxes, np.zeros(2), 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_launch_small_path_equals_chunked_path(rng, monkeypatch, dtype):
+    """The one-block path (N <= NMS_SMALL_MAX) and the chunked path give the same indices,
+    equal to the reference, with ties, a score threshold, inclusive and offset options."""
+    for n in (1, 2, 5, 37, 64):
+        boxes = clustered_boxes(rng, n, dtype)
+        scores = (rng.integers(0, 5, n) / 5).astype(dtype)  # ties
+        for kwargs in [{}, {"inclusive": True}, {"offset": 1}, {"score_threshold": 0.3}]:
+            for thr in (0.0, 0.5):
+                monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 64)
+                monkeypatch.setattr(gpu_nms, "NMS_SMALL_THREADS", 8)
+                small = dcuda.nms(boxes, scores, thr, **kwargs)
+                monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 0)
+                chunked = dcuda.nms(boxes, scores, thr, **kwargs)
+                np.testing.assert_array_equal(small, chunked)
+                if "score_threshold" not in kwargs:
+                    want = reference_nms(boxes, scores, thr, kwargs.get("inclusive", False), kwargs.get("offset", 0))
+                    np.testing.assert_array_equal(small, want)
+
+
+def test_one_launch_small_path_bad_input_messages(monkeypatch):
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 64)
+    boxes = np.array([[0, 0, 1, 1], [2, 2, 1, 3], [0, 0, np.nan, 1]], np.float32)
+    scores = np.array([0.5, 0.4, 0.3], np.float32)
+    for b, s, msg in [
+        (boxes[:2], scores[:2], "row 1 has x2 < x1"),
+        (boxes, scores, "non-finite"),
+        (boxes[:1], np.array([np.inf], np.float32), "scores: 1 non-finite value"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            dcuda.nms(dcuda_device(b), dcuda_device(s), 0.5)
+
+
+def dcuda_device(x):
+    from numba import cuda
+
+    return cuda.to_device(x)

@@ -128,24 +128,110 @@ def workspace(cuda: Any, name: str, shape: tuple, dtype: Any) -> Any:
 
     Scratch buffers are kept per thread and per (name, dtype, trailing shape) and reused by the
     next call: a kernel pipeline then allocates nothing on the device but its result (device
-    allocations cost tens of microseconds each). All work runs on the default stream, so a
-    buffer is never reused before the kernels reading it have finished. :func:`clear_workspace`
-    frees them.
+    allocations cost tens of microseconds each). The views are cached too (slicing a Numba
+    device array costs tens of microseconds on a real GPU). All work runs on the default
+    stream, so a buffer is never reused before the kernels reading it have finished.
+    :func:`clear_workspace` frees them.
     """
     store = getattr(_SCRATCH, "arrays", None)
     if store is None:
         store = _SCRATCH.arrays = {}
+    rows = int(shape[0])
+    full = (name, dtype, shape)
+    hit = store.get(full)
+    if hit is not None:
+        return hit
     dtype = np.dtype(dtype)
     key = (name, dtype.str, tuple(int(s) for s in shape[1:]))
-    rows = max(int(shape[0]), 1)
     buf = store.get(key)
-    if buf is None or int(buf.shape[0]) < rows:
-        cap = rows if buf is None else max(rows, 2 * int(buf.shape[0]))
+    if buf is None or int(buf.shape[0]) < max(rows, 1):
+        cap = max(rows, 1) if buf is None else max(rows, 2 * int(buf.shape[0]))
         buf = cuda.device_array((cap, *key[2]), dtype=dtype)
+        # a new buffer: forget the views of the old one
+        for k in [k for k in store if len(k) == 3 and k[0] == name and not isinstance(k[1], str)]:
+            if np.dtype(k[1]).str == key[1] and tuple(k[2][1:]) == key[2]:
+                del store[k]
         store[key] = buf
-    return buf[: int(shape[0])]
+    view = buf[:rows]
+    if len(store) < 4096:
+        store[full] = view
+    return view
 
 
 def clear_workspace() -> None:
-    """Free this thread's scratch device buffers (see :func:`workspace`)."""
+    """Free this thread's scratch device buffers (see :func:`workspace`) and the result pool."""
     _SCRATCH.arrays = {}
+    clear_pool()
+
+
+# --------------------------------------------------------------------------- result pool
+#: Free result blocks kept for reuse, at most this many bytes in all (beyond it, blocks are freed).
+RESULT_POOL_BYTES: int = 4 << 30
+_POOL: dict[int, list] = {}
+_POOL_LIVE: dict[int, Any] = {}
+_POOL_LOCK = threading.Lock()
+_POOL_FREE = [0]
+
+
+def _size_class(nbytes: int) -> int:
+    """``nbytes`` rounded up to 1/8 of its power of two (at most 12.5 % slack), at least 512."""
+    nbytes = max(int(nbytes), 512)
+    step = 1 << max(nbytes.bit_length() - 4, 0)
+    return -(-nbytes // step) * step
+
+
+def result_array(cuda: Any, shape: tuple, dtype: Any) -> Any:
+    """A C-contiguous device array for a result handed to the caller, from a reuse pool.
+
+    ``cuda.device_array`` costs a ``cuMemAlloc`` per call (about 0.1 ms for 50 MB on an H200,
+    more than some kernels) and a deferred ``cuMemFree``. Here a result takes a cached block
+    of its size class; when the caller's array and every view of it are gone (Numba's own
+    reference counting of device memory, as for its allocations) the block goes back to the
+    pool instead of being freed. The pool keeps at most :data:`RESULT_POOL_BYTES` of free
+    blocks; :func:`clear_workspace` empties it. Under the simulator: ``cuda.device_array``.
+    """
+    dtype = np.dtype(dtype)
+    shape = tuple(int(s) for s in (shape if isinstance(shape, tuple) else (shape,)))
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if simulating() or nbytes == 0:
+        return cuda.device_array(shape, dtype=dtype)
+    import ctypes
+
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+    from numba.cuda.cudadrv.driver import AutoFreePointer
+
+    cls = _size_class(nbytes)
+    with _POOL_LOCK:
+        free = _POOL.get(cls)
+        base = free.pop() if free else None
+        if base is not None:
+            _POOL_FREE[0] -= cls
+    if base is None:
+        base = cuda.device_array(cls, dtype=np.uint8)
+    ptr = int(base.gpu_data.device_pointer_value)
+    key = [0]
+
+    def give_back(cls=cls, base=base, key=key):
+        with _POOL_LOCK:
+            _POOL_LIVE.pop(key[0], None)
+            if _POOL_FREE[0] + cls <= RESULT_POOL_BYTES:
+                _POOL.setdefault(cls, []).append(base)
+                _POOL_FREE[0] += cls
+
+    mem = AutoFreePointer(cuda.current_context(), ctypes.c_void_p(ptr), nbytes, finalizer=give_back)
+    key[0] = id(mem)
+    with _POOL_LOCK:
+        _POOL_LIVE[id(mem)] = mem  # alive until the last view of the result is gone (then give_back)
+    strides = []
+    step = dtype.itemsize
+    for s in reversed(shape):
+        strides.append(step)
+        step *= max(s, 1)
+    return DeviceNDArray(shape, tuple(reversed(strides)), dtype, gpu_data=mem.own())
+
+
+def clear_pool() -> None:
+    """Free the result pool's free blocks (see :func:`result_array`)."""
+    with _POOL_LOCK:
+        _POOL.clear()
+        _POOL_FREE[0] = 0

@@ -29,6 +29,7 @@ from typing import Any
 _F64_CMP = ("ld.param.f64", "setp.", "cvt.f64.f32")
 F64_ALLOWED: dict[str, tuple[str, ...] | None] = {
     "nms_mask": _F64_CMP,
+    "nms_small": _F64_CMP,
     "nms_cross": _F64_CMP,
     "batched_mask": _F64_CMP,
     "batched_cross": _F64_CMP,
@@ -40,6 +41,10 @@ F64_ALLOWED: dict[str, tuple[str, ...] | None] = {
     "roi_pool_nchw": None,
     "roi_pool_nhwc": None,
 }
+# ROI Align validates its rois in float64 as roi_check does (exact comparisons, no arithmetic)
+_F64_ROI_CHECK = (*_F64_CMP, "cvt.rn.f64.s64", "cvt.rmi.f64.f64", "abs.f64")
+for _name in ("roi_align_avg_nchw", "roi_align_max_nchw", "roi_align_avg_nhwc", "roi_align_max_nhwc"):
+    F64_ALLOWED[_name] = _F64_ROI_CHECK
 
 
 #: Kernels whose ``fma`` instructions come from a libdevice function, not from detbench's own
@@ -64,6 +69,10 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
             (a2, a2, ft, a2),
         ),
         "nms_init": (gpu_nms._init_kernel(), (i64[::1], f64[::1])),
+        "nms_small": (
+            gpu_nms.make_small_kernel(dtype_name, int(gpu_nms.NMS_SMALL_MAX), False),
+            (a2, a1, b1, ft, f64, ft, i64[::1], i64[::1]),
+        ),
         "nms_prep": (gpu_nms.make_prep_kernel(dtype_name), (a2, a1, b1, ft, a1, i32[::1], i64[::1], f64[::1])),
         "sort_local": (local_pass, (a1, i32[::1], i64, i64)),
         "sort_global": (global_pass, (a1, i32[::1], i64, i64)),
@@ -96,12 +105,12 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     for nhwc, layout in ((False, "nchw"), (True, "nhwc")):
         for mode in ("avg", "max"):
             specs[f"roi_align_{mode}_{layout}"] = (
-                gpu_roi.make_roi_align_kernel(dtype_name, nhwc, mode == "max"),
-                (a4, a2, ft, i64, i64, i64, b1, a4),
+                gpu_roi.make_roi_align_kernel(dtype_name, nhwc, mode == "max", int(gpu_roi.ROI_CHANNELS)),
+                (a4, a2, ft, i64, i64, i64, b1, a4, i64[::1]),
             )
         specs[f"roi_pool_{layout}"] = (
             gpu_roi.make_roi_pool_kernel(dtype_name, nhwc),
-            (a4, a2, f64, i64, i64, b1, a4, i32[:, :, :, ::1]),
+            (a4, a2, f64, i64, i64, b1, a4, i32[:, :, :, ::1], i64[::1]),
         )
     return specs
 

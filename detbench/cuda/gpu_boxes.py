@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validate import check_boxes, check_choice, check_out, result_float_dtype
 from . import _common
-from ._common import cdiv, check_device, common_float, device_input, float_type, jit_options, mul_for
+from ._common import cdiv, check_device, common_float, device_input, float_type, jit_options, mul_for, result_array
 from ._runtime import is_device_array, require_cuda
 
 __all__ = ["box_iou", "IOU_BLOCK", "IOU_ROWS", "make_iou_kernel"]
@@ -157,7 +157,7 @@ def box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: Any = None) -> 
     dtype = common_float(da.dtype, db.dtype)
     n, m = int(da.shape[0]), int(db.shape[0])
     if out is None:
-        out = cuda_mod.device_array((n, m), dtype=dtype)
+        out = result_array(cuda_mod, (n, m), dtype)
     else:
         if not is_device_array(cuda_mod, out):
             raise ValueError("out: expected a device array (the inputs are on the GPU)")

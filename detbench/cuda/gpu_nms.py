@@ -50,6 +50,7 @@ from ._common import (
     float_type,
     jit_options,
     mul_for,
+    result_array,
     workspace,
 )
 from ._runtime import is_device_array, require_cuda
@@ -62,6 +63,8 @@ __all__ = [
     "NMS_THREADS",
     "NMS_CROSS_Y",
     "NMS_REDUCE_THREADS",
+    "NMS_SMALL_MAX",
+    "NMS_SMALL_THREADS",
     "BATCHED_SHIFT_MAX",
 ]
 
@@ -75,6 +78,11 @@ NMS_THREADS: int = 256
 NMS_CROSS_Y: int = 16
 #: Threads of the reduction block (two warps: they copy each tile's mask rows into shared memory).
 NMS_REDUCE_THREADS: int = 64
+#: Largest N that :func:`nms` runs in one launch (:func:`make_small_kernel`, one block; a power of
+#: two, at most 1024: its shared memory is sized for it).
+NMS_SMALL_MAX: int = 1024
+#: Threads of that block.
+NMS_SMALL_THREADS: int = 512
 #: batched_nms uses torchvision's coordinate shift up to this many boxes (as the CPU twin and
 #: torchvision do), NMS within each class above.
 BATCHED_SHIFT_MAX: int = 1000
@@ -85,6 +93,10 @@ _N_VALID, _N_BOX_NONFINITE, _N_X, _N_Y, _N_SCORE = 4, 5, 6, 7, 8
 _KCOUNT = 9  # boxes kept so far (written by the reduction, read by the cross-chunk pass)
 _INFO_SIZE = 10
 _BIG = np.iinfo(np.int64).max
+
+#: Starting values of the counters (first-row slots at the largest int64) and of the largest coordinate.
+_INFO_START = np.array([_BIG] * 4 + [0] * (_INFO_SIZE - 4), dtype=np.int64)
+_FMAX_START = np.array([-np.inf], dtype=np.float64)
 
 # gather modes
 PLAIN, LABELS, SHIFT = 0, 1, 2
@@ -374,6 +386,7 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
     def reduce_kernel(sboxes, slab, c0, cn, mask, alive, kept, kept_lab, kept_pos, state):
         removed = cuda.shared.array(words_max, np.uint64)
         rows = cuda.shared.array((tile, words_max), np.uint64)
+        picks = cuda.shared.array(tile, np.int32)  # chunk positions kept in the current tile
         t = cuda.threadIdx.x
         nt = cuda.blockDim.x
         words = (cn + tile - 1) // tile
@@ -394,23 +407,155 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
                 q = r + (e - a * span)
                 rows[a, q] = mask[r * tile + a, q]
             cuda.syncthreads()
+            # the serial walk touches shared memory only (no global-memory latency per kept box)
+            nk = 0
             for a in range(nrow):
                 if ((removed[r] >> np.uint64(a)) & u1) == u0:
                     for q in range(r + t, words, nt):
                         removed[q] |= rows[a, q]
                     if t == 0:
-                        i = c0 + r * tile + a
-                        for c in range(4):
-                            kept[kc, c] = sboxes[i, c]
-                        if use_labels:
-                            kept_lab[kc] = slab[i]
-                        kept_pos[kc] = i
-                    kc += 1
+                        picks[nk] = r * tile + a
+                    nk += 1
                     cuda.syncthreads()
+            cuda.syncthreads()  # picks is complete
+            # the tile's kept boxes appended together (sboxes read in parallel)
+            for e in range(t, nk, nt):
+                i = c0 + picks[e]
+                for c in range(4):
+                    kept[kc + e, c] = sboxes[i, c]
+                if use_labels:
+                    kept_lab[kc + e] = slab[i]
+                kept_pos[kc + e] = i
+            kc += nk
         if t == 0:
             state[_KCOUNT] = kc
 
     return reduce_kernel
+
+
+@cache
+def make_small_kernel(dtype_name: str, cap: int, inclusive: bool) -> Any:
+    """``kernel[1, threads](boxes, scores, use_st, st, thr, offset, info, out)``: the whole greedy
+    NMS of ``N <= cap`` boxes (``cap`` a power of two) in one block, in one launch.
+
+    The steps of the general path, in shared memory: ``prep``'s validation (same counters in
+    ``info``) and sort keys; the bitonic network of :mod:`._gpu_sort` (decreasing score, equal
+    scores by index); the boxes in sorted order; then the greedy pass: for each sorted box still
+    alive, in order, it is kept (its index appended to ``out``) and every thread clears the
+    later boxes it suppresses (:func:`_iou_hit`, the earlier box first, as the mask kernel).
+    One barrier per sorted box. ``info[_KCOUNT]`` gets the number kept. For small ``N`` the
+    launches and waits of the general path cost more than the work."""
+    global cuda
+    cuda = _common.bind()
+    ft = float_type(dtype_name)
+    mul = mul_for(dtype_name)
+    hit = _iou_hit(dtype_name, inclusive)
+    zero = ft(0.0)
+    ninf = ft(-np.inf)
+    isinf = math.isinf
+    isnan = math.isnan
+
+    @cuda.jit(**jit_options())
+    def small_nms(boxes, scores, use_st, st, thr, offset, info, out):
+        sk = cuda.shared.array(cap, ft)
+        si = cuda.shared.array(cap, np.int32)
+        sb = cuda.shared.array((cap, 4), ft)
+        alive = cuda.shared.array(cap, np.uint8)
+        cnt = cuda.shared.array(1, np.int32)
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        n = boxes.shape[0]
+        size = 2
+        while size < n:
+            size *= 2
+        if t == 0:
+            cnt[0] = 0
+        cuda.syncthreads()
+        for i in range(t, size, nt):
+            si[i] = i
+            if i >= n:
+                sk[i] = ninf
+                continue
+            x1 = ft(boxes[i, 0])
+            y1 = ft(boxes[i, 1])
+            x2 = ft(boxes[i, 2])
+            y2 = ft(boxes[i, 3])
+            s = ft(scores[i]) + zero  # -0.0 ties with 0.0
+            bad = False
+            for v in (x1, y1, x2, y2):
+                if isinf(v) or isnan(v):
+                    bad = True
+            if bad:
+                cuda.atomic.min(info, _FIRST_BOX_NONFINITE, i)
+                cuda.atomic.add(info, _N_BOX_NONFINITE, 1)
+            else:
+                if x2 < x1:
+                    cuda.atomic.min(info, _FIRST_X, i)
+                    cuda.atomic.add(info, _N_X, 1)
+                if y2 < y1:
+                    cuda.atomic.min(info, _FIRST_Y, i)
+                    cuda.atomic.add(info, _N_Y, 1)
+            if isinf(s) or isnan(s):
+                cuda.atomic.min(info, _FIRST_SCORE, i)
+                cuda.atomic.add(info, _N_SCORE, 1)
+                sk[i] = ninf
+            elif use_st and not s > st:
+                sk[i] = ninf
+            else:
+                sk[i] = s
+                cuda.atomic.add(cnt, 0, 1)
+        cuda.syncthreads()
+        k = 2
+        while k <= size:
+            j = k // 2
+            while j > 0:
+                for pr in range(t, size // 2, nt):
+                    i = 2 * j * (pr // j) + (pr % j)
+                    m = i + j
+                    up = (i & k) == 0
+                    ka = sk[i]
+                    ia = si[i]
+                    kb = sk[m]
+                    ib = si[m]
+                    if up == (kb > ka or (kb == ka and ib < ia)):
+                        sk[i] = kb
+                        si[i] = ib
+                        sk[m] = ka
+                        si[m] = ia
+                cuda.syncthreads()
+                j //= 2
+            k *= 2
+        nv = cnt[0]
+        for p in range(t, nv, nt):
+            i = si[p]
+            for c in range(4):
+                sb[p, c] = ft(boxes[i, c])
+            alive[p] = 1
+        kc = 0
+        for p in range(nv):
+            cuda.syncthreads()  # the previous box's suppressions are visible
+            if alive[p] != 0:
+                if t == 0:
+                    out[kc] = si[p]
+                kc += 1
+                ax1 = sb[p, 0]
+                ay1 = sb[p, 1]
+                ax2 = sb[p, 2]
+                ay2 = sb[p, 3]
+                area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
+                for q in range(p + 1 + t, nv, nt):
+                    if alive[q] != 0:
+                        bx1 = sb[q, 0]
+                        by1 = sb[q, 1]
+                        bx2 = sb[q, 2]
+                        by2 = sb[q, 3]
+                        barea = mul(bx2 - bx1 + offset, by2 - by1 + offset)
+                        if hit(ax1, ay1, ax2, ay2, area, bx1, by1, bx2, by2, barea, thr, offset):
+                            alive[q] = 0
+        if t == 0:
+            info[_KCOUNT] = kc
+
+    return small_nms
 
 
 @cache
@@ -472,7 +617,8 @@ def prepare(cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, st: float | None, 
     idx = workspace(cuda_mod, "idx", (length,), np.int32)
     info = workspace(cuda_mod, "info", (_INFO_SIZE,), np.int64)
     fmax = workspace(cuda_mod, "fmax", (1,), np.float64)
-    _init_kernel()[1, 1](info, fmax)
+    info.copy_to_device(_INFO_START)  # two small copies: cheaper than a kernel launch
+    fmax.copy_to_device(_FMAX_START)
     threads = int(NMS_THREADS)
     kernel = make_prep_kernel(dtype.name)
     kernel[flat_grid(length, threads), threads](
@@ -506,6 +652,8 @@ def greedy(
     if chunk % tile or not tile <= chunk <= 64 * tile:
         raise ValueError(f"detbench.cuda.gpu_nms.NMS_CHUNK must be 1 to 64 times NMS_TILE, got {chunk}")
     n = int(db.shape[0])
+    if mode == PLAIN and 1 <= n <= int(NMS_SMALL_MAX):
+        return _greedy_small(cuda_mod, db, ds, dtype, thr, st, inclusive, offset)
     keys, idx, info, fmax = prepare(cuda_mod, db, ds, dtype, st, True)
     if st is not None and n:
         host_info = info.copy_to_host()
@@ -544,10 +692,31 @@ def greedy(
     host_info = info.copy_to_host()
     _raise_bad_values(host_info)
     k = int(host_info[_KCOUNT])
-    out = cuda_mod.device_array(k, dtype=np.int64)
+    out = result_array(cuda_mod, (k,), np.int64)
     if k:
         _take_kernel()[flat_grid(k, threads), threads](idx, kept_pos, out)
     return out
+
+
+def _greedy_small(
+    cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, thr: float, st: float | None, inclusive: bool, offset: float
+) -> Any:
+    """:func:`greedy` for ``1 <= N <= NMS_SMALL_MAX`` boxes without labels: one launch
+    (:func:`make_small_kernel`), then one small read back (counters and number kept)."""
+    n = int(db.shape[0])
+    cap = int(NMS_SMALL_MAX)
+    if cap < 2 or cap & (cap - 1):
+        raise ValueError(f"detbench.cuda.gpu_nms.NMS_SMALL_MAX must be a power of two >= 2, got {cap}")
+    info = workspace(cuda_mod, "info", (_INFO_SIZE,), np.int64)
+    info.copy_to_device(_INFO_START)
+    out = result_array(cuda_mod, (n,), np.int64)
+    threads = max(1, min(int(NMS_SMALL_THREADS), _gpu_sort.next_pow2(n) // 2))
+    make_small_kernel(dtype.name, cap, inclusive)[1, threads](
+        db, ds, st is not None, dtype.type(0.0 if st is None else st), np.float64(thr), dtype.type(offset), info, out
+    )
+    host_info = info.copy_to_host()
+    _raise_bad_values(host_info)
+    return out[: int(host_info[_KCOUNT])]
 
 
 def _flags(iou_threshold: Any, inclusive: Any, offset: Any) -> tuple[float, bool, float]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validate import check_choice, check_number
 from . import _common, _gpu_sort
-from ._common import flat_grid, float_type, jit_options, mul_for, workspace
+from ._common import flat_grid, float_type, jit_options, mul_for, result_array, workspace
 from ._runtime import require_cuda
 from .gpu_nms import _KCOUNT, PLAIN, _raise_bad_values, device_boxes_scores, make_gather_kernel, prepare
 
@@ -170,8 +170,8 @@ def soft_nms(
     st = check_number(score_threshold, "score_threshold", low=0.0)
     n = int(db.shape[0])
     pscore, pbox, info, fmax = prepare(cuda_mod, db, ds, dtype, None, False)
-    out_idx = cuda_mod.device_array(max(n, 1), dtype=np.int64)
-    out_score = cuda_mod.device_array(max(n, 1), dtype=dtype)
+    out_idx = result_array(cuda_mod, (max(n, 1),), np.int64)
+    out_score = result_array(cuda_mod, (max(n, 1),), dtype)
     if n:
         tmax = int(SOFT_THREADS)
         threads = min(tmax, _gpu_sort.next_pow2(n)) if n > 1 else 1
