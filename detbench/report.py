@@ -611,7 +611,7 @@ def section_nms(ctx: ReportContext) -> Section:
 
 # --------------------------------------------------------------------------- evaluation parity
 
-STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+from detbench.eval.summary import STAT_NAMES  # noqa: E402 - the one table
 
 
 def section_eval_parity(ctx: ReportContext) -> Section:

@@ -1,0 +1,190 @@
+"""Numba kernels of COCO accumulation: pycocotools' ``accumulate`` from one matching pass.
+
+:func:`accumulate_segment` turns the :class:`~detbench.eval.matching.SegmentMatches`
+of one segment into its precision / recall / score curves;
+:func:`evaluate_segments` runs matching then accumulation over a list of
+segments with one workspace (one call per thread), and
+:func:`evaluate_segments_prange` is the same split over ``prange`` (kept to
+measure the two threading mechanisms against each other).
+
+Only true positives are needed: pycocotools' precision envelope is reached at
+true positives and the first index with recall >= r is a true positive (or
+index 0, for r <= 0). Static detections (that cannot match) add to
+per-``maxDets``-level FP counts shared by every threshold; dynamic ones add
+their FP bits and, for each TP bit, record precision tp/(tp+fp+spacing(1)) and
+the score, per level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from detbench._compat import trailing_zeros
+from detbench._jit import jit
+from detbench.eval._match_kernels import match_segment
+
+#: ``np.spacing(1)``: pycocotools adds it to the precision denominator
+EPS = float(np.spacing(1))
+
+
+@jit(inline="always")
+def _walk_area(st, a, L, sm, at):
+    """One walk of the segment in global score order for area range ``a``.
+
+    Leaves the TP counts per (level, threshold) in ``at.tpl`` and, for the
+    c-th TP at threshold t and level m, precision/score at ``at.prbuf[t, m, c]``
+    / ``at.scbuf[t, m, c]``.
+    """
+    T = st.iou_thr.shape[0]
+    A = st.area_rng.shape[0]
+    M = st.max_dets.shape[0]
+    W = (T + 63) // 64
+    lo_a = st.area_rng[a, 0]
+    hi_a = st.area_rng[a, 1]
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    tpl = at.tpl
+    fpl = at.fpl
+    sfpl = at.sfpl
+    for m in range(M):
+        sfpl[m] = 0
+        for t in range(T):
+            tpl[m, t] = 0
+            fpl[m, t] = 0
+    for j in range(L):
+        k = sm.dyn_pos[j]
+        ml = sm.mlev[j]
+        if k < 0:
+            ar = sm.p_area[j]
+            if not (ar < lo_a or ar > hi_a):
+                sfpl[ml] += 1
+            continue
+        kb = (k * A + a) * W
+        for w in range(W):
+            t0 = w * 64
+            fw = sm.fpbits[kb + w]
+            if fw != zero:
+                nb = min(64, T - t0)
+                for bb in range(nb):
+                    fpl[ml, t0 + bb] += np.int64((fw >> np.uint64(bb)) & one)
+            tw = sm.tpbits[kb + w]
+            while tw != zero:
+                t = t0 + np.int64(trailing_zeros(tw))
+                tw &= tw - one
+                tpl[ml, t] += 1
+                tpc = 0
+                fpc = 0
+                sc = sm.p_score[j]
+                for m in range(M):
+                    tpc += tpl[m, t]
+                    fpc += fpl[m, t] + sfpl[m]
+                    if m >= ml:
+                        at.prbuf[t, m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
+                        at.scbuf[t, m, tpc - 1] = sc
+
+
+@jit(inline="always")
+def _first_reaching(c, ntp, fnp, v, rec_sorted):
+    # 1-based index of the first TP with recall c / fnp >= v (ntp + 1: none);
+    # a linear walk from the previous answer when the thresholds are sorted
+    if rec_sorted:
+        while c <= ntp and c / fnp < v:
+            c += 1
+        return c
+    lo_c = 1
+    hi_c = ntp + 1
+    while lo_c < hi_c:
+        mid = (lo_c + hi_c) >> 1
+        if mid / fnp < v:
+            lo_c = mid + 1
+        else:
+            hi_c = mid
+    return lo_c
+
+
+@jit(inline="always")
+def _sample_curves(st, s, a, fnp, sm, at, out):
+    # recall per (threshold, level); the precision envelope sampled at the
+    # recall thresholds with pycocotools' stop past the last recall
+    T = st.iou_thr.shape[0]
+    M = st.max_dets.shape[0]
+    rec_thr = st.rec_thr
+    R = rec_thr.shape[0]
+    prbuf = at.prbuf
+    for t in range(T):
+        ntp = 0
+        for m in range(M):
+            ntp += at.tpl[m, t]
+            if sm.ndm[m] > 0:
+                out.recall[s, a, t, m] = ntp / fnp
+            else:
+                out.recall[s, a, t, m] = 0.0
+            for c in range(ntp - 2, -1, -1):
+                if prbuf[t, m, c + 1] > prbuf[t, m, c]:
+                    prbuf[t, m, c] = prbuf[t, m, c + 1]
+            broke = False
+            c = 1
+            for ri in range(R):
+                q = 0.0
+                ss = 0.0
+                if not broke:
+                    v = rec_thr[ri]
+                    if v <= 0.0:
+                        if sm.ndm[m] == 0:
+                            broke = True
+                        else:
+                            if ntp > 0:
+                                q = prbuf[t, m, 0]
+                            ss = sm.first_score[m]
+                    else:
+                        c = _first_reaching(c, ntp, fnp, v, st.rec_sorted)
+                        if c > ntp:
+                            broke = True
+                        else:
+                            q = prbuf[t, m, c - 1]
+                            ss = at.scbuf[t, m, c - 1]
+                out.precision[s, a, t, m, ri] = q
+                out.scores[s, a, t, m, ri] = ss
+
+
+@jit
+def accumulate_segment(st, s, L, sm, at, out):
+    """Precision / recall / scores of segment ``s`` from its matches ``sm`` (``L`` detections).
+
+    ``st``: :class:`~detbench.eval.matching.Settings`; ``at``:
+    :class:`~detbench.eval.accumulate.AccScratch`; ``out``:
+    :class:`~detbench.eval.accumulate.Curves` (``(K, A, T, M, R)`` precision
+    and scores, ``(K, A, T, M)`` recall, prefilled with -1; area ranges
+    without positives are left at -1). O(A*(D + T*D_dynamic) + A*T*M*R).
+    """
+    for a in range(st.area_rng.shape[0]):
+        npa = sm.npig[a]
+        if npa == 0:
+            continue
+        _walk_area(st, a, L, sm, at)
+        _sample_curves(st, s, a, float(npa), sm, at, out)
+
+
+@jit
+def evaluate_segments(gr, st, segs, ws, out):
+    """Match then accumulate every segment listed in ``segs``, with one workspace ``ws``.
+
+    ``ws``: :class:`~detbench.eval.accumulate.Workspace`. Each segment writes
+    only its own slices of ``out``, so disjoint ``segs`` lists may run in
+    parallel threads, each with its own workspace (the kernel releases the GIL).
+    """
+    for si in range(segs.shape[0]):
+        s = segs[si]
+        L = match_segment(gr, st, s, ws.matches, ws.match_tmp)
+        accumulate_segment(st, s, L, ws.matches, ws.acc_tmp, out)
+
+
+@jit(parallel=True)
+def evaluate_segments_prange(gr, st, segs, part_off, wss, out):
+    """:func:`evaluate_segments` over the parts ``segs[part_off[p]:part_off[p + 1]]`` in a ``prange``.
+
+    ``wss``: one workspace per part (a homogeneous tuple).
+    """
+    for p in prange(part_off.shape[0] - 1):
+        evaluate_segments(gr, st, segs[part_off[p] : part_off[p + 1]], wss[p], out)

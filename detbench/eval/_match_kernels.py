@@ -1,0 +1,523 @@
+"""Numba kernels of COCO matching: pycocotools' ``evaluateImg`` rule, operation for operation.
+
+Data layout (built by :mod:`detbench.eval.grouping`, described field by field in
+:class:`detbench.eval.matching.Groups`): annotations are flat arrays sorted by
+evaluation group, group ``g`` being the slice ``off[g]:off[g + 1]``. With
+``useCats=1`` a group is one (category, image) pair, ``g = k * n_img + i``; with
+``useCats=0`` a group is one image and a *segment* (the detections accumulated
+together) is everything. A segment is otherwise one category.
+
+:func:`match_segment` is the one matching pass of a segment: every metric
+(each area range, IoU threshold and maxDets level) is accumulated from the
+:class:`~detbench.eval.matching.SegmentMatches` record it fills.
+:func:`coco_match_all` keeps the individual matches for pycocotools' ``evalImgs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._jit import jit
+
+#: status codes of a detection at one (area range, IoU threshold)
+ST_FP = 0
+ST_TP = 1
+ST_IGN = 2
+
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@jit(inline="always")
+def _bbox_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
+    # the arithmetic of pycocotools' bbIou (maskApi.c), operation for operation,
+    # so the doubles come out identical: crowd regions use the detection's area
+    # as the union
+    ga = gw * gh
+    da = dw * dh
+    w = min(dw + dx, gw + gx) - max(dx, gx)
+    if w <= 0.0:
+        return 0.0
+    h = min(dh + dy, gh + gy) - max(dy, gy)
+    if h <= 0.0:
+        return 0.0
+    inter = w * h
+    if crowd:
+        u = da
+    else:
+        u = da + ga - inter
+    return inter / u
+
+
+@jit(inline="always")
+def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf):
+    # iou_buf[di * ng + gi]: IoU of the di-th ranked detection with ground truth gs + gi
+    for di in range(nd):
+        d = gsorted[ds + di]
+        dx = d_box[d, 0]
+        dy = d_box[d, 1]
+        dw = d_box[d, 2]
+        dh = d_box[d, 3]
+        row = di * ng
+        for gi in range(ng):
+            g = gs + gi
+            iou_buf[row + gi] = _bbox_iou(
+                dx, dy, dw, dh, g_box[g, 0], g_box[g, 1], g_box[g, 2], g_box[g, 3], g_crowd[g]
+            )
+
+
+@jit(inline="always")
+def _gt_ignored(g, g_area, g_crowd, lo_a, hi_a):
+    ar = g_area[g]
+    return g_crowd[g] or ar < lo_a or ar > hi_a
+
+
+@jit(inline="always")
+def _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig):
+    # ground truths of the group, not-ignored first (stable), as pycocotools'
+    # argsort(_ignore, kind="mergesort"); returns the number not ignored
+    nv = 0
+    for gi in range(ng):
+        if not _gt_ignored(gs + gi, g_area, g_crowd, lo_a, hi_a):
+            gidx[nv] = gi
+            gig[nv] = 0
+            nv += 1
+    q = nv
+    for gi in range(ng):
+        if _gt_ignored(gs + gi, g_area, g_crowd, lo_a, hi_a):
+            gidx[q] = gi
+            gig[q] = 1
+            q += 1
+    return nv
+
+
+@jit(inline="always")
+def _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd):
+    # pycocotools' greedy rule for one detection: walk the ordered ground truths,
+    # skip taken non-crowd ones, stop at the first ignored one once a regular one
+    # is held, keep the last with IoU >= the best so far (start: thr)
+    best = thr
+    m = -1
+    row = di * ng
+    for oi in range(ng):
+        gi = gidx[oi]
+        if gtaken[oi] and not g_crowd[gs + gi]:
+            continue
+        if m > -1 and gig[m] == 0 and gig[oi] == 1:
+            break
+        v = iou_buf[row + gi]
+        if v < best:
+            continue
+        best = v
+        m = oi
+    return m
+
+
+# ------------------------------------------------------------ one segment
+
+
+@jit(inline="always")
+def _rank_segment(gr, st, s, lo, hi, stamp, sm, mt):
+    """Rank the detections of every group of segment ``s`` and keep the top ``max_dets[-1]``.
+
+    Walks the segment in global score order (``gr.gorder``); ``mt.cnt`` holds
+    ``stamp + rank`` per image (stamps grow per segment, so it is never reset).
+    Fills, per kept detection in score order, ``sm.mlev``/``p_area``/``p_score``,
+    ``sm.dyn_pos = -1``, ``mt.lpos`` (position of a detection) and ``mt.gsorted``
+    (the detections of every group by rank), then ``sm.ndm``/``sm.first_score``.
+    Returns the number kept.
+    """
+    max_dets = st.max_dets
+    M = max_dets.shape[0]
+    max_last = max_dets[M - 1]
+    ndl = mt.ndl
+    first_pos = mt.first_pos
+    for m in range(M):
+        ndl[m] = 0
+        first_pos[m] = -1
+    n_img = gr.n_img
+    L = 0
+    for j in range(lo, hi):
+        d = gr.gorder[j]
+        i = gr.d_img[d]
+        c = mt.cnt[i]
+        r = c - stamp if c >= stamp else 0
+        if r < max_last:
+            mt.cnt[i] = stamp + r + 1  # stays below the next segment's stamp
+            mt.gsorted[gr.d_off[s * n_img + i] + r - lo] = d
+            ml = 0
+            while r >= max_dets[ml]:
+                ml += 1
+            sm.mlev[L] = ml
+            ndl[ml] += 1
+            if first_pos[ml] < 0:
+                first_pos[ml] = L
+            mt.lpos[d - lo] = L
+            sm.dyn_pos[L] = -1
+            sm.p_area[L] = gr.d_area[d]
+            sm.p_score[L] = gr.d_score[d]
+            L += 1
+    c = 0
+    fp_ = -1
+    for m in range(M):
+        c += ndl[m]
+        sm.ndm[m] = c
+        if first_pos[m] >= 0 and (fp_ < 0 or first_pos[m] < fp_):
+            fp_ = first_pos[m]
+        if fp_ >= 0:
+            sm.first_score[m] = sm.p_score[fp_]
+    return L
+
+
+@jit(inline="always")
+def _find_dynamic(gr, st, s, lo, L, sm, mt):
+    """Count positives per area range; mark detections that can match at all (*dynamic*).
+
+    A detection whose best IoU in its group is below the lowest threshold is
+    *static*: a false positive or ignored (by its own area) at every threshold.
+    Dynamic ones get ``sm.dyn_pos`` (their index among dynamic detections) and
+    ``mt.p_best`` (their best IoU). Returns the number of dynamic detections.
+    """
+    iou_thr = st.iou_thr
+    area_rng = st.area_rng
+    A = area_rng.shape[0]
+    max_last = st.max_dets[st.max_dets.shape[0] - 1]
+    thr_min = iou_thr[0]
+    for t in range(iou_thr.shape[0]):
+        thr_min = min(thr_min, iou_thr[t])
+    for a in range(A):
+        sm.npig[a] = 0
+    iou_buf = mt.iou_buf
+    for i in range(gr.n_img):
+        g = s * gr.n_img + i
+        gs = gr.g_off[g]
+        ng = gr.g_off[g + 1] - gs
+        if ng == 0:
+            continue
+        for a in range(A):
+            lo_a = area_rng[a, 0]
+            hi_a = area_rng[a, 1]
+            for gi in range(ng):
+                if not _gt_ignored(gs + gi, gr.g_area, gr.g_crowd, lo_a, hi_a):
+                    sm.npig[a] += 1
+        ds = gr.d_off[g] - lo
+        nd = min(gr.d_off[g + 1] - gr.d_off[g], max_last)
+        if nd == 0:
+            continue
+        _group_ious(ds, nd, gs, ng, mt.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+        for di in range(nd):
+            best = iou_buf[di * ng]
+            for gi in range(1, ng):
+                best = max(best, iou_buf[di * ng + gi])
+            if best >= thr_min:
+                pos = mt.lpos[mt.gsorted[ds + di] - lo]
+                sm.dyn_pos[pos] = 0
+                mt.p_best[pos] = best
+    n_dyn = 0
+    for j in range(L):
+        if sm.dyn_pos[j] >= 0:
+            sm.dyn_pos[j] = n_dyn
+            n_dyn += 1
+    return n_dyn
+
+
+@jit(inline="always")
+def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
+    """TP/FP bits of the dynamic detections of a group with one ground truth (the common case, T <= 64).
+
+    The greedy rule reduces to: at each threshold the first detection (in
+    score order) reaching it takes the ground truth, and a crowd region takes
+    all of them. Its ignore pattern is all-or-nothing, so one matching serves
+    every area range; ``mt.mq[q]`` holds the thresholds where detection ``q`` matched.
+    """
+    iou_thr = st.iou_thr
+    area_rng = st.area_rng
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    dl_d = mt.dl_d
+    mq = mt.mq
+    crowd1 = gr.g_crowd[gs] != 0
+    for q in range(n_dyn):
+        mq[q] = zero
+    for t in range(T):
+        thr = iou_thr[t]
+        bit = one << np.uint64(t)
+        taken = False
+        for q in range(n_dyn):
+            if mt.p_best[mt.lpos[dl_d[q] - lo]] >= thr and (crowd1 or not taken):
+                mq[q] |= bit
+                if gr.d_idok[dl_d[q]]:
+                    taken = True
+    full = _ALL if T == 64 else (one << np.uint64(T)) - one
+    for a in range(A):
+        lo_a = area_rng[a, 0]
+        hi_a = area_rng[a, 1]
+        code = ST_FP
+        if _gt_ignored(gs, gr.g_area, gr.g_crowd, lo_a, hi_a):
+            code = ST_IGN
+        elif gr.g_idok[gs] != 0:
+            code = ST_TP
+        for q in range(n_dyn):
+            m = mq[q]
+            ar = gr.d_area[dl_d[q]]
+            tw = m if code == ST_TP else zero
+            fw = zero
+            if not (ar < lo_a or ar > hi_a):
+                fw = full & ~m  # unmatched: FP inside the range
+                if code == ST_FP:
+                    fw |= m  # matched a ground truth whose id does not count
+            kb = mt.dl_k[q] * A + a
+            sm.tpbits[kb] = tw
+            sm.fpbits[kb] = fw
+
+
+@jit(inline="always")
+def _ignore_slot(gr, gs, ng, lo_a, hi_a, n_slot, slot_mask):
+    """The slot of a matching already done for the same ground-truth ignore pattern, or -1.
+
+    All-ignored matches exactly like none-ignored (same order, the break rule
+    never fires), so both map to mask 0. Groups of more than 64 ground truths
+    are never shared. A new pattern is written at ``slot_mask[n_slot]``.
+    """
+    if ng > 64:
+        return -1
+    one = np.uint64(1)
+    mask = np.uint64(0)
+    for gi in range(ng):
+        if _gt_ignored(gs + gi, gr.g_area, gr.g_crowd, lo_a, hi_a):
+            mask |= one << np.uint64(gi)
+    full = _ALL if ng == 64 else (one << np.uint64(ng)) - one
+    if mask == full:
+        mask = np.uint64(0)
+    for p in range(n_slot):
+        if slot_mask[p] == mask:
+            return p
+    slot_mask[n_slot] = mask
+    return -1
+
+
+@jit(inline="always")
+def _greedy_slot(gr, st, gs, ng, n_dyn, lo_a, hi_a, slot, mt):
+    # pycocotools' greedy matching of the dynamic detections of one group, at
+    # every threshold, for one ground-truth ignore pattern: mt.mbuf[slot, q, t]
+    # receives the ordered ground-truth slot matched by detection q (-1: none)
+    iou_thr = st.iou_thr
+    gidx = mt.gidx
+    gtaken = mt.gtaken
+    _order_gts(gs, ng, gr.g_area, gr.g_crowd, lo_a, hi_a, gidx, mt.gig)
+    for oi in range(ng):
+        mt.slot_gi[slot, oi] = gidx[oi]
+    for t in range(iou_thr.shape[0]):
+        thr = iou_thr[t]
+        for oi in range(ng):
+            gtaken[oi] = 0
+        for q in range(n_dyn):
+            m = -1
+            if mt.max_iou[q] >= thr:
+                m = _match_one(mt.dl_di[q], ng, thr, mt.iou_buf, gidx, mt.gig, gtaken, gs, gr.g_crowd)
+                if m > -1 and gr.d_idok[mt.dl_d[q]]:
+                    gtaken[m] = 1
+            mt.mbuf[slot, q, t] = m
+
+
+@jit(inline="always")
+def _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt):
+    # TP/FP bits of every dynamic detection for area range a: the matched ground
+    # truth decides (ignored -> neither, else TP when its id counts); unmatched
+    # ones are FP unless outside the range
+    T = st.iou_thr.shape[0]
+    A = st.area_rng.shape[0]
+    W = (T + 63) // 64
+    lo_a = st.area_rng[a, 0]
+    hi_a = st.area_rng[a, 1]
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    gcode = mt.gcode
+    for oi in range(ng):
+        gm = gs + mt.slot_gi[slot, oi]
+        if _gt_ignored(gm, gr.g_area, gr.g_crowd, lo_a, hi_a):
+            gcode[oi] = ST_IGN
+        elif gr.g_idok[gm] != 0:
+            gcode[oi] = ST_TP
+        else:
+            gcode[oi] = ST_FP
+    for q in range(n_dyn):
+        ar = gr.d_area[mt.dl_d[q]]
+        d_in = not (ar < lo_a or ar > hi_a)
+        kb = (mt.dl_k[q] * A + a) * W
+        for w in range(W):
+            t0 = w * 64
+            t1 = min(T, t0 + 64)
+            tw = zero
+            fw = zero
+            for t in range(t0, t1):
+                m = mt.mbuf[slot, q, t]
+                cd = ST_FP
+                if m > -1:
+                    cd = gcode[m]
+                if cd == ST_TP:
+                    tw |= one << np.uint64(t - t0)
+                elif cd == ST_FP and d_in:
+                    fw |= one << np.uint64(t - t0)
+            sm.tpbits[kb + w] = tw
+            sm.fpbits[kb + w] = fw
+
+
+@jit(inline="always")
+def _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt):
+    """Greedy matching of the dynamic detections of one group with ``ng > 0`` ground truths.
+
+    Matches once per IoU threshold and per distinct ground-truth ignore
+    pattern of the area ranges, and leaves two bit masks per (dynamic
+    detection, area range) in ``sm``: thresholds where it is a TP and where it
+    is a FP (neither = ignored).
+    """
+    T = st.iou_thr.shape[0]
+    A = st.area_rng.shape[0]
+    n_dyn = 0
+    for di in range(nd):
+        d = mt.gsorted[ds + di]
+        k = sm.dyn_pos[mt.lpos[d - lo]]
+        if k >= 0:
+            mt.dl_di[n_dyn] = di
+            mt.dl_d[n_dyn] = d
+            mt.dl_k[n_dyn] = k
+            n_dyn += 1
+    if n_dyn == 0:
+        return
+    if ng == 1 and T <= 64:
+        _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt)
+        return
+    iou_buf = mt.iou_buf
+    _group_ious(ds, nd, gs, ng, mt.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+    for q in range(n_dyn):
+        row = mt.dl_di[q] * ng
+        best = iou_buf[row]
+        for gi in range(1, ng):
+            best = max(best, iou_buf[row + gi])
+        mt.max_iou[q] = best
+    n_slot = 0
+    for a in range(A):
+        lo_a = st.area_rng[a, 0]
+        hi_a = st.area_rng[a, 1]
+        slot = _ignore_slot(gr, gs, ng, lo_a, hi_a, n_slot, mt.slot_mask)
+        if slot < 0:
+            slot = n_slot
+            n_slot += 1
+            _greedy_slot(gr, st, gs, ng, n_dyn, lo_a, hi_a, slot, mt)
+        _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt)
+
+
+@jit
+def match_segment(gr, st, s, sm, mt):
+    """The one matching pass of segment ``s``: fills ``sm`` (a :class:`SegmentMatches`); returns its length.
+
+    ``gr``: :class:`~detbench.eval.matching.Groups`; ``st``:
+    :class:`~detbench.eval.matching.Settings`; ``mt``:
+    :class:`~detbench.eval.matching.MatchScratch` (reused across segments,
+    one per thread). Ranks the detections of every (category, image) group by
+    score and keeps the top ``max_dets[-1]``, settles the static ones, and
+    greedily matches the dynamic ones (see :func:`_match_group`). Cost O(sum
+    over groups of D_g*G_g*T*P), P the distinct ignore patterns (usually 1-2).
+    """
+    lo = gr.seg_off[s]
+    hi = gr.seg_off[s + 1]
+    max_last = st.max_dets[st.max_dets.shape[0] - 1]
+    mt.tick[0] += 1
+    stamp = mt.tick[0] * (max_last + 1)
+    L = _rank_segment(gr, st, s, lo, hi, stamp, sm, mt)
+    n_dyn = _find_dynamic(gr, st, s, lo, L, sm, mt)
+    if n_dyn > 0:
+        for i in range(gr.n_img):
+            g = s * gr.n_img + i
+            gs = gr.g_off[g]
+            ng = gr.g_off[g + 1] - gs
+            if ng == 0:
+                continue
+            ds = gr.d_off[g] - lo
+            nd = min(gr.d_off[g + 1] - gr.d_off[g], max_last)
+            _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt)
+    return L
+
+
+# ------------------------------------------------------------ evalImgs
+
+
+@jit
+def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig, gtaken):
+    """Per-detection and per-ground-truth matches, for pycocotools' ``evalImgs``.
+
+    Same rules as :func:`match_segment` but keeps the matches in ``out`` (a
+    :class:`~detbench.eval.matching.AllMatches`): for every area range ``a``
+    and threshold ``t``, ``dt_match[a, t, p]`` is the base index of the ground
+    truth matched by the detection at sorted slot ``p`` of its group
+    (``d_off[g] + rank``; -1 if none), ``dt_ign`` its final ignore flag,
+    ``gt_match[a, t, q]`` the base index of the detection matched by the
+    ground truth at ordered slot ``q`` of its group, ``gt_order[a, q]`` the base
+    index of that ground truth and ``gt_ign[a, q]`` its ignore flag.
+    ``gsorted`` receives the detections of every group by decreasing score and
+    ``d_count[g]`` how many were kept (at most ``max_last``). ``cnt``
+    (``n_img``, zeroed) and the other trailing arrays are scratch.
+    """
+    n_img = gr.n_img
+    seg_off = gr.seg_off
+    n_seg = seg_off.shape[0] - 1
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    for s in range(n_seg):
+        lo = seg_off[s]
+        hi = seg_off[s + 1]
+        for j in range(lo, hi):
+            d = gr.gorder[j]
+            i = gr.d_img[d]
+            r = cnt[i]
+            cnt[i] = r + 1
+            if r < max_last:
+                out.gsorted[gr.d_off[s * n_img + i] + r] = d
+        for j in range(lo, hi):
+            cnt[gr.d_img[gr.gorder[j]]] = 0
+        for i in range(n_img):
+            g = s * n_img + i
+            gs = gr.g_off[g]
+            ng = gr.g_off[g + 1] - gs
+            ds = gr.d_off[g]
+            nd = min(gr.d_off[g + 1] - ds, max_last)
+            out.d_count[g] = nd
+            if ng == 0 and nd == 0:
+                continue
+            if ng > 0 and nd > 0:
+                _group_ious(ds, nd, gs, ng, out.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+            for a in range(A):
+                lo_a = area_rng[a, 0]
+                hi_a = area_rng[a, 1]
+                _order_gts(gs, ng, gr.g_area, gr.g_crowd, lo_a, hi_a, gidx, gig)
+                for oi in range(ng):
+                    out.gt_order[a, gs + oi] = gs + gidx[oi]
+                    out.gt_ign[a, gs + oi] = gig[oi]
+                for t in range(T):
+                    thr = iou_thr[t]
+                    for oi in range(ng):
+                        gtaken[oi] = 0
+                        out.gt_match[a, t, gs + oi] = -1
+                    for di in range(nd):
+                        d = out.gsorted[ds + di]
+                        m = -1
+                        if ng > 0:
+                            m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, gr.g_crowd)
+                        ign = False
+                        eff = False
+                        if m > -1:
+                            ign = gig[m] == 1
+                            eff = gr.g_idok[gs + gidx[m]] != 0
+                            if gr.d_idok[d]:
+                                gtaken[m] = 1
+                            out.gt_match[a, t, gs + m] = d
+                            out.dt_match[a, t, ds + di] = gs + gidx[m]
+                        else:
+                            out.dt_match[a, t, ds + di] = -1
+                        if not eff:
+                            ar = gr.d_area[d]
+                            if ar < lo_a or ar > hi_a:
+                                ign = True
+                        out.dt_ign[a, t, ds + di] = ign
