@@ -17,12 +17,47 @@ the score, per level.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import prange
 
 from detbench._compat import trailing_zeros
 from detbench._jit import jit
 from detbench.eval._match_kernels import match_segment
+from detbench.eval.matching import Groups, MatchScratch, SegmentMatches, Settings
+
+Curves = namedtuple(
+    "Curves",
+    [
+        "precision",  # float64 (K, A, T, M, R), prefilled with -1
+        "recall",  # float64 (K, A, T, M), prefilled with -1
+        "scores",  # float64 (K, A, T, M, R), prefilled with -1
+    ],
+)
+Curves.__doc__ = "Contiguous output buffers; pycocotools' (T, R, K, A, M) arrays are transposed views of them."
+
+AccScratch = namedtuple(
+    "AccScratch",
+    [
+        "prbuf",  # float64 (T, M, L): precision at the c-th TP per (threshold, level)
+        "scbuf",  # float64 (T, M, L): score at the c-th TP
+        "tpl",  # int64 (M, T): TPs per (level, threshold) of the current area range
+        "fpl",  # int64 (M, T): FPs of dynamic detections per (level, threshold)
+        "sfpl",  # int64 (M,): FPs of static detections per level
+    ],
+)
+AccScratch.__doc__ = "Per-thread scratch of :func:`_accumulate_kernels.accumulate_segment`."
+
+Workspace = namedtuple(
+    "Workspace",
+    [
+        "matches",  # SegmentMatches: the one matching pass of the current segment
+        "match_tmp",  # MatchScratch
+        "acc_tmp",  # AccScratch
+    ],
+)
+Workspace.__doc__ = "Everything one thread needs to evaluate segments; built by :func:`make_workspace`."
 
 #: ``np.spacing(1)``: pycocotools adds it to the precision denominator
 EPS = float(np.spacing(1))
@@ -180,11 +215,49 @@ def evaluate_segments(gr, st, segs, ws, out):
         accumulate_segment(st, s, L, ws.matches, ws.acc_tmp, out)
 
 
+@jit
+def _new_workspace(max_len, max_g, max_nd, max_iou, n_img, A, M, T):
+    # the arrays of :func:`detbench.eval.accumulate.make_workspace`, allocated in compiled code
+    W = (T + 63) // 64
+    i8 = np.int64
+    sm = SegmentMatches(
+        np.empty(max_len, i8), np.empty(max_len, i8), np.empty(max_len, np.float64), np.empty(max_len, np.float64),
+        np.empty(max_len * A * W, np.uint64), np.empty(max_len * A * W, np.uint64), np.zeros(A, i8), np.zeros(M, i8),
+        np.zeros(M, np.float64),
+    )  # fmt: skip
+    mt = MatchScratch(
+        np.zeros(1, i8), np.zeros(max(n_img, 1), i8), np.empty(max_len, i8), np.empty(max_len, i8),
+        np.empty(max_len, np.float64), np.zeros(M, i8), np.zeros(M, i8), np.empty(max_iou, np.float64),
+        np.empty(max_nd, np.float64), np.empty(max_g, i8), np.empty(max_g, np.uint8), np.empty(max_g, np.uint8),
+        np.zeros(max_g, np.int8), np.empty(max_nd, i8), np.empty(max_nd, i8), np.empty(max_nd, i8),
+        np.empty(A, np.uint64), np.empty((A, max_g), i8), np.empty((A, max_nd, T), i8), np.empty(max_nd, np.uint64),
+    )  # fmt: skip
+    at = AccScratch(
+        np.empty((T, M, max_len), np.float64), np.empty((T, M, max_len), np.float64), np.zeros((M, T), i8),
+        np.zeros((M, T), i8), np.zeros(M, i8),
+    )  # fmt: skip
+    return Workspace(sm, mt, at)
+
+
 @jit(parallel=True)
-def evaluate_segments_prange(gr, st, segs, part_off, wss, out):
+def evaluate_segments_prange(gr, st, segs, part_off, sizes, out):
     """:func:`evaluate_segments` over the parts ``segs[part_off[p]:part_off[p + 1]]`` in a ``prange``.
 
-    ``wss``: one workspace per part (a homogeneous tuple).
+    Each part allocates its own workspace (``sizes``: :func:`~detbench.eval.matching.sizes_of`).
+    Numba's parallel loops cannot capture tuples, so the records are taken
+    apart here and rebuilt inside the loop body.
     """
+    n_img, g_off, g_box, g_area, g_crowd, g_idok, d_off, d_box, d_area, d_score, d_idok, d_img, gorder, seg_off = gr
+    iou_thr, area_rng, max_dets, rec_thr, rec_sorted = st
+    precision, recall, scores = out
+    max_len, max_g, max_nd, max_iou = sizes
+    A = area_rng.shape[0]
+    M = max_dets.shape[0]
+    T = iou_thr.shape[0]
     for p in prange(part_off.shape[0] - 1):
-        evaluate_segments(gr, st, segs[part_off[p] : part_off[p + 1]], wss[p], out)
+        gr_p = Groups(
+            n_img, g_off, g_box, g_area, g_crowd, g_idok, d_off, d_box, d_area, d_score, d_idok, d_img, gorder, seg_off
+        )
+        st_p = Settings(iou_thr, area_rng, max_dets, rec_thr, rec_sorted)
+        ws = _new_workspace(max_len, max_g, max_nd, max_iou, n_img, A, M, T)
+        evaluate_segments(gr_p, st_p, segs[part_off[p] : part_off[p + 1]], ws, Curves(precision, recall, scores))

@@ -19,47 +19,15 @@ slowed thread.
 from __future__ import annotations
 
 import threading
-from collections import namedtuple
 
 import numpy as np
 
 from detbench._parallel import num_threads, run_tasks
 from detbench.eval import _accumulate_kernels as _ak
+from detbench.eval._accumulate_kernels import AccScratch, Curves, Workspace
 from detbench.eval.matching import Groups, Settings, make_match_scratch, make_segment_matches, sizes_of
 
 __all__ = ["Curves", "AccScratch", "Workspace", "make_workspace", "evaluate_curves"]
-
-Curves = namedtuple(
-    "Curves",
-    [
-        "precision",  # float64 (K, A, T, M, R), prefilled with -1
-        "recall",  # float64 (K, A, T, M), prefilled with -1
-        "scores",  # float64 (K, A, T, M, R), prefilled with -1
-    ],
-)
-Curves.__doc__ = "Contiguous output buffers; pycocotools' (T, R, K, A, M) arrays are transposed views of them."
-
-AccScratch = namedtuple(
-    "AccScratch",
-    [
-        "prbuf",  # float64 (T, M, L): precision at the c-th TP per (threshold, level)
-        "scbuf",  # float64 (T, M, L): score at the c-th TP
-        "tpl",  # int64 (M, T): TPs per (level, threshold) of the current area range
-        "fpl",  # int64 (M, T): FPs of dynamic detections per (level, threshold)
-        "sfpl",  # int64 (M,): FPs of static detections per level
-    ],
-)
-AccScratch.__doc__ = "Per-thread scratch of :func:`_accumulate_kernels.accumulate_segment`."
-
-Workspace = namedtuple(
-    "Workspace",
-    [
-        "matches",  # SegmentMatches: the one matching pass of the current segment
-        "match_tmp",  # MatchScratch
-        "acc_tmp",  # AccScratch
-    ],
-)
-Workspace.__doc__ = "Everything one thread needs to evaluate segments; built by :func:`make_workspace`."
 
 #: segments at or above this many detections in all are worth a second thread
 _MIN_PARALLEL_DETS = 20_000
@@ -127,6 +95,8 @@ def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechan
     (default, :mod:`detbench._parallel`) or ``"prange"`` (same parts, Numba's
     threading layer). The result does not depend on either.
     """
+    if mechanism not in ("pool", "prange"):
+        raise ValueError(f"mechanism: expected 'pool' or 'prange', got {mechanism!r}")
     n_seg = gr.seg_off.size - 1
     out = make_curves(n_seg, st)
     n_d = gr.d_score.size
@@ -143,10 +113,7 @@ def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechan
         parts = _balanced_parts(seg_len, n)
         part_off = np.zeros(len(parts) + 1, np.int64)
         np.cumsum([p.size for p in parts], out=part_off[1:])
-        wss = tuple(make_workspace(gr, st, sizes) for _ in parts)
-        _ak.evaluate_segments_prange(gr, st, np.concatenate(parts), part_off, wss, out)
-    elif mechanism == "pool":
-        _run_queue(gr, st, out, sizes, np.argsort(-seg_len, kind="stable").astype(np.int64), n)
+        _ak.evaluate_segments_prange(gr, st, np.concatenate(parts), part_off, sizes, out)
     else:
-        raise ValueError(f"mechanism: expected 'pool' or 'prange', got {mechanism!r}")
+        _run_queue(gr, st, out, sizes, np.argsort(-seg_len, kind="stable").astype(np.int64), n)
     return out

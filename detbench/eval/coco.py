@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._parallel import num_threads
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.grouping import Prepared, prepare
 from detbench.eval.loader import CocoDataset, sorted_unique_ids
@@ -209,7 +210,7 @@ class COCOeval:
         self.compat = compat
         self.cache = bool(cache)
         self.verbose = bool(verbose)
-        self.threads = threads
+        self.threads = threads if threads is None else num_threads(threads)
         self.params = Params(iouType=iouType)
         self.eval: dict = {}
         self.stats: Any = []
