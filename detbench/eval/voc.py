@@ -44,6 +44,11 @@ from detbench.eval.loader import CocoDataset, annotations_of, positions, sorted_
 
 __all__ = ["evaluate_pr", "average_precision", "PRResult"]
 
+#: inputs of :func:`_evaluate`: ground truths (xyxy boxes, xywh sides or None, ignore and crowd
+#: flags, image and class positions) and detections (same, with scores)
+_GtInput = namedtuple("_GtInput", ["box", "wh", "ign", "crowd", "img", "cls"])
+_DetInput = namedtuple("_DetInput", ["box", "wh", "score", "img", "cls"])
+
 #: the detections of :func:`_voc_kernels.pr_match`, fields by input index except ``order``
 PRDets = namedtuple(
     "PRDets",
@@ -367,27 +372,17 @@ def evaluate_pr(
         gc = positions(gl.astype(np.float64), cat_ids)
         di = positions(dim.astype(np.float64), image_ids)
         dc = positions(dl.astype(np.float64), cat_ids)
-    n_img, n_cat = len(image_ids), len(cat_ids)
+    n_img = len(image_ids)
     return _evaluate(
-        g_box,
-        g_wh,
-        g_ign,
-        g_crowd,
-        gi,
-        gc,
-        d_box,
-        d_wh,
-        scores,
-        di,
-        dc,
+        _GtInput(g_box, g_wh, g_ign, g_crowd, gi, gc),
+        _DetInput(d_box, d_wh, scores, di, dc),
         n_img,
-        n_cat,
         cat_ids,
         names,
         thr,
-        matching,
-        plus_one,
-        max_dets,
+        matching=matching,
+        plus_one=plus_one,
+        max_dets=max_dets,
     )
 
 
@@ -398,27 +393,10 @@ def _xywh(xyxy: np.ndarray, wh: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _evaluate(
-    g_box,
-    g_wh,
-    g_ign,
-    g_crowd,
-    gi,
-    gc,
-    d_box,
-    d_wh,
-    scores,
-    di,
-    dc,
-    n_img,
-    n_cat,
-    cat_ids,
-    names,
-    thr,
-    matching,
-    plus_one,
-    max_dets,
-) -> PRResult:
+def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_dets) -> PRResult:
+    g_box, g_wh, g_ign, g_crowd, gi, gc = gts
+    d_box, d_wh, scores, di, dc = dets
+    n_cat = len(cat_ids)
     # ground truths grouped by (class, image)
     n_keys = n_cat * n_img
     g_off = np.zeros(n_keys + 1, np.int64)
