@@ -190,12 +190,16 @@ def accumulate_segment(st, s, L, sm, at, out):
     ``st``: :class:`~detbench.eval.matching.Settings`; ``at``:
     :class:`~detbench.eval.accumulate.AccScratch`; ``out``:
     :class:`~detbench.eval.accumulate.Curves` (``(K, A, T, M, R)`` precision
-    and scores, ``(K, A, T, M)`` recall, prefilled with -1; area ranges
-    without positives are left at -1). O(A*(D + T*D_dynamic) + A*T*M*R).
+    and scores, ``(K, A, T, M)`` recall; every entry of segment ``s`` is
+    written, -1 for area ranges without positives). O(A*(D + T*D_dynamic) + A*T*M*R).
     """
     for a in range(st.area_rng.shape[0]):
         npa = sm.npig[a]
         if npa == 0:
+            # no positives: pycocotools leaves -1 (written here, by the thread that owns the slice)
+            out.precision[s, a] = -1.0
+            out.recall[s, a] = -1.0
+            out.scores[s, a] = -1.0
             continue
         _walk_area(st, a, L, sm, at)
         _sample_curves(st, s, a, float(npa), sm, at, out)

@@ -49,12 +49,14 @@ def make_workspace(gr: Groups, st: Settings, sizes: tuple[int, int, int, int] | 
     return Workspace(make_segment_matches(st, max_len), make_match_scratch(gr, st, sizes), acc)
 
 
-def make_curves(n_seg: int, st: Settings) -> Curves:
-    """Output buffers for ``n_seg`` segments, prefilled with -1 (pycocotools' value for absent entries)."""
+def make_curves(n_seg: int, st: Settings, fill: bool = True) -> Curves:
+    """Output buffers for ``n_seg`` segments, prefilled with -1 (pycocotools' value for absent entries).
+
+    ``fill=False`` leaves them uninitialised, for a caller that evaluates every segment.
+    """
     A, T, M, R = st.area_rng.shape[0], st.iou_thr.size, st.max_dets.size, st.rec_thr.size
-    return Curves(
-        np.full((n_seg, A, T, M, R), -1.0), np.full((n_seg, A, T, M), -1.0), np.full((n_seg, A, T, M, R), -1.0)
-    )
+    new = np.full if fill else (lambda shape, _v: np.empty(shape))
+    return Curves(new((n_seg, A, T, M, R), -1.0), new((n_seg, A, T, M), -1.0), new((n_seg, A, T, M, R), -1.0))
 
 
 def _balanced_parts(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
@@ -98,10 +100,10 @@ def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechan
     if mechanism not in ("pool", "prange"):
         raise ValueError(f"mechanism: expected 'pool' or 'prange', got {mechanism!r}")
     n_seg = gr.seg_off.size - 1
-    out = make_curves(n_seg, st)
     n_d = gr.d_score.size
     if not (gr.n_img and n_seg and (gr.g_off[-1] > 0 or n_d > 0)):
-        return out
+        return make_curves(n_seg, st)
+    out = make_curves(n_seg, st, fill=False)  # the kernels write every entry, in parallel
     sizes = sizes_of(gr, int(st.max_dets[-1]))
     seg_len = np.diff(gr.seg_off)
     n = min(num_threads(threads), n_seg)

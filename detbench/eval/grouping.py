@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from detbench._parallel import run_chunks
+from detbench._parallel import run_chunks, run_tasks
 from detbench._sort import segmented_desc_order
 from detbench.eval._grouping_kernels import group_keys, scatter_rows
 from detbench.eval.loader import annotations_of, positions
@@ -79,8 +79,16 @@ def prepare(
     if not use_cats:
         cat_ids = list(dict.fromkeys(cat_ids))
     n_img, n_cat = len(img_ids), len(cat_ids)
-    ipg, cpg = positions(gt.image_id, img_ids), positions(gt.category_id, cat_ids)
-    ipd, cpd = positions(dt.image_id, img_ids), positions(dt.category_id, cat_ids)
+    big = len(gt) + len(dt) >= _PARALLEL_ROWS
+    ipg, cpg, ipd, cpd = run_tasks(
+        [
+            lambda: positions(gt.image_id, img_ids),
+            lambda: positions(gt.category_id, cat_ids),
+            lambda: positions(dt.image_id, img_ids),
+            lambda: positions(dt.category_id, cat_ids),
+        ],
+        threads=threads if big else 1,
+    )
     g_src = np.arange(len(gt), dtype=np.int64)
     d_src = np.arange(len(dt), dtype=np.int64)
     if compat:
