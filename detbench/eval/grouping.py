@@ -97,8 +97,10 @@ def prepare(
     else:
         _warn_duplicates(gt.ids, "ground-truth")
     crowd = gt.iscrowd.view(np.uint8) if gt.iscrowd is not None else np.zeros(len(gt), np.uint8)
-    g_off, g = group_rows(ipg, cpg, n_img, n_cat, use_cats, g_src, Rows(gt.bbox, gt.area, None, crowd, None, None))
-    d_off, d = group_rows(ipd, cpd, n_img, n_cat, use_cats, d_src, Rows(dt.bbox, dt.area, dt.score, None, None, None))
+    g_rows = Rows(gt.bbox, gt.area, None, crowd, None, None)
+    g_off, g = group_rows(ipg, cpg, n_img, n_cat, use_cats, g_src, g_rows, threads=threads)
+    d_rows = Rows(dt.bbox, dt.area, dt.score, None, None, None)
+    d_off, d = group_rows(ipd, cpd, n_img, n_cat, use_cats, d_src, d_rows, threads=threads)
     if compat:
         g_idok = _truthy(gt.ids)[g.src].view(np.uint8)
         d_idok = _positive(dt.ids)[d.src].view(np.uint8)
