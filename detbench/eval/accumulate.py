@@ -9,11 +9,11 @@ output, so the arrays are bit-identical for any thread count (including 1) and
 any scheduling.
 
 Threading: the GIL-free kernel runs on :func:`detbench._parallel.run_tasks`
-(Python threads, sized by ``numba.get_num_threads()``). Measured on a shared
-2-core machine against a ``prange`` over the same parts (``mechanism="prange"``,
-kept for that comparison), the pool with a dynamic queue was as fast idle and
-much faster with one core loaded, where ``prange``'s static split waits for the
-slowed thread.
+(Python threads, sized by ``numba.get_num_threads()``, fork-safe), with a
+dynamic queue so a thread slowed by a busy core takes fewer categories.
+``mechanism="prange"`` runs the same kernel on a static split in Numba's
+threading layer; it is kept only to measure the two against each other (the
+numbers are in the closing note of issue 13 / 18).
 """
 
 from __future__ import annotations
