@@ -70,3 +70,52 @@ def scatter_rows(i0, i1, dest, src, rows_in, ip, rows_out):
             rows_out.flag[o] = rows_in.flag[j]
         rows_out.img[o] = ip[i]
         rows_out.src[o] = j
+
+
+@jit(inline="always")
+def _key(a, b, n_img, n_cat, use_cats):
+    return b * n_img + a if use_cats else a * n_cat + b
+
+
+@jit
+def count_keys(ip, cp, n_img, n_cat, use_cats, i0, i1, counts):
+    """Chunk ``i0 <= i < i1`` of :func:`group_keys`' first pass: ``counts[k]`` += entries with key ``k``."""
+    for i in range(i0, i1):
+        a = ip[i]
+        b = cp[i]
+        if a >= 0 and b >= 0:
+            counts[_key(a, b, n_img, n_cat, use_cats)] += 1
+
+
+@jit
+def chunk_cursors(counts, offsets):
+    """Offsets of every key and, in place, the first slot of every (chunk, key): the chunked prefix sum.
+
+    ``counts`` is ``(P, n_keys)`` (chunk ``c``'s count of key ``k``); on return
+    ``counts[c, k]`` is where chunk ``c`` writes its first entry of key ``k``, so
+    the chunks together reproduce the serial stable order. Returns the total.
+    """
+    P, n_keys = counts.shape
+    total = 0
+    for k in range(n_keys):
+        offsets[k] = total
+        for c in range(P):
+            n = counts[c, k]
+            counts[c, k] = total
+            total += n
+    offsets[n_keys] = total
+    return total
+
+
+@jit
+def place_keys(ip, cp, n_img, n_cat, use_cats, i0, i1, cursor, dest):
+    """Chunk ``i0 <= i < i1`` of :func:`group_keys`' second pass, from that chunk's ``cursor`` row."""
+    for i in range(i0, i1):
+        a = ip[i]
+        b = cp[i]
+        o = -1
+        if a >= 0 and b >= 0:
+            k = _key(a, b, n_img, n_cat, use_cats)
+            o = cursor[k]
+            cursor[k] = o + 1
+        dest[i] = o

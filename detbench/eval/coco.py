@@ -73,6 +73,7 @@ import copy
 import datetime
 import numbers
 import time
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -425,7 +426,10 @@ def _copy_params(p: Any) -> Any:
         if isinstance(value, np.ndarray):
             setattr(q, name, value.copy())
         elif isinstance(value, list):
-            setattr(q, name, [list(v) if isinstance(v, list) else v for v in value])
+            if any(map(isinstance, value, repeat(list))):
+                setattr(q, name, [list(v) if isinstance(v, list) else v for v in value])
+            else:
+                setattr(q, name, value.copy())  # ids and numbers are immutable
     return q
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from detbench._parallel import run_chunks, run_tasks
+from detbench._parallel import num_threads, run_chunks, run_tasks, split_range
 from detbench._sort import segmented_desc_order
-from detbench.eval._grouping_kernels import group_keys, scatter_rows
+from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_keys, place_keys, scatter_rows
 from detbench.eval.loader import annotations_of, positions
 from detbench.eval.matching import Groups
 
@@ -147,7 +147,29 @@ def group_rows(
     n_keys = n_img * n_cat
     offsets = np.zeros(n_keys + 1, np.int64)
     dest = np.empty(ip.size, np.int64)
-    n = group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), dest)
+    n_par = num_threads(threads) if ip.size >= _PARALLEL_ROWS else 1
+    if n_par > 1 and n_keys <= ip.size:
+        # chunked counting sort: per-chunk counts, one prefix sum, per-chunk placement
+        # (n_keys * threads counters, so only where the keys are no more than the entries)
+        pieces = split_range(ip.size, n_par)
+        counts = np.zeros((len(pieces), n_keys), np.int64)
+        run_tasks(
+            [
+                (lambda c=c, a=a, b=b: count_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c]))
+                for c, (a, b) in enumerate(pieces)
+            ],
+            threads=n_par,
+        )
+        n = chunk_cursors(counts, offsets)
+        run_tasks(
+            [
+                (lambda c=c, a=a, b=b: place_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c], dest))
+                for c, (a, b) in enumerate(pieces)
+            ],
+            threads=n_par,
+        )
+    else:
+        n = group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), dest)
     f64 = np.float64
     r_in = Rows(
         np.ascontiguousarray(rows.box, dtype=f64),
