@@ -111,6 +111,8 @@ SEG_RADIX_PASSES = 6
 _SEG_MASK = np.uint64(SEG_RADIX - 1)
 #: segments up to this length use insertion sort (cheaper than clearing the histograms)
 _SEG_SMALL = 48
+#: inputs of at least this many scores are sorted by several threads
+_SEG_PARALLEL = 200_000
 
 
 @jit(inline="always")
@@ -202,10 +204,11 @@ def segmented_desc_order(scores, seg_off, threads=None):
 
     ``seg_off`` (``n_seg + 1``, int64) delimits the segments; ties keep index
     order, as a stable ``argsort(-scores)`` of each segment. Segments are split
-    over :func:`detbench._parallel.run_chunks` (``threads``: default
-    ``numba.get_num_threads()``); the result does not depend on the split.
+    over :func:`detbench._parallel.run_queue` (``threads``: default
+    ``numba.get_num_threads()``; inputs under 200,000 scores stay in the calling
+    thread); the result does not depend on the split.
     """
-    from detbench._parallel import run_chunks
+    from detbench._parallel import num_threads, run_queue, split_range
 
     n = scores.size
     order = np.empty(n, np.int64)
@@ -217,9 +220,15 @@ def segmented_desc_order(scores, seg_off, threads=None):
     keys_tmp = np.empty(n, np.uint64)
     n_seg = seg_off.size - 1
 
-    def work(s0, s1):
-        hist = np.empty((SEG_RADIX_PASSES, SEG_RADIX), np.int64)
-        segmented_radix_argsort(keys, seg_off, s0, s1, order, order_tmp, keys_tmp, hist)
+    pieces = split_range(n_seg, 4 * num_threads(threads) if n >= _SEG_PARALLEL else 1)
 
-    run_chunks(n_seg, work, threads=threads, min_items=2 if n >= 20_000 else n_seg + 1, chunks_per_thread=4)
+    def work(j, hist):
+        segmented_radix_argsort(keys, seg_off, pieces[j][0], pieces[j][1], order, order_tmp, keys_tmp, hist)
+
+    run_queue(
+        len(pieces),
+        work,
+        threads=threads,
+        make_state=lambda: np.empty((SEG_RADIX_PASSES, SEG_RADIX), np.int64),
+    )
     return order

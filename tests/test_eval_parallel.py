@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from detbench import _sort
 from detbench._sort import segmented_desc_order
 from detbench.eval import COCOeval, accumulate, grouping, load_coco, load_results
 from detbench.eval.matching import make_settings
@@ -17,6 +18,7 @@ def always_parallel(monkeypatch):
     # the size cut-offs below which evaluation stays serial, lowered so small sets split
     monkeypatch.setattr(accumulate, "_MIN_PARALLEL_DETS", 0)
     monkeypatch.setattr(grouping, "_PARALLEL_ROWS", 0)
+    monkeypatch.setattr(_sort, "_SEG_PARALLEL", 0)
 
 
 def _dataset(seed: int) -> tuple:
@@ -111,7 +113,7 @@ def test_bad_threads(threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_segmented_order_threads(threads):
+def test_segmented_order_threads(always_parallel, threads):
     rng = np.random.default_rng(0)
     sizes = rng.integers(0, 3000, 40)
     seg_off = np.zeros(sizes.size + 1, np.int64)
@@ -122,3 +124,31 @@ def test_segmented_order_threads(threads):
     got = segmented_desc_order(scores, seg_off, threads=threads)
     want = np.concatenate([lo + np.argsort(-scores[lo:hi], kind="stable") for lo, hi in zip(seg_off[:-1], seg_off[1:])])
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_run_queue_every_item_once(threads):
+    from detbench._parallel import run_queue
+
+    seen = np.zeros(50, np.int64)
+    states = []
+
+    def make_state():
+        states.append(object())
+        return states[-1]
+
+    run_queue(50, lambda i, state: seen.__setitem__(i, seen[i] + 1), threads=threads, make_state=make_state)
+    assert seen.tolist() == [1] * 50
+    assert 1 <= len(states) <= threads
+
+
+def test_run_tasks_inline_order_and_errors():
+    from detbench._parallel import run_tasks_inline
+
+    assert run_tasks_inline([lambda k=k: k * k for k in range(5)], threads=2) == [0, 1, 4, 9, 16]
+
+    def boom():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_tasks_inline([boom, lambda: 1], threads=2)

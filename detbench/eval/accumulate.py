@@ -8,9 +8,10 @@ thread takes the next segment (largest first) from a shared queue with its own
 output, so the arrays are bit-identical for any thread count (including 1) and
 any scheduling.
 
-Threading: the GIL-free kernel runs on :func:`detbench._parallel.run_tasks`
-(Python threads, sized by ``numba.get_num_threads()``, fork-safe), with a
-dynamic queue so a thread slowed by a busy core takes fewer categories.
+Threading: the GIL-free kernel runs on :func:`detbench._parallel.run_queue`
+(detbench's one pool of Python threads, sized by ``numba.get_num_threads()``,
+fork-safe; the calling thread works too), with a dynamic queue so a thread
+slowed by a busy core takes fewer categories.
 ``mechanism="prange"`` runs the same kernel on a static split in Numba's
 threading layer; it is kept only to measure the two against each other (the
 numbers are in the closing note of issue 13 / 18).
@@ -18,11 +19,9 @@ numbers are in the closing note of issue 13 / 18).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from detbench._parallel import num_threads, run_tasks
+from detbench._parallel import num_threads, run_queue
 from detbench.eval import _accumulate_kernels as _ak
 from detbench.eval._accumulate_kernels import AccScratch, Curves, Workspace
 from detbench.eval.matching import Groups, Settings, make_match_scratch, make_segment_matches, sizes_of
@@ -70,25 +69,6 @@ def _balanced_parts(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
     return [np.array(sorted(p), dtype=np.int64) for p in parts if p]
 
 
-def _run_queue(gr: Groups, st: Settings, out: Curves, sizes: tuple, order: np.ndarray, n: int) -> None:
-    # n workers, each with its own workspace, take segments from one queue
-    # (largest first); which worker runs a segment does not change its output
-    lock = threading.Lock()
-    nxt = [0]
-
-    def worker() -> None:
-        ws = make_workspace(gr, st, sizes)
-        while True:
-            with lock:
-                j = nxt[0]
-                nxt[0] = j + 1
-            if j >= order.size:
-                return
-            _ak.evaluate_segments(gr, st, order[j : j + 1], ws, out)
-
-    run_tasks([worker] * n, threads=n)
-
-
 def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechanism: str = "pool") -> Curves:
     """Match and accumulate every segment of ``gr``; returns the filled :class:`Curves`.
 
@@ -117,5 +97,11 @@ def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechan
         np.cumsum([p.size for p in parts], out=part_off[1:])
         _ak.evaluate_segments_prange(gr, st, np.concatenate(parts), part_off, sizes, out)
     else:
-        _run_queue(gr, st, out, sizes, np.argsort(-seg_len, kind="stable").astype(np.int64), n)
+        order = np.argsort(-seg_len, kind="stable").astype(np.int64)  # largest first
+        run_queue(
+            order.size,
+            lambda j, ws: _ak.evaluate_segments(gr, st, order[j : j + 1], ws, out),
+            threads=n,
+            make_state=lambda: make_workspace(gr, st, sizes),
+        )
     return out

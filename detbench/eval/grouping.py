@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from detbench._parallel import num_threads, run_chunks, run_tasks, split_range
+from detbench._parallel import num_threads, run_chunks_inline, run_tasks_inline, split_range
 from detbench._sort import segmented_desc_order
 from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_keys, place_keys, scatter_rows
 from detbench.eval.loader import annotations_of, positions
@@ -39,7 +39,7 @@ Rows = namedtuple(
 Rows.__doc__ = "Per-annotation arrays moved together by :func:`_grouping_kernels.scatter_rows`."
 
 #: inputs above this many rows are scattered by several threads
-_PARALLEL_ROWS = 100_000
+_PARALLEL_ROWS = 200_000
 
 
 class Prepared:
@@ -80,7 +80,7 @@ def prepare(
         cat_ids = list(dict.fromkeys(cat_ids))
     n_img, n_cat = len(img_ids), len(cat_ids)
     big = len(gt) + len(dt) >= _PARALLEL_ROWS
-    ipg, cpg, ipd, cpd = run_tasks(
+    ipg, cpg, ipd, cpd = run_tasks_inline(
         [
             lambda: positions(gt.image_id, img_ids),
             lambda: positions(gt.category_id, cat_ids),
@@ -153,7 +153,7 @@ def group_rows(
         # (n_keys * threads counters, so only where the keys are no more than the entries)
         pieces = split_range(ip.size, n_par)
         counts = np.zeros((len(pieces), n_keys), np.int64)
-        run_tasks(
+        run_tasks_inline(
             [
                 (lambda c=c, a=a, b=b: count_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c]))
                 for c, (a, b) in enumerate(pieces)
@@ -161,7 +161,7 @@ def group_rows(
             threads=n_par,
         )
         n = chunk_cursors(counts, offsets)
-        run_tasks(
+        run_tasks_inline(
             [
                 (lambda c=c, a=a, b=b: place_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c], dest))
                 for c, (a, b) in enumerate(pieces)
@@ -187,7 +187,7 @@ def group_rows(
         np.empty(n, np.int64),
         np.empty(n, np.int64),
     )
-    run_chunks(
+    run_chunks_inline(
         ip.size,
         lambda i0, i1: scatter_rows(i0, i1, dest, src, r_in, ip, r_out),
         threads=threads,
