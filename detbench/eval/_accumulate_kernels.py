@@ -71,52 +71,63 @@ def _walk_area(st, a, L, sm, at):
     c-th TP at threshold t and level m, precision/score at ``at.prbuf[t, m, c]``
     / ``at.scbuf[t, m, c]``.
     """
-    T = st.iou_thr.shape[0]
-    A = st.area_rng.shape[0]
-    M = st.max_dets.shape[0]
+    fpl = at.fpl
+    prbuf = at.prbuf
+    scbuf = at.scbuf
+    sfpl = at.sfpl
+    tpl = at.tpl
+    dyn_pos = sm.dyn_pos
+    fpbits = sm.fpbits
+    mlev = sm.mlev
+    p_area = sm.p_area
+    p_score = sm.p_score
+    tpbits = sm.tpbits
+    area_rng = st.area_rng
+    iou_thr = st.iou_thr
+    max_dets = st.max_dets
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
+    M = max_dets.shape[0]
     W = (T + 63) // 64
-    lo_a = st.area_rng[a, 0]
-    hi_a = st.area_rng[a, 1]
+    lo_a = area_rng[a, 0]
+    hi_a = area_rng[a, 1]
     one = np.uint64(1)
     zero = np.uint64(0)
-    tpl = at.tpl
-    fpl = at.fpl
-    sfpl = at.sfpl
     for m in range(M):
         sfpl[m] = 0
         for t in range(T):
             tpl[m, t] = 0
             fpl[m, t] = 0
     for j in range(L):
-        k = sm.dyn_pos[j]
-        ml = sm.mlev[j]
+        k = dyn_pos[j]
+        ml = mlev[j]
         if k < 0:
-            ar = sm.p_area[j]
+            ar = p_area[j]
             if not (ar < lo_a or ar > hi_a):
                 sfpl[ml] += 1
             continue
         kb = (k * A + a) * W
         for w in range(W):
             t0 = w * 64
-            fw = sm.fpbits[kb + w]
+            fw = fpbits[kb + w]
             if fw != zero:
                 nb = min(64, T - t0)
                 for bb in range(nb):
                     fpl[ml, t0 + bb] += np.int64((fw >> np.uint64(bb)) & one)
-            tw = sm.tpbits[kb + w]
+            tw = tpbits[kb + w]
             while tw != zero:
                 t = t0 + np.int64(trailing_zeros(tw))
                 tw &= tw - one
                 tpl[ml, t] += 1
                 tpc = 0
                 fpc = 0
-                sc = sm.p_score[j]
+                sc = p_score[j]
                 for m in range(M):
                     tpc += tpl[m, t]
                     fpc += fpl[m, t] + sfpl[m]
                     if m >= ml:
-                        at.prbuf[t, m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
-                        at.scbuf[t, m, tpc - 1] = sc
+                        prbuf[t, m, tpc - 1] = tpc / (float(fpc + tpc) + EPS)
+                        scbuf[t, m, tpc - 1] = sc
 
 
 @jit(inline="always")
@@ -142,19 +153,29 @@ def _first_reaching(c, ntp, fnp, v, rec_sorted):
 def _sample_curves(st, s, a, fnp, sm, at, out):
     # recall per (threshold, level); the precision envelope sampled at the
     # recall thresholds with pycocotools' stop past the last recall
-    T = st.iou_thr.shape[0]
-    M = st.max_dets.shape[0]
-    rec_thr = st.rec_thr
-    R = rec_thr.shape[0]
     prbuf = at.prbuf
+    scbuf = at.scbuf
+    tpl = at.tpl
+    precision = out.precision
+    recall = out.recall
+    scores = out.scores
+    first_score = sm.first_score
+    ndm = sm.ndm
+    iou_thr = st.iou_thr
+    max_dets = st.max_dets
+    rec_sorted = st.rec_sorted
+    rec_thr = st.rec_thr
+    T = iou_thr.shape[0]
+    M = max_dets.shape[0]
+    R = rec_thr.shape[0]
     for t in range(T):
         ntp = 0
         for m in range(M):
-            ntp += at.tpl[m, t]
-            if sm.ndm[m] > 0:
-                out.recall[s, a, t, m] = ntp / fnp
+            ntp += tpl[m, t]
+            if ndm[m] > 0:
+                recall[s, a, t, m] = ntp / fnp
             else:
-                out.recall[s, a, t, m] = 0.0
+                recall[s, a, t, m] = 0.0
             for c in range(ntp - 2, -1, -1):
                 if prbuf[t, m, c + 1] > prbuf[t, m, c]:
                     prbuf[t, m, c] = prbuf[t, m, c + 1]
@@ -166,21 +187,21 @@ def _sample_curves(st, s, a, fnp, sm, at, out):
                 if not broke:
                     v = rec_thr[ri]
                     if v <= 0.0:
-                        if sm.ndm[m] == 0:
+                        if ndm[m] == 0:
                             broke = True
                         else:
                             if ntp > 0:
                                 q = prbuf[t, m, 0]
-                            ss = sm.first_score[m]
+                            ss = first_score[m]
                     else:
-                        c = _first_reaching(c, ntp, fnp, v, st.rec_sorted)
+                        c = _first_reaching(c, ntp, fnp, v, rec_sorted)
                         if c > ntp:
                             broke = True
                         else:
                             q = prbuf[t, m, c - 1]
-                            ss = at.scbuf[t, m, c - 1]
-                out.precision[s, a, t, m, ri] = q
-                out.scores[s, a, t, m, ri] = ss
+                            ss = scbuf[t, m, c - 1]
+                precision[s, a, t, m, ri] = q
+                scores[s, a, t, m, ri] = ss
 
 
 @jit
@@ -193,13 +214,18 @@ def accumulate_segment(st, s, L, sm, at, out):
     and scores, ``(K, A, T, M)`` recall; every entry of segment ``s`` is
     written, -1 for area ranges without positives). O(A*(D + T*D_dynamic) + A*T*M*R).
     """
-    for a in range(st.area_rng.shape[0]):
-        npa = sm.npig[a]
+    precision = out.precision
+    recall = out.recall
+    scores = out.scores
+    npig = sm.npig
+    area_rng = st.area_rng
+    for a in range(area_rng.shape[0]):
+        npa = npig[a]
         if npa == 0:
             # no positives: pycocotools leaves -1 (written here, by the thread that owns the slice)
-            out.precision[s, a] = -1.0
-            out.recall[s, a] = -1.0
-            out.scores[s, a] = -1.0
+            precision[s, a] = -1.0
+            recall[s, a] = -1.0
+            scores[s, a] = -1.0
             continue
         _walk_area(st, a, L, sm, at)
         _sample_curves(st, s, a, float(npa), sm, at, out)

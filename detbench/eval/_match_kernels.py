@@ -126,45 +126,59 @@ def _rank_segment(gr, st, s, lo, hi, stamp, sm, mt):
     (the detections of every group by rank), then ``sm.ndm``/``sm.first_score``.
     Returns the number kept.
     """
+    d_area = gr.d_area
+    d_img = gr.d_img
+    d_off = gr.d_off
+    d_score = gr.d_score
+    gorder = gr.gorder
+    n_img = gr.n_img
+    cnt = mt.cnt
+    first_pos = mt.first_pos
+    gsorted = mt.gsorted
+    lpos = mt.lpos
+    ndl = mt.ndl
+    dyn_pos = sm.dyn_pos
+    first_score = sm.first_score
+    mlev = sm.mlev
+    ndm = sm.ndm
+    p_area = sm.p_area
+    p_score = sm.p_score
     max_dets = st.max_dets
     M = max_dets.shape[0]
     max_last = max_dets[M - 1]
-    ndl = mt.ndl
-    first_pos = mt.first_pos
     for m in range(M):
         ndl[m] = 0
         first_pos[m] = -1
-    n_img = gr.n_img
     L = 0
     for j in range(lo, hi):
-        d = gr.gorder[j]
-        i = gr.d_img[d]
-        c = mt.cnt[i]
+        d = gorder[j]
+        i = d_img[d]
+        c = cnt[i]
         r = c - stamp if c >= stamp else 0
         if r < max_last:
-            mt.cnt[i] = stamp + r + 1  # stays below the next segment's stamp
-            mt.gsorted[gr.d_off[s * n_img + i] + r - lo] = d
+            cnt[i] = stamp + r + 1  # stays below the next segment's stamp
+            gsorted[d_off[s * n_img + i] + r - lo] = d
             ml = 0
             while r >= max_dets[ml]:
                 ml += 1
-            sm.mlev[L] = ml
+            mlev[L] = ml
             ndl[ml] += 1
             if first_pos[ml] < 0:
                 first_pos[ml] = L
-            mt.lpos[d - lo] = L
-            sm.dyn_pos[L] = -1
-            sm.p_area[L] = gr.d_area[d]
-            sm.p_score[L] = gr.d_score[d]
+            lpos[d - lo] = L
+            dyn_pos[L] = -1
+            p_area[L] = d_area[d]
+            p_score[L] = d_score[d]
             L += 1
     c = 0
     fp_ = -1
     for m in range(M):
         c += ndl[m]
-        sm.ndm[m] = c
+        ndm[m] = c
         if first_pos[m] >= 0 and (fp_ < 0 or first_pos[m] < fp_):
             fp_ = first_pos[m]
         if fp_ >= 0:
-            sm.first_score[m] = sm.p_score[fp_]
+            first_score[m] = p_score[fp_]
     return L
 
 
@@ -177,45 +191,58 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
     Dynamic ones get ``sm.dyn_pos`` (their index among dynamic detections) and
     ``mt.p_best`` (their best IoU). Returns the number of dynamic detections.
     """
-    iou_thr = st.iou_thr
+    d_box = gr.d_box
+    d_off = gr.d_off
+    g_area = gr.g_area
+    g_box = gr.g_box
+    g_crowd = gr.g_crowd
+    g_off = gr.g_off
+    n_img = gr.n_img
+    gsorted = mt.gsorted
+    iou_buf = mt.iou_buf
+    lpos = mt.lpos
+    p_best = mt.p_best
+    dyn_pos = sm.dyn_pos
+    npig = sm.npig
     area_rng = st.area_rng
+    iou_thr = st.iou_thr
+    max_dets = st.max_dets
     A = area_rng.shape[0]
-    max_last = st.max_dets[st.max_dets.shape[0] - 1]
+    max_last = max_dets[max_dets.shape[0] - 1]
     thr_min = iou_thr[0]
     for t in range(iou_thr.shape[0]):
         thr_min = min(thr_min, iou_thr[t])
     for a in range(A):
-        sm.npig[a] = 0
-    iou_buf = mt.iou_buf
-    for i in range(gr.n_img):
-        g = s * gr.n_img + i
-        gs = gr.g_off[g]
-        ng = gr.g_off[g + 1] - gs
+        npig[a] = 0
+    for i in range(n_img):
+        g = s * n_img + i
+        gs = g_off[g]
+        ng = g_off[g + 1] - gs
         if ng == 0:
             continue
         for a in range(A):
             lo_a = area_rng[a, 0]
             hi_a = area_rng[a, 1]
             for gi in range(ng):
-                if not _gt_ignored(gs + gi, gr.g_area, gr.g_crowd, lo_a, hi_a):
-                    sm.npig[a] += 1
-        ds = gr.d_off[g] - lo
-        nd = min(gr.d_off[g + 1] - gr.d_off[g], max_last)
+                if not _gt_ignored(gs + gi, g_area, g_crowd, lo_a, hi_a):
+                    npig[a] += 1
+        ds = d_off[g] - lo
+        nd = min(d_off[g + 1] - d_off[g], max_last)
         if nd == 0:
             continue
-        _group_ious(ds, nd, gs, ng, mt.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+        _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
         for di in range(nd):
             best = iou_buf[di * ng]
             for gi in range(1, ng):
                 best = max(best, iou_buf[di * ng + gi])
             if best >= thr_min:
-                pos = mt.lpos[mt.gsorted[ds + di] - lo]
-                sm.dyn_pos[pos] = 0
-                mt.p_best[pos] = best
+                pos = lpos[gsorted[ds + di] - lo]
+                dyn_pos[pos] = 0
+                p_best[pos] = best
     n_dyn = 0
     for j in range(L):
-        if sm.dyn_pos[j] >= 0:
-            sm.dyn_pos[j] = n_dyn
+        if dyn_pos[j] >= 0:
+            dyn_pos[j] = n_dyn
             n_dyn += 1
     return n_dyn
 
@@ -229,15 +256,25 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
     all of them. Its ignore pattern is all-or-nothing, so one matching serves
     every area range; ``mt.mq[q]`` holds the thresholds where detection ``q`` matched.
     """
-    iou_thr = st.iou_thr
+    d_area = gr.d_area
+    d_idok = gr.d_idok
+    g_area = gr.g_area
+    g_crowd = gr.g_crowd
+    g_idok = gr.g_idok
+    dl_d = mt.dl_d
+    dl_k = mt.dl_k
+    lpos = mt.lpos
+    mq = mt.mq
+    p_best = mt.p_best
+    fpbits = sm.fpbits
+    tpbits = sm.tpbits
     area_rng = st.area_rng
+    iou_thr = st.iou_thr
     T = iou_thr.shape[0]
     A = area_rng.shape[0]
     one = np.uint64(1)
     zero = np.uint64(0)
-    dl_d = mt.dl_d
-    mq = mt.mq
-    crowd1 = gr.g_crowd[gs] != 0
+    crowd1 = g_crowd[gs] != 0
     for q in range(n_dyn):
         mq[q] = zero
     for t in range(T):
@@ -245,31 +282,31 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
         bit = one << np.uint64(t)
         taken = False
         for q in range(n_dyn):
-            if mt.p_best[mt.lpos[dl_d[q] - lo]] >= thr and (crowd1 or not taken):
+            if p_best[lpos[dl_d[q] - lo]] >= thr and (crowd1 or not taken):
                 mq[q] |= bit
-                if gr.d_idok[dl_d[q]]:
+                if d_idok[dl_d[q]]:
                     taken = True
     full = _ALL if T == 64 else (one << np.uint64(T)) - one
     for a in range(A):
         lo_a = area_rng[a, 0]
         hi_a = area_rng[a, 1]
         code = ST_FP
-        if _gt_ignored(gs, gr.g_area, gr.g_crowd, lo_a, hi_a):
+        if _gt_ignored(gs, g_area, g_crowd, lo_a, hi_a):
             code = ST_IGN
-        elif gr.g_idok[gs] != 0:
+        elif g_idok[gs] != 0:
             code = ST_TP
         for q in range(n_dyn):
             m = mq[q]
-            ar = gr.d_area[dl_d[q]]
+            ar = d_area[dl_d[q]]
             tw = m if code == ST_TP else zero
             fw = zero
             if not (ar < lo_a or ar > hi_a):
                 fw = full & ~m  # unmatched: FP inside the range
                 if code == ST_FP:
                     fw |= m  # matched a ground truth whose id does not count
-            kb = mt.dl_k[q] * A + a
-            sm.tpbits[kb] = tw
-            sm.fpbits[kb] = fw
+            kb = dl_k[q] * A + a
+            tpbits[kb] = tw
+            fpbits[kb] = fw
 
 
 @jit(inline="always")
@@ -280,12 +317,14 @@ def _ignore_slot(gr, gs, ng, lo_a, hi_a, n_slot, slot_mask):
     never fires), so both map to mask 0. Groups of more than 64 ground truths
     are never shared. A new pattern is written at ``slot_mask[n_slot]``.
     """
+    g_area = gr.g_area
+    g_crowd = gr.g_crowd
     if ng > 64:
         return -1
     one = np.uint64(1)
     mask = np.uint64(0)
     for gi in range(ng):
-        if _gt_ignored(gs + gi, gr.g_area, gr.g_crowd, lo_a, hi_a):
+        if _gt_ignored(gs + gi, g_area, g_crowd, lo_a, hi_a):
             mask |= one << np.uint64(gi)
     full = _ALL if ng == 64 else (one << np.uint64(ng)) - one
     if mask == full:
@@ -302,23 +341,33 @@ def _greedy_slot(gr, st, gs, ng, n_dyn, lo_a, hi_a, slot, mt):
     # pycocotools' greedy matching of the dynamic detections of one group, at
     # every threshold, for one ground-truth ignore pattern: mt.mbuf[slot, q, t]
     # receives the ordered ground-truth slot matched by detection q (-1: none)
-    iou_thr = st.iou_thr
+    d_idok = gr.d_idok
+    g_area = gr.g_area
+    g_crowd = gr.g_crowd
+    dl_d = mt.dl_d
+    dl_di = mt.dl_di
     gidx = mt.gidx
+    gig = mt.gig
     gtaken = mt.gtaken
-    _order_gts(gs, ng, gr.g_area, gr.g_crowd, lo_a, hi_a, gidx, mt.gig)
+    iou_buf = mt.iou_buf
+    max_iou = mt.max_iou
+    mbuf = mt.mbuf
+    slot_gi = mt.slot_gi
+    iou_thr = st.iou_thr
+    _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
     for oi in range(ng):
-        mt.slot_gi[slot, oi] = gidx[oi]
+        slot_gi[slot, oi] = gidx[oi]
     for t in range(iou_thr.shape[0]):
         thr = iou_thr[t]
         for oi in range(ng):
             gtaken[oi] = 0
         for q in range(n_dyn):
             m = -1
-            if mt.max_iou[q] >= thr:
-                m = _match_one(mt.dl_di[q], ng, thr, mt.iou_buf, gidx, mt.gig, gtaken, gs, gr.g_crowd)
-                if m > -1 and gr.d_idok[mt.dl_d[q]]:
+            if max_iou[q] >= thr:
+                m = _match_one(dl_di[q], ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
+                if m > -1 and d_idok[dl_d[q]]:
                     gtaken[m] = 1
-            mt.mbuf[slot, q, t] = m
+            mbuf[slot, q, t] = m
 
 
 @jit(inline="always")
@@ -326,33 +375,45 @@ def _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt):
     # TP/FP bits of every dynamic detection for area range a: the matched ground
     # truth decides (ignored -> neither, else TP when its id counts); unmatched
     # ones are FP unless outside the range
-    T = st.iou_thr.shape[0]
-    A = st.area_rng.shape[0]
+    d_area = gr.d_area
+    g_area = gr.g_area
+    g_crowd = gr.g_crowd
+    g_idok = gr.g_idok
+    dl_d = mt.dl_d
+    dl_k = mt.dl_k
+    gcode = mt.gcode
+    mbuf = mt.mbuf
+    slot_gi = mt.slot_gi
+    fpbits = sm.fpbits
+    tpbits = sm.tpbits
+    area_rng = st.area_rng
+    iou_thr = st.iou_thr
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
     W = (T + 63) // 64
-    lo_a = st.area_rng[a, 0]
-    hi_a = st.area_rng[a, 1]
+    lo_a = area_rng[a, 0]
+    hi_a = area_rng[a, 1]
     one = np.uint64(1)
     zero = np.uint64(0)
-    gcode = mt.gcode
     for oi in range(ng):
-        gm = gs + mt.slot_gi[slot, oi]
-        if _gt_ignored(gm, gr.g_area, gr.g_crowd, lo_a, hi_a):
+        gm = gs + slot_gi[slot, oi]
+        if _gt_ignored(gm, g_area, g_crowd, lo_a, hi_a):
             gcode[oi] = ST_IGN
-        elif gr.g_idok[gm] != 0:
+        elif g_idok[gm] != 0:
             gcode[oi] = ST_TP
         else:
             gcode[oi] = ST_FP
     for q in range(n_dyn):
-        ar = gr.d_area[mt.dl_d[q]]
+        ar = d_area[dl_d[q]]
         d_in = not (ar < lo_a or ar > hi_a)
-        kb = (mt.dl_k[q] * A + a) * W
+        kb = (dl_k[q] * A + a) * W
         for w in range(W):
             t0 = w * 64
             t1 = min(T, t0 + 64)
             tw = zero
             fw = zero
             for t in range(t0, t1):
-                m = mt.mbuf[slot, q, t]
+                m = mbuf[slot, q, t]
                 cd = ST_FP
                 if m > -1:
                     cd = gcode[m]
@@ -360,8 +421,8 @@ def _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt):
                     tw |= one << np.uint64(t - t0)
                 elif cd == ST_FP and d_in:
                     fw |= one << np.uint64(t - t0)
-            sm.tpbits[kb + w] = tw
-            sm.fpbits[kb + w] = fw
+            tpbits[kb + w] = tw
+            fpbits[kb + w] = fw
 
 
 @jit(inline="always")
@@ -373,35 +434,48 @@ def _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt):
     detection, area range) in ``sm``: thresholds where it is a TP and where it
     is a FP (neither = ignored).
     """
-    T = st.iou_thr.shape[0]
-    A = st.area_rng.shape[0]
+    d_box = gr.d_box
+    g_box = gr.g_box
+    g_crowd = gr.g_crowd
+    dl_d = mt.dl_d
+    dl_di = mt.dl_di
+    dl_k = mt.dl_k
+    gsorted = mt.gsorted
+    iou_buf = mt.iou_buf
+    lpos = mt.lpos
+    max_iou = mt.max_iou
+    slot_mask = mt.slot_mask
+    dyn_pos = sm.dyn_pos
+    area_rng = st.area_rng
+    iou_thr = st.iou_thr
+    T = iou_thr.shape[0]
+    A = area_rng.shape[0]
     n_dyn = 0
     for di in range(nd):
-        d = mt.gsorted[ds + di]
-        k = sm.dyn_pos[mt.lpos[d - lo]]
+        d = gsorted[ds + di]
+        k = dyn_pos[lpos[d - lo]]
         if k >= 0:
-            mt.dl_di[n_dyn] = di
-            mt.dl_d[n_dyn] = d
-            mt.dl_k[n_dyn] = k
+            dl_di[n_dyn] = di
+            dl_d[n_dyn] = d
+            dl_k[n_dyn] = k
             n_dyn += 1
     if n_dyn == 0:
         return
     if ng == 1 and T <= 64:
         _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt)
         return
-    iou_buf = mt.iou_buf
-    _group_ious(ds, nd, gs, ng, mt.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+    _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
     for q in range(n_dyn):
-        row = mt.dl_di[q] * ng
+        row = dl_di[q] * ng
         best = iou_buf[row]
         for gi in range(1, ng):
             best = max(best, iou_buf[row + gi])
-        mt.max_iou[q] = best
+        max_iou[q] = best
     n_slot = 0
     for a in range(A):
-        lo_a = st.area_rng[a, 0]
-        hi_a = st.area_rng[a, 1]
-        slot = _ignore_slot(gr, gs, ng, lo_a, hi_a, n_slot, mt.slot_mask)
+        lo_a = area_rng[a, 0]
+        hi_a = area_rng[a, 1]
+        slot = _ignore_slot(gr, gs, ng, lo_a, hi_a, n_slot, slot_mask)
         if slot < 0:
             slot = n_slot
             n_slot += 1
@@ -421,22 +495,28 @@ def match_segment(gr, st, s, sm, mt):
     greedily matches the dynamic ones (see :func:`_match_group`). Cost O(sum
     over groups of D_g*G_g*T*P), P the distinct ignore patterns (usually 1-2).
     """
-    lo = gr.seg_off[s]
-    hi = gr.seg_off[s + 1]
-    max_last = st.max_dets[st.max_dets.shape[0] - 1]
-    mt.tick[0] += 1
-    stamp = mt.tick[0] * (max_last + 1)
+    d_off = gr.d_off
+    g_off = gr.g_off
+    n_img = gr.n_img
+    seg_off = gr.seg_off
+    tick = mt.tick
+    max_dets = st.max_dets
+    lo = seg_off[s]
+    hi = seg_off[s + 1]
+    max_last = max_dets[max_dets.shape[0] - 1]
+    tick[0] += 1
+    stamp = tick[0] * (max_last + 1)
     L = _rank_segment(gr, st, s, lo, hi, stamp, sm, mt)
     n_dyn = _find_dynamic(gr, st, s, lo, L, sm, mt)
     if n_dyn > 0:
-        for i in range(gr.n_img):
-            g = s * gr.n_img + i
-            gs = gr.g_off[g]
-            ng = gr.g_off[g + 1] - gs
+        for i in range(n_img):
+            g = s * n_img + i
+            gs = g_off[g]
+            ng = g_off[g + 1] - gs
             if ng == 0:
                 continue
-            ds = gr.d_off[g] - lo
-            nd = min(gr.d_off[g + 1] - gr.d_off[g], max_last)
+            ds = d_off[g] - lo
+            nd = min(d_off[g + 1] - d_off[g], max_last)
             _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt)
     return L
 
@@ -460,8 +540,26 @@ def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig
     ``d_count[g]`` how many were kept (at most ``max_last``). ``cnt``
     (``n_img``, zeroed) and the other trailing arrays are scratch.
     """
+    d_area = gr.d_area
+    d_box = gr.d_box
+    d_idok = gr.d_idok
+    d_img = gr.d_img
+    d_off = gr.d_off
+    g_area = gr.g_area
+    g_box = gr.g_box
+    g_crowd = gr.g_crowd
+    g_idok = gr.g_idok
+    g_off = gr.g_off
+    gorder = gr.gorder
     n_img = gr.n_img
     seg_off = gr.seg_off
+    d_count = out.d_count
+    dt_ign = out.dt_ign
+    dt_match = out.dt_match
+    gsorted = out.gsorted
+    gt_ign = out.gt_ign
+    gt_match = out.gt_match
+    gt_order = out.gt_order
     n_seg = seg_off.shape[0] - 1
     T = iou_thr.shape[0]
     A = area_rng.shape[0]
@@ -469,55 +567,55 @@ def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig
         lo = seg_off[s]
         hi = seg_off[s + 1]
         for j in range(lo, hi):
-            d = gr.gorder[j]
-            i = gr.d_img[d]
+            d = gorder[j]
+            i = d_img[d]
             r = cnt[i]
             cnt[i] = r + 1
             if r < max_last:
-                out.gsorted[gr.d_off[s * n_img + i] + r] = d
+                gsorted[d_off[s * n_img + i] + r] = d
         for j in range(lo, hi):
-            cnt[gr.d_img[gr.gorder[j]]] = 0
+            cnt[d_img[gorder[j]]] = 0
         for i in range(n_img):
             g = s * n_img + i
-            gs = gr.g_off[g]
-            ng = gr.g_off[g + 1] - gs
-            ds = gr.d_off[g]
-            nd = min(gr.d_off[g + 1] - ds, max_last)
-            out.d_count[g] = nd
+            gs = g_off[g]
+            ng = g_off[g + 1] - gs
+            ds = d_off[g]
+            nd = min(d_off[g + 1] - ds, max_last)
+            d_count[g] = nd
             if ng == 0 and nd == 0:
                 continue
             if ng > 0 and nd > 0:
-                _group_ious(ds, nd, gs, ng, out.gsorted, gr.d_box, gr.g_box, gr.g_crowd, iou_buf)
+                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
             for a in range(A):
                 lo_a = area_rng[a, 0]
                 hi_a = area_rng[a, 1]
-                _order_gts(gs, ng, gr.g_area, gr.g_crowd, lo_a, hi_a, gidx, gig)
+                _order_gts(gs, ng, g_area, g_crowd, lo_a, hi_a, gidx, gig)
                 for oi in range(ng):
-                    out.gt_order[a, gs + oi] = gs + gidx[oi]
-                    out.gt_ign[a, gs + oi] = gig[oi]
+                    gt_order[a, gs + oi] = gs + gidx[oi]
+                    gt_ign[a, gs + oi] = gig[oi]
                 for t in range(T):
                     thr = iou_thr[t]
                     for oi in range(ng):
                         gtaken[oi] = 0
-                        out.gt_match[a, t, gs + oi] = -1
+                        gt_match[a, t, gs + oi] = -1
                     for di in range(nd):
-                        d = out.gsorted[ds + di]
+                        d = gsorted[ds + di]
                         m = -1
                         if ng > 0:
-                            m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, gr.g_crowd)
+                            m = _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd)
                         ign = False
                         eff = False
                         if m > -1:
                             ign = gig[m] == 1
-                            eff = gr.g_idok[gs + gidx[m]] != 0
-                            if gr.d_idok[d]:
+                            eff = g_idok[gs + gidx[m]] != 0
+                            if d_idok[d]:
                                 gtaken[m] = 1
-                            out.gt_match[a, t, gs + m] = d
-                            out.dt_match[a, t, ds + di] = gs + gidx[m]
+                            gt_match[a, t, gs + m] = d
+                            dt_match[a, t, ds + di] = gs + gidx[m]
                         else:
-                            out.dt_match[a, t, ds + di] = -1
+                            dt_match[a, t, ds + di] = -1
                         if not eff:
-                            ar = gr.d_area[d]
+                            ar = d_area[d]
                             if ar < lo_a or ar > hi_a:
                                 ign = True
-                        out.dt_ign[a, t, ds + di] = ign
+                        dt_ign[a, t, ds + di] = ign
