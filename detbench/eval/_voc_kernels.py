@@ -6,7 +6,7 @@ import numpy as np
 
 from detbench._jit import jit
 from detbench.eval._accumulate_kernels import EPS
-from detbench.eval._match_kernels import ST_FP, ST_IGN, ST_TP, _bbox_iou
+from detbench.eval._greedy_kernels import ST_FP, ST_IGN, ST_TP, _bbox_iou
 
 
 @jit(inline="always")

@@ -1,7 +1,8 @@
 """COCO matching: the records its kernels take, their factories, and pycocotools' ``evalImgs``.
 
 The matching rule is pycocotools' ``evaluateImg`` (greedy, in score order, from
-``min(t, 1 - 1e-10)``; see :mod:`detbench.eval._match_kernels`). Matching runs
+``min(t, 1 - 1e-10)``; see :mod:`detbench.eval._greedy_kernels` and
+:mod:`detbench.eval._match_kernels`). Matching runs
 once per segment (category) and leaves a :class:`SegmentMatches` record from
 which :mod:`detbench.eval.accumulate` computes every metric.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from detbench.eval import _match_kernels as _mk
+from detbench.eval._greedy_kernels import coco_match_all
 
 __all__ = [
     "Groups",
@@ -214,7 +215,7 @@ def match_all(gr: Groups, st: Settings) -> AllMatches:
     )
     if gr.n_img and n_groups:
         _, max_g, _, max_iou = sizes_of(gr, max_last)
-        _mk.coco_match_all(
+        coco_match_all(
             gr,
             st.iou_thr,
             st.area_rng,

@@ -37,8 +37,8 @@ import numpy as np
 
 from detbench._sort import segmented_desc_order
 from detbench._validate import as_float_array, check_boxes, check_choice, check_labels, check_scores
+from detbench.eval._greedy_kernels import ST_FP, ST_IGN, ST_TP
 from detbench.eval._grouping_kernels import group_keys
-from detbench.eval._match_kernels import ST_FP, ST_IGN, ST_TP
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.loader import CocoDataset, annotations_of, positions, sorted_unique_ids
 
