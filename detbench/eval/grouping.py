@@ -80,12 +80,13 @@ def prepare(
         cat_ids = list(dict.fromkeys(cat_ids))
     n_img, n_cat = len(img_ids), len(cat_ids)
     big = len(gt) + len(dt) >= _PARALLEL_ROWS
-    ipg, cpg, ipd, cpd = run_tasks_inline(
+    # the big look-ups first: the calling thread runs the first task itself
+    ipd, cpd, ipg, cpg = run_tasks_inline(
         [
-            lambda: positions(gt.image_id, img_ids),
-            lambda: positions(gt.category_id, cat_ids),
             lambda: positions(dt.image_id, img_ids),
             lambda: positions(dt.category_id, cat_ids),
+            lambda: positions(gt.image_id, img_ids),
+            lambda: positions(gt.category_id, cat_ids),
         ],
         threads=threads if big else 1,
     )
