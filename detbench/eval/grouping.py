@@ -148,29 +148,6 @@ def group_rows(
     n_keys = n_img * n_cat
     offsets = np.zeros(n_keys + 1, np.int64)
     dest = np.empty(ip.size, np.int64)
-    n_par = num_threads(threads) if ip.size >= _PARALLEL_ROWS else 1
-    if n_par > 1 and n_keys <= ip.size:
-        # chunked counting sort: per-chunk counts, one prefix sum, per-chunk placement
-        # (n_keys * threads counters, so only where the keys are no more than the entries)
-        pieces = split_range(ip.size, n_par)
-        counts = np.zeros((len(pieces), n_keys), np.int64)
-        run_tasks_inline(
-            [
-                (lambda c=c, a=a, b=b: count_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c]))
-                for c, (a, b) in enumerate(pieces)
-            ],
-            threads=n_par,
-        )
-        n = chunk_cursors(counts, offsets)
-        run_tasks_inline(
-            [
-                (lambda c=c, a=a, b=b: place_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c], dest))
-                for c, (a, b) in enumerate(pieces)
-            ],
-            threads=n_par,
-        )
-    else:
-        n = group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), dest)
     f64 = np.float64
     r_in = Rows(
         np.ascontiguousarray(rows.box, dtype=f64),
@@ -180,20 +157,47 @@ def group_rows(
         np.empty(0, np.int64),
         np.empty(0, np.int64),
     )
-    r_out = Rows(
-        np.empty((n, 4), f64),
-        np.empty(n, f64),
-        np.empty(n if rows.score is not None else 0, f64),
-        np.empty(n if rows.flag is not None else 0, np.uint8),
-        np.empty(n, np.int64),
-        np.empty(n, np.int64),
-    )
-    run_chunks_inline(
-        ip.size,
-        lambda i0, i1: scatter_rows(i0, i1, dest, src, r_in, ip, r_out),
-        threads=threads,
-        min_items=_PARALLEL_ROWS,
-    )
+
+    def new_rows(n: int) -> Rows:
+        return Rows(
+            np.empty((n, 4), f64),
+            np.empty(n, f64),
+            np.empty(n if rows.score is not None else 0, f64),
+            np.empty(n if rows.flag is not None else 0, np.uint8),
+            np.empty(n, np.int64),
+            np.empty(n, np.int64),
+        )
+
+    n_par = num_threads(threads) if ip.size >= _PARALLEL_ROWS else 1
+    if n_par > 1 and n_keys <= ip.size:
+        # chunked counting sort: per-chunk counts, one prefix sum, then each chunk
+        # places its entries and scatters their rows (n_keys * threads counters, so
+        # only where the keys are no more than the entries)
+        pieces = split_range(ip.size, n_par)
+        counts = np.zeros((len(pieces), n_keys), np.int64)
+        run_tasks_inline(
+            [
+                (lambda c=c, a=a, b=b: count_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c]))
+                for c, (a, b) in enumerate(pieces)
+            ],
+            threads=n_par,
+        )
+        r_out = new_rows(chunk_cursors(counts, offsets))
+
+        def place(c: int, a: int, b: int) -> None:
+            place_keys(ip, cp, n_img, n_cat, use_cats, a, b, counts[c], dest)
+            scatter_rows(a, b, dest, src, r_in, ip, r_out)
+
+        run_tasks_inline([(lambda c=c, a=a, b=b: place(c, a, b)) for c, (a, b) in enumerate(pieces)], threads=n_par)
+    else:
+        n = group_keys(ip, cp, n_img, n_cat, use_cats, offsets, np.empty(max(n_keys, 1), np.int64), dest)
+        r_out = new_rows(n)
+        run_chunks_inline(
+            ip.size,
+            lambda i0, i1: scatter_rows(i0, i1, dest, src, r_in, ip, r_out),
+            threads=n_par,
+            min_items=_PARALLEL_ROWS,
+        )
     if not use_cats:
         offsets = offsets[::n_cat].copy() if n_cat else np.zeros(n_img + 1, np.int64)
     r_out = r_out._replace(
