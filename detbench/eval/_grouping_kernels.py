@@ -50,10 +50,12 @@ def scatter_rows(i0, i1, dest, src, rows_in, ip, rows_out):
     one sequential stream per group run (a scatter) is cache-friendly; distinct
     entries write distinct slots, so disjoint ranges may run in parallel.
     """
-    box = rows_in.box
-    box_out = rows_out.box
-    has_score = rows_in.score.shape[0] > 0
-    has_flag = rows_in.flag.shape[0] > 0
+    # record fields bound once: attribute reads inside the loop cost refcount traffic
+    box, area, score, flag = rows_in.box, rows_in.area, rows_in.score, rows_in.flag
+    box_out, area_out, score_out, flag_out = rows_out.box, rows_out.area, rows_out.score, rows_out.flag
+    img_out, src_out = rows_out.img, rows_out.src
+    has_score = score.shape[0] > 0
+    has_flag = flag.shape[0] > 0
     for i in range(i0, i1):
         o = dest[i]
         if o < 0:
@@ -63,13 +65,13 @@ def scatter_rows(i0, i1, dest, src, rows_in, ip, rows_out):
         box_out[o, 1] = box[j, 1]
         box_out[o, 2] = box[j, 2]
         box_out[o, 3] = box[j, 3]
-        rows_out.area[o] = rows_in.area[j]
+        area_out[o] = area[j]
         if has_score:
-            rows_out.score[o] = rows_in.score[j]
+            score_out[o] = score[j]
         if has_flag:
-            rows_out.flag[o] = rows_in.flag[j]
-        rows_out.img[o] = ip[i]
-        rows_out.src[o] = j
+            flag_out[o] = flag[j]
+        img_out[o] = ip[i]
+        src_out[o] = j
 
 
 @jit(inline="always")
