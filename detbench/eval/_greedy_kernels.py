@@ -61,7 +61,7 @@ def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf):
 @jit(inline="always")
 def _gt_ignored(g, g_area, g_crowd, lo_a, hi_a):
     ar = g_area[g]
-    return g_crowd[g] or ar < lo_a or ar > hi_a
+    return g_crowd[g] != 0 or ar < lo_a or ar > hi_a
 
 
 @jit(inline="always")
