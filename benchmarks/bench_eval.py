@@ -551,5 +551,49 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class COCOEvalThreads:
+    """Evaluation phase (objects already built) at 1 and 2 threads: bit-identical results, the time should halve.
+
+    ``time_evaluate``: ``COCOeval(threads=...)`` evaluate + accumulate + summarize
+    on detbench's own :class:`~detbench.eval.CocoDataset` objects (files already
+    parsed). ``time_match_accumulate``: only the matching + accumulation kernels
+    (:func:`detbench.eval.accumulate.evaluate_curves`) on grouped arrays.
+    """
+
+    params = (SIZES, [1, 2])
+    param_names = ["n_images", "threads"]
+    timeout = 300
+    number = 1
+    repeat = (3, 9, 30.0)
+
+    def setup(self, n_images, threads):
+        from detbench.eval import COCOeval, load_coco, load_results
+        from detbench.eval.grouping import prepare
+        from detbench.eval.matching import make_settings
+
+        gt, dets = _data(n_images)
+        self.gt = load_coco(gt)
+        self.dt = load_results(dets, self.gt)
+        E = COCOeval(self.gt, self.dt, "bbox", threads=threads)
+        E.evaluate()  # warm the JIT and the loader's caches
+        E.accumulate()
+        p = E.params
+        self.groups = prepare(self.gt, self.dt, list(p.imgIds), list(p.catIds), True).groups
+        self.settings = make_settings(p)
+
+    def time_evaluate(self, n_images, threads):
+        from detbench.eval import COCOeval
+
+        E = COCOeval(self.gt, self.dt, "bbox", threads=threads)
+        E.evaluate()
+        E.accumulate()
+        _quiet(E.summarize)
+
+    def time_match_accumulate(self, n_images, threads):
+        from detbench.eval.accumulate import evaluate_curves
+
+        evaluate_curves(self.groups, self.settings, threads=threads)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

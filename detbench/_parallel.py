@@ -110,3 +110,81 @@ def run_chunks(
         return
     pieces = split_range(n_items, n * chunks_per_thread)
     run_tasks([(lambda a=a, b=b: work(a, b)) for a, b in pieces], threads=n)
+
+
+def run_tasks_inline(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> list[object]:
+    """:func:`run_tasks`, with the calling thread running the first task itself instead of waiting.
+
+    On a loaded machine every hand-off to a pool thread waits for that thread to be scheduled;
+    the caller is already running, so one share of the work starts at once. Results in
+    ``tasks`` order; the first exception is re-raised after every task has finished.
+    """
+    n = min(num_threads(threads), len(tasks))
+    if n <= 1:
+        return [t() for t in tasks]
+    futures = [_executor(n - 1).submit(t) for t in tasks[1:]]
+    results: list[object] = [None] * len(tasks)
+    error = None
+    try:
+        results[0] = tasks[0]()
+    except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
+        error = exc
+    for k, f in enumerate(futures, start=1):
+        try:
+            results[k] = f.result()
+        except BaseException as exc:  # noqa: BLE001
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
+
+
+def run_chunks_inline(
+    n_items: int, work: Callable[[int, int], object], threads: int | None = None, min_items: int = 1
+) -> None:
+    """:func:`run_chunks` (one contiguous chunk per thread) with the caller running the first chunk."""
+    if n_items <= 0:
+        return
+    n = min(num_threads(threads), n_items)
+    if n <= 1 or n_items < min_items:
+        work(0, n_items)
+        return
+    run_tasks_inline([(lambda a=a, b=b: work(a, b)) for a, b in split_range(n_items, n)], threads=n)
+
+
+def run_queue(
+    n_items: int,
+    work: Callable[[int, object], object],
+    threads: int | None = None,
+    make_state: Callable[[], object] = lambda: None,
+) -> None:
+    """Call ``work(i, state)`` for every ``i`` in ``range(n_items)``, items taken from one shared queue.
+
+    Each of ``threads`` workers (the caller is one of them, see :func:`run_tasks_inline`) builds
+    its own ``state = make_state()`` (scratch buffers) and takes the next item when it finishes
+    one, so a worker slowed by a busy core simply takes fewer items. Items are handed out in
+    index order; ``work`` must give each item its own output so the result does not depend on
+    which worker ran it.
+    """
+    if n_items <= 0:
+        return
+    n = min(num_threads(threads), n_items)
+    if n <= 1:
+        state = make_state()
+        for i in range(n_items):
+            work(i, state)
+        return
+    lock = threading.Lock()
+    nxt = [0]
+
+    def worker() -> None:
+        state = make_state()
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] = i + 1
+            if i >= n_items:
+                return
+            work(i, state)
+
+    run_tasks_inline([worker] * n, threads=n)

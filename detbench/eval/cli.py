@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["add_eval_parser", "run_eval", "main", "STAT_NAMES"]
 
 #: names of ``COCOeval.stats`` entries, in order
-STAT_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+from detbench.eval.summary import STAT_NAMES  # noqa: E402 - the one table
 
 
 def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

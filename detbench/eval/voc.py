@@ -29,16 +29,76 @@ exactly 0.3, 0.6 or 0.7).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from detbench._sort import segmented_desc_order
 from detbench._validate import as_float_array, check_boxes, check_choice, check_labels, check_scores
-from detbench.eval import _kernels as K_
+from detbench.eval._greedy_kernels import ST_FP, ST_IGN, ST_TP
+from detbench.eval._grouping_kernels import group_keys
+from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.loader import CocoDataset, annotations_of, positions, sorted_unique_ids
 
 __all__ = ["evaluate_pr", "average_precision", "PRResult"]
+
+#: inputs of :func:`_evaluate`: ground truths (xyxy boxes, xywh sides or None, ignore and crowd
+#: flags, image and class positions) and detections (same, with scores)
+_GtInput = namedtuple("_GtInput", ["box", "wh", "ign", "crowd", "img", "cls"])
+_DetInput = namedtuple("_DetInput", ["box", "wh", "score", "img", "cls"])
+
+#: the detections of :func:`_voc_kernels.pr_match`, fields by input index except ``order``
+PRDets = namedtuple(
+    "PRDets",
+    [
+        "order",  # int64 (N,): detections to match, by class then decreasing score
+        "box",  # float64 (D, 4): xyxy boxes (the VOC rule's arithmetic)
+        "wh",  # float64 (D, 4): xywh boxes (pycocotools' arithmetic, for the COCO rule)
+        "img",  # int64 (D,): image position
+        "cls",  # int64 (D,): class position
+    ],
+)
+#: the ground truths of :func:`_voc_kernels.pr_match`, grouped by (class, image)
+PRGts = namedtuple(
+    "PRGts",
+    [
+        "off",  # int64 (n_cls * n_img + 1): group class * n_img + image is off[g]:off[g + 1]
+        "box",  # float64 (G, 4): xyxy boxes
+        "wh",  # float64 (G, 4): xywh boxes
+        "ign",  # uint8 (G,): difficult / ignored
+        "crowd",  # uint8 (G,): crowd regions (COCO rule)
+    ],
+)
+#: the matching rule of :func:`_voc_kernels.pr_match`
+PRRule = namedtuple(
+    "PRRule",
+    [
+        "n_img",  # int: images
+        "iou_thr",  # float64 (T,): IoU thresholds
+        "coco_rule",  # bool: pycocotools' greedy rule instead of the VOC devkit's
+        "plus_one",  # bool: the devkit's +1 pixel convention
+    ],
+)
+#: scratch of :func:`_voc_kernels.pr_match`
+PRScratch = namedtuple(
+    "PRScratch",
+    [
+        "used",  # uint8 (T, G): ground truth taken, per threshold
+        "gidx",  # int64 (max G per group,): ordered ground truths of a group
+        "iou_buf",  # float64 (max G per group,): their IoUs with the current detection
+    ],
+)
+#: outputs of :func:`_voc_kernels.pr_accumulate`, each (K, T)
+PRCurves = namedtuple("PRCurves", ["ap_coco", "ap_voc07", "ap_voc", "f1", "f1_thr", "f1_p", "f1_r"])
+
+
+def _pr_scratch(T: int, n_gt: int, max_g: int) -> PRScratch:
+    return PRScratch(
+        np.zeros((T, max(n_gt, 1)), np.uint8), np.empty(max(max_g, 1), np.int64), np.empty(max(max_g, 1), np.float64)
+    )
+
 
 _REC101 = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
@@ -130,9 +190,9 @@ class PRResult:
         t = self._tidx(iou)
         lo, hi = int(self._cls_off[k]), int(self._cls_off[k + 1])
         st = self._status[t, lo:hi]
-        keep = st != K_.ST_IGN
-        tp = np.cumsum(st[keep] == K_.ST_TP)
-        fp = np.cumsum(st[keep] == K_.ST_FP)
+        keep = st != ST_IGN
+        tp = np.cumsum(st[keep] == ST_TP)
+        fp = np.cumsum(st[keep] == ST_FP)
         npos = int(self.n_gt[k])
         with np.errstate(invalid="ignore", divide="ignore"):
             prec = tp / np.maximum(tp + fp, 1)
@@ -312,27 +372,17 @@ def evaluate_pr(
         gc = positions(gl.astype(np.float64), cat_ids)
         di = positions(dim.astype(np.float64), image_ids)
         dc = positions(dl.astype(np.float64), cat_ids)
-    n_img, n_cat = len(image_ids), len(cat_ids)
+    n_img = len(image_ids)
     return _evaluate(
-        g_box,
-        g_wh,
-        g_ign,
-        g_crowd,
-        gi,
-        gc,
-        d_box,
-        d_wh,
-        scores,
-        di,
-        dc,
+        _GtInput(g_box, g_wh, g_ign, g_crowd, gi, gc),
+        _DetInput(d_box, d_wh, scores, di, dc),
         n_img,
-        n_cat,
         cat_ids,
         names,
         thr,
-        matching,
-        plus_one,
-        max_dets,
+        matching=matching,
+        plus_one=plus_one,
+        max_dets=max_dets,
     )
 
 
@@ -343,32 +393,15 @@ def _xywh(xyxy: np.ndarray, wh: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _evaluate(
-    g_box,
-    g_wh,
-    g_ign,
-    g_crowd,
-    gi,
-    gc,
-    d_box,
-    d_wh,
-    scores,
-    di,
-    dc,
-    n_img,
-    n_cat,
-    cat_ids,
-    names,
-    thr,
-    matching,
-    plus_one,
-    max_dets,
-) -> PRResult:
+def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_dets) -> PRResult:
+    g_box, g_wh, g_ign, g_crowd, gi, gc = gts
+    d_box, d_wh, scores, di, dc = dets
+    n_cat = len(cat_ids)
     # ground truths grouped by (class, image)
     n_keys = n_cat * n_img
     g_off = np.zeros(n_keys + 1, np.int64)
     dest = np.empty(gi.size, np.int64)
-    ng = K_.group_keys(gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), dest)
+    ng = group_keys(gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), dest)
     kept = dest >= 0
     g_perm = np.empty(ng, np.int64)
     g_perm[dest[kept]] = np.flatnonzero(kept)  # the input index of every grouped slot
@@ -386,7 +419,7 @@ def _evaluate(
     cls_off = np.zeros(n_cat + 1, np.int64)
     np.cumsum(np.bincount(dc[d_idx], minlength=n_cat), out=cls_off[1:])
     sc = np.ascontiguousarray(scores[d_idx], dtype=np.float64)
-    order_local = K_.score_order(sc, cls_off)
+    order_local = segmented_desc_order(sc, cls_off, threads=1)
     order = d_idx[order_local]
     if max_dets is not None and order.size:
         key = dc[order] * n_img + di[order]
@@ -403,42 +436,16 @@ def _evaluate(
     status = np.empty((T, order.size), np.int8)
     max_g = int(np.diff(g_off).max()) if n_keys else 0
     if order.size:
-        K_.pr_match(
-            order,
-            np.ascontiguousarray(d_box, dtype=np.float64),
-            _xywh(d_box, d_wh),
-            di,
-            dc,
-            g_off,
-            gb,
-            _xywh(g_box, g_wh)[g_perm],
-            g_ign_s,
-            g_crowd_s,
-            n_img,
-            thr,
-            matching == "coco",
-            bool(plus_one),
+        pr_match(
+            PRDets(order, np.ascontiguousarray(d_box, dtype=np.float64), _xywh(d_box, d_wh), di, dc),
+            PRGts(g_off, gb, _xywh(g_box, g_wh)[g_perm], g_ign_s, g_crowd_s),
+            PRRule(n_img, thr, matching == "coco", bool(plus_one)),
             status,
-            np.zeros((T, max(gb.shape[0], 1)), np.uint8),
-            np.empty(max(max_g, 1), np.int64),
-            np.empty(max(max_g, 1), np.float64),
+            _pr_scratch(T, gb.shape[0], max_g),
         )
     scores_sorted = np.ascontiguousarray(scores[order], dtype=np.float64)
-    out = {name: np.empty((n_cat, T)) for name in ("coco", "v07", "v", "f1", "f1t", "f1p", "f1r")}
-    K_.pr_accumulate(
-        status,
-        scores_sorted,
-        cls_off,
-        n_pos,
-        _REC101,
-        out["coco"],
-        out["v07"],
-        out["v"],
-        out["f1"],
-        out["f1t"],
-        out["f1p"],
-        out["f1r"],
-    )
+    out = PRCurves(*(np.empty((n_cat, T)) for _ in PRCurves._fields))
+    pr_accumulate(status, scores_sorted, cls_off, n_pos, _REC101, out)
     return PRResult(
         iou_thresholds=thr,
         category_ids=list(cat_ids),
@@ -446,13 +453,13 @@ def _evaluate(
         matching=matching,
         n_gt=n_pos,
         n_det=np.diff(cls_off),
-        ap_coco101=out["coco"],
-        ap_voc07=out["v07"],
-        ap_voc=out["v"],
-        f1=out["f1"],
-        f1_threshold=out["f1t"],
-        f1_precision=out["f1p"],
-        f1_recall=out["f1r"],
+        ap_coco101=out.ap_coco,
+        ap_voc07=out.ap_voc07,
+        ap_voc=out.ap_voc,
+        f1=out.f1,
+        f1_threshold=out.f1_thr,
+        f1_precision=out.f1_p,
+        f1_recall=out.f1_r,
         _status=status,
         _scores=scores_sorted,
         _cls_off=cls_off,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detbench.eval.cli import STAT_NAMES
+from detbench.eval.summary import STAT_NAMES
 from detbench.report.framework import ReportContext, Section, section, silenced
 
 

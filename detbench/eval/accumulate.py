@@ -1,0 +1,107 @@
+"""COCO accumulation: precision / recall / score curves from one matching pass per category, on every core.
+
+:func:`evaluate_curves` matches (:mod:`detbench.eval.matching`) and accumulates
+every segment (category) and returns pycocotools' ``precision`` (T, R, K, A, M),
+``recall`` (T, K, A, M) and ``scores`` arrays. Segments are independent: each
+thread takes the next segment (largest first) from a shared queue with its own
+:class:`Workspace`, and every segment writes only its own slices of the
+output, so the arrays are bit-identical for any thread count (including 1) and
+any scheduling.
+
+Threading: the GIL-free kernel runs on :func:`detbench._parallel.run_queue`
+(detbench's one pool of Python threads, sized by ``numba.get_num_threads()``,
+fork-safe; the calling thread works too), with a dynamic queue so a thread
+slowed by a busy core takes fewer categories.
+``mechanism="prange"`` runs the same kernel on a static split in Numba's
+threading layer; it is kept only to measure the two against each other (the
+numbers are in the closing note of issue 13 / 18).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._parallel import num_threads, run_queue
+from detbench.eval import _accumulate_kernels as _ak
+from detbench.eval._accumulate_kernels import AccScratch, Curves, Workspace
+from detbench.eval.matching import Groups, Settings, make_match_scratch, make_segment_matches, sizes_of
+
+__all__ = ["Curves", "AccScratch", "Workspace", "make_workspace", "evaluate_curves"]
+
+#: segments at or above this many detections in all are worth a second thread
+_MIN_PARALLEL_DETS = 20_000
+
+
+def make_workspace(gr: Groups, st: Settings, sizes: tuple[int, int, int, int] | None = None) -> Workspace:
+    """A :class:`Workspace` for evaluating any segment of ``gr`` (``sizes``: :func:`sizes_of`)."""
+    if sizes is None:
+        sizes = sizes_of(gr, int(st.max_dets[-1]))
+    max_len = sizes[0]
+    T, M = st.iou_thr.size, st.max_dets.size
+    acc = AccScratch(
+        np.empty((T, M, max_len), np.float64),
+        np.empty((T, M, max_len), np.float64),
+        np.zeros((M, T), np.int64),
+        np.zeros((M, T), np.int64),
+        np.zeros(M, np.int64),
+    )
+    return Workspace(make_segment_matches(st, max_len), make_match_scratch(gr, st, sizes), acc)
+
+
+def make_curves(n_seg: int, st: Settings, fill: bool = True) -> Curves:
+    """Output buffers for ``n_seg`` segments, prefilled with -1 (pycocotools' value for absent entries).
+
+    ``fill=False`` leaves them uninitialised, for a caller that evaluates every segment.
+    """
+    A, T, M, R = st.area_rng.shape[0], st.iou_thr.size, st.max_dets.size, st.rec_thr.size
+    new = np.full if fill else (lambda shape, _v: np.empty(shape))
+    return Curves(new((n_seg, A, T, M, R), -1.0), new((n_seg, A, T, M), -1.0), new((n_seg, A, T, M, R), -1.0))
+
+
+def _balanced_parts(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
+    """Segment indices in ``n_parts`` lists of about equal total size (largest first, greedy)."""
+    load = [0] * n_parts
+    parts: list[list[int]] = [[] for _ in range(n_parts)]
+    for s in np.argsort(-sizes, kind="stable").tolist():
+        j = load.index(min(load))
+        parts[j].append(s)
+        load[j] += int(sizes[s]) + 1
+    return [np.array(sorted(p), dtype=np.int64) for p in parts if p]
+
+
+def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechanism: str = "pool") -> Curves:
+    """Match and accumulate every segment of ``gr``; returns the filled :class:`Curves`.
+
+    ``threads``: default ``numba.get_num_threads()``; small inputs (under
+    20,000 detections) run in the calling thread. ``mechanism``: ``"pool"``
+    (default, :mod:`detbench._parallel`) or ``"prange"`` (same parts, Numba's
+    threading layer). The result does not depend on either.
+    """
+    if mechanism not in ("pool", "prange"):
+        raise ValueError(f"mechanism: expected 'pool' or 'prange', got {mechanism!r}")
+    n_seg = gr.seg_off.size - 1
+    n_d = gr.d_score.size
+    if not (gr.n_img and n_seg and (gr.g_off[-1] > 0 or n_d > 0)):
+        return make_curves(n_seg, st)
+    out = make_curves(n_seg, st, fill=False)  # the kernels write every entry, in parallel
+    sizes = sizes_of(gr, int(st.max_dets[-1]))
+    seg_len = np.diff(gr.seg_off)
+    n = min(num_threads(threads), n_seg)
+    if n_d < _MIN_PARALLEL_DETS:
+        n = 1
+    if n <= 1:
+        _ak.evaluate_segments(gr, st, np.arange(n_seg, dtype=np.int64), make_workspace(gr, st, sizes), out)
+    elif mechanism == "prange":
+        parts = _balanced_parts(seg_len, n)
+        part_off = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum([p.size for p in parts], out=part_off[1:])
+        _ak.evaluate_segments_prange(gr, st, np.concatenate(parts), part_off, sizes, out)
+    else:
+        order = np.argsort(-seg_len, kind="stable").astype(np.int64)  # largest first
+        run_queue(
+            order.size,
+            lambda j, ws: _ak.evaluate_segments(gr, st, order[j : j + 1], ws, out),
+            threads=n,
+            make_state=lambda: make_workspace(gr, st, sizes),
+        )
+    return out

@@ -1,0 +1,109 @@
+"""COCO summaries: the 12 standard numbers (``stats``), their names, the printed table, per-class AP.
+
+:data:`STAT_NAMES` is detbench's one table of the names of ``COCOeval.stats``
+(the CLI's JSON keys and the report's rows use it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STAT_NAMES", "stat_spec", "summarize_one", "compute_stats", "per_class_table"]
+
+#: names of the 12 entries of ``COCOeval.stats``, in order
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def stat_spec(max_dets: list, compat: bool) -> list[tuple[int, float | None, str, int]]:
+    """(is AP, IoU threshold or None for all, area label, maxDets) of each of the 12 stats.
+
+    ``compat``: pycocotools' choice (``stats[0]`` at maxDets=100, the others at
+    ``maxDets[2]``); otherwise ``maxDets[2]`` (or the last when fewer than 3).
+    """
+    md = list(max_dets)
+    if compat:
+        main, first, m0, m1 = md[2], 100, md[0], md[1]
+    else:
+        main = md[min(2, len(md) - 1)]
+        first, m0, m1 = main, md[0], md[min(1, len(md) - 1)]
+    return [
+        (1, None, "all", first),
+        (1, 0.5, "all", main),
+        (1, 0.75, "all", main),
+        (1, None, "small", main),
+        (1, None, "medium", main),
+        (1, None, "large", main),
+        (0, None, "all", m0),
+        (0, None, "all", m1),
+        (0, None, "all", main),
+        (0, None, "small", main),
+        (0, None, "medium", main),
+        (0, None, "large", main),
+    ]
+
+
+def summarize_one(ev: dict, p: Any, ap: int, iou_thr: float | None, area_lbl: str, max_dets: int) -> tuple[float, str]:
+    """One stat (mean of the entries > -1, or -1) and its line of pycocotools' table."""
+    title = "Average Precision" if ap == 1 else "Average Recall"
+    kind = "(AP)" if ap == 1 else "(AR)"
+    iou_str = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iou_thr is None else f"{iou_thr:0.2f}"
+    aind = [i for i, lbl in enumerate(p.areaRngLbl) if lbl == area_lbl]
+    mind = [i for i, m in enumerate(p.maxDets) if m == max_dets]
+    if ap == 1:
+        s = ev["precision"]
+        if iou_thr is not None:
+            s = s[np.where(iou_thr == np.asarray(p.iouThrs))[0]]
+        s = s[:, :, :, aind, mind]
+    else:
+        s = ev["recall"]
+        if iou_thr is not None:
+            s = s[np.where(iou_thr == np.asarray(p.iouThrs))[0]]
+        s = s[:, :, aind, mind]
+    valid = s[s > -1]
+    mean_s = -1 if len(valid) == 0 else np.mean(valid)
+    line = f" {title:<18} {kind} @[ IoU={iou_str:<9} | area={area_lbl:>6s} | maxDets={max_dets:>3d} ] = {mean_s:0.3f}"
+    return mean_s, line
+
+
+def compute_stats(ev: dict, p: Any, compat: bool) -> tuple[np.ndarray, list[str]]:
+    """The 12 stats of an accumulated ``eval`` dict and the lines of the printed table."""
+    stats = np.zeros((12,))
+    lines = []
+    for k, (ap, thr, lbl, m) in enumerate(stat_spec(p.maxDets, compat)):
+        stats[k], line = summarize_one(ev, p, ap, thr, lbl, int(m))
+        lines.append(line)
+    return stats, lines
+
+
+def per_class_table(ev: dict, p_eval: Any, area_lbls: list, cat_ids: list, names: dict) -> Any:
+    """Per-category AP table (pandas DataFrame): AP, AP50, AP75, APs, APm, APl, AR at the largest maxDets.
+
+    Each entry is the mean of the entries > -1 like ``summarize()`` (NaN where there is none).
+    """
+    import pandas as pd
+
+    prec = ev["precision"]
+    rec = ev["recall"]
+    iou = np.asarray(p_eval.iouThrs)
+    lbl = list(area_lbls)
+    m = prec.shape[4] - 1
+
+    def mean(x: np.ndarray) -> float:
+        v = x[x > -1]
+        return float(np.mean(v)) if v.size else float("nan")
+
+    rows = []
+    for k, cid in enumerate(cat_ids):
+        row: dict[str, Any] = {"category_id": cid, "name": names.get(cid, str(cid))}
+        a_all = lbl.index("all") if "all" in lbl else 0
+        row["AP"] = mean(prec[:, :, k, a_all, m])
+        for name, t in (("AP50", 0.5), ("AP75", 0.75)):
+            w = np.where(iou == t)[0]
+            row[name] = mean(prec[w][:, :, k, a_all, m]) if w.size else float("nan")
+        for name, a in (("APs", "small"), ("APm", "medium"), ("APl", "large")):
+            row[name] = mean(prec[:, :, k, lbl.index(a), m]) if a in lbl else float("nan")
+        row["AR"] = mean(rec[:, k, a_all, m])
+        rows.append(row)
+    return pd.DataFrame(rows)
