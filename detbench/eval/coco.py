@@ -80,8 +80,9 @@ import numpy as np
 
 from detbench._parallel import num_threads
 from detbench.eval.accumulate import evaluate_curves
+from detbench.eval.annotations import sorted_unique_ids
 from detbench.eval.grouping import Prepared, prepare
-from detbench.eval.loader import CocoDataset, sorted_unique_ids
+from detbench.eval.loader import CocoDataset
 from detbench.eval.matching import eval_imgs, make_settings
 from detbench.eval.summary import compute_stats, per_class_table
 

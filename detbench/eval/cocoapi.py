@@ -56,14 +56,8 @@ from typing import Any
 import numpy as np
 
 from detbench.eval._json import decode_generic, read_source
-from detbench.eval.loader import (
-    Annotations,
-    CocoDataset,
-    _fingerprint,
-    extract_annotations,
-    load_coco_source,
-    load_results,
-)
+from detbench.eval.annotations import Annotations, _fingerprint, extract_annotations
+from detbench.eval.loader import CocoDataset, load_coco_source, load_results
 
 __all__ = ["COCO"]
 

@@ -20,7 +20,7 @@ import numpy as np
 from detbench._parallel import num_threads, run_chunks_inline, run_tasks_inline, split_range
 from detbench._sort import segmented_desc_order
 from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_keys, place_keys, scatter_rows
-from detbench.eval.loader import annotations_of, positions
+from detbench.eval.annotations import annotations_of, positions
 from detbench.eval.matching import Groups
 
 __all__ = ["Rows", "Prepared", "prepare", "group_rows"]

@@ -40,7 +40,8 @@ from detbench._validate import as_float_array, check_boxes, check_choice, check_
 from detbench.eval._greedy_kernels import ST_FP, ST_IGN, ST_TP
 from detbench.eval._grouping_kernels import group_keys
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
-from detbench.eval.loader import CocoDataset, annotations_of, positions, sorted_unique_ids
+from detbench.eval.annotations import annotations_of, positions, sorted_unique_ids
+from detbench.eval.loader import CocoDataset
 
 __all__ = ["evaluate_pr", "average_precision", "PRResult"]
 
