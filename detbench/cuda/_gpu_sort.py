@@ -57,7 +57,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
         while k <= k_last:
             j = min(k, sb) // 2
             while j > 0:
-                i = 2 * j * (t // j) + (t % j)
+                i = 2 * t - (t & (j - 1))  # 2 * j * (t // j) + t % j, j a power of two
                 m = i + j
                 up = ((base + i) & k) == 0
                 ka = sk[i]
@@ -82,7 +82,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
         """One (stage ``k``, stride ``j``) step over the whole array, one thread per pair."""
         npairs = keys.shape[0] // 2
         for t in range(cuda.grid(1), npairs, cuda.gridsize(1)):
-            i = 2 * j * (t // j) + (t % j)
+            i = 2 * t - (t & (j - 1))  # 2 * j * (t // j) + t % j, j a power of two
             m = i + j
             up = (i & k) == 0
             ka = keys[i]

@@ -402,17 +402,21 @@ def make_reduce_kernel(tile: int, words_max: int, use_labels: bool) -> Any:
             nrow = min(tile, cn - r * tile)
             span = words - r
             cuda.syncthreads()  # the previous tile's rows are no longer read; removed is set
-            for e in range(t, nrow * span, nt):
-                a = e // span
+            e = t
+            while e < nrow * span:  # 32-bit division (e < 64 * 64)
+                a = np.int64(np.uint32(e) // np.uint32(span))
                 q = r + (e - a * span)
                 rows[a, q] = mask[r * tile + a, q]
+                e += nt
             cuda.syncthreads()
             # the serial walk touches shared memory only (no global-memory latency per kept box)
             nk = 0
             for a in range(nrow):
                 if ((removed[r] >> np.uint64(a)) & u1) == u0:
-                    for q in range(r + t, words, nt):
+                    q = r + t
+                    while q < words:  # a while loop: range() with a runtime step divides
                         removed[q] |= rows[a, q]
+                        q += nt
                     if t == 0:
                         picks[nk] = r * tile + a
                     nk += 1
@@ -510,7 +514,7 @@ def make_small_kernel(dtype_name: str, cap: int, inclusive: bool) -> Any:
             j = k // 2
             while j > 0:
                 for pr in range(t, size // 2, nt):
-                    i = 2 * j * (pr // j) + (pr % j)
+                    i = 2 * pr - (pr & (j - 1))  # 2 * j * (pr // j) + pr % j, j a power of two
                     m = i + j
                     up = (i & k) == 0
                     ka = sk[i]
@@ -543,7 +547,8 @@ def make_small_kernel(dtype_name: str, cap: int, inclusive: bool) -> Any:
                 ax2 = sb[p, 2]
                 ay2 = sb[p, 3]
                 area = mul(ax2 - ax1 + offset, ay2 - ay1 + offset)
-                for q in range(p + 1 + t, nv, nt):
+                q = p + 1 + t
+                while q < nv:  # a while loop: range() with a runtime step divides
                     if alive[q] != 0:
                         bx1 = sb[q, 0]
                         by1 = sb[q, 1]
@@ -552,6 +557,7 @@ def make_small_kernel(dtype_name: str, cap: int, inclusive: bool) -> Any:
                         barea = mul(bx2 - bx1 + offset, by2 - by1 + offset)
                         if hit(ax1, ay1, ax2, ay2, area, bx1, by1, bx2, by2, barea, thr, offset):
                             alive[q] = 0
+                    q += nt
         if t == 0:
             info[_KCOUNT] = kc
 

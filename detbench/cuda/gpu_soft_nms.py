@@ -109,7 +109,8 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
             aarea = mul64(ax2 - ax1, ay2 - ay1)
             bv = ninf
             bp = n
-            for q in range(i + 1 + t, n, nthreads):
+            q = i + 1 + t
+            while q < n:  # a while loop: range() with a runtime step divides
                 v = pscore[q]
                 bx1 = pb[q, 0]
                 by1 = pb[q, 1]
@@ -131,6 +132,7 @@ def make_soft_kernel(dtype_name: str, threads_max: int, gaussian: bool) -> Any:
                 if v > bv:
                     bv = v
                     bp = q
+                q += nthreads
             sv[t] = bv
             sp[t] = bp
             cuda.syncthreads()

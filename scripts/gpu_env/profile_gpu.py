@@ -187,6 +187,48 @@ def part_nms():
     show("soft_nms linear 1000", lambda: dc.soft_nms(db, ds, "linear"), 5)
 
 
+def part_nms2():
+    """NMS launch settings: the one-launch path's block size against the chunked path."""
+    from detbench.cuda import gpu_nms
+
+    for n in (300, 1000):
+        b, s = boxes(n, 3)
+        db, ds = torch.from_numpy(b).cuda(), torch.from_numpy(s).cuda()
+        want = dc.nms(db, ds, 0.5).copy_to_host()
+        for small_max, thr in ((1024, 64), (1024, 128), (1024, 256), (1024, 512), (0, 512)):
+            gpu_nms.NMS_SMALL_MAX, gpu_nms.NMS_SMALL_THREADS = small_max, thr
+            show(f"nms {n} small_max={small_max} threads={thr}", lambda: dc.nms(db, ds, 0.5), 10)
+            assert np.array_equal(dc.nms(db, ds, 0.5).copy_to_host(), want)
+    gpu_nms.NMS_SMALL_MAX, gpu_nms.NMS_SMALL_THREADS = 1024, 512
+    b, s = boxes(1000, 3)
+    db, ds = torch.from_numpy(b).cuda(), torch.from_numpy(s).cuda()
+    cprof("nms 1000 (one launch)", lambda: dc.nms(db, ds, 0.5))
+    for n in (10000, 100000):
+        b, s = boxes(n, 3)
+        db, ds = torch.from_numpy(b).cuda(), torch.from_numpy(s).cuda()
+        show(f"nms {n}", lambda: dc.nms(db, ds, 0.5), 5 if n < 100000 else 3)
+
+
+def part_roi2():
+    feats = np.random.default_rng(0).standard_normal((1, 256, 200, 272), dtype=np.float32)
+    nhwc = np.ascontiguousarray(feats.transpose(0, 2, 3, 1))
+    d_nchw, d_nhwc = torch.from_numpy(feats).cuda(), torch.from_numpy(nhwc).cuda()
+    rng = np.random.default_rng(0)
+    k = 1000
+    wh = rng.uniform(16, 400, (k, 2))
+    xy = rng.uniform(0, 1, (k, 2)) * (np.array([1088, 800]) - wh)
+    d_rois = torch.from_numpy(np.hstack([np.zeros((k, 1)), xy, xy + wh]).astype(np.float32)).cuda()
+    show("roi_align NCHW sr=2", lambda: dc.roi_align(d_nchw, d_rois, 7, 0.25, 2, False))
+    show("roi_align NHWC sr=2", lambda: dc.roi_align(d_nhwc, d_rois, 7, 0.25, 2, False, channels_last=True))
+    cprof("roi_align NCHW sr=2", lambda: dc.roi_align(d_nchw, d_rois, 7, 0.25, 2, False), 30)
+    show("roi_pool NCHW", lambda: dc.roi_pool(d_nchw, d_rois, 7, 0.25))
+    a, _ = boxes(20000, 1)
+    c, _ = boxes(20000, 2)
+    da, dcc = torch.from_numpy(a).cuda(), torch.from_numpy(c).cuda()
+    out = cuda.device_array((20000, 20000), np.float32)
+    show("box_iou 20000^2", lambda: dc.box_iou(da, dcc, out=out), 10)
+
+
 if __name__ == "__main__":
     parts = (sys.argv[1] if len(sys.argv) > 1 else "host,iou,roi,nms").split(",")
     print(torch.cuda.get_device_name(), flush=True)
