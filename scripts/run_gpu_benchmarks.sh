@@ -37,7 +37,7 @@ tail -3 "$OUT/ptx.txt"
 echo "== GPU tests on the device (budget 180 s; pycocotools and torch optional)"
 timeout 180 "$PY" -m pytest -x -q -p no:cacheprovider tests/test_cuda_device_inputs.py tests/test_cuda_iou.py \
     tests/test_cuda_roi_align.py tests/test_cuda_roi_pool.py tests/test_cuda_nms.py tests/test_cuda_nms_family.py \
-    tests/test_cuda_vs_cpu.py > "$OUT/tests.txt" 2>&1
+    tests/test_cuda_vs_cpu.py tests/test_cuda_pool.py > "$OUT/tests.txt" 2>&1
 tests_rc=$?
 tail -5 "$OUT/tests.txt"
 

@@ -169,7 +169,7 @@ def clear_workspace() -> None:
 RESULT_POOL_BYTES: int = 4 << 30
 _POOL: dict[int, list] = {}
 _POOL_LIVE: dict[int, Any] = {}
-_POOL_LOCK = threading.Lock()
+_POOL_LOCK = threading.RLock()  # re-entrant: a finalizer may run (garbage collection) while it is held
 _POOL_FREE = [0]
 
 
@@ -207,7 +207,11 @@ def result_array(cuda: Any, shape: tuple, dtype: Any) -> Any:
         if base is not None:
             _POOL_FREE[0] -= cls
     if base is None:
-        base = cuda.device_array(cls, dtype=np.uint8)
+        try:
+            base = cuda.device_array(cls, dtype=np.uint8)
+        except Exception:  # out of device memory: give the pool's free blocks back, then retry once
+            clear_pool()
+            base = cuda.device_array(cls, dtype=np.uint8)
     ptr = int(base.gpu_data.device_pointer_value)
     key = [0]
 
