@@ -14,7 +14,7 @@ def peer_available(module):
     return importlib.util.find_spec(module) is not None
 
 
-def time_same_run(fns, rounds=7, budget_s=30.0):
+def same_run_timings(fns, rounds=7, budget_s=30.0):
     """Same-run tables (``python -m benchmarks.bench_x``): detbench's timing helper, interleaved rounds.
 
     ``fns`` maps a name to a zero-argument callable; returns ``{name: detbench._timing.Timing}`` (median,
