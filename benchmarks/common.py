@@ -14,11 +14,12 @@ def peer_available(module):
     return importlib.util.find_spec(module) is not None
 
 
-def time_same_run(fns, rounds=7, budget_s=30.0):
+def same_run_timings(fns, rounds=7, budget_s=30.0):
     """Same-run tables (``python -m benchmarks.bench_x``): detbench's timing helper, interleaved rounds.
 
     ``fns`` maps a name to a zero-argument callable; returns ``{name: detbench._timing.Timing}`` (median,
-    min, max per call, warm-up excluded). asv's own ``time_*`` benchmarks are timed by asv.
+    min, max per call, warm-up excluded). asv's own ``time_*`` benchmarks are timed by asv; this helper's name
+    must not start with ``time_`` (asv would collect it as a benchmark).
     """
     from detbench._timing import compare
 

@@ -103,11 +103,13 @@ def _polite_threads() -> None:
     """OpenMP threads sleep when idle instead of spinning (``OMP_WAIT_POLICY=passive``) unless the user set it.
 
     Read once, when an OpenMP runtime starts (torch's on import, Numba's at its first parallel call), so it
-    is set here, before either. On a shared machine spinning threads of one library (or of another
-    process) starve the other's: box_iou 1000x1000 took 16 ms instead of 0.3-0.6 ms with one core busy.
-    The report's machine table shows the value in force.
+    is set here, before either (:func:`detbench._parallel.polite_threads`, also used by the benchmarks). On
+    a shared machine spinning threads of one library (or of another process) starve the other's: box_iou
+    1000x1000 took 16 ms instead of 0.3 ms with one core busy. The report's machine table shows the value.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    from detbench._parallel import polite_threads
+
+    polite_threads()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

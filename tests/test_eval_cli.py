@@ -185,3 +185,44 @@ def test_results_file_that_is_an_object(capsys, tmp_path):
     f.write_text(json.dumps({"detections": json.load(open(DT))}))
     assert main([GT, str(f)]) == 2
     assert "got an object with keys 'detections'" in _err(capsys)
+
+
+def test_threshold_list_that_is_not_a_range_is_printed_as_a_list(capsys):
+    assert main([GT, DT, "--iou-thresholds", "0.5", "0.7", "0.8"]) == 0
+    out = capsys.readouterr().out
+    assert "IoU=[0.50, 0.70, 0.80]" in out
+    assert "0.50:0.80" not in out
+    assert main([GT, DT, "--iou-thresholds", "0.5", "0.6", "0.7"]) == 0  # evenly spaced: pycocotools' a:b
+    out = capsys.readouterr().out
+    assert "IoU=0.50:0.70" in out and "IoU=[" not in out
+
+
+def test_empty_results_file_warns_and_gives_pycocotools_zeros(capsys, tmp_path):
+    # ground truth with only large objects, so the small/medium entries are -1 and the rest 0
+    gt = {
+        "images": [{"id": 1, "width": 640, "height": 480}, {"id": 2, "width": 640, "height": 480}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 200, 200], "area": 40000, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [50, 20, 300, 250], "area": 75000, "iscrowd": 0},
+        ],
+    }
+    gt_file, dt_file, out_file = tmp_path / "gt.json", tmp_path / "dt.json", tmp_path / "out.json"
+    gt_file.write_text(json.dumps(gt))
+    dt_file.write_text("[]")
+    assert main([str(gt_file), str(dt_file), "--out", str(out_file)]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "no detections" in captured.err and "dt.json" in captured.err
+    stats = json.loads(out_file.read_text())["stats"]
+    # pycocotools' loadRes refuses an empty list; an empty result set built directly gives its numbers
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(gt_file))
+        coco_dt = COCO()
+        coco_dt.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
+        coco_dt.createIndex()
+        E = PyCOCOeval(coco_gt, coco_dt, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    assert [stats[name] for name in STAT_NAMES] == [float(v) for v in E.stats]
+    assert {float(v) for v in E.stats} == {0.0, -1.0}

@@ -26,3 +26,15 @@ def test_ci_runs_the_readme_commands():
     main_job, _ = readme_commands()
     job = main_job.split("&&")[-1].strip()
     assert job.split()[0] + " " + job.split()[1] in ci
+
+
+def test_asv_sequence_saves_results_publishes_offline_and_compares_two_commits():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Benchmarks \(asv\)\n\n```bash\n(.*?)\n```", text, flags=re.S).group(1)
+    run = next(line for line in block.splitlines() if "asv run " in line)
+    assert "--python=same" in run and "--set-commit-hash=" in run  # without it asv saves nothing
+    assert "asv publish" in block and "scripts/asv_offline.py" in block
+    assert (ROOT / "scripts" / "asv_offline.py").is_file()
+    cont = next(line for line in block.splitlines() if "asv continuous " in line)
+    base, head = cont.split("asv continuous ")[1].split()[:2]
+    assert base != head and "main" not in (base, head)  # `main HEAD` on main compares a commit with itself

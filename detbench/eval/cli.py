@@ -143,12 +143,39 @@ def _check_writable(path: str) -> None:
         raise ValueError(f"--out: cannot create a file in {folder!r} (permission denied)")
 
 
+def _is_range(thresholds: Any) -> bool:
+    """True if ``thresholds`` is one value or evenly spaced ascending values (what ``a:b`` stands for)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.size <= 1:
+        return True
+    step = np.diff(t)
+    return bool(step[0] > 0 and np.allclose(step, step[0], rtol=0.0, atol=1e-9))
+
+
+def _threshold_text(t: float) -> str:
+    s = f"{t:0.2f}"
+    return s if float(s) == t else f"{t:g}"
+
+
+def _list_thresholds(text: str, thresholds: Any) -> str:
+    """Write a threshold list that is not a range as a list in the summary (pycocotools writes ``first:last``)."""
+    t = [float(v) for v in np.asarray(thresholds, dtype=np.float64)]
+    if _is_range(t):
+        return text
+    listed = "[" + ", ".join(_threshold_text(v) for v in t) + "]"
+    return text.replace(f"IoU={t[0]:0.2f}:{t[-1]:0.2f}", f"IoU={listed}")
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Run ``detbench eval`` with parsed arguments; returns the exit status (0 ok, 2 bad input).
 
     Option values are checked before the files are read (IoU thresholds in
     [0, 1], ``--max-dets`` in [1, 2**31 - 1], ``--out`` writable), so a bad
-    option never costs an evaluation.
+    option never costs an evaluation. Thresholds that are not evenly spaced are
+    printed as a list (``IoU=[0.50, 0.70, 0.80]``, where pycocotools would write
+    ``0.50:0.80``). A results file with no detections warns on stderr and gives
+    what pycocotools gives for an empty result set: 0, or -1 where there is no
+    ground truth.
     """
     from detbench.eval import COCOeval, load_coco
     from detbench.eval.voc import evaluate_pr
@@ -163,6 +190,12 @@ def run_eval(args: argparse.Namespace) -> int:
             f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
             f"{len(gt.annotations)} ground truths, {len(dt.annotations)} detections ({t_load:0.2f}s)"
         )
+        if len(dt.annotations) == 0:
+            print(
+                f"detbench eval: warning: {args.dt!r} holds no detections; every AP and AR is 0 "
+                "(-1 where there is no ground truth), as pycocotools gives for an empty result set",
+                file=sys.stderr,
+            )
         t1 = time.perf_counter()
         table = None
         if args.protocol == "coco":
@@ -173,7 +206,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 E.params.maxDets = list(args.max_dets)
             E.evaluate()
             E.accumulate()
-            text = E.summary_text()
+            text = _list_thresholds(E.summary_text(), E.params.iouThrs)
             t_eval = time.perf_counter() - t1
             print(text)
             if args.per_class or args.out:
