@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detbench.cuda import _common, _gpu_sort, _runtime, gpu_boxes, gpu_nms, gpu_roi, gpu_soft_nms
+from detbench.boxes import gpu_overlap as gpu_boxes
+from detbench.cuda import _common, _runtime
+from detbench.nms import _gpu_sort
+from detbench.nms import gpu_greedy as gpu_nms
+from detbench.nms import gpu_soft as gpu_soft_nms
+from detbench.roi import gpu_roi
 
 
 def shrink(monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 
 import detbench
 import detbench.cuda as dc
-from detbench.cuda import gpu_nms
+from detbench.nms import gpu_greedy as gpu_nms
 from tests.test_cuda_helpers import shrink
 
 

@@ -165,3 +165,24 @@ def test_nms_and_roi_align_device_dispatch(rng, cpu_nms, cpu_roi_align):
     )
     with pytest.raises(ValueError, match="device"):
         cpu_nms(boxes, scores, 0.5, device="tpu")
+
+
+@pytest.mark.parametrize("scale", [np.float32(1e25), np.float32(1e-30)])
+def test_far_scale_float32_boxes_agree_with_cpu(scale):
+    # issue 19: areas that overflow/underflow float32 are computed in float64 on both sides
+    base = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [1, 1, 11, 11], [100, 100, 110, 110]], np.float32)
+    boxes = base * scale
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    cpu_iou = detbench.box_iou(boxes, boxes)
+    gpu_iou = dcuda.box_iou(boxes, boxes)
+    assert gpu_iou.dtype == np.float32
+    np.testing.assert_array_equal(gpu_iou, cpu_iou)
+    assert np.all((cpu_iou >= 0) & (cpu_iou <= 1))
+    np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.3), detbench.nms(boxes, scores, 0.3))
+    np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.3), detbench.nms(base, scores, 0.3))
+
+
+def test_far_scale_float64_boxes_refused_by_gpu_box_iou():
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 15, 15]], np.float64) * 1e200
+    with pytest.raises(ValueError, match="boxes1, boxes2: box areas at this scale"):
+        dcuda.box_iou(boxes, boxes)

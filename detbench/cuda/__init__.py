@@ -3,12 +3,12 @@
 =========================  ==================================  =========================
 GPU function               CPU twin (same signature, results)  module
 =========================  ==================================  =========================
-:func:`box_iou`            :func:`detbench.box_iou`            :mod:`.gpu_boxes`
-:func:`nms`                :func:`detbench.nms`                :mod:`.gpu_nms`
-:func:`batched_nms`        :func:`detbench.batched_nms`        :mod:`.gpu_nms`
-:func:`soft_nms`           :func:`detbench.soft_nms`           :mod:`.gpu_soft_nms`
-:func:`roi_align`          :func:`detbench.roi_align`          :mod:`.gpu_roi`
-:func:`roi_pool`           :func:`detbench.roi_pool`           :mod:`.gpu_roi`
+:func:`box_iou`            :func:`detbench.box_iou`            ``detbench.boxes.gpu_overlap``
+:func:`nms`                :func:`detbench.nms`                ``detbench.nms.gpu_greedy``
+:func:`batched_nms`        :func:`detbench.batched_nms`        ``detbench.nms.gpu_greedy``
+:func:`soft_nms`           :func:`detbench.soft_nms`           ``detbench.nms.gpu_soft``
+:func:`roi_align`          :func:`detbench.roi_align`          ``detbench.roi.gpu_roi``
+:func:`roi_pool`           :func:`detbench.roi_pool`           ``detbench.roi.gpu_roi``
 =========================  ==================================  =========================
 
 Results equal the CPU twins bit for bit (each kernel performs the CPU kernel's floating-point
@@ -36,11 +36,36 @@ numba-cuda 0.30.4 and older need ``numpy.row_stack``, which NumPy 2.5 removed: i
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ._runtime import CudaUnavailableError, is_available
-from .gpu_boxes import box_iou
-from .gpu_nms import batched_nms, nms
-from .gpu_roi import roi_align, roi_pool
-from .gpu_soft_nms import soft_nms
+
+#: public name -> the family module holding that GPU twin (each beside its CPU twin)
+_TWINS = {
+    "box_iou": "detbench.boxes.gpu_overlap",
+    "nms": "detbench.nms.gpu_greedy",
+    "batched_nms": "detbench.nms.gpu_greedy",
+    "soft_nms": "detbench.nms.gpu_soft",
+    "roi_align": "detbench.roi.gpu_roi",
+    "roi_pool": "detbench.roi.gpu_roi",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # the twins live in the family packages and import this package's runtime helpers, so they
+    # are bound on first use (PEP 562) rather than imported here
+    module = _TWINS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'detbench.cuda' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TWINS))
+
 
 __all__ = [
     "CudaUnavailableError",

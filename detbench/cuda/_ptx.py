@@ -56,7 +56,11 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     """Every kernel for one dtype as ``name -> (dispatcher, signature)``."""
     from numba import types as nbt
 
-    from . import _gpu_sort, gpu_boxes, gpu_nms, gpu_roi, gpu_soft_nms
+    from detbench.boxes import gpu_overlap as gpu_boxes
+    from detbench.nms import _gpu_sort
+    from detbench.nms import gpu_greedy as gpu_nms
+    from detbench.nms import gpu_soft as gpu_soft_nms
+    from detbench.roi import gpu_roi
 
     ft = getattr(nbt, dtype_name)
     i64, i32, u8, u64, f64, b1 = nbt.int64, nbt.int32, nbt.uint8, nbt.uint64, nbt.float64, nbt.boolean

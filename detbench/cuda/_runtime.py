@@ -88,9 +88,9 @@ def get_cuda() -> Any:
 
 def simulating() -> bool:
     """True when Numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1`` when Numba was imported)."""
-    from numba.core import config
+    from detbench._compat import numba_config
 
-    return bool(getattr(config, "ENABLE_CUDASIM", False))
+    return bool(getattr(numba_config, "ENABLE_CUDASIM", False))
 
 
 def is_available() -> bool:

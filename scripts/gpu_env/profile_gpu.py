@@ -21,7 +21,8 @@ import torch
 from numba import cuda
 
 import detbench.cuda as dc
-from detbench.cuda import gpu_boxes, gpu_roi
+from detbench.boxes import gpu_overlap as gpu_boxes
+from detbench.roi import gpu_roi
 
 
 def sync():
@@ -189,7 +190,7 @@ def part_nms():
 
 def part_nms2():
     """NMS launch settings: the one-launch path's block size against the chunked path."""
-    from detbench.cuda import gpu_nms
+    from detbench.nms import gpu_greedy as gpu_nms
 
     for n in (300, 1000):
         b, s = boxes(n, 3)

@@ -11,10 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_boxes, check_choice, check_out, result_float_dtype
-from . import _common
-from ._common import cdiv, check_device, common_float, device_input, float_type, jit_options, mul_for, result_array
-from ._runtime import is_device_array, require_cuda
+from detbench._validate import check_boxes, check_offset, check_out, result_float_dtype
+from detbench.cuda import _common
+from detbench.cuda._common import (
+    cdiv,
+    check_device,
+    common_float,
+    device_input,
+    float_type,
+    jit_options,
+    mul_for,
+    result_array,
+)
+from detbench.cuda._runtime import is_device_array, require_cuda
 
 __all__ = ["box_iou", "IOU_BLOCK", "IOU_ROWS", "make_iou_kernel"]
 
@@ -138,7 +147,7 @@ def box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: Any = None) -> 
     dtypes are read in their own dtype and converted in the kernel (no extra copy).
     """
     cuda_mod = require_cuda()
-    offset = float(check_choice(offset, "offset", (0, 1)))
+    offset = check_offset(offset)
     on_device = is_device_array(cuda_mod, boxes1) or is_device_array(cuda_mod, boxes2)
     if not on_device:
         ha = check_boxes(boxes1, "boxes1")
@@ -147,9 +156,28 @@ def box_iou(boxes1: Any, boxes2: Any, *, offset: float = 0, out: Any = None) -> 
         n, m = ha.shape[0], hb.shape[0]
         out = check_out(out, (n, m), dtype) if out is not None else np.empty((n, m), dtype=dtype)
         if n and m:
-            d_out = cuda_mod.device_array((n, m), dtype=dtype)
-            launch_iou(cuda_mod, cuda_mod.to_device(ha), cuda_mod.to_device(hb), offset, d_out)
-            d_out.copy_to_host(out)
+            # the CPU twin's scale rule: float32 boxes whose areas would overflow or underflow are
+            # computed in float64 and rounded once; float64 boxes out of range are refused here (the
+            # CPU function has a scale-free kernel for them)
+            from detbench.boxes.overlap import _risk
+
+            ha, hb = ha.astype(dtype, copy=False), hb.astype(dtype, copy=False)
+            work = dtype
+            if _risk(ha, hb, offset):
+                if dtype != np.float32:
+                    raise ValueError(
+                        "boxes1, boxes2: box areas at this scale overflow or underflow float64 in the GPU "
+                        "kernel; rescale the boxes or use detbench.box_iou (its scale-free CPU kernel)"
+                    )
+                work = np.dtype(np.float64)
+            d_out = cuda_mod.device_array((n, m), dtype=work)
+            launch_iou(
+                cuda_mod, cuda_mod.to_device(ha.astype(work)), cuda_mod.to_device(hb.astype(work)), offset, d_out
+            )
+            if work == dtype:
+                d_out.copy_to_host(out)
+            else:
+                out[...] = d_out.copy_to_host().astype(dtype)
         return out
 
     da = _device_boxes(cuda_mod, boxes1, "boxes1")

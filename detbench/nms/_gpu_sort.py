@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _common
-from ._common import cdiv, float_type, jit_options
+from detbench.cuda import _common
+from detbench.cuda._common import cdiv, float_type, jit_options
 
 #: Elements a block sorts in shared memory (a power of two; the block has half as many threads).
 SORT_BLOCK: int = 1024

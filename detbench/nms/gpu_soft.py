@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_choice, check_number
-from . import _common, _gpu_sort
-from ._common import flat_grid, float_type, jit_options, mul_for, result_array, workspace
-from ._runtime import require_cuda
-from .gpu_nms import _KCOUNT, PLAIN, _raise_bad_values, device_boxes_scores, make_gather_kernel, prepare
+from detbench._validate import check_choice, check_number
+from detbench.cuda import _common
+from detbench.cuda._common import flat_grid, float_type, jit_options, mul_for, result_array, workspace
+from detbench.cuda._runtime import require_cuda
+from detbench.nms import _gpu_sort
+from detbench.nms.gpu_greedy import _KCOUNT, PLAIN, _raise_bad_values, device_boxes_scores, make_gather_kernel, prepare
 
 __all__ = ["soft_nms", "SOFT_THREADS", "make_soft_kernel"]
 
