@@ -9,12 +9,15 @@
 * :func:`evaluate_pr` - COCO-101, VOC07 11-point and VOC2010+ all-point AP from
   one matching pass (VOC devkit or pycocotools rule), PR curves, F1 thresholds,
   per-class table; :func:`average_precision` for one curve.
+* :class:`CocoEvaluator` - mergeable, streaming COCO evaluation (``update`` per
+  batch, ``merge`` across ranks, ``compute``), equal to the one-shot ``COCOeval``.
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.cocoapi import COCO
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
+from detbench.eval.streaming import CocoEvaluator, CocoResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
 
 __all__ = [
@@ -28,4 +31,6 @@ __all__ = [
     "evaluate_pr",
     "average_precision",
     "PRResult",
+    "CocoEvaluator",
+    "CocoResult",
 ]

@@ -1,0 +1,165 @@
+"""Numba kernels of the mergeable COCO evaluator (:mod:`detbench.eval.streaming`).
+
+:func:`collect_batch` runs the one matching pass of every category of a batch
+(:func:`~detbench.eval._match_kernels.match_segment`) and writes, per kept
+detection, the row the evaluator stores (:class:`MatchRows`): category,
+image, rank in its (image, category), score and TP/FP bit masks per area
+range. :func:`accumulate_rows` turns rows sorted in pycocotools' order back
+into :class:`~detbench.eval.matching.SegmentMatches` records and accumulates
+them with :func:`~detbench.eval._accumulate_kernels.accumulate_segment`.
+
+Every stored detection is *dynamic* (carries explicit bits): a detection the
+one-shot kernel settles as static (an FP at every threshold inside the area
+range) gets all-ones FP bits there instead, which adds the same integers to the
+same FP counts, so the precision comes out bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from detbench._jit import jit
+from detbench.eval._accumulate_kernels import accumulate_segment
+from detbench.eval._greedy_kernels import _ALL
+from detbench.eval._match_kernels import match_segment
+from detbench.eval.matching import SegmentMatches
+
+MatchRows = namedtuple(
+    "MatchRows",
+    [
+        "cat",  # int64 (N,): category position (segment) of each kept detection
+        "img",  # int64 (N,): image position in the batch
+        "rank",  # int64 (N,): rank by score inside its (image, category), < max_dets[-1]
+        "score",  # float64 (N,): its score
+        "tp",  # uint64 (N, A, W): thresholds where it is a TP, per area range (W = ceil(T / 64))
+        "fp",  # uint64 (N, A, W): thresholds where it is a FP (neither: ignored)
+    ],
+)
+MatchRows.__doc__ = "Per kept detection of a batch: what accumulation needs (fields documented in source)."
+
+
+@jit(inline="always")
+def _word_mask(T, w):
+    # the bits of word w that stand for thresholds
+    nb = min(64, T - 64 * w)
+    if nb >= 64:
+        return _ALL
+    return (np.uint64(1) << np.uint64(nb)) - np.uint64(1)
+
+
+@jit
+def collect_batch(gr, st, sm, mt, rows):
+    """Match every segment of ``gr`` and write one :class:`MatchRows` row per kept detection.
+
+    Rows come segment by segment, image by image, rank by rank. ``sm``/``mt``:
+    a :class:`~detbench.eval.matching.SegmentMatches` / ``MatchScratch`` sized
+    for ``gr``. Returns the number of rows written.
+    """
+    d_off = gr.d_off
+    d_area = gr.d_area
+    d_score = gr.d_score
+    n_img = gr.n_img
+    seg_off = gr.seg_off
+    area_rng = st.area_rng
+    max_dets = st.max_dets
+    A = area_rng.shape[0]
+    T = st.iou_thr.shape[0]
+    W = (T + 63) // 64
+    max_last = max_dets[max_dets.shape[0] - 1]
+    zero = np.uint64(0)
+    o = 0
+    for s in range(seg_off.shape[0] - 1):
+        lo = seg_off[s]
+        if seg_off[s + 1] == lo:
+            continue
+        match_segment(gr, st, s, sm, mt)
+        gsorted = mt.gsorted
+        lpos = mt.lpos
+        dyn_pos = sm.dyn_pos
+        tpbits = sm.tpbits
+        fpbits = sm.fpbits
+        for i in range(n_img):
+            g = s * n_img + i
+            nd = min(d_off[g + 1] - d_off[g], max_last)
+            ds = d_off[g] - lo
+            for r in range(nd):
+                d = gsorted[ds + r]
+                k = dyn_pos[lpos[d - lo]]
+                rows.cat[o] = s
+                rows.img[o] = i
+                rows.rank[o] = r
+                rows.score[o] = d_score[d]
+                for a in range(A):
+                    if k >= 0:
+                        for w in range(W):
+                            rows.tp[o, a, w] = tpbits[(k * A + a) * W + w]
+                            rows.fp[o, a, w] = fpbits[(k * A + a) * W + w]
+                    else:
+                        ar = d_area[d]
+                        inside = not (ar < area_rng[a, 0] or ar > area_rng[a, 1])
+                        for w in range(W):
+                            rows.tp[o, a, w] = zero
+                            rows.fp[o, a, w] = _word_mask(T, w) if inside else zero
+                o += 1
+    return o
+
+
+@jit
+def accumulate_rows(st, cat_off, rank, score, tp, fp, npig, at, out):
+    """Precision / recall / scores of every category from rows sorted in pycocotools' order.
+
+    Rows ``cat_off[k]:cat_off[k + 1]`` belong to category ``k`` and are sorted
+    by decreasing score, then image, then rank (the order of pycocotools'
+    ``accumulate``). ``tp``/``fp``: flat uint64 ``(N * A * W,)``; ``npig``:
+    ``(K, A)`` positives; ``at``: an ``AccScratch`` for the longest category;
+    ``out``: ``Curves``. Every entry of ``out`` is written.
+    """
+    A = st.area_rng.shape[0]
+    M = st.max_dets.shape[0]
+    T = st.iou_thr.shape[0]
+    W = (T + 63) // 64
+    max_dets = st.max_dets
+    n_max = 1
+    for k in range(cat_off.shape[0] - 1):
+        n_max = max(n_max, cat_off[k + 1] - cat_off[k])
+    mlev = np.empty(n_max, np.int64)
+    dyn_pos = np.arange(n_max)
+    p_area = np.zeros(n_max, np.float64)
+    ndm = np.zeros(M, np.int64)
+    first_score = np.zeros(M, np.float64)
+    for k in range(cat_off.shape[0] - 1):
+        lo = cat_off[k]
+        hi = cat_off[k + 1]
+        L = hi - lo
+        for m in range(M):
+            ndm[m] = 0
+        for j in range(L):
+            r = rank[lo + j]
+            ml = 0
+            while r >= max_dets[ml]:
+                ml += 1
+            mlev[j] = ml
+            ndm[ml] += 1
+        c = 0
+        for m in range(M):
+            c += ndm[m]
+            ndm[m] = c
+        for m in range(M):
+            for j in range(L):
+                if mlev[j] <= m:
+                    first_score[m] = score[lo + j]
+                    break
+        sm = SegmentMatches(
+            mlev,
+            dyn_pos,
+            p_area,
+            score[lo:hi],
+            tp[lo * A * W : hi * A * W],
+            fp[lo * A * W : hi * A * W],
+            npig[k],
+            ndm,
+            first_score,
+        )
+        accumulate_segment(st, k, L, sm, at, out)

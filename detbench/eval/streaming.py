@@ -1,0 +1,514 @@
+"""A mergeable, streaming COCO evaluator: ``update`` per batch, ``merge`` across ranks, ``compute`` once.
+
+::
+
+    from detbench.eval import CocoEvaluator
+    ev = CocoEvaluator("instances_val2017.json")   # or a COCO / CocoDataset
+    for batch in loader:                            # any image order, any batch split
+        ev.update(results_of(batch))                # a list of COCO result dicts, or arrays
+    res = ev.compute()                              # res.stats, res.eval["precision"], ...
+
+``compute()`` gives the same ``eval`` arrays and ``stats`` as the one-shot
+:class:`~detbench.eval.COCOeval` on all the results together, bit for bit,
+for any split of the images into batches and any order of ``update`` and
+``merge`` calls.
+
+The rule for images
+-------------------
+Matching is per (image, category), so **all detections of an image must arrive
+in one** ``update`` (or one evaluator, for ``merge``). An image that already
+has detections in the evaluator (or in both evaluators of a ``merge``) raises
+``ValueError`` naming the image: silently matching it twice would be wrong
+(note that PyTorch's ``DistributedSampler`` repeats a few images to even out
+the ranks: drop those repeats, or use ``drop_last``). Ties in score inside an
+image keep the order of that image's detections in its ``update`` call, like
+the order in a results file for pycocotools. Ground truths count for every
+image of the ground truth (``params.imgIds``), whether or not detections came
+for it, as in the one-shot evaluation.
+
+State and memory
+----------------
+``update`` matches its batch at once (detections beyond ``maxDets[-1]`` per
+(image, category) are cut by score, as pycocotools does) and keeps only, per
+kept detection: its category (int16/int32), image (int32), rank in its
+(image, category) (uint8/uint16/int32), score (float64) and two bit masks per
+area range (thresholds where it is a TP / an FP; uint16 each for 10
+thresholds). With COCO's defaults that is **31 bytes per kept detection**
+(:attr:`CocoEvaluator.nbytes` gives the total), plus one byte per image (the
+images seen) and ``K x A`` positive counts computed once from the ground truth.
+No detection boxes and no dicts are kept.
+
+Serialisation: ``pickle`` (the ground-truth arrays are left out; a loaded or
+unpickled evaluator merges and computes, and ``attach(gt)`` lets it ``update``
+again) and :meth:`CocoEvaluator.save` / :meth:`CocoEvaluator.load` (a compact
+``.npz``), so data-parallel ranks can gather their states and merge them.
+
+Protocol: COCO bbox with ``useCats=1`` (any ``iouThrs``, ``recThrs``,
+``maxDets``, ``areaRng``, ``imgIds``, ``catIds``); not ``compat="pycocotools"``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import numpy as np
+
+from detbench.eval._accumulate_kernels import AccScratch
+from detbench.eval._streaming_kernels import MatchRows, accumulate_rows, collect_batch
+from detbench.eval.accumulate import make_curves
+from detbench.eval.coco import Params, _float_vector
+from detbench.eval.grouping import Rows, group_rows
+from detbench.eval.loader import CocoDataset, annotations_of, load_coco, load_results, positions, sorted_unique_ids
+from detbench.eval.matching import Groups, make_match_scratch, make_segment_matches, make_settings, sizes_of
+from detbench.eval.summary import compute_stats
+
+__all__ = ["CocoEvaluator", "CocoResult"]
+
+_STATE = ("cat", "img", "rank", "score", "tp", "fp")
+
+
+class CocoResult:
+    """What :meth:`CocoEvaluator.compute` returns.
+
+    ``eval``: COCOeval's dict (``params``, ``counts``, ``date``, ``precision``
+    (T,R,K,A,M), ``recall`` (T,K,A,M), ``scores``); ``stats``: the 12 numbers;
+    ``summary``: the printed table as text; ``params``; ``n_images``: images
+    that had detections; ``n_detections``: detections evaluated (of evaluated
+    images and categories, before the maxDets cut); ``n_kept``: after it.
+    """
+
+    def __init__(self, ev: dict, stats: np.ndarray, lines: list, n_images: int, n_dets: int, n_kept: int) -> None:
+        self.eval = ev
+        self.params = ev["params"]
+        self.stats = stats
+        self.summary = "\n".join(lines)
+        self.n_images = n_images
+        self.n_detections = n_dets
+        self.n_kept = n_kept
+
+    def __str__(self) -> str:
+        return self.summary
+
+    def __repr__(self) -> str:
+        return f"CocoResult(AP={self.stats[0]:.4f}, {self.n_images} images, {self.n_detections} detections)"
+
+
+def _uint_for(n: int) -> type:
+    for t in (np.uint8, np.uint16, np.uint32):
+        if n <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
+def _bits_dtype(T: int) -> type:
+    for bits, t in ((8, np.uint8), (16, np.uint16), (32, np.uint32)):
+        if T <= bits:
+            return t
+    return np.uint64
+
+
+def _ids_array(ids: list, what: str) -> np.ndarray:
+    # ids as an array for the .npz (numbers -> float64, strings -> unicode)
+    if all(isinstance(v, str) for v in ids) and ids:
+        return np.asarray(ids, dtype=str)
+    try:
+        arr = np.asarray(ids, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"save: {what} must be all numbers or all strings to be saved in an .npz") from None
+    return arr.reshape(-1)
+
+
+def _ids_list(arr: np.ndarray) -> list:
+    if arr.dtype.kind == "f":
+        return [int(v) if v == int(v) else float(v) for v in arr.tolist()]
+    return arr.tolist()
+
+
+class CocoEvaluator:
+    """Mergeable COCO bbox evaluation (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    gt:
+        the ground truth: a path / JSON bytes / dict (loaded with
+        :func:`~detbench.eval.load_coco`), a :class:`~detbench.eval.CocoDataset`
+        or a pycocotools-style ``COCO`` object.
+    params:
+        a :class:`~detbench.eval.Params` (default: COCO's, all images and
+        categories of ``gt``). Only ``useCats=1``.
+    """
+
+    def __init__(self, gt: Any, params: Params | None = None) -> None:
+        if isinstance(gt, (str, bytes, os.PathLike, dict)):
+            gt = load_coco(gt)
+        p = params if params is not None else Params()
+        if not p.imgIds:
+            p.imgIds = gt.getImgIds()
+        if not p.catIds:
+            p.catIds = gt.getCatIds()
+        if not p.useCats:
+            raise ValueError("params.useCats: CocoEvaluator supports useCats=1 only")
+        p.imgIds = sorted_unique_ids(p.imgIds)
+        p.catIds = sorted_unique_ids(p.catIds)
+        try:
+            p.maxDets = sorted(int(m) for m in p.maxDets)
+        except (TypeError, ValueError):
+            raise ValueError(f"params.maxDets: expected integers, got {p.maxDets!r}") from None
+        if not p.maxDets or p.maxDets[0] < 0:
+            raise ValueError(f"params.maxDets: expected non-negative integers, got {p.maxDets!r}")
+        if _float_vector(p.iouThrs, "iouThrs").size == 0:
+            raise ValueError("params.iouThrs: must not be empty")
+        _float_vector(p.recThrs, "recThrs")
+        area = np.asarray(p.areaRng, dtype=np.float64)
+        if area.ndim != 2 or area.shape[1] != 2 or area.shape[0] == 0 or np.isnan(area).any():
+            raise ValueError(f"params.areaRng: expected shape (A, 2) numbers, got {p.areaRng!r}")
+        self.params = p
+        self._st = make_settings(p)
+        self._img_ids = list(p.imgIds)
+        self._cat_ids = list(p.catIds)
+        self._seen = np.zeros(len(self._img_ids), np.uint8)
+        self._chunks: list[dict] = []
+        self._n_dets = 0
+        self._npig = np.zeros((len(self._cat_ids), area.shape[0]), np.int64)
+        self._gt = None
+        self.attach(gt, _count=True)
+
+    # ------------------------------------------------------------ ground truth
+    def attach(self, gt: Any, *, _count: bool = False) -> CocoEvaluator:
+        """(Re)attach the ground truth (needed by :meth:`update` after ``load``/unpickling); returns self."""
+        if isinstance(gt, (str, bytes, os.PathLike, dict)):
+            gt = load_coco(gt)
+        if not _count:
+            imgs = set(gt.getImgIds())
+            if not set(self._img_ids) <= imgs or not set(self._cat_ids) <= set(gt.getCatIds()):
+                raise ValueError("gt: its images/categories do not include this evaluator's imgIds/catIds")
+        ann = annotations_of(gt, "gt")
+        ip = positions(ann.image_id, self._img_ids)
+        cp = positions(ann.category_id, self._cat_ids)
+        keep = np.flatnonzero((ip >= 0) & (cp >= 0))
+        keep = keep[np.argsort(ip[keep], kind="stable")]  # image by image, input order inside
+        crowd = ann.iscrowd.view(np.uint8) if ann.iscrowd is not None else np.zeros(len(ann), np.uint8)
+        img_off = np.zeros(len(self._img_ids) + 1, np.int64)
+        np.cumsum(np.bincount(ip[keep], minlength=len(self._img_ids)), out=img_off[1:])
+        self._gt = gt
+        self._g = {
+            "rows": keep,
+            "off": img_off,
+            "cat": cp[keep],
+            "box": np.ascontiguousarray(ann.bbox[keep], dtype=np.float64),
+            "area": np.ascontiguousarray(ann.area[keep], dtype=np.float64),
+            "crowd": np.ascontiguousarray(crowd[keep]),
+            "all_img_ids": ann.image_id,
+        }
+        self._all_imgs = gt.getImgIds()
+        if _count:
+            area = self._st.area_rng
+            g_area, g_crowd, g_cat = self._g["area"], self._g["crowd"], self._g["cat"]
+            for a in range(area.shape[0]):
+                ok = (g_crowd == 0) & ~(g_area < area[a, 0]) & ~(g_area > area[a, 1])
+                self._npig[:, a] = np.bincount(g_cat[ok], minlength=len(self._cat_ids))
+        return self
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for k in ("_gt", "_g", "_all_imgs"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._gt = None
+
+    # ------------------------------------------------------------------ update
+    def update(
+        self,
+        results: Any = None,
+        *,
+        image_ids: Any = None,
+        category_ids: Any = None,
+        boxes: Any = None,
+        scores: Any = None,
+    ) -> None:
+        """Match a batch and keep its per-detection results.
+
+        ``results``: a list of COCO result dicts (``image_id``, ``category_id``,
+        ``bbox`` xywh, ``score``), a results file, or an ``(N, 7)`` array
+        (validated by :func:`~detbench.eval.load_results`); or the arrays
+        ``image_ids`` (N,), ``category_ids`` (N,), ``boxes`` (N, 4) ``[x, y, w, h]``
+        and ``scores`` (N,). Images of ``gt`` outside ``params.imgIds`` and
+        categories outside ``params.catIds`` are not evaluated; unknown ones raise.
+        """
+        if getattr(self, "_gt", None) is None:
+            raise ValueError("update: no ground truth attached (a loaded/unpickled evaluator): call attach(gt) first")
+        arrays = image_ids is not None or category_ids is not None or boxes is not None or scores is not None
+        if arrays:
+            if results is not None:
+                raise ValueError("update: pass either results or the arrays, not both")
+            img, cat, box, score = self._check_arrays(image_ids, category_ids, boxes, scores)
+            area = box[:, 2] * box[:, 3]
+        else:
+            if results is None:
+                raise ValueError("update: results is missing")
+            if isinstance(results, list) and not results:
+                return
+            ds = results if isinstance(results, CocoDataset) else load_results(results, self._gt)
+            a = ds.annotations
+            img, cat, box, score, area = a.image_id, a.category_id, a.bbox, a.score, a.area
+        self._add(img, cat, np.ascontiguousarray(box, dtype=np.float64), score, area)
+
+    def _check_arrays(self, image_ids: Any, category_ids: Any, boxes: Any, scores: Any) -> tuple:
+        for name, v in (("image_ids", image_ids), ("category_ids", category_ids), ("boxes", boxes), ("scores", scores)):
+            if v is None:
+                raise ValueError(f"update: {name} is missing (image_ids, category_ids, boxes, scores go together)")
+        box = np.asarray(boxes, dtype=np.float64)
+        if box.ndim != 2 or box.shape[1] != 4:
+            raise ValueError(f"boxes: expected shape (N, 4) [x, y, w, h], got {box.shape}")
+        n = box.shape[0]
+        score = np.asarray(scores, dtype=np.float64).reshape(-1)
+        img = np.asarray(image_ids).reshape(-1)
+        cat = np.asarray(category_ids).reshape(-1)
+        for name, v in (("image_ids", img), ("category_ids", cat), ("scores", score)):
+            if v.shape[0] != n:
+                raise ValueError(f"{name}: expected {n} values (one per box), got {v.shape[0]}")
+        if not np.isfinite(box).all():
+            raise ValueError("boxes: contain NaN or inf")
+        if (box[:, 2:] < 0).any():
+            raise ValueError("boxes: negative width or height (expected [x, y, w, h])")
+        if not np.isfinite(score).all():
+            raise ValueError("scores: contain NaN or inf")
+        img = img.astype(np.float64) if img.dtype.kind in "iuf" else img.astype(object)
+        cat = cat.astype(np.float64) if cat.dtype.kind in "iuf" else cat.astype(object)
+        bad = positions(img, self._all_imgs) < 0
+        if bad.any():
+            raise ValueError(f"image_ids: {img[np.flatnonzero(bad)[0]]!r} is not an image of the ground truth")
+        bad = positions(cat, self._gt.getCatIds()) < 0
+        if bad.any():
+            raise ValueError(f"category_ids: {cat[np.flatnonzero(bad)[0]]!r} is not a category of the ground truth")
+        return img, cat, box, score
+
+    def _add(self, img: np.ndarray, cat: np.ndarray, box: np.ndarray, score: np.ndarray, area: np.ndarray) -> None:
+        ip = positions(img, self._img_ids)
+        cp = positions(cat, self._cat_ids)
+        ub = np.unique(ip[ip >= 0])
+        if ub.size == 0:
+            return
+        dup = ub[self._seen[ub] != 0]
+        if dup.size:
+            raise ValueError(
+                f"update: image {self._img_ids[int(dup[0])]!r} already has detections in this evaluator "
+                f"({dup.size} image(s) repeated); all detections of an image must come in one update"
+            )
+        ipl = np.where(ip >= 0, np.searchsorted(ub, ip), -1).astype(np.int64)
+        ipl[cp < 0] = -1
+        n_img, n_cat = ub.size, len(self._cat_ids)
+        # ground truths of the batch's images (image by image, input order inside)
+        off = self._g["off"]
+        starts, ends = off[ub], off[ub + 1]
+        cnt = ends - starts
+        sel = np.repeat(starts - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+        gip = np.repeat(np.arange(n_img, dtype=np.int64), cnt)
+        gcp = self._g["cat"][sel]
+        g_rows = Rows(self._g["box"][sel], self._g["area"][sel], None, self._g["crowd"][sel], None, None)
+        g_off, g = group_rows(gip, gcp, n_img, n_cat, True, np.arange(sel.size, dtype=np.int64), g_rows, threads=1)
+        d_rows = Rows(box, np.asarray(area, np.float64), np.asarray(score, np.float64), None, None, None)
+        d_off, d = group_rows(ipl, cp, n_img, n_cat, True, np.arange(ipl.size, dtype=np.int64), d_rows, threads=1)
+        from detbench._sort import segmented_desc_order
+
+        seg_off = d_off[::n_img].copy()
+        gorder = segmented_desc_order(d.score, seg_off, threads=1)
+        gr = Groups(
+            n_img,
+            g_off,
+            g.box,
+            g.area,
+            g.flag,
+            np.ones(g.src.size, np.uint8),
+            d_off,
+            d.box,
+            d.area,
+            d.score,
+            np.ones(d.src.size, np.uint8),
+            d.img,
+            gorder,
+            seg_off,
+        )
+        st = self._st
+        max_last = int(st.max_dets[-1])
+        sizes = sizes_of(gr, max_last)
+        n_rows = int(np.minimum(np.diff(d_off), max_last).sum())
+        A, W = st.area_rng.shape[0], (st.iou_thr.size + 63) // 64
+        rows = MatchRows(
+            np.empty(n_rows, np.int64),
+            np.empty(n_rows, np.int64),
+            np.empty(n_rows, np.int64),
+            np.empty(n_rows, np.float64),
+            np.empty((n_rows, A, W), np.uint64),
+            np.empty((n_rows, A, W), np.uint64),
+        )
+        if n_rows:
+            collect_batch(gr, st, make_segment_matches(st, sizes[0]), make_match_scratch(gr, st, sizes), rows)
+        self._chunks.append(self._compact(rows, ub))
+        self._seen[ub] = 1
+        self._n_dets += int(d.src.size)
+
+    def _compact(self, rows: MatchRows, ub: np.ndarray) -> dict:
+        T, A = self._st.iou_thr.size, self._st.area_rng.shape[0]
+        bd = _bits_dtype(T)
+        shape = (rows.tp.shape[0], A) if bd is not np.uint64 or T <= 64 else rows.tp.shape
+        return {
+            "cat": rows.cat.astype(np.int16 if len(self._cat_ids) < 2**15 else np.int32),
+            "img": ub[rows.img].astype(np.int32 if len(self._img_ids) < 2**31 else np.int64),
+            "rank": rows.rank.astype(_uint_for(int(self._st.max_dets[-1]))),
+            "score": rows.score,
+            "tp": rows.tp.astype(bd).reshape(shape),
+            "fp": rows.fp.astype(bd).reshape(shape),
+        }
+
+    # ------------------------------------------------------------- merge etc.
+    def _state(self) -> dict:
+        """The stored rows as one set of arrays (concatenates the batches once)."""
+        if len(self._chunks) != 1:
+            if not self._chunks:
+                self._chunks = [self._compact(self._empty_rows(), np.zeros(0, np.int64))]
+            else:
+                self._chunks = [{k: np.concatenate([c[k] for c in self._chunks]) for k in _STATE}]
+        return self._chunks[0]
+
+    def _empty_rows(self) -> MatchRows:
+        A, W = self._st.area_rng.shape[0], (self._st.iou_thr.size + 63) // 64
+        e = np.zeros(0, np.int64)
+        return MatchRows(e, e, e, np.zeros(0), np.zeros((0, A, W), np.uint64), np.zeros((0, A, W), np.uint64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the state (rows, images seen, positive counts)."""
+        rows = sum(c[k].nbytes for c in self._chunks for k in _STATE)
+        return rows + self._seen.nbytes + self._npig.nbytes
+
+    def __len__(self) -> int:
+        """Kept detections stored."""
+        return sum(c["score"].size for c in self._chunks)
+
+    def _check_compatible(self, other: CocoEvaluator) -> None:
+        if not isinstance(other, CocoEvaluator):
+            raise ValueError(f"other: expected a CocoEvaluator, got {type(other).__name__}")
+        a, b = self._st, other._st
+        same = (
+            np.array_equal(a.iou_thr, b.iou_thr)
+            and np.array_equal(a.area_rng, b.area_rng)
+            and np.array_equal(a.max_dets, b.max_dets)
+            and np.array_equal(a.rec_thr, b.rec_thr)
+            and self._img_ids == other._img_ids
+            and self._cat_ids == other._cat_ids
+            and np.array_equal(self._npig, other._npig)
+        )
+        if not same:
+            raise ValueError("other: evaluated with different ground truth or parameters; cannot merge")
+
+    def merge(self, other: CocoEvaluator) -> CocoEvaluator:
+        """Add the state of ``other`` (same ground truth and parameters, disjoint images); returns self."""
+        self._check_compatible(other)
+        both = np.flatnonzero(self._seen & other._seen)
+        if both.size:
+            raise ValueError(
+                f"other: image {self._img_ids[int(both[0])]!r} has detections in both evaluators "
+                f"({both.size} image(s)); every image must be evaluated by one evaluator only"
+            )
+        if other is self:
+            return self
+        self._chunks.extend(other._chunks)
+        self._seen = self._seen | other._seen
+        self._n_dets += other._n_dets
+        return self
+
+    # ----------------------------------------------------------------- compute
+    def compute(self) -> CocoResult:
+        """Accumulate the stored matches: a :class:`CocoResult` equal to the one-shot COCOeval's."""
+        s = self._state()
+        st = self._st
+        A, T, M = st.area_rng.shape[0], st.iou_thr.size, st.max_dets.size
+        W = (T + 63) // 64
+        K = len(self._cat_ids)
+        order = np.lexsort((s["rank"], s["img"], -s["score"], s["cat"]))
+        cat = s["cat"][order]
+        cat_off = np.searchsorted(cat, np.arange(K + 1)).astype(np.int64)
+        rank = s["rank"][order].astype(np.int64)
+        score = np.ascontiguousarray(s["score"][order])
+        n = order.size
+        tp = s["tp"][order].astype(np.uint64).reshape(n * A * W)
+        fp = s["fp"][order].astype(np.uint64).reshape(n * A * W)
+        max_len = max(int(np.diff(cat_off).max()) if K else 0, 1)
+        at = AccScratch(
+            np.empty((T, M, max_len), np.float64),
+            np.empty((T, M, max_len), np.float64),
+            np.zeros((M, T), np.int64),
+            np.zeros((M, T), np.int64),
+            np.zeros(M, np.int64),
+        )
+        out = make_curves(K, st)
+        if K:
+            accumulate_rows(st, cat_off, rank, score, tp, fp, self._npig, at, out)
+        p = self.params
+        precision = out.precision.transpose(2, 4, 0, 1, 3)
+        ev = {
+            "params": p,
+            "counts": list(precision.shape),
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "precision": precision,
+            "recall": out.recall.transpose(2, 0, 1, 3),
+            "scores": out.scores.transpose(2, 4, 0, 1, 3),
+        }
+        stats, lines = compute_stats(ev, p, False)
+        return CocoResult(ev, stats, lines, int(self._seen.sum()), self._n_dets, n)
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path: Any) -> None:
+        """Write the state to a compressed ``.npz`` (ids, parameters, rows, images seen, positives)."""
+        s = self._state()
+        p = self.params
+        np.savez_compressed(
+            path,
+            img_ids=_ids_array(self._img_ids, "image ids"),
+            cat_ids=_ids_array(self._cat_ids, "category ids"),
+            iou_thrs=np.asarray(p.iouThrs, np.float64),
+            rec_thrs=np.asarray(p.recThrs, np.float64),
+            max_dets=np.asarray(p.maxDets, np.int64),
+            area_rng=np.asarray(p.areaRng, np.float64),
+            area_lbl=np.asarray(list(p.areaRngLbl), dtype=str),
+            seen=np.packbits(self._seen),
+            npig=self._npig,
+            n_dets=np.int64(self._n_dets),
+            **{k: s[k] for k in _STATE},
+        )
+
+    @classmethod
+    def load(cls, path: Any, gt: Any = None) -> CocoEvaluator:
+        """Read a state written by :meth:`save`; with ``gt``, attach it (checked against the saved ids)."""
+        with np.load(path, allow_pickle=False) as z:
+            f = {k: z[k] for k in z.files}
+        missing = [k for k in ("img_ids", "cat_ids", "npig", "seen", *_STATE) if k not in f]
+        if missing:
+            raise ValueError(f"path: {path!r} is not a CocoEvaluator state (missing {', '.join(missing)})")
+        p = Params()
+        p.imgIds = _ids_list(f["img_ids"])
+        p.catIds = _ids_list(f["cat_ids"])
+        p.iouThrs = f["iou_thrs"]
+        p.recThrs = f["rec_thrs"]
+        p.maxDets = f["max_dets"].tolist()
+        p.areaRng = f["area_rng"].tolist()
+        p.areaRngLbl = f["area_lbl"].tolist()
+        self = cls.__new__(cls)
+        self.params = p
+        self._st = make_settings(p)
+        self._img_ids = list(p.imgIds)
+        self._cat_ids = list(p.catIds)
+        self._seen = np.unpackbits(f["seen"], count=len(self._img_ids))
+        self._npig = f["npig"]
+        self._n_dets = int(f["n_dets"])
+        self._chunks = [{k: f[k] for k in _STATE}]
+        self._gt = None
+        if gt is not None:
+            self.attach(gt)
+        return self
