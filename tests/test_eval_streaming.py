@@ -233,3 +233,15 @@ def test_bad_input():
     with pytest.raises(ValueError, match="other: expected a CocoEvaluator"):
         ev.merge("x")
     assert ev.compute().n_detections == 0  # nothing was added by the failed calls
+
+
+def test_compute_threads_give_identical_results(monkeypatch):
+    import detbench.eval.streaming as streaming
+
+    monkeypatch.setattr(streaming, "_MIN_PARALLEL_DETS", 0)  # the parallel path on a small set
+    gt, res = synthetic(11, 30, 4, 0.1, 1)
+    E = one_shot(gt, res)
+    for threads in (1, 2, 3):
+        ev = CocoEvaluator(gt, threads=threads)
+        ev.update(res)
+        assert_same(ev.compute(), E)

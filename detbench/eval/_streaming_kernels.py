@@ -106,30 +106,41 @@ def collect_batch(gr, st, sm, mt, rows):
     return o
 
 
+RowScratch = namedtuple(
+    "RowScratch",
+    [
+        "mlev",  # int64 (L,): maxDets level of each row of the category
+        "dyn_pos",  # int64 (L,): 0..L-1 (every stored row carries its bits)
+        "p_area",  # float64 (L,): unused (no static rows), zeros
+        "ndm",  # int64 (M,): rows up to each level
+        "first_score",  # float64 (M,): score of the first row up to each level
+        "acc",  # AccScratch for categories of up to L rows
+    ],
+)
+RowScratch.__doc__ = "Per-thread scratch of :func:`accumulate_rows` (fields documented in source)."
+
+
 @jit
-def accumulate_rows(st, cat_off, rank, score, tp, fp, npig, at, out):
-    """Precision / recall / scores of every category from rows sorted in pycocotools' order.
+def accumulate_rows(st, cats, cat_off, rank, score, tp, fp, npig, ws, out):
+    """Precision / recall / scores of the categories listed in ``cats``, from rows in pycocotools' order.
 
     Rows ``cat_off[k]:cat_off[k + 1]`` belong to category ``k`` and are sorted
     by decreasing score, then image, then rank (the order of pycocotools'
     ``accumulate``). ``tp``/``fp``: flat uint64 ``(N * A * W,)``; ``npig``:
-    ``(K, A)`` positives; ``at``: an ``AccScratch`` for the longest category;
-    ``out``: ``Curves``. Every entry of ``out`` is written.
+    ``(K, A)`` positives; ``ws``: a :class:`RowScratch` for the longest
+    category; ``out``: ``Curves``. Every entry of the listed categories is
+    written, so disjoint ``cats`` may run in parallel threads.
     """
     A = st.area_rng.shape[0]
     M = st.max_dets.shape[0]
     T = st.iou_thr.shape[0]
     W = (T + 63) // 64
     max_dets = st.max_dets
-    n_max = 1
-    for k in range(cat_off.shape[0] - 1):
-        n_max = max(n_max, cat_off[k + 1] - cat_off[k])
-    mlev = np.empty(n_max, np.int64)
-    dyn_pos = np.arange(n_max)
-    p_area = np.zeros(n_max, np.float64)
-    ndm = np.zeros(M, np.int64)
-    first_score = np.zeros(M, np.float64)
-    for k in range(cat_off.shape[0] - 1):
+    mlev = ws.mlev
+    ndm = ws.ndm
+    first_score = ws.first_score
+    for ci in range(cats.shape[0]):
+        k = cats[ci]
         lo = cat_off[k]
         hi = cat_off[k + 1]
         L = hi - lo
@@ -153,8 +164,8 @@ def accumulate_rows(st, cat_off, rank, score, tp, fp, npig, at, out):
                     break
         sm = SegmentMatches(
             mlev,
-            dyn_pos,
-            p_area,
+            ws.dyn_pos,
+            ws.p_area,
             score[lo:hi],
             tp[lo * A * W : hi * A * W],
             fp[lo * A * W : hi * A * W],
@@ -162,4 +173,4 @@ def accumulate_rows(st, cat_off, rank, score, tp, fp, npig, at, out):
             ndm,
             first_score,
         )
-        accumulate_segment(st, k, L, sm, at, out)
+        accumulate_segment(st, k, L, sm, ws.acc, out)

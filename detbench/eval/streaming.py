@@ -55,9 +55,11 @@ from typing import Any
 
 import numpy as np
 
+from detbench._parallel import num_threads, run_queue
+from detbench._sort import segmented_desc_order
 from detbench.eval._accumulate_kernels import AccScratch
-from detbench.eval._streaming_kernels import MatchRows, accumulate_rows, collect_batch
-from detbench.eval.accumulate import make_curves
+from detbench.eval._streaming_kernels import MatchRows, RowScratch, accumulate_rows, collect_batch
+from detbench.eval.accumulate import _MIN_PARALLEL_DETS, make_curves
 from detbench.eval.coco import Params, _float_vector
 from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.loader import CocoDataset, annotations_of, load_coco, load_results, positions, sorted_unique_ids
@@ -126,6 +128,35 @@ def _ids_list(arr: np.ndarray) -> list:
     return arr.tolist()
 
 
+class _Lookup:
+    """Position of ids in a fixed list, -1 if absent (:func:`~detbench.eval.loader.positions`, table prepared once)."""
+
+    def __init__(self, ids: list) -> None:
+        self.ids = ids
+        self.sorted = self.order = self.lut = None
+        if ids and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in ids):
+            tab = np.asarray(ids, dtype=np.float64)
+            if np.all(np.abs(tab) < 2.0**53):
+                self.order = np.argsort(tab, kind="stable")
+                self.sorted = tab[self.order]
+                self.lo, span = self.sorted[0], self.sorted[-1] - self.sorted[0]
+                if np.all(tab == np.round(tab)) and span < 4 * tab.size + 1_000_000:
+                    self.lut = np.full(int(span) + 1, -1, np.int64)  # dense integer ids: a look-up table
+                    self.lut[(tab - self.lo).astype(np.int64)[::-1]] = np.arange(tab.size)[::-1]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        if self.sorted is None or values.dtype == object:
+            return positions(values, self.ids)
+        if self.lut is not None:
+            v = values - self.lo
+            ok = (v >= 0) & (v < self.lut.size) & (v == np.floor(v))
+            out = np.full(values.shape[0], -1, np.int64)
+            out[ok] = self.lut[v[ok].astype(np.int64)]
+            return out
+        idx = np.minimum(np.searchsorted(self.sorted, values), self.sorted.size - 1)
+        return np.where(self.sorted[idx] == values, self.order[idx], -1).astype(np.int64)
+
+
 class CocoEvaluator:
     """Mergeable COCO bbox evaluation (see the module docstring for the rules).
 
@@ -138,9 +169,14 @@ class CocoEvaluator:
     params:
         a :class:`~detbench.eval.Params` (default: COCO's, all images and
         categories of ``gt``). Only ``useCats=1``.
+    threads:
+        threads for ``compute`` (default ``numba.get_num_threads()``;
+        categories from one queue, results identical for any count).
+        ``update`` runs in the calling thread (a training loop has its own).
     """
 
-    def __init__(self, gt: Any, params: Params | None = None) -> None:
+    def __init__(self, gt: Any, params: Params | None = None, *, threads: int | None = None) -> None:
+        self.threads = None if threads is None else num_threads(threads)
         if isinstance(gt, (str, bytes, os.PathLike, dict)):
             gt = load_coco(gt)
         p = params if params is not None else Params()
@@ -202,7 +238,10 @@ class CocoEvaluator:
             "crowd": np.ascontiguousarray(crowd[keep]),
             "all_img_ids": ann.image_id,
         }
-        self._all_imgs = gt.getImgIds()
+        self._all_imgs = _Lookup(gt.getImgIds())
+        self._all_cats = _Lookup(gt.getCatIds())
+        self._img_pos = _Lookup(self._img_ids)
+        self._cat_pos = _Lookup(self._cat_ids)
         if _count:
             area = self._st.area_rng
             g_area, g_crowd, g_cat = self._g["area"], self._g["crowd"], self._g["cat"]
@@ -213,7 +252,7 @@ class CocoEvaluator:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        for k in ("_gt", "_g", "_all_imgs"):
+        for k in ("_gt", "_g", "_all_imgs", "_all_cats", "_img_pos", "_cat_pos"):
             state.pop(k, None)
         return state
 
@@ -280,17 +319,17 @@ class CocoEvaluator:
             raise ValueError("scores: contain NaN or inf")
         img = img.astype(np.float64) if img.dtype.kind in "iuf" else img.astype(object)
         cat = cat.astype(np.float64) if cat.dtype.kind in "iuf" else cat.astype(object)
-        bad = positions(img, self._all_imgs) < 0
+        bad = self._all_imgs(img) < 0
         if bad.any():
             raise ValueError(f"image_ids: {img[np.flatnonzero(bad)[0]]!r} is not an image of the ground truth")
-        bad = positions(cat, self._gt.getCatIds()) < 0
+        bad = self._all_cats(cat) < 0
         if bad.any():
             raise ValueError(f"category_ids: {cat[np.flatnonzero(bad)[0]]!r} is not a category of the ground truth")
         return img, cat, box, score
 
     def _add(self, img: np.ndarray, cat: np.ndarray, box: np.ndarray, score: np.ndarray, area: np.ndarray) -> None:
-        ip = positions(img, self._img_ids)
-        cp = positions(cat, self._cat_ids)
+        ip = self._img_pos(img)
+        cp = self._cat_pos(cat)
         ub = np.unique(ip[ip >= 0])
         if ub.size == 0:
             return
@@ -314,8 +353,6 @@ class CocoEvaluator:
         g_off, g = group_rows(gip, gcp, n_img, n_cat, True, np.arange(sel.size, dtype=np.int64), g_rows, threads=1)
         d_rows = Rows(box, np.asarray(area, np.float64), np.asarray(score, np.float64), None, None, None)
         d_off, d = group_rows(ipl, cp, n_img, n_cat, True, np.arange(ipl.size, dtype=np.int64), d_rows, threads=1)
-        from detbench._sort import segmented_desc_order
-
         seg_off = d_off[::n_img].copy()
         gorder = segmented_desc_order(d.score, seg_off, threads=1)
         gr = Groups(
@@ -431,25 +468,40 @@ class CocoEvaluator:
         A, T, M = st.area_rng.shape[0], st.iou_thr.size, st.max_dets.size
         W = (T + 63) // 64
         K = len(self._cat_ids)
-        order = np.lexsort((s["rank"], s["img"], -s["score"], s["cat"]))
-        cat = s["cat"][order]
-        cat_off = np.searchsorted(cat, np.arange(K + 1)).astype(np.int64)
+        # pycocotools' order: category, then score (descending), image, rank. Each batch's rows are
+        # sorted by (category, image, rank) and an image lives in one batch, so a stable sort by
+        # (category, image) (a merge of runs) then a stable descending sort by score per category
+        key = s["cat"].astype(np.int64) * max(len(self._img_ids), 1) + s["img"]
+        by_img = np.argsort(key, kind="stable")
+        cat_off = np.searchsorted(s["cat"][by_img], np.arange(K + 1)).astype(np.int64)
+        order = by_img[segmented_desc_order(np.ascontiguousarray(s["score"][by_img]), cat_off)]
         rank = s["rank"][order].astype(np.int64)
         score = np.ascontiguousarray(s["score"][order])
         n = order.size
         tp = s["tp"][order].astype(np.uint64).reshape(n * A * W)
         fp = s["fp"][order].astype(np.uint64).reshape(n * A * W)
-        max_len = max(int(np.diff(cat_off).max()) if K else 0, 1)
-        at = AccScratch(
-            np.empty((T, M, max_len), np.float64),
-            np.empty((T, M, max_len), np.float64),
-            np.zeros((M, T), np.int64),
-            np.zeros((M, T), np.int64),
-            np.zeros(M, np.int64),
-        )
+        seg_len = np.diff(cat_off)
+        max_len = max(int(seg_len.max()) if K else 0, 1)
+
+        def scratch() -> RowScratch:
+            acc = AccScratch(
+                np.empty((T, M, max_len), np.float64),
+                np.empty((T, M, max_len), np.float64),
+                np.zeros((M, T), np.int64),
+                np.zeros((M, T), np.int64),
+                np.zeros(M, np.int64),
+            )
+            z = np.zeros(M, np.int64)
+            return RowScratch(np.empty(max_len, np.int64), np.arange(max_len), np.zeros(max_len), z, z * 0.0, acc)
+
         out = make_curves(K, st)
-        if K:
-            accumulate_rows(st, cat_off, rank, score, tp, fp, self._npig, at, out)
+        cats = np.argsort(-seg_len, kind="stable").astype(np.int64)  # largest first
+        run_queue(
+            K,
+            lambda j, ws: accumulate_rows(st, cats[j : j + 1], cat_off, rank, score, tp, fp, self._npig, ws, out),
+            threads=1 if n < _MIN_PARALLEL_DETS else self.threads,
+            make_state=scratch,
+        )
         p = self.params
         precision = out.precision.transpose(2, 4, 0, 1, 3)
         ev = {
@@ -500,6 +552,7 @@ class CocoEvaluator:
         p.areaRng = f["area_rng"].tolist()
         p.areaRngLbl = f["area_lbl"].tolist()
         self = cls.__new__(cls)
+        self.threads = None
         self.params = p
         self._st = make_settings(p)
         self._img_ids = list(p.imgIds)
