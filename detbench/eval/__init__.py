@@ -10,13 +10,16 @@
   one matching pass (VOC devkit or pycocotools rule), PR curves, F1 thresholds,
   per-class table; :func:`average_precision` for one curve.
 * :class:`CocoEvaluator` - mergeable, streaming COCO evaluation (``update`` per
-  batch, ``merge`` across ranks, ``compute``), equal to the one-shot ``COCOeval``.
+  batch, ``merge`` across ranks, ``compute``), equal to the one-shot ``COCOeval``;
+  :func:`evaluate_shards` / :func:`evaluate_distributed` - results shards
+  streamed in one process or evaluated on a Dask cluster.
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.cocoapi import COCO
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
+from detbench.eval.shards import evaluate_distributed, evaluate_shards
 from detbench.eval.streaming import CocoEvaluator, CocoResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
 
@@ -33,4 +36,6 @@ __all__ = [
     "PRResult",
     "CocoEvaluator",
     "CocoResult",
+    "evaluate_shards",
+    "evaluate_distributed",
 ]

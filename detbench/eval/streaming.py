@@ -64,7 +64,7 @@ from detbench.eval.coco import Params, _float_vector
 from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.loader import CocoDataset, annotations_of, load_coco, load_results, positions, sorted_unique_ids
 from detbench.eval.matching import Groups, make_match_scratch, make_segment_matches, make_settings, sizes_of
-from detbench.eval.summary import compute_stats
+from detbench.eval.summary import compute_stats, per_class_table
 
 __all__ = ["CocoEvaluator", "CocoResult"]
 
@@ -78,7 +78,8 @@ class CocoResult:
     (T,R,K,A,M), ``recall`` (T,K,A,M), ``scores``); ``stats``: the 12 numbers;
     ``summary``: the printed table as text; ``params``; ``n_images``: images
     that had detections; ``n_detections``: detections evaluated (of evaluated
-    images and categories, before the maxDets cut); ``n_kept``: after it.
+    images and categories, before the maxDets cut); ``n_kept``: after it;
+    ``n_shards``: results files read (:mod:`detbench.eval.shards`; else None).
     """
 
     def __init__(self, ev: dict, stats: np.ndarray, lines: list, n_images: int, n_dets: int, n_kept: int) -> None:
@@ -89,6 +90,13 @@ class CocoResult:
         self.n_images = n_images
         self.n_detections = n_dets
         self.n_kept = n_kept
+        self.n_shards: int | None = None
+        self.category_names: dict = {}
+
+    def per_class(self) -> Any:
+        """Per-category AP table (pandas DataFrame), like :meth:`detbench.eval.COCOeval.per_class`."""
+        p = self.params
+        return per_class_table(self.eval, p, p.areaRngLbl, list(p.catIds), self.category_names)
 
     def __str__(self) -> str:
         return self.summary
@@ -229,6 +237,10 @@ class CocoEvaluator:
         img_off = np.zeros(len(self._img_ids) + 1, np.int64)
         np.cumsum(np.bincount(ip[keep], minlength=len(self._img_ids)), out=img_off[1:])
         self._gt = gt
+        if isinstance(gt, CocoDataset):
+            self._cat_names = gt.category_names
+        elif isinstance(getattr(gt, "cats", None), dict):
+            self._cat_names = {k: v.get("name", str(k)) for k, v in gt.cats.items()}
         self._g = {
             "rows": keep,
             "off": img_off,
@@ -513,7 +525,9 @@ class CocoEvaluator:
             "scores": out.scores.transpose(2, 4, 0, 1, 3),
         }
         stats, lines = compute_stats(ev, p, False)
-        return CocoResult(ev, stats, lines, int(self._seen.sum()), self._n_dets, n)
+        res = CocoResult(ev, stats, lines, int(self._seen.sum()), self._n_dets, n)
+        res.category_names = dict(getattr(self, "_cat_names", {}))
+        return res
 
     # ------------------------------------------------------------ save / load
     def save(self, path: Any) -> None:

@@ -6,8 +6,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from detbench.targets import _kernels as _kt  # first_hits: the fused IoU-threshold kernel (targets family)
 from detbench._validate import as_float_array, check_boxes, check_int
+from detbench.targets import _kernels as _kt  # first_hits: the fused IoU-threshold kernel (targets family)
 
 __all__ = ["COCO_IOU_THRESHOLDS", "ProposalRecall", "proposal_recall"]
 
