@@ -123,3 +123,33 @@ def test_cli_scheduler_and_several_files(shards, client, tmp_path, capsys):
     assert list(json.loads(out.read_text())["stats"].values()) == [float(v) for v in E.stats]
     assert main([GT, files[0], "--workers", "2", "--protocol", "voc07"]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+#: failures injected per worker process (see _flaky_shard_state)
+FAILED: dict = {"n": 0}
+
+
+def _flaky_shard_state(*args, **kwargs):
+    """The shard task, failing the first time it runs in each worker process."""
+    from detbench.eval import shards as sh
+
+    if FAILED["n"] == 0:
+        FAILED["n"] += 1
+        raise RuntimeError("injected worker failure")
+    return sh._real_shard_state(*args, **kwargs)
+
+
+def _failures() -> int:
+    return FAILED["n"]
+
+
+def test_a_task_that_fails_once_is_retried_and_the_result_is_exact(shards, client, monkeypatch):
+    from detbench.eval import shards as sh
+
+    folder, n_dets, _ = shards
+    client.run(lambda: setattr(sh, "_real_shard_state", sh._shard_state))
+    monkeypatch.setattr(sh, "_shard_state", _flaky_shard_state)
+    res = evaluate_distributed(GT, str(folder / "results-*.json"), client=client, retries=3)
+    assert sum(client.run(_failures).values()) >= 1  # failures did happen
+    assert_same(res, one_shot())
+    assert res.n_detections == n_dets
