@@ -114,6 +114,9 @@ RowScratch = namedtuple(
         "p_area",  # float64 (L,): unused (no static rows), zeros
         "ndm",  # int64 (M,): rows up to each level
         "first_score",  # float64 (M,): score of the first row up to each level
+        "p_score",  # float64 (L,): scores of the category's rows, in order
+        "tp",  # uint64 (L * A * W,): their TP bits, widened from the stored dtype
+        "fp",  # uint64 (L * A * W,): their FP bits
         "acc",  # AccScratch for categories of up to L rows
     ],
 )
@@ -121,38 +124,44 @@ RowScratch.__doc__ = "Per-thread scratch of :func:`accumulate_rows` (fields docu
 
 
 @jit
-def accumulate_rows(st, cats, cat_off, rank, score, tp, fp, npig, ws, out):
-    """Precision / recall / scores of the categories listed in ``cats``, from rows in pycocotools' order.
+def accumulate_rows(st, cats, order, cat_off, rank, score, tp, fp, npig, ws, out):
+    """Precision / recall / scores of the categories listed in ``cats``, from the stored rows.
 
-    Rows ``cat_off[k]:cat_off[k + 1]`` belong to category ``k`` and are sorted
+    ``order[cat_off[k]:cat_off[k + 1]]`` are the rows of category ``k`` sorted
     by decreasing score, then image, then rank (the order of pycocotools'
-    ``accumulate``). ``tp``/``fp``: flat uint64 ``(N * A * W,)``; ``npig``:
-    ``(K, A)`` positives; ``ws``: a :class:`RowScratch` for the longest
-    category; ``out``: ``Curves``. Every entry of the listed categories is
-    written, so disjoint ``cats`` may run in parallel threads.
+    ``accumulate``). ``tp``/``fp``: ``(N, A * W)`` bit masks in their stored
+    (unsigned) dtype, widened here per category; ``npig``: ``(K, A)``
+    positives; ``ws``: a :class:`RowScratch` for the longest category;
+    ``out``: ``Curves``. Every entry of the listed categories is written, so
+    disjoint ``cats`` may run in parallel threads.
     """
-    A = st.area_rng.shape[0]
     M = st.max_dets.shape[0]
-    T = st.iou_thr.shape[0]
-    W = (T + 63) // 64
+    AW = tp.shape[1]
     max_dets = st.max_dets
     mlev = ws.mlev
     ndm = ws.ndm
     first_score = ws.first_score
+    p_score = ws.p_score
+    tpw = ws.tp
+    fpw = ws.fp
     for ci in range(cats.shape[0]):
         k = cats[ci]
         lo = cat_off[k]
-        hi = cat_off[k + 1]
-        L = hi - lo
+        L = cat_off[k + 1] - lo
         for m in range(M):
             ndm[m] = 0
         for j in range(L):
-            r = rank[lo + j]
+            row = order[lo + j]
+            r = rank[row]
             ml = 0
             while r >= max_dets[ml]:
                 ml += 1
             mlev[j] = ml
             ndm[ml] += 1
+            p_score[j] = score[row]
+            for q in range(AW):
+                tpw[j * AW + q] = np.uint64(tp[row, q])
+                fpw[j * AW + q] = np.uint64(fp[row, q])
         c = 0
         for m in range(M):
             c += ndm[m]
@@ -160,17 +169,7 @@ def accumulate_rows(st, cats, cat_off, rank, score, tp, fp, npig, ws, out):
         for m in range(M):
             for j in range(L):
                 if mlev[j] <= m:
-                    first_score[m] = score[lo + j]
+                    first_score[m] = p_score[j]
                     break
-        sm = SegmentMatches(
-            mlev,
-            ws.dyn_pos,
-            ws.p_area,
-            score[lo:hi],
-            tp[lo * A * W : hi * A * W],
-            fp[lo * A * W : hi * A * W],
-            npig[k],
-            ndm,
-            first_score,
-        )
+        sm = SegmentMatches(mlev, ws.dyn_pos, ws.p_area, p_score, tpw, fpw, npig[k], ndm, first_score)
         accumulate_segment(st, k, L, sm, ws.acc, out)

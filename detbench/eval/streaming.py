@@ -428,11 +428,10 @@ class CocoEvaluator:
         by_img = np.argsort(key, kind="stable")
         cat_off = np.searchsorted(s["cat"][by_img], np.arange(K + 1)).astype(np.int64)
         order = by_img[segmented_desc_order(np.ascontiguousarray(s["score"][by_img]), cat_off)]
-        rank = s["rank"][order].astype(np.int64)
-        score = np.ascontiguousarray(s["score"][order])
+        del key, by_img
         n = order.size
-        tp = s["tp"][order].astype(np.uint64).reshape(n * A * W)
-        fp = s["fp"][order].astype(np.uint64).reshape(n * A * W)
+        tp = s["tp"].reshape(n, A * W)
+        fp = s["fp"].reshape(n, A * W)
         seg_len = np.diff(cat_off)
         max_len = max(int(seg_len.max()) if K else 0, 1)
 
@@ -445,13 +444,25 @@ class CocoEvaluator:
                 np.zeros(M, np.int64),
             )
             z = np.zeros(M, np.int64)
-            return RowScratch(np.empty(max_len, np.int64), np.arange(max_len), np.zeros(max_len), z, z * 0.0, acc)
+            ln = max_len * A * W
+            return RowScratch(
+                np.empty(max_len, np.int64),
+                np.arange(max_len),
+                np.zeros(max_len),
+                z,
+                z * 0.0,
+                np.empty(max_len),
+                np.empty(ln, np.uint64),
+                np.empty(ln, np.uint64),
+                acc,
+            )
 
         out = make_curves(K, st)
         cats = np.argsort(-seg_len, kind="stable").astype(np.int64)  # largest first
+        rank, score, npig = s["rank"], s["score"], self._npig
         run_queue(
             K,
-            lambda j, ws: accumulate_rows(st, cats[j : j + 1], cat_off, rank, score, tp, fp, self._npig, ws, out),
+            lambda j, ws: accumulate_rows(st, cats[j : j + 1], order, cat_off, rank, score, tp, fp, npig, ws, out),
             threads=1 if n < _MIN_PARALLEL_DETS else self.threads,
             make_state=scratch,
         )
