@@ -10,6 +10,7 @@ process's peak RSS (``ru_maxrss``) and the time are printed. Not run in CI
     python -m benchmarks.bench_eval_outofcore                 # 80,000 images in 80 shards, in a temp dir
     python -m benchmarks.bench_eval_outofcore 8000 --shards 8 # a smaller instance
     python -m benchmarks.bench_eval_outofcore --dir DIR       # keep the files
+    python -m benchmarks.bench_eval_outofcore --workers 2     # also evaluate_distributed on a LocalCluster
 """
 
 from __future__ import annotations
@@ -90,24 +91,37 @@ def write_set(folder: str, n_images: int, n_shards: int, n_cat: int = 365) -> tu
     return gt_path, os.path.join(folder, "results-*.json")
 
 
-def once(gt: str, pattern: str) -> None:
-    from detbench.eval import evaluate_shards
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def once(gt: str, pattern: str, workers: int = 0) -> None:
+    from detbench.eval import evaluate_distributed, evaluate_shards
 
     t = time.perf_counter()
-    res = evaluate_shards(gt, pattern)
+    if workers:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+            with Client(cl) as client:
+                res = evaluate_distributed(gt, pattern, client=client)
+                worker_rss = sorted(client.run(_peak_rss_mb).values())
+        where = f"workers' peak RSS {', '.join(f'{r:.0f}' for r in worker_rss)} MB, client {_peak_rss_mb():.0f} MB"
+    else:
+        res = evaluate_shards(gt, pattern)
+        where = f"peak RSS {_peak_rss_mb():.0f} MB"
     dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"evaluated {res.n_images} images, {res.n_detections} detections, {res.n_shards} shards in {dt:.1f} s; "
-        f"AP {res.stats[0]:.4f}; peak RSS {rss:.0f} MB"
+        f"evaluated {res.n_images} images, {res.n_detections} detections, {res.n_shards} shards in {dt:.1f} s "
+        f"({f'{workers} Dask workers' if workers else 'one process'}); AP {res.stats[0]:.4f}; {where}"
     )
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "once":
-        once(argv[1], argv[2])
+        once(argv[1], argv[2], int(argv[3]) if len(argv) > 3 else 0)
         return 0
-    opts = {"--shards": None, "--dir": None}
+    opts = {"--shards": None, "--dir": None, "--workers": None}
     rest = []
     k = 0
     while k < len(argv):
@@ -126,7 +140,10 @@ def main(argv: list[str]) -> int:
         gt, pattern = write_set(folder, n, shards)
         size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)) / 1e6
         print(f"wrote {n} images in {shards} shards ({size:.0f} MB of JSON) in {time.perf_counter() - t:.1f} s")
-        subprocess.run([sys.executable, "-m", "benchmarks.bench_eval_outofcore", "once", gt, pattern], check=True)
+        cmd = [sys.executable, "-m", "benchmarks.bench_eval_outofcore", "once", gt, pattern]
+        subprocess.run(cmd, check=True)
+        if opts["--workers"]:
+            subprocess.run([*cmd, opts["--workers"]], check=True)
     return 0
 
 
