@@ -12,7 +12,8 @@
 * :class:`CocoEvaluator` - mergeable, streaming COCO evaluation (``update`` per
   batch, ``merge`` across ranks, ``compute``), equal to the one-shot ``COCOeval``;
   :func:`evaluate_shards` / :func:`evaluate_distributed` - results shards
-  streamed in one process or evaluated on a Dask cluster.
+  streamed in one process or evaluated on a Dask cluster; :class:`VocEvaluator`
+  - the same for :func:`evaluate_pr`.
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
@@ -22,6 +23,7 @@ from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_resul
 from detbench.eval.shards import evaluate_distributed, evaluate_shards
 from detbench.eval.streaming import CocoEvaluator, CocoResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
+from detbench.eval.voc_stream import VocEvaluator
 
 __all__ = [
     "COCO",
@@ -38,4 +40,5 @@ __all__ = [
     "CocoResult",
     "evaluate_shards",
     "evaluate_distributed",
+    "VocEvaluator",
 ]
