@@ -245,3 +245,15 @@ def test_compute_threads_give_identical_results(monkeypatch):
         ev = CocoEvaluator(gt, threads=threads)
         ev.update(res)
         assert_same(ev.compute(), E)
+
+
+def test_empty_like_shares_the_ground_truth_not_the_state():
+    gt, res = synthetic(6, 12, 3)
+    groups = by_image(res)
+    ids = sorted(groups)
+    a = CocoEvaluator(gt)
+    a.update([r for i in ids[::2] for r in groups[i]])
+    b = a.empty_like()
+    assert len(b) == 0 and len(a) > 0
+    b.update([r for i in ids[1::2] for r in groups[i]])
+    assert_same(a.merge(b).compute(), one_shot(gt, res))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import glob
 import os
+import pickle
 from typing import Any
 
 from detbench.eval.coco import Params
@@ -65,20 +66,22 @@ def expand_shards(results: Any) -> list[str]:
     return paths
 
 
-def _gt(gt_path: str) -> Any:
-    # the ground truth of a worker process, loaded once per (file, size, mtime)
+def _empty_evaluator(gt_path: str, params: Params | None) -> tuple[Any, CocoEvaluator]:
+    # the ground truth and an empty evaluator of a worker process, built once per (file, size, mtime,
+    # parameters): every shard task starts from a cheap copy
     st = os.stat(gt_path)
-    key = (os.path.abspath(gt_path), st.st_size, st.st_mtime_ns)
+    key = (os.path.abspath(gt_path), st.st_size, st.st_mtime_ns, pickle.dumps(params))
     if key not in _GT_CACHE:
         _GT_CACHE.clear()
-        _GT_CACHE[key] = load_coco(gt_path)
-    return _GT_CACHE[key]
+        gt = load_coco(gt_path)
+        _GT_CACHE[key] = (gt, CocoEvaluator(gt, copy.deepcopy(params) if params is not None else None, threads=1))
+    gt, ev = _GT_CACHE[key]
+    return gt, ev.empty_like()
 
 
 def _shard_state(gt_path: str, path: str, params: Params | None) -> tuple[CocoEvaluator, list[str]]:
     """Read and match one shard: (its evaluator state, [its name])."""
-    gt = _gt(gt_path)
-    ev = CocoEvaluator(gt, copy.deepcopy(params) if params is not None else None, threads=1)
+    gt, ev = _empty_evaluator(gt_path, params)
     try:
         ds = load_results(path, gt)
         ev.update(ds)

@@ -237,6 +237,15 @@ class CocoEvaluator:
                 self._npig[:, a] = np.bincount(g_cat[ok], minlength=len(self._cat_ids))
         return self
 
+    def empty_like(self) -> CocoEvaluator:
+        """A new evaluator with nothing added, sharing this one's ground truth and parameters (cheap)."""
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)  # not copy.copy: that would go through __getstate__ (no ground truth)
+        out._chunks = []
+        out._seen = np.zeros_like(self._seen)
+        out._n_dets = 0
+        return out
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         for k in ("_gt", "_g", "_all_imgs", "_all_cats", "_img_pos", "_cat_pos"):
