@@ -102,7 +102,7 @@ def once(gt: str, pattern: str, workers: int = 0) -> None:
     if workers:
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
             with Client(cl) as client:
                 res = evaluate_distributed(gt, pattern, client=client)
                 worker_rss = sorted(client.run(_peak_rss_mb).values())

@@ -53,7 +53,7 @@ def shards(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
         with distributed.Client(cl) as c:
             yield c
 
@@ -153,3 +153,35 @@ def test_a_task_that_fails_once_is_retried_and_the_result_is_exact(shards, clien
     assert sum(client.run(_failures).values()) >= 1  # failures did happen
     assert_same(res, one_shot())
     assert res.n_detections == n_dets
+
+
+def _dying_shard_state(gt_path, path, params):
+    """The shard task; the first one to run kills its worker process (a marker file says it happened)."""
+    from detbench.eval import shards as sh
+
+    marker = os.path.join(os.path.dirname(path), "worker-died")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return sh._real_shard_state(gt_path, path, params)
+
+
+def test_a_worker_that_dies_is_replaced_and_the_result_is_exact(shards, client, monkeypatch):
+    from detbench.eval import shards as sh
+
+    folder, n_dets, _ = shards
+    client.run(lambda: setattr(sh, "_real_shard_state", sh._shard_state))
+    monkeypatch.setattr(sh, "_shard_state", _dying_shard_state)
+    res = evaluate_distributed(GT, str(folder / "results-*.json"), client=client)
+    assert os.path.exists(folder / "worker-died")
+    os.remove(folder / "worker-died")
+    assert_same(res, one_shot())
+    assert res.n_detections == n_dets
+
+
+def test_cli_workers_starts_a_local_cluster(shards, tmp_path, capsys):
+    folder, n_dets, n_imgs = shards
+    out = tmp_path / "out.json"
+    assert main([GT, str(folder / "results-*.json"), "--workers", "2", "--out", str(out)]) == 0
+    assert f"evaluated {n_imgs} images, {n_dets} detections, 5 shards" in capsys.readouterr().out
+    assert list(json.loads(out.read_text())["stats"].values()) == [float(v) for v in one_shot().stats]

@@ -180,7 +180,7 @@ def evaluate_distributed(
                 own.append(client)
             else:
                 n = workers if workers is not None else min(4, os.cpu_count() or 1)
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
                 own.append(cluster)
                 client = Client(cluster)
                 own.append(client)
