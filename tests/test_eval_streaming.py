@@ -257,3 +257,30 @@ def test_empty_like_shares_the_ground_truth_not_the_state():
     assert len(b) == 0 and len(a) > 0
     b.update([r for i in ids[1::2] for r in groups[i]])
     assert_same(a.merge(b).compute(), one_shot(gt, res))
+
+
+@pytest.mark.parametrize("via", ["pycocotools", "detbench"])
+def test_coco_objects_and_string_ids(via, tmp_path):
+    from tests.test_eval_coco import make_coco
+
+    gt, res = synthetic(1, 10, 3, 0.1, 1)
+    name = {im["id"]: f"img{im['id']:03d}" for im in gt["images"]}
+    for im in gt["images"]:
+        im["id"] = name[im["id"]]
+    for a in gt["annotations"]:
+        a["image_id"] = name[a["image_id"]]
+    for r in res:
+        r["image_id"] = name[r["image_id"]]
+    E = one_shot(gt, res)
+    c = make_coco(gt, via)
+    ev = CocoEvaluator(c)
+    for rs in by_image(res).values():
+        ev.update(
+            image_ids=np.array([r["image_id"] for r in rs]),
+            category_ids=[r["category_id"] for r in rs],
+            boxes=[r["bbox"] for r in rs],
+            scores=[r["score"] for r in rs],
+        )
+    assert_same(ev.compute(), E)
+    ev.save(tmp_path / "s.npz")
+    assert_same(CocoEvaluator.load(tmp_path / "s.npz", c).compute(), E)
