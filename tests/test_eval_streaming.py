@@ -230,6 +230,10 @@ def test_bad_input():
     p.useCats = 0
     with pytest.raises(ValueError, match="useCats"):
         CocoEvaluator(gt, p)
+    with pytest.raises(ValueError, match="gt: expected a path"):
+        CocoEvaluator(42)
+    with pytest.raises(ValueError, match="params: expected"):
+        CocoEvaluator(gt, {"maxDets": [1]})
     with pytest.raises(ValueError, match="other: expected a CocoEvaluator"):
         ev.merge("x")
     assert ev.compute().n_detections == 0  # nothing was added by the failed calls

@@ -162,6 +162,10 @@ class CocoEvaluator:
         self.threads = None if threads is None else num_threads(threads)
         if isinstance(gt, (str, bytes, os.PathLike, dict)):
             gt = load_coco(gt)
+        if not (hasattr(gt, "getImgIds") and hasattr(gt, "getCatIds")):
+            raise ValueError(f"gt: expected a path, a dict, a CocoDataset or a COCO object, got {type(gt).__name__}")
+        if params is not None and not isinstance(params, Params):
+            raise ValueError(f"params: expected a detbench.eval.Params, got {type(params).__name__}")
         p = params if params is not None else Params()
         if not p.imgIds:
             p.imgIds = gt.getImgIds()
