@@ -116,6 +116,11 @@ def test_parameters_equal_one_shot(seed, n_parts, which):
         p.imgIds = p.imgIds[::2]  # a subset of images and categories
         p.catIds = p.catIds[1:]
     E = one_shot(gt, res, p)
+    before = copy.deepcopy(vars(p))
+    ev = CocoEvaluator(gt, p)
+    for k, v in before.items():  # the caller's Params is not modified
+        assert np.array_equal(np.asarray(v, dtype=object), np.asarray(vars(p)[k], dtype=object)), k
+    assert ev.params is not p
     assert_same(stream(gt, res, np.random.default_rng(seed), n_parts, p).compute(), E)
 
 

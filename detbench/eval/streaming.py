@@ -49,6 +49,7 @@ Protocol: COCO bbox with ``useCats=1`` (any ``iouThrs``, ``recThrs``,
 
 from __future__ import annotations
 
+import copy
 import datetime
 import os
 from typing import Any
@@ -166,7 +167,7 @@ class CocoEvaluator:
             raise ValueError(f"gt: expected a path, a dict, a CocoDataset or a COCO object, got {type(gt).__name__}")
         if params is not None and not isinstance(params, Params):
             raise ValueError(f"params: expected a detbench.eval.Params, got {type(params).__name__}")
-        p = params if params is not None else Params()
+        p = copy.deepcopy(params) if params is not None else Params()  # the caller's object is not modified
         if not p.imgIds:
             p.imgIds = gt.getImgIds()
         if not p.catIds:
