@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
             for key in ("precision", "recall", "scores"):
                 assert np.array_equal(r.eval[key], E.eval[key]), key
             assert np.array_equal(r.stats, E.stats)
-        per_det = (ev.nbytes - ev._seen.nbytes - ev._npig.nbytes) / max(len(ev), 1)
+        per_det = (ev.nbytes - ev._seen.nbytes - ev._img_dets.nbytes - ev._npig.nbytes) / max(len(ev), 1)
         print(
             f"{n} images, {len(dets)} detections ({len(ev)} kept), median of {repeats}: "
             f"one_shot {t1:.3f} s, one_shot_1t {t1s:.3f} s, stream_arrays {ta:.3f} s ({ta / t1:.2f}x), "

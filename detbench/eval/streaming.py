@@ -19,8 +19,9 @@ Matching is per (image, category), so **all detections of an image must arrive
 in one** ``update`` (or one evaluator, for ``merge``). An image that already
 has detections in the evaluator (or in both evaluators of a ``merge``) raises
 ``ValueError`` naming the image: silently matching it twice would be wrong
-(note that PyTorch's ``DistributedSampler`` repeats a few images to even out
-the ranks: drop those repeats, or use ``drop_last``). Ties in score inside an
+(PyTorch's ``DistributedSampler`` repeats a few images to even out the ranks:
+``CocoEvaluator(gt, duplicates="first")`` keeps the first detections of an
+image and drops repeats). Ties in score inside an
 image keep the order of that image's detections in its ``update`` call, like
 the order in a results file for pycocotools. Ground truths count for every
 image of the ground truth (``params.imgIds``), whether or not detections came
@@ -34,8 +35,8 @@ kept detection: its category (int16/int32), image (int32), rank in its
 (image, category) (uint8/uint16/int32), score (float64) and two bit masks per
 area range (thresholds where it is a TP / an FP; uint16 each for 10
 thresholds). With COCO's defaults that is **31 bytes per kept detection**
-(:attr:`CocoEvaluator.nbytes` gives the total), plus one byte per image (the
-images seen) and ``K x A`` positive counts computed once from the ground truth.
+(:attr:`CocoEvaluator.nbytes` gives the total), plus five bytes per image (seen
+flag and detection count) and ``K x A`` positive counts computed once from the ground truth.
 No detection boxes and no dicts are kept.
 
 Serialisation: ``pickle`` (the ground-truth arrays are left out; a loaded or
@@ -58,6 +59,7 @@ import numpy as np
 
 from detbench._parallel import num_threads, run_queue
 from detbench._sort import segmented_desc_order
+from detbench._validate import check_choice
 from detbench.eval._accumulate_kernels import AccScratch
 from detbench.eval._streaming_kernels import MatchRows, RowScratch, accumulate_rows, collect_batch
 from detbench.eval._streaming_util import _bits_dtype, _ids_array, _ids_list, _Lookup, _uint_for
@@ -157,9 +159,18 @@ class CocoEvaluator:
         threads for ``compute`` (default ``numba.get_num_threads()``;
         categories from one queue, results identical for any count).
         ``update`` runs in the calling thread (a training loop has its own).
+    duplicates:
+        ``"error"`` (default): an image that already has detections (in an
+        ``update`` or a ``merge``) raises ``ValueError``. ``"first"``: it keeps
+        the detections it has and the repeated ones are dropped - for
+        ``DistributedSampler``'s padding, where a few images are evaluated again
+        by another rank with the same model; the result then does not depend
+        on the merge order only if the repeated detections are identical.
     """
 
-    def __init__(self, gt: Any, params: Params | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self, gt: Any, params: Params | None = None, *, threads: int | None = None, duplicates: str = "error"
+    ) -> None:
         self.threads = None if threads is None else num_threads(threads)
         if isinstance(gt, (str, bytes, os.PathLike, dict)):
             gt = load_coco(gt)
@@ -194,7 +205,8 @@ class CocoEvaluator:
         self._cat_ids = list(p.catIds)
         self._seen = np.zeros(len(self._img_ids), np.uint8)
         self._chunks: list[dict] = []
-        self._n_dets = 0
+        self._img_dets = np.zeros(len(self._img_ids), np.int32)  # detections evaluated per image
+        self.duplicates = check_choice(duplicates, "duplicates", ("error", "first"))
         self._npig = np.zeros((len(self._cat_ids), area.shape[0]), np.int64)
         self._gt = None
         self.attach(gt, _count=True)
@@ -248,7 +260,7 @@ class CocoEvaluator:
         out.__dict__.update(self.__dict__)  # not copy.copy: that would go through __getstate__ (no ground truth)
         out._chunks = []
         out._seen = np.zeros_like(self._seen)
-        out._n_dets = 0
+        out._img_dets = np.zeros_like(self._img_dets)
         return out
 
     def __getstate__(self) -> dict:
@@ -308,10 +320,16 @@ class CocoEvaluator:
         if ub.size == 0:
             return
         dup = ub[self._seen[ub] != 0]
-        if dup.size:
+        if dup.size and self.duplicates == "first":  # keep what the evaluator has for these images
+            ip = np.where(self._seen[np.maximum(ip, 0)] != 0, -1, ip)
+            ub = np.unique(ip[ip >= 0])
+            if ub.size == 0:
+                return
+        elif dup.size:
             raise ValueError(
                 f"update: image {self._img_ids[int(dup[0])]!r} already has detections in this evaluator "
-                f"({dup.size} image(s) repeated); all detections of an image must come in one update"
+                f"({dup.size} image(s) repeated); all detections of an image must come in one update "
+                "(duplicates='first' keeps the first ones, e.g. for DistributedSampler's padding)"
             )
         ipl = np.where(ip >= 0, np.searchsorted(ub, ip), -1).astype(np.int64)
         ipl[cp < 0] = -1
@@ -362,7 +380,7 @@ class CocoEvaluator:
             collect_batch(gr, st, make_segment_matches(st, sizes[0]), make_match_scratch(gr, st, sizes), rows)
         self._chunks.append(self._compact(rows, ub))
         self._seen[ub] = 1
-        self._n_dets += int(d.src.size)
+        self._img_dets[ub] += np.bincount(ipl[ipl >= 0], minlength=ub.size).astype(np.int32)
 
     def _compact(self, rows: MatchRows, ub: np.ndarray) -> dict:
         T, A = self._st.iou_thr.size, self._st.area_rng.shape[0]
@@ -396,7 +414,7 @@ class CocoEvaluator:
     def nbytes(self) -> int:
         """Bytes held by the state (rows, images seen, positive counts)."""
         rows = sum(c[k].nbytes for c in self._chunks for k in _STATE)
-        return rows + self._seen.nbytes + self._npig.nbytes
+        return rows + self._seen.nbytes + self._img_dets.nbytes + self._npig.nbytes
 
     def __len__(self) -> int:
         """Kept detections stored."""
@@ -422,6 +440,16 @@ class CocoEvaluator:
         """Add the state of ``other`` (same ground truth and parameters, disjoint images); returns self."""
         self._check_compatible(other)
         both = np.flatnonzero(self._seen & other._seen)
+        if both.size and self.duplicates == "first":  # keep this evaluator's rows for those images
+            if other is self:
+                return self
+            drop = np.zeros(len(self._img_ids), bool)
+            drop[both] = True
+            chunks = [{k: c[k][~drop[c["img"]]] for k in _STATE} for c in other._chunks]
+            self._chunks.extend(chunks)
+            self._img_dets = self._img_dets + np.where(drop, 0, other._img_dets).astype(np.int32)
+            self._seen = self._seen | other._seen
+            return self
         if both.size:
             raise ValueError(
                 f"other: image {self._img_ids[int(both[0])]!r} has detections in both evaluators "
@@ -431,7 +459,7 @@ class CocoEvaluator:
             return self
         self._chunks.extend(other._chunks)
         self._seen = self._seen | other._seen
-        self._n_dets += other._n_dets
+        self._img_dets = self._img_dets + other._img_dets
         return self
 
     # ----------------------------------------------------------------- compute
@@ -498,7 +526,7 @@ class CocoEvaluator:
             "scores": out.scores.transpose(2, 4, 0, 1, 3),
         }
         stats, lines = compute_stats(ev, p, False)
-        res = CocoResult(ev, stats, lines, int(self._seen.sum()), self._n_dets, n)
+        res = CocoResult(ev, stats, lines, int(self._seen.sum()), int(self._img_dets.sum()), n)
         res.category_names = dict(getattr(self, "_cat_names", {}))
         return res
 
@@ -518,7 +546,8 @@ class CocoEvaluator:
             area_lbl=np.asarray(list(p.areaRngLbl), dtype=str),
             seen=np.packbits(self._seen),
             npig=self._npig,
-            n_dets=np.int64(self._n_dets),
+            img_dets=self._img_dets,
+            duplicates=np.asarray(self.duplicates),
             **{k: s[k] for k in _STATE},
         )
 
@@ -546,7 +575,8 @@ class CocoEvaluator:
         self._cat_ids = list(p.catIds)
         self._seen = np.unpackbits(f["seen"], count=len(self._img_ids))
         self._npig = f["npig"]
-        self._n_dets = int(f["n_dets"])
+        self._img_dets = f["img_dets"]
+        self.duplicates = str(f["duplicates"])
         self._chunks = [{k: f[k] for k in _STATE}]
         self._gt = None
         if gt is not None:
