@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from detbench.eval.loader import positions
@@ -65,3 +67,37 @@ class _Lookup:
             return out
         idx = np.minimum(np.searchsorted(self.sorted, values), self.sorted.size - 1)
         return np.where(self.sorted[idx] == values, self.order[idx], -1).astype(np.int64)
+
+
+def check_result_arrays(
+    all_imgs: _Lookup, all_cats: _Lookup, image_ids: Any, category_ids: Any, boxes: Any, scores: Any
+) -> tuple:
+    """Validated (image ids, category ids, xywh boxes float64, scores float64) of a batch given as arrays."""
+    for name, v in (("image_ids", image_ids), ("category_ids", category_ids), ("boxes", boxes), ("scores", scores)):
+        if v is None:
+            raise ValueError(f"update: {name} is missing (image_ids, category_ids, boxes, scores go together)")
+    box = np.asarray(boxes, dtype=np.float64)
+    if box.ndim != 2 or box.shape[1] != 4:
+        raise ValueError(f"boxes: expected shape (N, 4) [x, y, w, h], got {box.shape}")
+    n = box.shape[0]
+    score = np.asarray(scores, dtype=np.float64).reshape(-1)
+    img = np.asarray(image_ids).reshape(-1)
+    cat = np.asarray(category_ids).reshape(-1)
+    for name, v in (("image_ids", img), ("category_ids", cat), ("scores", score)):
+        if v.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} values (one per box), got {v.shape[0]}")
+    if not np.isfinite(box).all():
+        raise ValueError("boxes: contain NaN or inf")
+    if (box[:, 2:] < 0).any():
+        raise ValueError("boxes: negative width or height (expected [x, y, w, h])")
+    if not np.isfinite(score).all():
+        raise ValueError("scores: contain NaN or inf")
+    img = img.astype(np.float64) if img.dtype.kind in "iuf" else img.astype(object)
+    cat = cat.astype(np.float64) if cat.dtype.kind in "iuf" else cat.astype(object)
+    bad = all_imgs(img) < 0
+    if bad.any():
+        raise ValueError(f"image_ids: {img[np.flatnonzero(bad)[0]]!r} is not an image of the ground truth")
+    bad = all_cats(cat) < 0
+    if bad.any():
+        raise ValueError(f"category_ids: {cat[np.flatnonzero(bad)[0]]!r} is not a category of the ground truth")
+    return img, cat, box, score

@@ -34,10 +34,9 @@ import numpy as np
 
 from detbench._validate import as_float_array, check_choice, check_int
 from detbench.eval._grouping_kernels import group_keys
-from detbench.eval._streaming_util import _Lookup
+from detbench.eval._streaming_util import _Lookup, check_result_arrays
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.loader import CocoDataset, annotations_of, load_coco, load_results, sorted_unique_ids
-from detbench.eval.streaming import check_result_arrays
 from detbench.eval.voc import _REC101, PRCurves, PRDets, PRGts, PRResult, PRRule, _pr_scratch, _xyxy
 
 __all__ = ["VocEvaluator"]
