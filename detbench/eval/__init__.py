@@ -9,13 +9,21 @@
 * :func:`evaluate_pr` - COCO-101, VOC07 11-point and VOC2010+ all-point AP from
   one matching pass (VOC devkit or pycocotools rule), PR curves, F1 thresholds,
   per-class table; :func:`average_precision` for one curve.
+* :class:`CocoEvaluator` - mergeable, streaming COCO evaluation (``update`` per
+  batch, ``merge`` across ranks, ``compute``), equal to the one-shot ``COCOeval``;
+  :func:`evaluate_shards` / :func:`evaluate_distributed` - results shards
+  streamed in one process or evaluated on a Dask cluster; :class:`VocEvaluator`
+  - the same for :func:`evaluate_pr`.
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.cocoapi import COCO
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
+from detbench.eval.shards import evaluate_distributed, evaluate_shards
+from detbench.eval.streaming import CocoEvaluator, CocoResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
+from detbench.eval.voc_stream import VocEvaluator
 
 __all__ = [
     "COCO",
@@ -28,4 +36,9 @@ __all__ = [
     "evaluate_pr",
     "average_precision",
     "PRResult",
+    "CocoEvaluator",
+    "CocoResult",
+    "evaluate_shards",
+    "evaluate_distributed",
+    "VocEvaluator",
 ]

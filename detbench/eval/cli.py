@@ -4,12 +4,22 @@
 
     detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-thresholds T ...]
                   [--max-dets M ...] [--per-class] [--out results.json|results.csv]
+    detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
 
 ``coco`` prints pycocotools' 12-line summary (same numbers, see
 :class:`detbench.eval.COCOeval`); ``voc07``/``voc12`` print the VOC07 11-point or
 VOC2010+ all-point mAP, each with the other definitions computed from the same
 matches (:func:`detbench.eval.voc.evaluate_pr`). Timing of loading and
 evaluation is printed last. Also runnable as ``python -m detbench.eval.cli``.
+
+Several results files (or a quoted glob) are shards of one results set
+(coco protocol; every image's detections in one shard): they are streamed
+through :func:`detbench.eval.evaluate_shards` in this process, or evaluated on
+Dask with ``--workers N`` (a local cluster of N processes) or ``--scheduler
+ADDRESS`` (:func:`detbench.eval.evaluate_distributed`; the workers read the
+files). The numbers are the one-shot evaluation's; the line ``evaluated ...
+images, ... detections, ... shards`` says what was read, and ``--out`` JSON
+gains an ``evaluated`` entry.
 
 The lead wires :func:`add_eval_parser` / :func:`run_eval` into the
 ``detbench`` console script.
@@ -35,7 +45,13 @@ from detbench.eval.summary import STAT_NAMES  # noqa: E402 - the one table
 
 def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("gt", help="COCO ground-truth JSON (images, categories, annotations)")
-    p.add_argument("dt", help="COCO results JSON (a list of {image_id, category_id, bbox, score})")
+    p.add_argument(
+        "dt",
+        nargs="+",
+        help="COCO results JSON (a list of {image_id, category_id, bbox, score}); several files or a glob: shards",
+    )
+    p.add_argument("--workers", type=int, metavar="N", help="coco: evaluate the shards on a local Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="coco: evaluate the shards on this Dask scheduler")
     p.add_argument(
         "--protocol",
         choices=["coco", "voc07", "voc12"],
@@ -125,6 +141,46 @@ def _check_options(args: argparse.Namespace) -> None:
                 raise ValueError(f"--max-dets: each value must be an integer in [1, {MAX_DETS_LIMIT}], got {m}")
     if args.out:
         _check_writable(args.out)
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is not None and scheduler is not None:
+        raise ValueError("--workers and --scheduler: give one of them")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers: expected an integer >= 1, got {workers}")
+    if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.protocol != "coco":
+        raise ValueError("--workers/--scheduler and several results files: only with --protocol coco")
+    if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.compat:
+        raise ValueError("--compat: not available with --workers/--scheduler or several results files")
+
+
+def _results(args: argparse.Namespace) -> list:
+    return [args.dt] if isinstance(args.dt, (str, os.PathLike)) else list(args.dt)
+
+
+def _sharded(args: argparse.Namespace) -> bool:
+    dts = _results(args)
+    return (
+        getattr(args, "workers", None) is not None
+        or getattr(args, "scheduler", None) is not None
+        or len(dts) > 1
+        or any(c in os.fspath(dts[0]) for c in "*?[")
+    )
+
+
+def _run_sharded(args: argparse.Namespace) -> tuple[Any, float, float]:
+    """The coco protocol on results shards: (CocoResult, load seconds, evaluate seconds)."""
+    from detbench.eval import Params, evaluate_distributed, evaluate_shards
+
+    p = Params()
+    if args.iou_thresholds:
+        p.iouThrs = np.array(args.iou_thresholds, dtype=np.float64)
+    if args.max_dets:
+        p.maxDets = list(args.max_dets)
+    t0 = time.perf_counter()
+    if args.workers is not None or args.scheduler is not None:
+        res = evaluate_distributed(args.gt, _results(args), p, workers=args.workers, scheduler=args.scheduler)
+    else:
+        res = evaluate_shards(args.gt, _results(args), p)
+    return res, 0.0, time.perf_counter() - t0
 
 
 def _check_writable(path: str) -> None:
@@ -182,6 +238,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     try:
         _check_options(args)
+        if _sharded(args):
+            return _finish_sharded(args)
+        args.dt = _results(args)[0]
         t0 = time.perf_counter()
         gt = load_coco(args.gt)
         dt = gt.load_results(args.dt)
@@ -262,6 +321,34 @@ def run_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"detbench eval: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _finish_sharded(args: argparse.Namespace) -> int:
+    res, t_load, t_eval = _run_sharded(args)
+    print(res.summary)
+    print(f"evaluated {res.n_images} images, {res.n_detections} detections, {res.n_shards} shards")
+    table = res.per_class() if (args.per_class or args.out) else None
+    if args.per_class and table is not None:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.precision", 3):
+            print(table.to_string(index=False))
+    payload = {
+        "protocol": "coco",
+        "stats": {name: _clean(v) for name, v in zip(STAT_NAMES, res.stats)},
+        "iou_thresholds": [float(t) for t in np.asarray(res.params.iouThrs)],
+        "max_dets": [int(m) for m in res.params.maxDets],
+        "evaluated": {"images": res.n_images, "detections": res.n_detections, "shards": res.n_shards},
+        "timing_s": {"load": t_load, "evaluate": t_eval},
+    }
+    print(f"timing: load+evaluate {t_eval:0.3f}s (shards are read and matched together)")
+    if args.out:
+        try:
+            _write(args.out, payload, table)
+        except OSError as exc:
+            raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
+        print(f"wrote {args.out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
