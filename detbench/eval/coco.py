@@ -1,4 +1,4 @@
-"""COCO bbox evaluation: a drop-in for pycocotools' ``COCOeval``.
+"""COCO bbox and segm evaluation: a drop-in for pycocotools' ``COCOeval``.
 
 ::
 
@@ -53,7 +53,10 @@ Other differences (no number changes)
 * Mixed int/str image ids are accepted (sorted by type name, then value;
   pycocotools raises TypeError).
 * ``__str__`` returns the summary text (pycocotools' returns None, which fails).
-* ``iouType`` defaults to ``"bbox"``; "keypoints" is not supported.
+* ``iouType`` defaults to ``"bbox"``; ``"segm"`` evaluates masks (see
+  :mod:`detbench.eval.segm`; needs pycocotools ``COCO`` objects or
+  :class:`detbench.eval.COCO` for the ground truth, whose dicts hold the
+  segmentations); "keypoints" is not supported.
 * ``ious`` (pycocotools' per-(image, category) IoU matrices) is not kept, and
   ``accumulate()`` accepts changed ``recThrs`` only (other parameters need a
   new ``evaluate()``; pycocotools silently mis-indexes then).
@@ -101,6 +104,7 @@ from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.grouping import Prepared, prepare
 from detbench.eval.loader import CocoDataset, sorted_unique_ids
 from detbench.eval.matching import eval_imgs, make_settings
+from detbench.eval.segm import mask_iou_rows
 from detbench.eval.summary import compute_stats, per_class_table
 
 __all__ = ["COCOeval", "Params"]
@@ -181,7 +185,7 @@ class COCOeval:
         pycocotools ``COCO`` objects (ground truth, and results from
         ``cocoGt.loadRes``) or :class:`~detbench.eval.loader.CocoDataset`.
     iouType:
-        ``"bbox"`` (the only type supported).
+        ``"bbox"`` or ``"segm"`` (mask IoUs on run lengths, :mod:`detbench.eval.segm`).
     pycocotools_quirks:
         True (default): pycocotools' numbers, its quirks included (``stats[0]``
         at maxDets=100, id-based match bookkeeping with id 0, duplicate ids,
@@ -225,8 +229,8 @@ class COCOeval:
         verbose: bool = False,
         threads: int | None = None,
     ) -> None:
-        if iouType != "bbox":
-            raise ValueError(f"iouType: only 'bbox' is supported by detbench.eval.COCOeval, got {iouType!r}")
+        if iouType not in ("bbox", "segm"):
+            raise ValueError(f"iouType: 'bbox' or 'segm' are supported by detbench.eval.COCOeval, got {iouType!r}")
         if compat not in (None, "pycocotools"):
             raise ValueError(f"compat: expected None or 'pycocotools', got {compat!r}")
         self.cocoGt = cocoGt
@@ -276,8 +280,8 @@ class COCOeval:
         p = self.params
         if p.useSegm is not None:
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
-        if p.iouType != "bbox":
-            raise ValueError(f"params.iouType: only 'bbox' is supported, got {p.iouType!r}")
+        if p.iouType not in ("bbox", "segm"):
+            raise ValueError(f"params.iouType: 'bbox' or 'segm' are supported, got {p.iouType!r}")
         self._log(f"Evaluate annotation type *{p.iouType}*")
         if self.cocoGt is None or self.cocoDt is None:
             raise ValueError("COCOeval needs both cocoGt and cocoDt")
@@ -305,16 +309,7 @@ class COCOeval:
         if np.isnan(area).any():
             raise ValueError("params.areaRng: contains NaN")
         self.params = p
-        self._prep = prepare(
-            self.cocoGt,
-            self.cocoDt,
-            list(p.imgIds),
-            list(p.catIds),
-            bool(p.useCats),
-            compat=self.pycocotools_quirks,
-            cache=self.cache,
-            threads=self.threads,
-        )
+        self._prep = self._prepare(p, self.pycocotools_quirks)
         self._evalImgs = None
         self._paramsEval = _copy_params(p)
         self._result = None
@@ -323,6 +318,22 @@ class COCOeval:
             self._check_id_quirks()
         self.eval = {}
         self._log(f"DONE (t={time.time() - tic:0.2f}s).")
+
+    def _prepare(self, p: Any, compat: bool) -> Prepared:
+        prep = prepare(
+            self.cocoGt,
+            self.cocoDt,
+            list(p.imgIds),
+            list(p.catIds),
+            bool(p.useCats),
+            compat=compat,
+            cache=self.cache,
+            threads=self.threads,
+        )
+        if p.iouType == "segm":
+            d_iou, d_iou_off = mask_iou_rows(prep, self.cocoGt, self.cocoDt)
+            prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off)
+        return prep
 
     def _warn_quirk(self, quirk: str, text: str) -> None:
         if quirk in self._warned:
@@ -348,16 +359,7 @@ class COCOeval:
         if dup:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fixed = prepare(
-                    self.cocoGt,
-                    self.cocoDt,
-                    list(p.imgIds),
-                    list(p.catIds),
-                    bool(p.useCats),
-                    compat=False,
-                    cache=self.cache,
-                    threads=self.threads,
-                ).groups
+                fixed = self._prepare(p, False).groups
         else:
             fixed = gr._replace(g_idok=np.ones_like(gr.g_idok), d_idok=np.ones_like(gr.d_idok))
         out = evaluate_curves(fixed, make_settings(p, self._result_recthrs), threads=self.threads)

@@ -114,7 +114,22 @@ def prepare(
         seg_off = np.array([0, d.src.size], np.int64)
     gorder = segmented_desc_order(d.score, seg_off, threads=threads)
     groups = Groups(
-        n_img, g_off, g.box, g.area, g.flag, g_idok, d_off, d.box, d.area, d.score, d_idok, d.img, gorder, seg_off
+        n_img,
+        g_off,
+        g.box,
+        g.area,
+        g.flag,
+        g_idok,
+        d_off,
+        d.box,
+        d.area,
+        d.score,
+        d_idok,
+        d.img,
+        gorder,
+        seg_off,
+        np.zeros(0, np.float64),
+        np.zeros(0, np.int64),
     )
     return Prepared(
         groups=groups,

@@ -55,6 +55,9 @@ Groups = namedtuple(
         "d_img",  # int64 (D,): image position of every detection
         "gorder",  # int64 (D,): detections of every segment by decreasing score (stable)
         "seg_off",  # int64 (n_seg + 1): detections of segment s are seg_off[s]:seg_off[s + 1]
+        "d_iou",  # float64 (sum over detections of their group's G_g,): precomputed IoUs (segm), or empty
+        "d_iou_off",  # int64 (D,): detection d's IoUs with its group's ground truths start at d_iou[d_iou_off[d]];
+        # empty: IoUs from the boxes (bbox)
     ],
 )
 Groups.__doc__ = "The flat, grouped annotation arrays every evaluation kernel reads (fields documented in source)."
