@@ -492,7 +492,7 @@ def test_bad_params_and_types():
     c_gt = make_coco(gt)
     c_dt = quiet(c_gt.loadRes, dets)
     with pytest.raises(ValueError, match="iouType"):
-        COCOeval(c_gt, c_dt, "keypoints")  # segm is supported since issue 14
+        COCOeval(c_gt, c_dt, "bogus")
     with pytest.raises(ValueError, match="compat"):
         COCOeval(c_gt, c_dt, compat="yes")
     E = COCOeval(c_gt, c_dt)

@@ -34,7 +34,7 @@ def _bbox_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
     if h <= 0.0:
         return 0.0
     inter = w * h
-    if crowd:
+    if crowd == 1:
         u = da
     else:
         u = da + ga - inter
@@ -120,7 +120,7 @@ def _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd):
     row = di * ng
     for oi in range(ng):
         gi = gidx[oi]
-        if gtaken[oi] and not g_crowd[gs + gi]:
+        if gtaken[oi] and g_crowd[gs + gi] != 1:
             continue
         if m > -1 and gig[m] == 0 and gig[oi] == 1:
             break

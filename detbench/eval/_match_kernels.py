@@ -191,7 +191,7 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
     A = area_rng.shape[0]
     one = np.uint64(1)
     zero = np.uint64(0)
-    crowd1 = g_crowd[gs] != 0
+    crowd1 = g_crowd[gs] == 1
     for q in range(n_dyn):
         mq[q] = zero
     for t in range(T):

@@ -56,7 +56,7 @@ Other differences (no number changes)
 * ``iouType`` defaults to ``"bbox"``; ``"segm"`` evaluates masks (see
   :mod:`detbench.eval.segm`; needs pycocotools ``COCO`` objects or
   :class:`detbench.eval.COCO` for the ground truth, whose dicts hold the
-  segmentations); "keypoints" is not supported.
+  segmentations); ``"keypoints"`` evaluates OKS (:mod:`detbench.eval.keypoints`).
 * ``ious`` (pycocotools' per-(image, category) IoU matrices) is not kept, and
   ``accumulate()`` accepts changed ``recThrs`` only (other parameters need a
   new ``evaluate()``; pycocotools silently mis-indexes then).
@@ -102,6 +102,7 @@ from detbench._parallel import num_threads
 from detbench._validate import check_bool
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.grouping import Prepared, prepare
+from detbench.eval.keypoints import COCO_SIGMAS, oks_rows
 from detbench.eval.loader import CocoDataset, sorted_unique_ids
 from detbench.eval.matching import eval_imgs, make_settings
 from detbench.eval.segm import mask_iou_rows
@@ -111,7 +112,8 @@ __all__ = ["COCOeval", "Params"]
 
 
 class Params:
-    """Evaluation parameters, the fields of pycocotools' ``Params`` (bbox).
+    """Evaluation parameters, the fields of pycocotools' ``Params`` (bbox, segm; keypoints: maxDets ``[20]``,
+    areas ``all, medium, large`` and ``kpt_oks_sigmas``, pycocotools' 17 COCO sigmas).
 
     imgIds, catIds: ids to evaluate (default: all of the ground truth, sorted).
     iouThrs: IoU thresholds, default ``np.linspace(.5, .95, 10)``.
@@ -124,7 +126,7 @@ class Params:
 
     def __init__(self, iouType: str = "bbox") -> None:  # noqa: N803 - pycocotools' name
         if iouType not in ("bbox", "segm", "keypoints"):
-            raise ValueError(f"iouType: expected 'bbox', got {iouType!r}")
+            raise ValueError(f"iouType: expected 'bbox', 'segm' or 'keypoints', got {iouType!r}")
         self.imgIds: list = []
         self.catIds: list = []
         self.iouThrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
@@ -135,6 +137,11 @@ class Params:
         self.useCats = 1
         self.iouType = iouType
         self.useSegm = None
+        if iouType == "keypoints":
+            self.maxDets = [20]
+            self.areaRng = [[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]]
+            self.areaRngLbl = ["all", "medium", "large"]
+            self.kpt_oks_sigmas = COCO_SIGMAS.copy()
 
     def __repr__(self) -> str:
         return (
@@ -185,7 +192,8 @@ class COCOeval:
         pycocotools ``COCO`` objects (ground truth, and results from
         ``cocoGt.loadRes``) or :class:`~detbench.eval.loader.CocoDataset`.
     iouType:
-        ``"bbox"`` or ``"segm"`` (mask IoUs on run lengths, :mod:`detbench.eval.segm`).
+        ``"bbox"``, ``"segm"`` (mask IoUs on run lengths, :mod:`detbench.eval.segm`) or
+        ``"keypoints"`` (OKS, :mod:`detbench.eval.keypoints`).
     pycocotools_quirks:
         True (default): pycocotools' numbers, its quirks included (``stats[0]``
         at maxDets=100, id-based match bookkeeping with id 0, duplicate ids,
@@ -229,8 +237,8 @@ class COCOeval:
         verbose: bool = False,
         threads: int | None = None,
     ) -> None:
-        if iouType not in ("bbox", "segm"):
-            raise ValueError(f"iouType: 'bbox' or 'segm' are supported by detbench.eval.COCOeval, got {iouType!r}")
+        if iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError(f"iouType: expected 'bbox', 'segm' or 'keypoints', got {iouType!r}")
         if compat not in (None, "pycocotools"):
             raise ValueError(f"compat: expected None or 'pycocotools', got {compat!r}")
         self.cocoGt = cocoGt
@@ -280,8 +288,8 @@ class COCOeval:
         p = self.params
         if p.useSegm is not None:
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
-        if p.iouType not in ("bbox", "segm"):
-            raise ValueError(f"params.iouType: 'bbox' or 'segm' are supported, got {p.iouType!r}")
+        if p.iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError(f"params.iouType: expected 'bbox', 'segm' or 'keypoints', got {p.iouType!r}")
         self._log(f"Evaluate annotation type *{p.iouType}*")
         if self.cocoGt is None or self.cocoDt is None:
             raise ValueError("COCOeval needs both cocoGt and cocoDt")
@@ -333,6 +341,10 @@ class COCOeval:
         if p.iouType == "segm":
             d_iou, d_iou_off = mask_iou_rows(prep, self.cocoGt, self.cocoDt)
             prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off)
+        elif p.iouType == "keypoints":
+            sig = getattr(p, "kpt_oks_sigmas", COCO_SIGMAS)
+            d_iou, d_iou_off, crowd = oks_rows(prep, self.cocoGt, self.cocoDt, sig)
+            prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off, g_crowd=crowd)
         return prep
 
     def _warn_quirk(self, quirk: str, text: str) -> None:
@@ -439,13 +451,14 @@ class COCOeval:
             raise RuntimeError("Please run accumulate() first")
         quirks = self.pycocotools_quirks
         md = list(self.params.maxDets)
-        if quirks and len(md) < 3:
+        kps = self.params.iouType == "keypoints"
+        if quirks and len(md) < 3 and not kps:
             raise IndexError(
                 f"params.maxDets has {len(md)} entries: pycocotools' summarize() needs 3 (it raises IndexError); "
                 "COCOeval(..., pycocotools_quirks=False) summarizes any maxDets"
             )
         stats, lines = compute_stats(self.eval, self.params, quirks)
-        if quirks and md[2] != 100:
+        if quirks and not kps and md[2] != 100:
             fixed, _ = compute_stats(self.eval, self.params, False)
             if not np.array_equal(fixed[:1], stats[:1]):
                 self._warn_quirk(
