@@ -221,3 +221,17 @@ def test_segm_bad_input():
     victim["segmentation"] = dict(victim["segmentation"], counts="0~~~")
     with pytest.raises(ValueError, match=rf"detection id {victim['id']}: corrupt compressed RLE"):
         COCOeval(c_gt, c_dt, "segm", cache=False).evaluate()
+
+
+def test_segm_threads_identical():
+    gt = json.loads(GT_FILE.read_text())
+    dets = json.loads(SEGM_FILE.read_text())
+    c_gt = make_coco(gt, "pycocotools")
+    c_dt = quiet(c_gt.loadRes, dets)
+    out = []
+    for threads in (1, 2):
+        E = COCOeval(c_gt, c_dt, "segm", threads=threads)
+        E.evaluate()
+        E.accumulate()
+        out.append(E.eval["precision"])
+    assert np.array_equal(out[0], out[1])
