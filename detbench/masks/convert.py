@@ -77,27 +77,43 @@ def segmentations_to_rles(
     n = len(segms)
     hs = np.asarray(hs, np.int64).reshape(-1)
     ws = np.asarray(ws, np.int64).reshape(-1)
+    hs_l = hs.tolist()
+    ws_l = ws.tolist()
     h_out = hs.copy()
     w_out = ws.copy()
-    kind = np.zeros(n, np.int8)  # 0 polygons, 1 compressed, 2 uncompressed
+    kind = [0] * n  # 0 polygons, 1 compressed, 2 uncompressed
     poly_xy: list = []
     poly_len: list = []
-    poly_n = np.zeros(n, np.int64)
+    poly_ann: list = []
+    poly_n = [0] * n
     strings: list = []
     str_rows: list = []
     unc: list = []
     unc_rows: list = []
+    asarray = np.asarray
+    f64 = np.float64
     for k, s in enumerate(segms):
-        who = _name(ids, k, what)
-        if isinstance(s, dict):
-            if "counts" not in s:
-                raise ValueError(f"{who}: segmentation dict has no 'counts'")
-            sh, sw = _check_size(s, int(hs[k]), int(ws[k]), who)
-            h_out[k], w_out[k] = sh, sw
-            c = s["counts"]
-            if isinstance(c, (list, tuple, np.ndarray)):
+        if type(s) is dict or isinstance(s, dict):
+            c = s.get("counts")
+            if c is None:
+                raise ValueError(f"{_name(ids, k, what)}: segmentation dict has no 'counts'")
+            size = s.get("size")
+            h, w = hs_l[k], ws_l[k]
+            if not (type(size) is list and len(size) == 2 and size[0] == h and size[1] == w and h >= 0 and w >= 0):
+                h_out[k], w_out[k] = _check_size(s, h, w, _name(ids, k, what))
+            if type(c) is str:
                 try:
-                    arr = np.asarray(c, dtype=np.float64).reshape(-1)
+                    b = c.encode("ascii")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"{_name(ids, k, what)}: corrupt compressed RLE string (a character outside '0'..'o')"
+                    ) from None
+            elif type(c) is bytes:
+                b = c
+            elif isinstance(c, (list, tuple, np.ndarray)):
+                who = _name(ids, k, what)
+                try:
+                    arr = asarray(c, dtype=f64).reshape(-1)
                 except (TypeError, ValueError):
                     raise ValueError(f"{who}: uncompressed RLE counts must be numbers") from None
                 if arr.size and (not np.isfinite(arr).all() or (arr < 0).any() or (arr != np.round(arr)).any()):
@@ -107,16 +123,22 @@ def segmentations_to_rles(
                 kind[k] = 2
                 unc.append(arr.astype(np.uint32))
                 unc_rows.append(k)
+                continue
             else:
                 b = _bytes_of(c)
                 if b is None:
-                    raise ValueError(f"{who}: RLE counts must be a list, str or bytes, got {type(c).__name__}")
-                kind[k] = 1
-                strings.append(b)
-                str_rows.append(k)
+                    raise ValueError(
+                        f"{_name(ids, k, what)}: RLE counts must be a list, str or bytes, got {type(c).__name__}"
+                    )
+            kind[k] = 1
+            strings.append(b)
+            str_rows.append(k)
             continue
         if not isinstance(s, (list, tuple)) or len(s) == 0:
-            raise ValueError(f"{who}: segmentation must be a non-empty list of polygons or an RLE dict, got {s!r:.60}")
+            raise ValueError(
+                f"{_name(ids, k, what)}: segmentation must be a non-empty list of polygons or an RLE dict, "
+                f"got {s!r:.60}"
+            )
         if allow_boxes and not isinstance(s[0], (int, float)) and len(s[0]) == 4:
             polys = []
             for b in s:
@@ -125,24 +147,32 @@ def segmentations_to_rles(
             s = polys
         for j, p in enumerate(s):
             try:
-                arr = np.asarray(p, dtype=np.float64)
+                arr = asarray(p, dtype=f64)
             except (TypeError, ValueError):
-                raise ValueError(f"{who}: polygon {j} must be a flat list of numbers") from None
-            if arr.ndim != 1:
-                raise ValueError(f"{who}: polygon {j} must be a flat list [x0, y0, x1, y1, ...], got shape {arr.shape}")
-            if arr.size % 2:
-                raise ValueError(f"{who}: polygon {j} has an odd number of coordinates ({arr.size})")
-            if arr.size < 6:
-                raise ValueError(f"{who}: polygon {j} has {arr.size // 2} points; at least 3 are needed")
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{who}: polygon {j} has NaN or infinite coordinates")
-            if np.abs(arr).max() > 1e8:
-                raise ValueError(f"{who}: polygon {j} has coordinates beyond 1e8")
+                raise ValueError(f"{_name(ids, k, what)}: polygon {j} must be a flat list of numbers") from None
+            m = arr.size
+            if arr.ndim != 1 or m % 2 or m < 6:
+                who = _name(ids, k, what)
+                if arr.ndim != 1:
+                    raise ValueError(f"{who}: polygon {j} must be a flat list [x0, y0, x1, y1, ...], got {arr.shape}")
+                if m % 2:
+                    raise ValueError(f"{who}: polygon {j} has an odd number of coordinates ({m})")
+                raise ValueError(f"{who}: polygon {j} has {m // 2} points; at least 3 are needed")
             poly_xy.append(arr)
-            poly_len.append(arr.size)
+            poly_len.append(m)
+            poly_ann.append((k, j))
         poly_n[k] = len(s)
-        if hs[k] < 0:
-            raise ValueError(f"{who}: a polygon needs the image size")
+        if hs_l[k] < 0:
+            raise ValueError(f"{_name(ids, k, what)}: a polygon needs the image size")
+    kind = np.array(kind, np.int8)
+    poly_n = np.array(poly_n, np.int64)
+    xy = np.concatenate(poly_xy) if poly_xy else np.zeros(0, np.float64)
+    if xy.size and not (np.abs(xy).max() <= 1e8):  # also catches NaN
+        for (k, j), arr in zip(poly_ann, poly_xy):
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{_name(ids, k, what)}: polygon {j} has NaN or infinite coordinates")
+            if np.abs(arr).max() > 1e8:
+                raise ValueError(f"{_name(ids, k, what)}: polygon {j} has coordinates beyond 1e8")
     # polygons: one kernel call, then a union per annotation
     np_total = len(poly_len)
     p_off = np.zeros(np_total + 1, np.int64)
@@ -150,7 +180,6 @@ def segmentations_to_rles(
     rows_poly = np.flatnonzero(kind == 0)
     poly_h = np.repeat(hs[rows_poly], poly_n[rows_poly])
     poly_w = np.repeat(ws[rows_poly], poly_n[rows_poly])
-    xy = np.concatenate(poly_xy) if poly_xy else np.zeros(0, np.float64)
     pc, po = _k.polys_to_rles(xy, p_off, poly_h, poly_w)
     grp = np.zeros(rows_poly.size + 1, np.int64)
     np.cumsum(poly_n[rows_poly], out=grp[1:])
