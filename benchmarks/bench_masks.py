@@ -177,15 +177,15 @@ class MaskPrimitives:
         rles = [M.merge(M.frPyObjects(p, 160, 160)) for p in self.polys[:400]]
         self.dt, self.gt = rles[:200], rles[200:]
         self.crowd = np.zeros(200, np.uint8)
-        self.time_polygons()
-        self.time_iou()
+        self.time_polygons(impl)
+        self.time_iou(impl)
 
-    def time_polygons(self):
+    def time_polygons(self, impl):
         lib = self.lib
         for p in self.polys:
             lib.merge(lib.frPyObjects(p, 160, 160))
 
-    def time_iou(self):
+    def time_iou(self, impl):
         self.lib.iou(self.dt, self.gt, self.crowd)
 
 

@@ -474,3 +474,14 @@ def sums(cnts, off, out):
         for j in range(off[i], off[i + 1]):
             s += cnts[j]
         out[i] = s
+
+
+@jit
+def scatter_runs(cnts, off, rows, src, src_off):
+    """Copy RLE ``i`` of ``src``/``src_off`` to slot ``rows[i]`` of ``cnts``/``off``."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        o = off[r]
+        s0 = src_off[i]
+        for j in range(src_off[i + 1] - s0):
+            cnts[o + j] = src[s0 + j]

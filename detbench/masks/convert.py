@@ -173,41 +173,52 @@ def segmentations_to_rles(
                 raise ValueError(f"{_name(ids, k, what)}: polygon {j} has NaN or infinite coordinates")
             if np.abs(arr).max() > 1e8:
                 raise ValueError(f"{_name(ids, k, what)}: polygon {j} has coordinates beyond 1e8")
+    empty_runs = (np.zeros(0, np.uint32), np.zeros(1, np.int64))
     # polygons: one kernel call, then a union per annotation
-    np_total = len(poly_len)
-    p_off = np.zeros(np_total + 1, np.int64)
-    np.cumsum(poly_len, out=p_off[1:])
     rows_poly = np.flatnonzero(kind == 0)
-    poly_h = np.repeat(hs[rows_poly], poly_n[rows_poly])
-    poly_w = np.repeat(ws[rows_poly], poly_n[rows_poly])
-    pc, po = _k.polys_to_rles(xy, p_off, poly_h, poly_w)
-    grp = np.zeros(rows_poly.size + 1, np.int64)
-    np.cumsum(poly_n[rows_poly], out=grp[1:])
-    mc, mo = _k.merge_groups(pc, po, grp, False)
+    mc, mo = empty_runs
+    if rows_poly.size:
+        p_off = np.zeros(len(poly_len) + 1, np.int64)
+        np.cumsum(poly_len, out=p_off[1:])
+        poly_h = np.repeat(hs[rows_poly], poly_n[rows_poly])
+        poly_w = np.repeat(ws[rows_poly], poly_n[rows_poly])
+        pc, po = _k.polys_to_rles(xy, p_off, poly_h, poly_w)
+        grp = np.zeros(rows_poly.size + 1, np.int64)
+        np.cumsum(poly_n[rows_poly], out=grp[1:])
+        mc, mo = _k.merge_groups(pc, po, grp, False)
     # compressed strings: one kernel call
-    s_off = np.zeros(len(strings) + 1, np.int64)
-    np.cumsum([len(b) for b in strings], out=s_off[1:])
-    buf = np.frombuffer(b"".join(strings), np.uint8) if strings else np.zeros(0, np.uint8)
-    sc, so, err = _k.strings_to_rles(buf, s_off)
-    bad = np.flatnonzero(err)
-    if bad.size:
-        k = str_rows[int(bad[0])]
-        why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
-        raise ValueError(f"{_name(ids, k, what)}: corrupt compressed RLE string ({why[int(err[bad[0]])]})")
-    # assemble in annotation order
-    lens = np.zeros(n, np.int64)
-    lens[rows_poly] = np.diff(mo)
-    lens[np.asarray(str_rows, np.int64)] = np.diff(so)
-    lens[np.asarray(unc_rows, np.int64)] = [a.size for a in unc]
-    off = np.zeros(n + 1, np.int64)
-    np.cumsum(lens, out=off[1:])
-    cnts = np.empty(off[-1], np.uint32)
-    _scatter(cnts, off, rows_poly, mc, mo)
-    _scatter(cnts, off, np.asarray(str_rows, np.int64), sc, so)
-    if unc:
-        uo = np.zeros(len(unc) + 1, np.int64)
-        np.cumsum([a.size for a in unc], out=uo[1:])
-        _scatter(cnts, off, np.asarray(unc_rows, np.int64), np.concatenate(unc), uo)
+    sc, so = empty_runs
+    if strings:
+        s_off = np.zeros(len(strings) + 1, np.int64)
+        np.cumsum([len(b) for b in strings], out=s_off[1:])
+        buf = np.frombuffer(b"".join(strings), np.uint8)
+        sc, so, err = _k.strings_to_rles(buf, s_off)
+        bad = np.flatnonzero(err)
+        if bad.size:
+            k = str_rows[int(bad[0])]
+            why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
+            raise ValueError(f"{_name(ids, k, what)}: corrupt compressed RLE string ({why[int(err[bad[0]])]})")
+    # assemble in annotation order (one kind only: already in order)
+    if rows_poly.size == n:
+        cnts, off = mc, mo
+    elif len(strings) == n:
+        cnts, off = sc, so
+    else:
+        str_idx = np.asarray(str_rows, np.int64)
+        unc_idx = np.asarray(unc_rows, np.int64)
+        lens = np.zeros(n, np.int64)
+        lens[rows_poly] = np.diff(mo)
+        lens[str_idx] = np.diff(so)
+        lens[unc_idx] = [a.size for a in unc]
+        off = np.zeros(n + 1, np.int64)
+        np.cumsum(lens, out=off[1:])
+        cnts = np.empty(off[-1], np.uint32)
+        _k.scatter_runs(cnts, off, rows_poly, mc, mo)
+        _k.scatter_runs(cnts, off, str_idx, sc, so)
+        if unc:
+            uo = np.zeros(len(unc) + 1, np.int64)
+            np.cumsum([a.size for a in unc], out=uo[1:])
+            _k.scatter_runs(cnts, off, unc_idx, np.concatenate(unc), uo)
     out = Rles(cnts, off, h_out, w_out)
     tot = np.empty(n, np.int64)
     _k.sums(cnts, off, tot)
@@ -219,11 +230,6 @@ def segmentations_to_rles(
             f"{int(w_out[k])} = {int(h_out[k] * w_out[k])}"
         )
     return out
-
-
-def _scatter(cnts: np.ndarray, off: np.ndarray, rows: np.ndarray, src: np.ndarray, src_off: np.ndarray) -> None:
-    for i, r in enumerate(rows.tolist()):
-        cnts[off[r] : off[r + 1]] = src[src_off[i] : src_off[i + 1]]
 
 
 def rles_from_dicts(objs: list, what: str = "rle") -> Rles:

@@ -149,9 +149,9 @@ def iou(dt: Any, gt: Any, iscrowd: Any) -> Any:
         return out
     rd = rles_from_dicts(list(dl), "dt")
     rg = rles_from_dicts(list(gl), "gt")
-    bad = [(d, g) for d in range(len(dl)) for g in range(len(gl)) if (rd.h[d], rd.w[d]) != (rg.h[g], rg.w[g])]
-    if bad:
-        d, g = bad[0]
+    bad = np.argwhere((rd.h[:, None] != rg.h[None, :]) | (rd.w[:, None] != rg.w[None, :]))
+    if bad.size:
+        d, g = (int(v) for v in bad[0])
         raise ValueError(f"dt {d} and gt {g}: masks of different sizes ({rd.h[d]}x{rd.w[d]} vs {rg.h[g]}x{rg.w[g]})")
     return mask_iou_matrix(rd, rg, crowd)
 
