@@ -3,7 +3,9 @@ and ``pycocotools_quirks=False`` corrects them; VOC07's two 11-point samplings."
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import warnings
 
 import numpy as np
@@ -188,3 +190,16 @@ def test_voc07_points_tenths_and_arange():
     assert r_t.ap_voc07[0, 0] == tenths
     assert r_a.ap_voc07[0, 0] == ports
     assert r_t.ap_voc[0, 0] == r_a.ap_voc[0, 0]
+
+
+def test_cli_no_quirks_flag(tmp_path):
+    from detbench.data import DATA_DIR
+    from detbench.eval.cli import main
+
+    data = DATA_DIR / "coco-val2014-100"
+    gt, dt = str(data / "instances_val2014_100.json"), str(data / "instances_val2014_fakebbox100_results.json")
+    for extra in ([], ["--no-quirks"]):
+        out = tmp_path / f"out{len(extra)}.json"
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main([gt, dt, "--out", str(out), *extra]) == 0
+        assert out.exists()
