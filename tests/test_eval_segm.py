@@ -235,3 +235,20 @@ def test_segm_threads_identical():
         E.accumulate()
         out.append(E.eval["precision"])
     assert np.array_equal(out[0], out[1])
+
+
+def test_segm_on_detbench_coco_objects():
+    # detbench's COCO drop-in (ground truth and results); its loadRes reads bbox results, so the
+    # segmentation results carry their mask's box (pycocotools' loadRes then also takes area = w * h)
+    from detbench.eval import COCO as DetbenchCOCO
+
+    dets = json.loads(SEGM_FILE.read_text())
+    for d in dets:
+        d["bbox"] = M.toBbox(d["segmentation"]).tolist()
+    gt = json.loads(GT_FILE.read_text())
+    ref, _ = run_segm(gt, dets, summarize=False)
+    d_gt = DetbenchCOCO(str(GT_FILE))
+    E = COCOeval(d_gt, d_gt.loadRes(copy.deepcopy(dets)), "segm")
+    E.evaluate()
+    E.accumulate()
+    assert_same_eval(ref, E)
