@@ -164,3 +164,14 @@ def test_bad_input():
         dm.iou([dm.encode(np.ones((3, 3), np.uint8))], [dm.encode(np.ones((4, 3), np.uint8))], [0])
     with pytest.raises(ValueError, match="bimask"):
         dm.encode(np.zeros(5))
+
+
+def test_polygons_threads_identical():
+    rng = np.random.default_rng(5)
+    segs = [[rng.uniform(-5, 60, 2 * int(rng.integers(3, 8))).tolist()] for _ in range(2100)]
+    hs = np.full(len(segs), 50)
+    a = dm.segmentations_to_rles(segs, hs, hs + 7, threads=1)
+    b = dm.segmentations_to_rles(segs, hs, hs + 7, threads=3)
+    assert np.array_equal(a.cnts, b.cnts) and np.array_equal(a.off, b.off)
+    ref = M.frPyObjects([s[0] for s in segs[-50:]], 50, 57)
+    assert [r["counts"] for r in ref] == [d["counts"] for d in dm.fr_polygons([s[0] for s in segs[-50:]], 50, 57)]

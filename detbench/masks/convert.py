@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._parallel import num_threads, run_tasks_inline, split_range
 from detbench.masks import _rle_kernels as _k
 
 __all__ = ["Rles", "segmentations_to_rles", "rles_from_dicts", "rles_to_dicts"]
@@ -63,7 +64,14 @@ def _check_size(segm: dict, h: int, w: int, who: str) -> tuple[int, int]:
 
 
 def segmentations_to_rles(
-    segms: list, hs: Any, ws: Any, ids: Any = None, *, what: str = "annotation", allow_boxes: bool = False
+    segms: list,
+    hs: Any,
+    ws: Any,
+    ids: Any = None,
+    *,
+    what: str = "annotation",
+    allow_boxes: bool = False,
+    threads: int | None = None,
 ) -> Rles:
     """One :class:`Rles` for the segmentations ``segms`` (image sizes ``hs``/``ws``; -1: take the RLE's size).
 
@@ -72,7 +80,9 @@ def segmentations_to_rles(
     or a compressed one (``counts`` a str or bytes). ``ids`` names the
     annotations in error messages. ``allow_boxes``: a list whose first entry
     has 4 numbers is a list of ``[x, y, w, h]`` boxes (pycocotools'
-    ``frPyObjects`` rule) instead of an error.
+    ``frPyObjects`` rule) instead of an error. ``threads``: polygons are
+    rasterised in that many chunks on detbench's thread pool when there are
+    many (default ``numba.get_num_threads()``; the result does not depend on it).
     """
     n = len(segms)
     hs = np.asarray(hs, np.int64).reshape(-1)
@@ -182,7 +192,7 @@ def segmentations_to_rles(
         np.cumsum(poly_len, out=p_off[1:])
         poly_h = np.repeat(hs[rows_poly], poly_n[rows_poly])
         poly_w = np.repeat(ws[rows_poly], poly_n[rows_poly])
-        pc, po = _k.polys_to_rles(xy, p_off, poly_h, poly_w)
+        pc, po = _polys_to_rles(xy, p_off, poly_h, poly_w, threads)
         grp = np.zeros(rows_poly.size + 1, np.int64)
         np.cumsum(poly_n[rows_poly], out=grp[1:])
         mc, mo = _k.merge_groups(pc, po, grp, False)
@@ -230,6 +240,29 @@ def segmentations_to_rles(
             f"{int(w_out[k])} = {int(h_out[k] * w_out[k])}"
         )
     return out
+
+
+#: polygons at or above this many are rasterised on several threads
+_PARALLEL_POLYGONS = 2000
+
+
+def _polys_to_rles(xy: np.ndarray, p_off: np.ndarray, hs: np.ndarray, ws: np.ndarray, threads: int | None) -> tuple:
+    n = p_off.size - 1
+    n_par = num_threads(threads) if n >= _PARALLEL_POLYGONS else 1
+    if n_par <= 1:
+        return _k.polys_to_rles(xy, p_off, hs, ws)
+    pieces = split_range(n, n_par)
+    parts = run_tasks_inline(
+        [(lambda a=a, b=b: _k.polys_to_rles(xy, p_off[a : b + 1], hs[a:b], ws[a:b])) for a, b in pieces],
+        threads=n_par,
+    )
+    cnts = np.concatenate([c for c, _ in parts])
+    off = np.zeros(n + 1, np.int64)
+    pos = 0
+    for (a, b), (_, o) in zip(pieces, parts):
+        off[a + 1 : b + 1] = o[1:] + pos
+        pos += int(o[-1])
+    return cnts, off
 
 
 def rles_from_dicts(objs: list, what: str = "rle") -> Rles:
