@@ -101,7 +101,7 @@ import numpy as np
 from detbench._parallel import num_threads
 from detbench._validate import check_bool
 from detbench.eval.accumulate import evaluate_curves
-from detbench.eval.grouping import Prepared, prepare
+from detbench.eval.grouping import Prepared, ids_unique, prepare
 from detbench.eval.keypoints import COCO_SIGMAS, oks_rows
 from detbench.eval.loader import CocoDataset, sorted_unique_ids
 from detbench.eval.matching import eval_imgs, make_settings
@@ -552,14 +552,7 @@ def _copy_params(p: Any) -> Any:
 
 
 def _has_duplicates(ids: np.ndarray) -> bool:
-    if ids.size < 2:
-        return False
-    if ids.dtype != object:
-        return np.unique(ids).size != ids.size
-    try:
-        return len(set(ids.tolist())) != ids.size
-    except TypeError:
-        return False
+    return not ids_unique(ids)
 
 
 def _same(a: Any, b: Any) -> bool:
