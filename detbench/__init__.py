@@ -2,10 +2,12 @@
 
 NumPy arrays in, NumPy arrays out. Boxes are ``xyxy`` unless a function says
 otherwise (COCO files use ``xywh``). Every public function is importable from
-here; the evaluation harness lives in :mod:`detbench.eval` and the GPU kernels
-in :mod:`detbench.cuda`.
+here; the evaluation harness lives in :mod:`detbench.eval`, binary masks as
+run-length encodings (pycocotools.mask's API) in :mod:`detbench.masks` and the
+GPU kernels in :mod:`detbench.cuda`.
 """
 
+from detbench import masks  # noqa: F401 - the mask API, as ``detbench.masks``
 from detbench.anchors import (
     DEFAULT_BBOX_CLIP,
     ElbowResult,

@@ -76,6 +76,8 @@ def test_subpackages():
     assert callable(cuda.is_available)
     for name in ("box_iou", "roi_align", "nms"):
         assert callable(getattr(cuda, name))
+    for name in ("encode", "decode", "iou", "area", "to_bbox", "merge", "fr_py_objects", "frPyObjects", "toBbox"):
+        assert callable(getattr(detbench.masks, name)), name
 
 
 def test_import_does_not_compile_or_initialise_cuda():

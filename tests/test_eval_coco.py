@@ -133,7 +133,7 @@ def make_edge_dataset(seed: int) -> tuple[dict, list]:
     return gt, dets
 
 
-def run_both(gt: dict, dets: list, setup=None, *, compat=None, summarize=True):
+def run_both(gt: dict, dets: list, setup=None, *, compat=None, summarize=True, quirks=True):
     """Evaluate with pycocotools and detbench on fresh COCO objects; returns both evaluators."""
     c_gt = make_coco(gt, "pycocotools")
     c_dt = quiet(c_gt.loadRes, copy.deepcopy(dets))
@@ -142,7 +142,7 @@ def run_both(gt: dict, dets: list, setup=None, *, compat=None, summarize=True):
         o_gt = make_coco(gt)
         o_dt = o_gt.loadRes(copy.deepcopy(dets))
     ref = PyCOCOeval(c_gt, c_dt, "bbox")
-    ours = COCOeval(o_gt, o_dt, "bbox", compat=compat)
+    ours = COCOeval(o_gt, o_dt, "bbox", compat=compat, pycocotools_quirks=quirks)
     if setup is not None:
         setup(ref.params)
         setup(ours.params)
@@ -352,7 +352,7 @@ def test_annotation_id_zero():
     ref, ours_compat = run_both(gt, dets, compat="pycocotools")
     assert_same_eval(ref, ours_compat)
     assert np.array_equal(ours_compat.stats, ref.stats)
-    _, ours = run_both(gt, dets)
+    _, ours = run_both(gt, dets, quirks=False)
     assert ours.stats[1] == pytest.approx(1.0, abs=1e-12)  # both detections are correct
     assert ref.stats[1] < 0.99
 
@@ -372,7 +372,7 @@ def test_detection_id_zero_compat():
     ours.evaluate()
     ours.accumulate()
     assert_same_eval(ref, ours)
-    sensible = COCOeval(c_gt, c_dt, "bbox", cache=False)
+    sensible = COCOeval(c_gt, c_dt, "bbox", cache=False, pycocotools_quirks=False)
     sensible.evaluate()
     sensible.accumulate()
     # the duplicate detection is a false positive in detbench; pycocotools counts it
@@ -388,7 +388,7 @@ def test_duplicate_gt_ids_compat_and_warning():
     ref, ours = run_both(gt, dets, compat="pycocotools")
     assert_same_eval(ref, ours)
     with pytest.warns(UserWarning, match="duplicate ground-truth annotation ids"):
-        run_both(gt, dets)
+        run_both(gt, dets, quirks=False)
 
 
 def test_stats0_maxdets():
@@ -397,11 +397,11 @@ def test_stats0_maxdets():
     ref, ours_c = run_both(gt, dets, setup, compat="pycocotools")
     assert ours_c.stats[0] == ref.stats[0] == -1
     assert np.array_equal(ours_c.stats, ref.stats)
-    _, ours = run_both(gt, dets, setup)
+    _, ours = run_both(gt, dets, setup, quirks=False)
     assert ours.stats[0] == ours.stats[0] and ours.stats[0] > -1
     assert "maxDets=150" in ours.summary.splitlines()[0]
     # fewer than 3 maxDets: pycocotools raises IndexError; detbench summarizes
-    _, ours2 = run_both(gt, dets, lambda p: setattr(p, "maxDets", [10]), summarize=False)
+    _, ours2 = run_both(gt, dets, lambda p: setattr(p, "maxDets", [10]), summarize=False, quirks=False)
     quiet(ours2.summarize)
     assert len(ours2.stats) == 12
     with pytest.raises(IndexError):
@@ -492,7 +492,7 @@ def test_bad_params_and_types():
     c_gt = make_coco(gt)
     c_dt = quiet(c_gt.loadRes, dets)
     with pytest.raises(ValueError, match="iouType"):
-        COCOeval(c_gt, c_dt, "segm")
+        COCOeval(c_gt, c_dt, "bogus")
     with pytest.raises(ValueError, match="compat"):
         COCOeval(c_gt, c_dt, compat="yes")
     E = COCOeval(c_gt, c_dt)

@@ -277,7 +277,24 @@ def evaluate_segments_prange(gr, st, segs, part_off, sizes, out):
     Numba's parallel loops cannot capture tuples, so the records are taken
     apart here and rebuilt inside the loop body.
     """
-    n_img, g_off, g_box, g_area, g_crowd, g_idok, d_off, d_box, d_area, d_score, d_idok, d_img, gorder, seg_off = gr
+    (
+        n_img,
+        g_off,
+        g_box,
+        g_area,
+        g_crowd,
+        g_idok,
+        d_off,
+        d_box,
+        d_area,
+        d_score,
+        d_idok,
+        d_img,
+        gorder,
+        seg_off,
+        d_iou,
+        d_iou_off,
+    ) = gr
     iou_thr, area_rng, max_dets, rec_thr, rec_sorted = st
     precision, recall, scores = out
     max_len, max_g, max_nd, max_iou = sizes
@@ -286,7 +303,22 @@ def evaluate_segments_prange(gr, st, segs, part_off, sizes, out):
     T = iou_thr.shape[0]
     for p in prange(part_off.shape[0] - 1):
         gr_p = Groups(
-            n_img, g_off, g_box, g_area, g_crowd, g_idok, d_off, d_box, d_area, d_score, d_idok, d_img, gorder, seg_off
+            n_img,
+            g_off,
+            g_box,
+            g_area,
+            g_crowd,
+            g_idok,
+            d_off,
+            d_box,
+            d_area,
+            d_score,
+            d_idok,
+            d_img,
+            gorder,
+            seg_off,
+            d_iou,
+            d_iou_off,
         )
         st_p = Settings(iou_thr, area_rng, max_dets, rec_thr, rec_sorted)
         ws = _new_workspace(max_len, max_g, max_nd, max_iou, n_img, A, M, T)

@@ -34,7 +34,7 @@ def _bbox_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
     if h <= 0.0:
         return 0.0
     inter = w * h
-    if crowd:
+    if crowd == 1:
         u = da
     else:
         u = da + ga - inter
@@ -42,8 +42,19 @@ def _bbox_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
 
 
 @jit(inline="always")
-def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf):
-    # iou_buf[di * ng + gi]: IoU of the di-th ranked detection with ground truth gs + gi
+def _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, d_iou, d_iou_off, iou_buf):
+    # iou_buf[di * ng + gi]: IoU of the di-th ranked detection with ground truth gs + gi;
+    # from the boxes (bbIou), or copied from precomputed rows (d_iou_off not empty:
+    # detection d's IoUs with its group's ground truths are d_iou[d_iou_off[d]:][:ng],
+    # e.g. mask IoUs for segm)
+    if d_iou_off.shape[0] > 0:
+        for di in range(nd):
+            d = gsorted[ds + di]
+            o = d_iou_off[d]
+            row = di * ng
+            for gi in range(ng):
+                iou_buf[row + gi] = d_iou[o + gi]
+        return
     for di in range(nd):
         d = gsorted[ds + di]
         dx = d_box[d, 0]
@@ -109,7 +120,7 @@ def _match_one(di, ng, thr, iou_buf, gidx, gig, gtaken, gs, g_crowd):
     row = di * ng
     for oi in range(ng):
         gi = gidx[oi]
-        if gtaken[oi] and not g_crowd[gs + gi]:
+        if gtaken[oi] and g_crowd[gs + gi] != 1:
             continue
         if m > -1 and gig[m] == 0 and gig[oi] == 1:
             break
@@ -182,7 +193,7 @@ def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig
             if ng == 0 and nd == 0:
                 continue
             if ng > 0 and nd > 0:
-                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+                _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, gr.d_iou, gr.d_iou_off, iou_buf)
             for a in range(A):
                 lo_a = area_rng[a, 0]
                 hi_a = area_rng[a, 1]

@@ -149,7 +149,7 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
         nd = min(d_off[g + 1] - d_off[g], max_last)
         if nd == 0:
             continue
-        _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+        _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, gr.d_iou, gr.d_iou_off, iou_buf)
         for di in range(nd):
             best = _best_iou(iou_buf, di * ng, ng)
             if best >= thr_min:
@@ -191,7 +191,7 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
     A = area_rng.shape[0]
     one = np.uint64(1)
     zero = np.uint64(0)
-    crowd1 = g_crowd[gs] != 0
+    crowd1 = g_crowd[gs] == 1
     for q in range(n_dyn):
         mq[q] = zero
     for t in range(T):
@@ -381,7 +381,7 @@ def _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt):
     if ng == 1 and T <= 64:
         _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt)
         return
-    _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, iou_buf)
+    _group_ious(ds, nd, gs, ng, gsorted, d_box, g_box, g_crowd, gr.d_iou, gr.d_iou_off, iou_buf)
     for q in range(n_dyn):
         row = dl_di[q] * ng
         max_iou[q] = _best_iou(iou_buf, row, ng)

@@ -139,7 +139,7 @@ def pr_match(dets, gts, rule, status, tmp):
 
 
 @jit
-def pr_accumulate(status, scores_sorted, cls_off, n_pos, rec101, out):
+def pr_accumulate(status, scores_sorted, cls_off, n_pos, rec101, rec11, out):
     """COCO-101, VOC07 11-point and VOC2010+ all-point AP from one status sequence per (class, threshold).
 
     ``status`` (T, N) follows ``scores_sorted`` (class by class, decreasing
@@ -149,8 +149,9 @@ def pr_accumulate(status, scores_sorted, cls_off, n_pos, rec101, out):
     * COCO-101 (pycocotools): precision tp/(tp+fp+spacing(1)), its upper
       envelope, sampled at the first detection with recall >= r for the 101
       ``rec101`` points, mean with 0 past the last recall.
-    * VOC07: mean over r in {0, .1, ..., 1} of max precision tp/(tp+fp) at
-      recall >= r (0 if none).
+    * VOC07: mean over the 11 recall points ``rec11`` (the exact tenths, or
+      ``np.arange(0, 1.1, 0.1)``) of max precision tp/(tp+fp) at recall >= r
+      (0 if none), summed as p / 11 in order.
     * VOC2010+: area under the envelope of (recall, precision) with sentinels
       (0, 0) and (1, 0), summed where recall changes.
     * best F1 = 2PR/(P+R) over score cut-offs that do not split tied scores;
@@ -240,8 +241,8 @@ def pr_accumulate(status, scores_sorted, cls_off, n_pos, rec101, out):
             ap_coco[k, t] = s / R
             # VOC07 11-point: max precision at recall >= r
             s = 0.0
-            for ri in range(11):
-                r = ri / 10.0
+            for ri in range(rec11.shape[0]):
+                r = rec11[ri]
                 best = 0.0
                 for i in range(n):
                     if rc_c[i] >= r and pr_v[i] > best:

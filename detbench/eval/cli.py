@@ -81,7 +81,12 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument(
         "--compat",
         action="store_true",
-        help="coco: reproduce pycocotools' quirks (stats[0] at maxDets=100, annotation id 0)",
+        help="coco: reproduce pycocotools' quirks (the default; kept for old command lines)",
+    )
+    p.add_argument(
+        "--no-quirks",
+        action="store_true",
+        help="coco: correct pycocotools' quirks (stats[0] at maxDets=100, annotation id 0, duplicate ids)",
     )
     return p
 
@@ -258,7 +263,7 @@ def run_eval(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         table = None
         if args.protocol == "coco":
-            E = COCOeval(gt, dt, "bbox", compat="pycocotools" if args.compat else None)
+            E = COCOeval(gt, dt, "bbox", pycocotools_quirks=bool(args.compat or not args.no_quirks))
             if args.iou_thresholds:
                 E.params.iouThrs = np.array(args.iou_thresholds, dtype=np.float64)
             if args.max_dets:

@@ -1,4 +1,4 @@
-"""COCO bbox evaluation: a drop-in for pycocotools' ``COCOeval``.
+"""COCO bbox and segm evaluation: a drop-in for pycocotools' ``COCOeval``.
 
 ::
 
@@ -22,22 +22,41 @@ area ranges inclusive at both ends, greedy matching from ``min(t, 1 - 1e-10)``,
 ``np.spacing(1)`` in the precision, recall sampled with ``searchsorted(...,
 "left")`` and -1 for absent entries.
 
-Where detbench differs from pycocotools (``compat="pycocotools"`` restores it)
-----------------------------------------------------------------------------
-* ``stats[0]`` uses the same maxDets as the other AP entries
-  (``maxDets[2]``, or the last when fewer than 3 are given). pycocotools hard-wires
-  100 (giving -1 when 100 is not in ``maxDets``) and raises IndexError for
-  fewer than 3 maxDets.
-* Annotation ids do not matter: matches are tracked by position. pycocotools
-  stores ids, so a ground truth with id 0 matched by a detection counts as a
-  false positive, and a detection with id <= 0 does not mark its ground truth as
-  taken. Duplicate annotation ids are evaluated as given (pycocotools evaluates
-  the last annotation with that id once per occurrence); a warning is issued.
-* ``accumulate()`` does not change ``params.catIds`` to ``[-1]`` when
-  ``useCats=0``; with ``useCats=0`` duplicated ``catIds`` are used once.
-* Mixed int/str image ids are accepted (sorted by type name, then value).
+pycocotools' quirks (the default) and ``pycocotools_quirks=False``
+------------------------------------------------------------------
+By default (``pycocotools_quirks=True``) the numbers are pycocotools', quirks
+included. Each known quirk, and what ``pycocotools_quirks=False`` does instead:
+
+* ``stats[0]`` at maxDets=100: pycocotools hard-wires 100 for the first AP
+  (giving -1 when 100 is not in ``maxDets``) and raises IndexError for fewer
+  than 3 maxDets. Corrected: the same maxDets as the other AP entries
+  (``maxDets[2]``, or the last when fewer than 3 are given).
+* Annotation id 0: pycocotools records matches by annotation id with 0 meaning
+  "unmatched", so a ground truth with id 0 matched by a detection stays
+  unmatched (its detection counts as a false positive), and a detection with id
+  <= 0 does not mark its ground truth as taken. Corrected: matches are tracked
+  by position; ids do not matter.
+* Duplicate annotation ids: pycocotools evaluates the last annotation with a
+  repeated id once per occurrence. Corrected: every annotation once (a warning
+  says the ids repeat).
+* ``accumulate()`` sets ``params.catIds`` to ``[-1]`` when ``useCats=0``.
+  Corrected: left alone, and duplicated ``catIds`` are used once.
+
+When one of the first three changes a number under the default, a
+``UserWarning`` names the quirk and the option (once per quirk and
+``COCOeval`` object; the id and duplicate checks evaluate the corrected way too,
+only when such ids are present). ``compat="pycocotools"`` (the earlier
+spelling) is the same as ``pycocotools_quirks=True``.
+
+Other differences (no number changes)
+-------------------------------------
+* Mixed int/str image ids are accepted (sorted by type name, then value;
+  pycocotools raises TypeError).
 * ``__str__`` returns the summary text (pycocotools' returns None, which fails).
-* ``iouType`` defaults to ``"bbox"``; "segm"/"keypoints" are not supported.
+* ``iouType`` defaults to ``"bbox"``; ``"segm"`` evaluates masks (see
+  :mod:`detbench.eval.segm`; needs pycocotools ``COCO`` objects or
+  :class:`detbench.eval.COCO` for the ground truth, whose dicts hold the
+  segmentations); ``"keypoints"`` evaluates OKS (:mod:`detbench.eval.keypoints`).
 * ``ious`` (pycocotools' per-(image, category) IoU matrices) is not kept, and
   ``accumulate()`` accepts changed ``recThrs`` only (other parameters need a
   new ``evaluate()``; pycocotools silently mis-indexes then).
@@ -73,24 +92,29 @@ import copy
 import datetime
 import numbers
 import time
+import warnings
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 
 from detbench._parallel import num_threads
+from detbench._validate import check_bool
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.annotations import sorted_unique_ids
-from detbench.eval.grouping import Prepared, prepare
+from detbench.eval.grouping import Prepared, ids_unique, prepare
+from detbench.eval.keypoints import COCO_SIGMAS, oks_rows
 from detbench.eval.loader import CocoDataset
 from detbench.eval.matching import eval_imgs, make_settings
+from detbench.eval.segm import mask_iou_rows
 from detbench.eval.summary import compute_stats, per_class_table
 
 __all__ = ["COCOeval", "Params"]
 
 
 class Params:
-    """Evaluation parameters, the fields of pycocotools' ``Params`` (bbox).
+    """Evaluation parameters, the fields of pycocotools' ``Params`` (bbox, segm; keypoints: maxDets ``[20]``,
+    areas ``all, medium, large`` and ``kpt_oks_sigmas``, pycocotools' 17 COCO sigmas).
 
     imgIds, catIds: ids to evaluate (default: all of the ground truth, sorted).
     iouThrs: IoU thresholds, default ``np.linspace(.5, .95, 10)``.
@@ -103,7 +127,7 @@ class Params:
 
     def __init__(self, iouType: str = "bbox") -> None:  # noqa: N803 - pycocotools' name
         if iouType not in ("bbox", "segm", "keypoints"):
-            raise ValueError(f"iouType: expected 'bbox', got {iouType!r}")
+            raise ValueError(f"iouType: expected 'bbox', 'segm' or 'keypoints', got {iouType!r}")
         self.imgIds: list = []
         self.catIds: list = []
         self.iouThrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
@@ -114,6 +138,11 @@ class Params:
         self.useCats = 1
         self.iouType = iouType
         self.useSegm = None
+        if iouType == "keypoints":
+            self.maxDets = [20]
+            self.areaRng = [[0**2, 1e5**2], [32**2, 96**2], [96**2, 1e5**2]]
+            self.areaRngLbl = ["all", "medium", "large"]
+            self.kpt_oks_sigmas = COCO_SIGMAS.copy()
 
     def __repr__(self) -> str:
         return (
@@ -164,11 +193,16 @@ class COCOeval:
         pycocotools ``COCO`` objects (ground truth, and results from
         ``cocoGt.loadRes``) or :class:`~detbench.eval.loader.CocoDataset`.
     iouType:
-        ``"bbox"`` (the only type supported).
+        ``"bbox"``, ``"segm"`` (mask IoUs on run lengths, :mod:`detbench.eval.segm`) or
+        ``"keypoints"`` (OKS, :mod:`detbench.eval.keypoints`).
+    pycocotools_quirks:
+        True (default): pycocotools' numbers, its quirks included (``stats[0]``
+        at maxDets=100, id-based match bookkeeping with id 0, duplicate ids,
+        catIds mutation; see the module docstring), with a warning when one
+        changes a number. False: the corrected behaviour.
     compat:
-        ``None`` (default) or ``"pycocotools"`` to reproduce pycocotools where it
-        is wrong (see the module docstring): ``stats[0]`` at maxDets=100,
-        id-based matching bookkeeping (id 0), duplicate ids, catIds mutation.
+        ``None`` (default) or ``"pycocotools"`` (the earlier spelling of
+        ``pycocotools_quirks=True``; it overrides ``pycocotools_quirks``).
     cache:
         reuse the arrays pulled out of a ``COCO`` object by an earlier
         evaluation of the same object (default True).
@@ -198,18 +232,22 @@ class COCOeval:
         cocoDt: Any = None,  # noqa: N803
         iouType: str = "bbox",  # noqa: N803
         *,
+        pycocotools_quirks: bool = True,
         compat: str | None = None,
         cache: bool = True,
         verbose: bool = False,
         threads: int | None = None,
     ) -> None:
-        if iouType != "bbox":
-            raise ValueError(f"iouType: only 'bbox' is supported by detbench.eval.COCOeval, got {iouType!r}")
+        if iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError(f"iouType: expected 'bbox', 'segm' or 'keypoints', got {iouType!r}")
         if compat not in (None, "pycocotools"):
             raise ValueError(f"compat: expected None or 'pycocotools', got {compat!r}")
         self.cocoGt = cocoGt
         self.cocoDt = cocoDt
-        self.compat = compat
+        quirks = check_bool(pycocotools_quirks, "pycocotools_quirks") or compat == "pycocotools"
+        self.pycocotools_quirks = quirks
+        self.compat = "pycocotools" if quirks else None
+        self._warned: set = set()
         self.cache = bool(cache)
         self.verbose = bool(verbose)
         self.threads = threads if threads is None else num_threads(threads)
@@ -225,10 +263,12 @@ class COCOeval:
         if cocoGt is not None:
             img_ids = cocoGt.getImgIds()
             cat_ids = cocoGt.getCatIds()
-            if compat == "pycocotools":
+            try:
+                if not quirks:
+                    raise TypeError
                 self.params.imgIds = sorted(img_ids)
                 self.params.catIds = sorted(cat_ids)
-            else:
+            except TypeError:  # mixed id types (pycocotools fails) or corrected mode
                 self.params.imgIds = sorted_unique_ids(img_ids)
                 self.params.catIds = sorted_unique_ids(cat_ids)
 
@@ -249,8 +289,8 @@ class COCOeval:
         p = self.params
         if p.useSegm is not None:
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
-        if p.iouType != "bbox":
-            raise ValueError(f"params.iouType: only 'bbox' is supported, got {p.iouType!r}")
+        if p.iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError(f"params.iouType: expected 'bbox', 'segm' or 'keypoints', got {p.iouType!r}")
         self._log(f"Evaluate annotation type *{p.iouType}*")
         if self.cocoGt is None or self.cocoDt is None:
             raise ValueError("COCOeval needs both cocoGt and cocoDt")
@@ -278,22 +318,83 @@ class COCOeval:
         if np.isnan(area).any():
             raise ValueError("params.areaRng: contains NaN")
         self.params = p
-        self._prep = prepare(
+        self._prep = self._prepare(p, self.pycocotools_quirks)
+        self._evalImgs = None
+        self._paramsEval = _copy_params(p)
+        self._result = None
+        self._run_core(np.asarray(p.recThrs, dtype=np.float64))
+        if self.pycocotools_quirks:
+            self._check_id_quirks()
+        self.eval = {}
+        self._log(f"DONE (t={time.time() - tic:0.2f}s).")
+
+    def _prepare(self, p: Any, compat: bool) -> Prepared:
+        prep = prepare(
             self.cocoGt,
             self.cocoDt,
             list(p.imgIds),
             list(p.catIds),
             bool(p.useCats),
-            compat=self.compat == "pycocotools",
+            compat=compat,
             cache=self.cache,
             threads=self.threads,
         )
-        self._evalImgs = None
-        self._paramsEval = _copy_params(p)
-        self._result = None
-        self._run_core(np.asarray(p.recThrs, dtype=np.float64))
-        self.eval = {}
-        self._log(f"DONE (t={time.time() - tic:0.2f}s).")
+        if p.iouType == "segm":
+            d_iou, d_iou_off = mask_iou_rows(prep, self.cocoGt, self.cocoDt)
+            prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off)
+        elif p.iouType == "keypoints":
+            sig = getattr(p, "kpt_oks_sigmas", COCO_SIGMAS)
+            d_iou, d_iou_off, crowd = oks_rows(prep, self.cocoGt, self.cocoDt, sig)
+            prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off, g_crowd=crowd)
+        return prep
+
+    def _warn_quirk(self, quirk: str, text: str) -> None:
+        if quirk in self._warned:
+            return
+        self._warned.add(quirk)
+        warnings.warn(
+            f"pycocotools quirk '{quirk}' changes the result: {text}; COCOeval(..., pycocotools_quirks=False) "
+            "gives the corrected numbers",
+            UserWarning,
+            stacklevel=4,
+        )
+
+    def _check_id_quirks(self) -> None:
+        # the id-0 and duplicate-id quirks: evaluate the corrected way too, only
+        # when such ids are present, and warn when a number differs
+        prep = self._prep
+        gr = prep.groups
+        id0 = not (gr.g_idok.all() and gr.d_idok.all())
+        dup = _has_duplicates(prep.gt_ann.ids) or _has_duplicates(prep.dt_ann.ids)
+        if not (id0 or dup):
+            return
+        p = self._paramsEval
+        if dup:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fixed = self._prepare(p, False).groups
+        else:
+            fixed = gr._replace(g_idok=np.ones_like(gr.g_idok), d_idok=np.ones_like(gr.d_idok))
+        out = evaluate_curves(fixed, make_settings(p, self._result_recthrs), threads=self.threads)
+        mine = self._result
+        same = (
+            np.array_equal(mine[0], out.precision.transpose(2, 4, 0, 1, 3))
+            and np.array_equal(mine[1], out.recall.transpose(2, 0, 1, 3))
+            and np.array_equal(mine[2], out.scores.transpose(2, 4, 0, 1, 3))
+        )
+        if same:
+            return
+        if id0:
+            self._warn_quirk(
+                "annotation id 0",
+                "pycocotools records matches by annotation id with 0 meaning unmatched, so a ground truth with "
+                "id 0 (or a detection with id <= 0) is never marked as matched",
+            )
+        if dup:
+            self._warn_quirk(
+                "duplicate annotation ids",
+                "pycocotools evaluates the last annotation with a repeated id once per occurrence",
+            )
 
     def _run_core(self, rec_thrs: np.ndarray) -> None:
         # match + accumulate; the kernel writes (K, A, T, M, R) buffers
@@ -332,7 +433,7 @@ class COCOeval:
         if self._result is None or not np.array_equal(rec, self._result_recthrs):
             self._run_core(rec)
         precision, recall, scores = self._result
-        if self.compat == "pycocotools" and not p.useCats:
+        if self.pycocotools_quirks and not p.useCats:
             p.catIds = [-1]
         T, R, K, A, M = precision.shape
         self.eval = {
@@ -349,7 +450,24 @@ class COCOeval:
     def _compute_stats(self) -> tuple[np.ndarray, list[str]]:
         if not self.eval:
             raise RuntimeError("Please run accumulate() first")
-        return compute_stats(self.eval, self.params, self.compat == "pycocotools")
+        quirks = self.pycocotools_quirks
+        md = list(self.params.maxDets)
+        kps = self.params.iouType == "keypoints"
+        if quirks and len(md) < 3 and not kps:
+            raise IndexError(
+                f"params.maxDets has {len(md)} entries: pycocotools' summarize() needs 3 (it raises IndexError); "
+                "COCOeval(..., pycocotools_quirks=False) summarizes any maxDets"
+            )
+        stats, lines = compute_stats(self.eval, self.params, quirks)
+        if quirks and not kps and md[2] != 100:
+            fixed, _ = compute_stats(self.eval, self.params, False)
+            if not np.array_equal(fixed[:1], stats[:1]):
+                self._warn_quirk(
+                    "stats[0] at maxDets=100",
+                    f"pycocotools computes stats[0] (AP) at maxDets=100 whatever params.maxDets says "
+                    f"(-1 when 100 is absent; maxDets here: {md})",
+                )
+        return stats, lines
 
     def summarize(self) -> None:
         """Compute ``self.stats`` (the 12 COCO numbers) and print the table like pycocotools.
@@ -432,6 +550,10 @@ def _copy_params(p: Any) -> Any:
             else:
                 setattr(q, name, value.copy())  # ids and numbers are immutable
     return q
+
+
+def _has_duplicates(ids: np.ndarray) -> bool:
+    return not ids_unique(ids)
 
 
 def _same(a: Any, b: Any) -> bool:

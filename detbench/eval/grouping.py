@@ -23,7 +23,7 @@ from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_key
 from detbench.eval.annotations import annotations_of, positions
 from detbench.eval.matching import Groups
 
-__all__ = ["Rows", "Prepared", "prepare", "group_rows"]
+__all__ = ["Rows", "Prepared", "prepare", "group_rows", "ids_unique"]
 
 Rows = namedtuple(
     "Rows",
@@ -114,7 +114,22 @@ def prepare(
         seg_off = np.array([0, d.src.size], np.int64)
     gorder = segmented_desc_order(d.score, seg_off, threads=threads)
     groups = Groups(
-        n_img, g_off, g.box, g.area, g.flag, g_idok, d_off, d.box, d.area, d.score, d_idok, d.img, gorder, seg_off
+        n_img,
+        g_off,
+        g.box,
+        g.area,
+        g.flag,
+        g_idok,
+        d_off,
+        d.box,
+        d.area,
+        d.score,
+        d_idok,
+        d.img,
+        gorder,
+        seg_off,
+        np.zeros(0, np.float64),
+        np.zeros(0, np.int64),
     )
     return Prepared(
         groups=groups,
@@ -206,6 +221,20 @@ def group_rows(
     return offsets, r_out
 
 
+def ids_unique(ids: np.ndarray) -> bool:
+    """True if no annotation id repeats (O(N) when the ids increase, as ``loadRes`` numbers them)."""
+    if ids.size < 2:
+        return True
+    if ids.dtype != object:
+        if bool(np.all(ids[1:] > ids[:-1])):
+            return True
+        return np.unique(ids).size == ids.size
+    try:
+        return len(set(ids.tolist())) == ids.size
+    except TypeError:
+        return True
+
+
 def _truthy(ids: np.ndarray) -> np.ndarray:
     if ids.dtype != object:
         return ids != 0
@@ -253,7 +282,7 @@ def _pycocotools_duplicates(
     (``COCO.anns`` is a dict). Returns the new source indices and positions.
     """
     n = ids.size
-    if n < 2:
+    if n < 2 or ids_unique(ids):
         return src, ip, cp
     if ids.dtype != object:
         uniq, inv = np.unique(ids, return_inverse=True)

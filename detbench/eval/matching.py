@@ -45,7 +45,8 @@ Groups = namedtuple(
         "g_off",  # int64 (n_groups + 1): ground truths of group g are g_off[g]:g_off[g + 1]
         "g_box",  # float64 (G, 4): xywh boxes of the ground truths, in group order
         "g_area",  # float64 (G,): their areas (the annotations' ``area``)
-        "g_crowd",  # uint8 (G,): iscrowd flags
+        "g_crowd",  # uint8 (G,): 0 regular, 1 crowd (ignored; matched any number of times), 2 ignored but not a
+        # crowd (keypoints: num_keypoints == 0)
         "g_idok",  # uint8 (G,): 1 where a match with this ground truth counts as a TP (id rule)
         "d_off",  # int64 (n_groups + 1): detections of group g are d_off[g]:d_off[g + 1]
         "d_box",  # float64 (D, 4): xywh boxes of the detections, in group order
@@ -55,6 +56,9 @@ Groups = namedtuple(
         "d_img",  # int64 (D,): image position of every detection
         "gorder",  # int64 (D,): detections of every segment by decreasing score (stable)
         "seg_off",  # int64 (n_seg + 1): detections of segment s are seg_off[s]:seg_off[s + 1]
+        "d_iou",  # float64 (sum over detections of their group's G_g,): precomputed IoUs (segm), or empty
+        "d_iou_off",  # int64 (D,): detection d's IoUs with its group's ground truths start at d_iou[d_iou_off[d]];
+        # empty: IoUs from the boxes (bbox)
     ],
 )
 Groups.__doc__ = "The flat, grouped annotation arrays every evaluation kernel reads (fields documented in source)."

@@ -10,10 +10,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STAT_NAMES", "stat_spec", "summarize_one", "compute_stats", "per_class_table"]
+__all__ = [
+    "STAT_NAMES",
+    "KPS_STAT_NAMES",
+    "stat_spec",
+    "stat_spec_keypoints",
+    "summarize_one",
+    "compute_stats",
+    "per_class_table",
+]
 
 #: names of the 12 entries of ``COCOeval.stats``, in order
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+#: names of the 10 entries of ``COCOeval.stats`` for ``iouType="keypoints"``
+KPS_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
 def stat_spec(max_dets: list, compat: bool) -> list[tuple[int, float | None, str, int]]:
@@ -44,6 +55,19 @@ def stat_spec(max_dets: list, compat: bool) -> list[tuple[int, float | None, str
     ]
 
 
+def stat_spec_keypoints(max_dets: list, compat: bool) -> list[tuple[int, float | None, str, int]]:
+    """(is AP, IoU threshold, area label, maxDets) of the 10 keypoint stats.
+
+    ``compat``: pycocotools' maxDets=20 for all (-1 where 20 is absent); otherwise the last maxDets.
+    """
+    m = 20 if compat else list(max_dets)[-1]
+    return [
+        (ap, thr, area, m)
+        for ap in (1, 0)
+        for thr, area in ((None, "all"), (0.5, "all"), (0.75, "all"), (None, "medium"), (None, "large"))
+    ]
+
+
 def summarize_one(ev: dict, p: Any, ap: int, iou_thr: float | None, area_lbl: str, max_dets: int) -> tuple[float, str]:
     """One stat (mean of the entries > -1, or -1) and its line of pycocotools' table."""
     title = "Average Precision" if ap == 1 else "Average Recall"
@@ -68,10 +92,14 @@ def summarize_one(ev: dict, p: Any, ap: int, iou_thr: float | None, area_lbl: st
 
 
 def compute_stats(ev: dict, p: Any, compat: bool) -> tuple[np.ndarray, list[str]]:
-    """The 12 stats of an accumulated ``eval`` dict and the lines of the printed table."""
-    stats = np.zeros((12,))
+    """The 12 stats (10 for keypoints) of an accumulated ``eval`` dict and the lines of the printed table."""
+    if getattr(p, "iouType", "bbox") == "keypoints":
+        spec = stat_spec_keypoints(p.maxDets, compat)
+    else:
+        spec = stat_spec(p.maxDets, compat)
+    stats = np.zeros((len(spec),))
     lines = []
-    for k, (ap, thr, lbl, m) in enumerate(stat_spec(p.maxDets, compat)):
+    for k, (ap, thr, lbl, m) in enumerate(spec):
         stats[k], line = summarize_one(ev, p, ap, thr, lbl, int(m))
         lines.append(line)
     return stats, lines

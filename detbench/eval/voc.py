@@ -21,10 +21,13 @@ used), else a false positive (duplicate); below t, a false positive. Difficult
 objects do not count as positives. ``plus_one=True`` uses the devkit's pixel
 convention (widths ``x2 - x1 + 1``).
 
-The 11 recall points of VOC07 are the exact tenths 0, 0.1, ..., 1 (an
-implementation using ``np.arange(0, 1.1, 0.1)`` has 0.30000000000000004,
-0.6000000000000001 and 0.7000000000000001 and so differs when a recall is
-exactly 0.3, 0.6 or 0.7).
+The 11 recall points of VOC07 are, by default (``voc07_points="tenths"``),
+the exact tenths 0, 0.1, ..., 1 (the nearest doubles of k/10). The Python
+ports (py-faster-rcnn's ``voc_eval``, mmdet, detectron2) use
+``np.arange(0, 1.1, 0.1)``, whose points include 0.30000000000000004,
+0.6000000000000001 and 0.7000000000000001, so their AP differs when a recall
+is exactly 0.3, 0.6 or 0.7 (the point then takes the precision of a higher
+recall); ``voc07_points="arange"`` reproduces them.
 """
 
 from __future__ import annotations
@@ -103,14 +106,26 @@ def _pr_scratch(T: int, n_gt: int, max_g: int) -> PRScratch:
 
 _REC101 = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
+#: the 11 VOC07 recall points: the devkit's exact tenths, or the Python ports' ``np.arange(0, 1.1, 0.1)``
+VOC07_POINTS = {
+    "tenths": np.array([k / 10.0 for k in range(11)], np.float64),
+    "arange": np.arange(0.0, 1.1, 0.1),
+}
 
-def average_precision(recall: Any, precision: Any, method: str = "voc") -> float:
+
+def _voc07_points(points: str) -> np.ndarray:
+    return VOC07_POINTS[check_choice(points, "voc07_points", tuple(VOC07_POINTS))]
+
+
+def average_precision(recall: Any, precision: Any, method: str = "voc", *, voc07_points: str = "tenths") -> float:
     """AP of one precision-recall curve.
 
     ``recall``/``precision``: 1-D arrays, one value per detection in decreasing
     score order (cumulative, as returned in :class:`PRResult` curves). ``method``:
 
     * ``"voc07"``: mean over r in {0, 0.1, ..., 1} of max(precision[recall >= r]) (0 if none);
+      ``voc07_points``: ``"tenths"`` (default, the exact tenths) or ``"arange"``
+      (``np.arange(0, 1.1, 0.1)`` like py-faster-rcnn / mmdet / detectron2);
     * ``"voc"`` (VOC2010+): sum of recall steps times the upper envelope of precision,
       with sentinels (0, 0) before and (1, 0) after;
     * ``"coco101"``: mean over the 101 points r of ``np.linspace(0, 1, 101)`` of the
@@ -119,6 +134,7 @@ def average_precision(recall: Any, precision: Any, method: str = "voc") -> float
     Cost O(N).
     """
     method = check_choice(method, "method", ("voc07", "voc", "coco101"))
+    rec11 = _voc07_points(voc07_points)
     rec = as_float_array(recall, "recall", ndim=1, dtype=np.float64)
     prec = as_float_array(precision, "precision", ndim=1, dtype=np.float64)
     if rec.shape != prec.shape:
@@ -128,8 +144,8 @@ def average_precision(recall: Any, precision: Any, method: str = "voc") -> float
     n = rec.size
     if method == "voc07":
         total = 0.0
-        for ri in range(11):
-            sel = prec[rec >= ri / 10.0]
+        for r in rec11:
+            sel = prec[rec >= r]
             total += (float(sel.max()) if sel.size else 0.0) / 11.0
         return total
     env = np.maximum.accumulate(prec[::-1])[::-1] if n else prec
@@ -282,6 +298,7 @@ def evaluate_pr(
     det_labels: Any = None,
     det_images: Any = None,
     box_format: str = "xyxy",
+    voc07_points: str = "tenths",
 ) -> PRResult:
     """Match once per IoU threshold and report COCO-101, VOC07 and VOC2010+ AP per class.
 
@@ -300,12 +317,16 @@ def evaluate_pr(
     ``plus_one``: the VOC-era +1 pixel widths. ``max_dets``: keep only the
     best ``max_dets`` detections per (image, class) (pycocotools' maxDets;
     None = all, the VOC rule). Ties in score keep input order.
+    ``voc07_points``: the 11 recall points of ``ap_voc07``, ``"tenths"``
+    (default: the exact tenths) or ``"arange"`` (``np.arange(0, 1.1, 0.1)``,
+    the Python ports' sampling; see the module docstring).
 
     Classes are the ground truth's categories (dataset input) or the sorted
     union of labels (array input). Cost O(N log N) to sort plus
     O(T * sum over (class, image) of D*G).
     """
     matching = check_choice(matching, "matching", ("voc", "coco"))
+    rec11 = _voc07_points(voc07_points)
     thr = as_float_array(iou_thresholds, "iou_thresholds", dtype=np.float64).reshape(-1)
     if thr.size == 0:
         raise ValueError("iou_thresholds: must not be empty")
@@ -384,6 +405,7 @@ def evaluate_pr(
         matching=matching,
         plus_one=plus_one,
         max_dets=max_dets,
+        rec11=rec11,
     )
 
 
@@ -394,7 +416,7 @@ def _xywh(xyxy: np.ndarray, wh: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_dets) -> PRResult:
+def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_dets, rec11) -> PRResult:
     g_box, g_wh, g_ign, g_crowd, gi, gc = gts
     d_box, d_wh, scores, di, dc = dets
     n_cat = len(cat_ids)
@@ -446,7 +468,7 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         )
     scores_sorted = np.ascontiguousarray(scores[order], dtype=np.float64)
     out = PRCurves(*(np.empty((n_cat, T)) for _ in PRCurves._fields))
-    pr_accumulate(status, scores_sorted, cls_off, n_pos, _REC101, out)
+    pr_accumulate(status, scores_sorted, cls_off, n_pos, _REC101, rec11, out)
     return PRResult(
         iou_thresholds=thr,
         category_ids=list(cat_ids),

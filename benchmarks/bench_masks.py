@@ -1,0 +1,210 @@
+"""Mask and keypoint evaluation end to end, and the mask primitives: detbench vs pycocotools (and peers).
+
+``MaskEvalObjectsToStats`` times ``COCOeval(gt, dt, iou_type)``, ``evaluate()``,
+``accumulate()``, ``summarize()`` on ``COCO`` objects built beforehand (pycocotools'
+for detbench and pycocotools; faster-coco-eval's own), printing suppressed, for
+``segm`` and ``keypoints`` on seeded synthetic sets. ``MaskPrimitives`` times
+``frPyObjects`` + ``merge`` of polygons and ``iou`` of RLEs against pycocotools.mask.
+
+    python -m benchmarks.bench_masks            # same-run table at 500 images
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+
+import numpy as np
+
+from benchmarks.common import peer_available, time_same_run
+
+SIZES = [500]
+PEERS = ["detbench", "pycocotools", "faster_coco_eval"]
+
+
+def _polygon(rng, cx, cy, r_max, k=8):
+    ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+    rad = rng.uniform(3, r_max, k)
+    return np.column_stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)]).reshape(-1).round(2).tolist()
+
+
+def make_segm_dataset(n_images: int, seed: int = 0, size: int = 160) -> tuple[dict, list]:
+    """Seeded segm set: 6 polygon objects per image (3 categories, 5 % crowd as RLE), 3 shifted copies of each
+    as compressed-RLE detections plus 10 random disc detections per image."""
+    from pycocotools import mask as M
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images, anns, dets = [], [], []
+    aid = 1
+    for i in range(1, n_images + 1):
+        images.append({"id": i, "height": size, "width": size})
+        for _ in range(6):
+            c = int(rng.integers(1, 4))
+            poly = _polygon(rng, *rng.uniform(10, size - 10, 2), size / 4)
+            m = M.decode(M.merge(M.frPyObjects([poly], size, size)))
+            crowd = int(rng.random() < 0.05)
+            seg = [poly]
+            if crowd:
+                r = M.encode(np.asfortranarray(m))
+                seg = {"size": [size, size], "counts": r["counts"].decode()}
+            bb = M.toBbox(M.encode(np.asfortranarray(m))).tolist()
+            anns.append(
+                {"id": aid, "image_id": i, "category_id": c, "segmentation": seg, "area": float(m.sum())}
+                | {"bbox": bb, "iscrowd": crowd}
+            )
+            aid += 1
+            for _ in range(3):
+                dm = np.roll(m, tuple(int(v) for v in rng.integers(-4, 5, 2)), axis=(0, 1))
+                r = M.encode(np.asfortranarray(dm))
+                seg = {"size": [size, size], "counts": r["counts"].decode()}
+                dets.append({"image_id": i, "category_id": c, "segmentation": seg, "score": float(rng.random())})
+        for _ in range(10):
+            cy, cx = rng.uniform(0, size, 2)
+            dm = (((yy - cy) ** 2 + (xx - cx) ** 2) < rng.uniform(20, 900)).astype(np.uint8)
+            r = M.encode(np.asfortranarray(dm))
+            seg = {"size": [size, size], "counts": r["counts"].decode()}
+            c = int(rng.integers(1, 4))
+            dets.append({"image_id": i, "category_id": c, "segmentation": seg, "score": float(rng.random())})
+    cats = [{"id": c, "name": f"c{c}"} for c in (1, 2, 3)]
+    return {"images": images, "categories": cats, "annotations": anns}, dets
+
+
+def make_keypoints_dataset(n_images: int, seed: int = 0, k: int = 17) -> tuple[dict, list]:
+    """Seeded person set: 5 people per image (visibility 0/1/2, some with no visible keypoint), 3 noisy
+    detections of each."""
+    rng = np.random.default_rng(seed)
+    images, anns, dets = [], [], []
+    aid = 1
+    for i in range(1, n_images + 1):
+        images.append({"id": i, "height": 480, "width": 640})
+        for _ in range(5):
+            x, y = rng.uniform(0, 500, 2)
+            w, h = rng.uniform(20, 140, 2)
+            xs, ys = rng.uniform(x, x + w, k), rng.uniform(y, y + h, k)
+            v = rng.choice([0, 1, 2], k, p=[0.3, 0.2, 0.5])
+            if rng.random() < 0.05:
+                v[:] = 0
+            kp = np.column_stack([xs * (v > 0), ys * (v > 0), v]).reshape(-1).tolist()
+            anns.append(
+                {"id": aid, "image_id": i, "category_id": 1, "keypoints": kp, "num_keypoints": int((v > 0).sum())}
+                | {"bbox": [x, y, w, h], "area": w * h, "iscrowd": 0}
+            )
+            aid += 1
+            for _ in range(3):
+                dk = np.column_stack([xs + rng.normal(0, 5, k), ys + rng.normal(0, 5, k), np.ones(k)]).reshape(-1)
+                dets.append({"image_id": i, "category_id": 1, "keypoints": dk.tolist(), "score": float(rng.random())})
+    return {"images": images, "categories": [{"id": 1, "name": "person"}], "annotations": anns}, dets
+
+
+_DATA: dict = {}
+
+
+def _data(kind: str, n: int) -> tuple[dict, list]:
+    if (kind, n) not in _DATA:
+        _DATA[kind, n] = (make_segm_dataset if kind == "segm" else make_keypoints_dataset)(n)
+    return _DATA[kind, n]
+
+
+def build(peer: str, gt: dict, dets: list):
+    """(run, gt object, results object): ``run()`` evaluates from the objects to ``stats``."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        if peer == "faster_coco_eval":
+            from faster_coco_eval import COCO
+            from faster_coco_eval import COCOeval_faster as Eval
+        else:
+            from pycocotools.coco import COCO
+
+            if peer == "pycocotools":
+                from pycocotools.cocoeval import COCOeval as Eval
+            else:
+                from detbench.eval import COCOeval as Eval
+        c_gt = COCO()
+        c_gt.dataset = copy.deepcopy(gt)
+        c_gt.createIndex()
+        c_dt = c_gt.loadRes(copy.deepcopy(dets))
+    return c_gt, c_dt, Eval
+
+
+class MaskEvalObjectsToStats:
+    """segm / keypoints: evaluate + accumulate + summarize on COCO objects (500 synthetic images)."""
+
+    params = (SIZES, ["segm", "keypoints"], PEERS)
+    param_names = ["n_images", "iou_type", "peer"]
+    timeout = 300
+    number = 1
+    repeat = (1, 5, 30.0)
+
+    def setup(self, n_images, iou_type, peer):
+        if not peer_available("pycocotools" if peer == "detbench" else peer):
+            raise NotImplementedError(f"{peer} not installed")
+        gt, dets = _data(iou_type, n_images)
+        c_gt, c_dt, Eval = build(peer, gt, dets)
+
+        def run():
+            with contextlib.redirect_stdout(io.StringIO()):
+                E = Eval(c_gt, c_dt, iou_type)
+                E.evaluate()
+                E.accumulate()
+                E.summarize()
+            return E.stats
+
+        self.run = run
+        self.run()  # JIT warm-up
+
+    def time_objects_to_stats(self, n_images, iou_type, peer):
+        self.run()
+
+
+class MaskPrimitives:
+    """Polygons -> merged RLE for 3,000 objects, and one 200 x 200 RLE IoU matrix (detbench vs pycocotools.mask)."""
+
+    params = (["detbench", "pycocotools"],)
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        if not peer_available("pycocotools"):
+            raise NotImplementedError("pycocotools not installed")
+        from pycocotools import mask as M
+
+        import detbench.masks as D
+
+        self.lib = D if impl == "detbench" else M
+        rng = np.random.default_rng(1)
+        self.polys = [[_polygon(rng, *rng.uniform(20, 140, 2), 40)] for _ in range(3000)]
+        rles = [M.merge(M.frPyObjects(p, 160, 160)) for p in self.polys[:400]]
+        self.dt, self.gt = rles[:200], rles[200:]
+        self.crowd = np.zeros(200, np.uint8)
+        self.time_polygons(impl)
+        self.time_iou(impl)
+
+    def time_polygons(self, impl):
+        lib = self.lib
+        for p in self.polys:
+            lib.merge(lib.frPyObjects(p, 160, 160))
+
+    def time_iou(self, impl):
+        self.lib.iou(self.dt, self.gt, self.crowd)
+
+
+def main() -> None:
+    for iou_type in ("segm", "keypoints"):
+        fns = {}
+        for peer in PEERS:
+            b = MaskEvalObjectsToStats()
+            try:
+                b.setup(500, iou_type, peer)
+            except Exception as exc:  # a peer that cannot run this protocol is reported, not fatal
+                print(f"{iou_type} {peer}: skipped ({type(exc).__name__}: {str(exc)[:80]})")
+                continue
+            fns[peer] = b.run
+        res = time_same_run(fns, rounds=5, budget_s=60.0)
+        base = res["detbench"].median
+        for name, t in res.items():
+            print(f"{iou_type:9s} 500 images {name:17s} {t.median * 1e3:9.1f} ms  x{t.median / base:6.1f}")
+
+
+if __name__ == "__main__":
+    main()

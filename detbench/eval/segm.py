@@ -1,0 +1,157 @@
+"""Segmentation IoUs for ``COCOeval(gt, dt, "segm")``: the precomputed IoU source of the one matching pass.
+
+pycocotools' ``segm`` evaluation differs from ``bbox`` only in the IoU: each
+annotation's segmentation becomes an RLE (``annToRLE``: polygons rasterised
+and merged, uncompressed RLE compressed, compressed RLE as is, in the size of
+its image) and IoUs are ``maskUtils.iou`` (crowd: intersection over the
+detection's mask area). Areas are the annotations' ``area`` fields, which
+pycocotools' ``loadRes`` fills from the masks for segmentation results
+(``maskUtils.area``) - read as given here, like every other field.
+
+:func:`mask_iou_rows` turns the grouped annotations of a
+:class:`~detbench.eval.grouping.Prepared` into the ``d_iou``/``d_iou_off``
+fields of :class:`~detbench.eval.matching.Groups`: one row per detection with
+its IoUs against the ground truths of its (image, category) group, computed
+by :func:`group_mask_ious` on run lengths; the matching kernels copy a row
+instead of computing box IoUs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detbench._jit import jit
+from detbench.eval.loader import CocoDataset
+from detbench.masks._rle_kernels import areas, pair_iou, to_bboxes
+from detbench.masks.convert import segmentations_to_rles
+
+__all__ = ["annotation_dicts", "mask_iou_rows", "group_mask_ious"]
+
+
+def annotation_dicts(coco: Any, what: str) -> list:
+    """The annotation dicts of ``coco`` in the row order of :func:`~detbench.eval.loader.annotations_of`."""
+    ds = getattr(coco, "dataset", None)
+    if not isinstance(ds, dict):
+        raise ValueError(
+            f"{what}: segm evaluation needs the annotation dicts (a pycocotools COCO object or detbench.eval.COCO); "
+            f"a {type(coco).__name__} without .dataset keeps no segmentations"
+        )
+    anns = ds.get("annotations", [])
+    if isinstance(coco, CocoDataset):
+        return anns  # detbench's COCO: file order
+    index = getattr(coco, "imgToAnns", None)
+    if isinstance(index, dict) and index:
+        lists = list(index.values())
+        if sum(map(len, lists)) == len(anns) and isinstance(lists[0], list):
+            return [a for lst in lists for a in lst]
+    return anns
+
+
+def _image_sizes(coco_gt: Any, image_ids: list, what: str, ids: list) -> tuple[np.ndarray, np.ndarray]:
+    imgs = getattr(coco_gt, "imgs", None)
+    if not isinstance(imgs, dict):
+        imgs = {im["id"]: im for im in coco_gt.dataset.get("images", [])}
+    hs = np.empty(len(image_ids), np.int64)
+    ws = np.empty(len(image_ids), np.int64)
+    cache: dict = {}
+    for k, i in enumerate(image_ids):
+        hw = cache.get(i)
+        if hw is None:
+            im = imgs.get(i)
+            try:
+                hw = (int(im["height"]), int(im["width"]))
+            except (TypeError, KeyError, ValueError):
+                raise ValueError(
+                    f"{what} id {ids[k]!r}: image {i!r} has no integer 'height'/'width' (needed for its mask)"
+                ) from None
+            cache[i] = hw
+        hs[k], ws[k] = hw
+    return hs, ws
+
+
+def _segmentations(anns: list, what: str) -> tuple[list, list, list]:
+    segms, ids, img = [], [], []
+    for a in anns:
+        s = a.get("segmentation")
+        if s is None:
+            raise ValueError(f"{what} id {a.get('id')!r}: no 'segmentation' (segm evaluation needs masks)")
+        segms.append(s)
+        ids.append(a.get("id"))
+        img.append(a.get("image_id"))
+    return segms, ids, img
+
+
+def _boxes_only(anns: list) -> bool:
+    # results whose every segmentation is the box polygon pycocotools' loadRes adds to bbox results
+    if not anns:
+        return False
+    for a in anns:
+        s = a.get("segmentation")
+        bb = a.get("bbox")
+        if not (isinstance(s, list) and len(s) == 1 and isinstance(s[0], list) and len(s[0]) == 8 and bb):
+            return False
+        x1, y1, w, h = bb
+        x2, y2 = x1 + w, y1 + h
+        if s[0] != [x1, y1, x1, y2, x2, y2, x2, y1]:
+            return False
+    return True
+
+
+def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring)."""
+    gt_all = annotation_dicts(coco_gt, "cocoGt")
+    dt_all = annotation_dicts(coco_dt, "cocoDt")
+    if len(gt_all) != len(prep.gt_ann) or len(dt_all) != len(prep.dt_ann):
+        raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
+    g_anns = [gt_all[k] for k in prep.g_src.tolist()]
+    d_anns = [dt_all[k] for k in prep.d_src.tolist()]
+    if _boxes_only(d_anns):
+        raise ValueError(
+            f"cocoDt: detection id {d_anns[0].get('id')!r} (and every other) has only a box (its segmentation is "
+            "the box polygon loadRes adds to bbox results): segm evaluation needs mask results"
+        )
+    gs, g_ids, g_img = _segmentations(g_anns, "ground truth")
+    ds, d_ids, d_img = _segmentations(d_anns, "detection")
+    gh, gw = _image_sizes(coco_gt, g_img, "ground truth", g_ids)
+    dh, dw = _image_sizes(coco_gt, d_img, "detection", d_ids)
+    rg = segmentations_to_rles(gs, gh, gw, g_ids, what="ground truth")
+    rd = segmentations_to_rles(ds, dh, dw, d_ids, what="detection")
+    gr = prep.groups
+    return group_mask_ious(gr.g_off, gr.d_off, rg, rd, gr.g_crowd)
+
+
+def group_mask_ious(g_off: np.ndarray, d_off: np.ndarray, rg: Any, rd: Any, g_crowd: np.ndarray) -> tuple:
+    """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``)."""
+    n_g, n_d = rg.off.size - 1, rd.off.size - 1
+    g_box = np.empty((n_g, 4))
+    d_box = np.empty((n_d, 4))
+    to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
+    to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
+    d_area = np.empty(n_d, np.int64)
+    areas(rd.cnts, rd.off, d_area)
+    ng = np.diff(g_off)
+    per_d = np.repeat(ng, np.diff(d_off))
+    d_iou_off = np.zeros(n_d, np.int64)
+    if n_d:
+        np.cumsum(per_d[:-1], out=d_iou_off[1:])
+    d_iou = np.empty(int(per_d.sum()), np.float64)
+    _rows(g_off, d_off, rg.cnts, rg.off, g_box, rd.cnts, rd.off, d_box, d_area, g_crowd, d_iou_off, d_iou)
+    return d_iou, d_iou_off
+
+
+@jit
+def _rows(g_off, d_off, g_cnts, g_roff, g_box, d_cnts, d_roff, d_box, d_area, g_crowd, d_iou_off, d_iou):
+    # d_iou[d_iou_off[d] + gi]: IoU of detection d with ground truth g_off[group] + gi
+    n_groups = g_off.shape[0] - 1
+    for k in range(n_groups):
+        gs = g_off[k]
+        ng = g_off[k + 1] - gs
+        if ng == 0:
+            continue
+        for d in range(d_off[k], d_off[k + 1]):
+            o = d_iou_off[d]
+            for gi in range(ng):
+                g = gs + gi
+                d_iou[o + gi] = pair_iou(d_cnts, d_roff, d, d_box, d_area, g_cnts, g_roff, g, g_box, g_crowd[g] != 0)
