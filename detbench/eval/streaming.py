@@ -59,7 +59,7 @@ import numpy as np
 
 from detbench._parallel import num_threads, run_queue
 from detbench._sort import segmented_desc_order
-from detbench._validate import check_choice
+from detbench._validate import check_bool, check_choice
 from detbench.eval._accumulate_kernels import AccScratch
 from detbench.eval._streaming_kernels import MatchRows, RowScratch, accumulate_rows, collect_batch
 from detbench.eval._streaming_util import _bits_dtype, _ids_array, _ids_list, _Lookup, _uint_for, check_result_arrays
@@ -132,12 +132,24 @@ class CocoEvaluator:
         ``DistributedSampler``'s padding, where a few images are evaluated again
         by another rank with the same model; the result then does not depend
         on the merge order only if the repeated detections are identical.
+    pycocotools_quirks:
+        True (default, as :class:`~detbench.eval.COCOeval`): ``stats[0]`` follows
+        pycocotools' maxDets=100 rule (with 3 maxDets). The id quirks (annotation
+        id 0 never matched) do not arise: the state holds no annotation ids, so
+        the evaluator equals ``COCOeval`` on sets whose ids are positive.
     """
 
     def __init__(
-        self, gt: Any, params: Params | None = None, *, threads: int | None = None, duplicates: str = "error"
+        self,
+        gt: Any,
+        params: Params | None = None,
+        *,
+        threads: int | None = None,
+        duplicates: str = "error",
+        pycocotools_quirks: bool = True,
     ) -> None:
         self.threads = None if threads is None else num_threads(threads)
+        self.pycocotools_quirks = check_bool(pycocotools_quirks, "pycocotools_quirks")
         if isinstance(gt, (str, bytes, os.PathLike, dict)):
             gt = load_coco(gt)
         if not (hasattr(gt, "getImgIds") and hasattr(gt, "getCatIds")):
@@ -328,6 +340,8 @@ class CocoEvaluator:
             d.img,
             gorder,
             seg_off,
+            np.zeros(0, np.float64),  # d_iou: none, box IoUs are computed by the matcher
+            np.zeros(0, np.int64),
         )
         st = self._st
         max_last = int(st.max_dets[-1])
@@ -491,7 +505,9 @@ class CocoEvaluator:
             "recall": out.recall.transpose(2, 0, 1, 3),
             "scores": out.scores.transpose(2, 4, 0, 1, 3),
         }
-        stats, lines = compute_stats(ev, p, False)
+        # the summary follows COCOeval's default: pycocotools' stats[0]-at-maxDets=100 rule when there
+        # are the 3 maxDets its summarize() reads (pycocotools_quirks=False: the corrected summary)
+        stats, lines = compute_stats(ev, p, getattr(self, "pycocotools_quirks", True) and len(p.maxDets) >= 3)
         res = CocoResult(ev, stats, lines, int(self._seen.sum()), int(self._img_dets.sum()), n)
         res.category_names = dict(getattr(self, "_cat_names", {}))
         return res

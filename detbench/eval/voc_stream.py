@@ -37,7 +37,7 @@ from detbench.eval._grouping_kernels import group_keys
 from detbench.eval._streaming_util import _Lookup, check_result_arrays
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.loader import CocoDataset, annotations_of, load_coco, load_results, sorted_unique_ids
-from detbench.eval.voc import _REC101, PRCurves, PRDets, PRGts, PRResult, PRRule, _pr_scratch, _xyxy
+from detbench.eval.voc import _REC101, VOC07_POINTS, PRCurves, PRDets, PRGts, PRResult, PRRule, _pr_scratch, _xyxy
 
 __all__ = ["VocEvaluator"]
 
@@ -231,7 +231,7 @@ class VocEvaluator:
         status = np.ascontiguousarray(s["status"][order].T)
         scores = np.ascontiguousarray(s["score"][order])
         out = PRCurves(*(np.empty((n_cat, T)) for _ in PRCurves._fields))
-        pr_accumulate(status, scores, cls_off, self._n_pos, _REC101, out)
+        pr_accumulate(status, scores, cls_off, self._n_pos, _REC101, VOC07_POINTS["tenths"], out)
         return PRResult(
             iou_thresholds=self.iou_thresholds.copy(),
             category_ids=list(self._cat_ids),
