@@ -186,3 +186,15 @@ def test_far_scale_float64_boxes_refused_by_gpu_box_iou():
     boxes = np.array([[0, 0, 10, 10], [5, 5, 15, 15]], np.float64) * 1e200
     with pytest.raises(ValueError, match="boxes1, boxes2: box areas at this scale"):
         dcuda.box_iou(boxes, boxes)
+
+
+def test_far_scale_float32_batched_nms_agrees_and_soft_nms_refuses():
+    base = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [1, 1, 11, 11], [100, 100, 110, 110]], np.float32)
+    boxes = base * np.float32(1e25)
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    labels = np.array([0, 0, 1, 0])
+    np.testing.assert_array_equal(
+        dcuda.batched_nms(boxes, scores, labels, 0.3), detbench.batched_nms(boxes, scores, labels, 0.3)
+    )
+    with pytest.raises(ValueError, match="boxes: box areas at this scale overflow or underflow float32"):
+        dcuda.soft_nms(boxes, scores)

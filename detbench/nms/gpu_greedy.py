@@ -113,15 +113,16 @@ BATCHED_SHIFT_MAX: int = 1000
 
 # --------------------------------------------------------------------------- host side
 def device_boxes_scores(
-    cuda_mod: Any, boxes: Any, scores: Any, offset: float | None = None
+    cuda_mod: Any, boxes: Any, scores: Any, offset: float | None = None, promote: bool = True
 ) -> tuple[Any, Any, np.dtype, bool]:
     """(device boxes, device scores, common dtype, on_device): host inputs validated with the CPU
     helpers (same messages) and uploaded; GPU inputs shape-checked (values checked by ``prep``).
 
     With ``offset`` given (greedy NMS, whose result is indices), host boxes follow the CPU box-scale
     rule (:func:`detbench.nms._common.working_boxes`): float32 boxes whose areas would overflow or
-    underflow float32 are computed in float64, and float64 boxes out of range are refused, so the
-    CPU and GPU twins keep the same boxes at any scale. GPU inputs are not value-checked for scale.
+    underflow float32 are computed in float64 (``promote``; refused with a named error otherwise),
+    and float64 boxes out of range are refused, so the CPU and GPU twins never disagree silently at
+    any scale. GPU inputs are not value-checked for scale.
     """
     on_device = is_device_array(cuda_mod, boxes) or is_device_array(cuda_mod, scores)
     if not on_device:
@@ -130,7 +131,14 @@ def device_boxes_scores(
         if offset is not None:
             from detbench.nms._common import working_boxes
 
-            hb = working_boxes(hb, float(offset))
+            work = working_boxes(hb, float(offset))
+            if promote:
+                hb = work
+            elif work.dtype != hb.dtype:
+                raise ValueError(
+                    "boxes: box areas at this scale overflow or underflow float32 on the GPU; rescale the "
+                    "boxes, pass float64 boxes, or use the CPU function (it computes them in float64)"
+                )
         dtype = np.result_type(hb.dtype, hs.dtype)
         db = cuda_mod.to_device(hb.astype(dtype, copy=False))
         return db, cuda_mod.to_device(hs.astype(dtype, copy=False)), dtype, False
@@ -330,7 +338,8 @@ def batched_nms(
     Returns int64 indices: NumPy for host inputs, a device array for GPU inputs.
     """
     cuda_mod = require_cuda()
-    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores)
+    off = check_offset(offset)
+    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores, off)
     n = int(db.shape[0])
     on_device = on_device or is_device_array(cuda_mod, labels)
     if is_device_array(cuda_mod, labels):

@@ -166,7 +166,9 @@ def soft_nms(
     threads (O(N^2 / threads)); memory O(N).
     """
     cuda_mod = require_cuda()
-    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores)
+    # the CPU twin's box-scale rule, without promotion (the rescored scores keep the input dtype):
+    # float32 boxes whose areas would overflow/underflow float32 are refused by name
+    db, ds, dtype, on_device = device_boxes_scores(cuda_mod, boxes, scores, 0.0, promote=False)
     method = check_choice(method, "method", ("gaussian", "linear"))
     sig = check_number(sigma, "sigma", low=0.0, low_inclusive=False)
     nt = check_number(iou_threshold, "iou_threshold")
