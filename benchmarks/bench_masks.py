@@ -17,7 +17,7 @@ import io
 
 import numpy as np
 
-from benchmarks.common import peer_available, time_same_run
+from benchmarks.common import peer_available, same_run_timings
 
 SIZES = [500]
 PEERS = ["detbench", "pycocotools", "faster_coco_eval"]
@@ -200,7 +200,7 @@ def main() -> None:
                 print(f"{iou_type} {peer}: skipped ({type(exc).__name__}: {str(exc)[:80]})")
                 continue
             fns[peer] = b.run
-        res = time_same_run(fns, rounds=5, budget_s=60.0)
+        res = same_run_timings(fns, rounds=5, budget_s=60.0)
         base = res["detbench"].median
         for name, t in res.items():
             print(f"{iou_type:9s} 500 images {name:17s} {t.median * 1e3:9.1f} ms  x{t.median / base:6.1f}")
