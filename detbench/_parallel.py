@@ -68,26 +68,38 @@ def split_range(n_items: int, n_chunks: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+def _run(tasks: Sequence[Callable[[], object]], threads: int | None, inline: bool) -> list[object]:
+    # the one body behind run_tasks / run_tasks_inline: ``inline`` makes the caller run the first
+    # task instead of waiting; results in ``tasks`` order, the first exception re-raised at the end
+    n = min(num_threads(threads), len(tasks))
+    if n <= 1:
+        return [t() for t in tasks]
+    first = 1 if inline else 0
+    futures = [_executor(n - first).submit(t) for t in tasks[first:]]
+    results: list[object] = [None] * len(tasks)
+    error = None
+    if inline:
+        try:
+            results[0] = tasks[0]()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
+            error = exc
+    for k, f in enumerate(futures, start=first):
+        try:
+            results[k] = f.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
+
+
 def run_tasks(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> list[object]:
     """Run independent callables on the pool; return their results in ``tasks`` order.
 
     Runs them in the calling thread when one thread is asked for or there is one task. The first
     exception raised by a task is re-raised here after every task has finished.
     """
-    n = min(num_threads(threads), len(tasks))
-    if n <= 1:
-        return [t() for t in tasks]
-    futures = [_executor(n).submit(t) for t in tasks]
-    results, error = [], None
-    for f in futures:
-        try:
-            results.append(f.result())
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
-            error = error or exc
-            results.append(None)
-    if error is not None:
-        raise error
-    return results
+    return _run(tasks, threads, inline=False)
 
 
 def run_chunks(
@@ -96,11 +108,13 @@ def run_chunks(
     threads: int | None = None,
     min_items: int = 1,
     chunks_per_thread: int = 1,
+    inline: bool = False,
 ) -> None:
     """Run ``work(start, stop)`` over ``[0, n_items)`` in contiguous chunks on the shared pool.
 
     Serial (one call ``work(0, n_items)`` in this thread) when one thread is asked for or
-    ``n_items < min_items``. ``chunks_per_thread > 1`` evens out chunks of unequal cost.
+    ``n_items < min_items``. ``chunks_per_thread > 1`` evens out chunks of unequal cost;
+    ``inline`` has the caller run the first chunk (:func:`run_tasks_inline`).
     """
     if n_items <= 0:
         return
@@ -109,7 +123,7 @@ def run_chunks(
         work(0, n_items)
         return
     pieces = split_range(n_items, n * chunks_per_thread)
-    run_tasks([(lambda a=a, b=b: work(a, b)) for a, b in pieces], threads=n)
+    _run([(lambda a=a, b=b: work(a, b)) for a, b in pieces], n, inline)
 
 
 def run_tasks_inline(tasks: Sequence[Callable[[], object]], threads: int | None = None) -> list[object]:
@@ -119,37 +133,14 @@ def run_tasks_inline(tasks: Sequence[Callable[[], object]], threads: int | None 
     the caller is already running, so one share of the work starts at once. Results in
     ``tasks`` order; the first exception is re-raised after every task has finished.
     """
-    n = min(num_threads(threads), len(tasks))
-    if n <= 1:
-        return [t() for t in tasks]
-    futures = [_executor(n - 1).submit(t) for t in tasks[1:]]
-    results: list[object] = [None] * len(tasks)
-    error = None
-    try:
-        results[0] = tasks[0]()
-    except BaseException as exc:  # noqa: BLE001 - re-raised below, after every task finished
-        error = exc
-    for k, f in enumerate(futures, start=1):
-        try:
-            results[k] = f.result()
-        except BaseException as exc:  # noqa: BLE001
-            error = error or exc
-    if error is not None:
-        raise error
-    return results
+    return _run(tasks, threads, inline=True)
 
 
 def run_chunks_inline(
     n_items: int, work: Callable[[int, int], object], threads: int | None = None, min_items: int = 1
 ) -> None:
     """:func:`run_chunks` (one contiguous chunk per thread) with the caller running the first chunk."""
-    if n_items <= 0:
-        return
-    n = min(num_threads(threads), n_items)
-    if n <= 1 or n_items < min_items:
-        work(0, n_items)
-        return
-    run_tasks_inline([(lambda a=a, b=b: work(a, b)) for a, b in split_range(n_items, n)], threads=n)
+    run_chunks(n_items, work, threads, min_items, inline=True)
 
 
 def run_queue(
