@@ -100,6 +100,7 @@ import numpy as np
 
 from detbench._parallel import num_threads
 from detbench._validate import check_bool
+from detbench.eval._diagnostics import DiagnosticsMixin
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.annotations import sorted_unique_ids
 from detbench.eval.grouping import Prepared, ids_unique, prepare
@@ -184,7 +185,7 @@ def _float_vector(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-class COCOeval:
+class COCOeval(DiagnosticsMixin):
     """Drop-in replacement for ``pycocotools.cocoeval.COCOeval`` (bbox).
 
     Parameters
