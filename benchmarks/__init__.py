@@ -16,3 +16,13 @@ except ImportError:  # asv runs this suite against older commits too, which lack
 
 
 polite_threads()
+
+try:  # large temporaries reuse heap pages in every benchmark process (detbench._timing.steady_allocator)
+    from detbench._timing import steady_allocator
+except ImportError:  # older commits
+
+    def steady_allocator():
+        return False
+
+
+steady_allocator()

@@ -20,6 +20,8 @@ Rules (issue 20, item 1):
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,10 +29,58 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Timing", "Ratio", "time_fn", "compare", "ratio", "first_call_time", "fmt_seconds", "SPREAD_WARN"]
+__all__ = [
+    "Timing",
+    "Ratio",
+    "time_fn",
+    "compare",
+    "ratio",
+    "first_call_time",
+    "fmt_seconds",
+    "steady_allocator",
+    "SPREAD_WARN",
+]
 
 #: A timing (or ratio) whose (max - min) / median exceeds this is flagged as noisy.
 SPREAD_WARN = 0.5
+
+
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`steady_allocator` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 256 << 20
+_TRIM_THRESHOLD_BYTES = 512 << 20
+_allocator_state: dict[str, Any] = {}
+
+
+def steady_allocator() -> bool:
+    """Make large allocations reuse heap memory instead of fresh pages from the OS (glibc only).
+
+    glibc serves an allocation above ``M_MMAP_THRESHOLD`` (128 KiB at start) with a fresh ``mmap``, whose
+    pages fault in on first touch, and raises that threshold by itself the first time such a block is
+    freed. Whether a process is past that point depends on its history, so a kernel that allocates a few
+    MiB of temporaries per call (torchvision's ``box_iou`` at 500x500: ~2 MiB each) ran at two speeds in
+    otherwise identical processes: 2.1-2.6 ms or 4.6-7 ms per call (6 fresh processes each, 2-core machine),
+    which swung the report's box_iou ratios by 28-103 % between two runs. Fixing the thresholds
+    (mmap above 256 MiB only, heap trimmed above 512 MiB) gives every process the fast mode. Applied by the
+    ``detbench`` command and every benchmark process, next to the threading setup
+    (:func:`detbench._parallel.polite_threads`). Returns whether the setting took effect (False on
+    non-glibc systems, or when ``DETBENCH_MALLOC=default`` asks to keep the allocator's own behaviour).
+    """
+    if "applied" in _allocator_state:
+        return bool(_allocator_state["applied"])
+    applied = False
+    if os.environ.get("DETBENCH_MALLOC", "") != "default" and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
+                libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+            )
+        except (OSError, AttributeError):  # not glibc (musl, ...): leave the allocator alone
+            applied = False
+    _allocator_state["applied"] = applied
+    return applied
 
 
 @dataclass(frozen=True)

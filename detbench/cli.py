@@ -108,8 +108,10 @@ def _polite_threads() -> None:
     1000x1000 took 16 ms instead of 0.3 ms with one core busy. The report's machine table shows the value.
     """
     from detbench._parallel import polite_threads
+    from detbench._timing import steady_allocator
 
     polite_threads()
+    steady_allocator()  # large temporaries reuse heap pages: no two-speed processes (see its docstring)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

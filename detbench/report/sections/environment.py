@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from detbench._timing import steady_allocator
 from detbench.report import peers
 from detbench.report.framework import ReportContext, Section, section
 
@@ -90,6 +91,7 @@ def environment_info() -> dict[str, Any]:
         "torch_threads": peers.torch_threads(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
         "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "(unset)"),
+        "steady_allocator": steady_allocator(),
         **git_state(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
