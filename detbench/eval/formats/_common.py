@@ -438,3 +438,45 @@ def unknown_image(path: str, key: str, keymap: dict) -> ValueError:
     """The error for a detection of an image the ground truth does not have."""
     some = ", ".join(repr(k) for k in list(keymap)[:5]) + (", ..." if len(keymap) > 5 else "")
     return ValueError(f"{path}: image {key!r} is not in the ground truth ({len(keymap)} image names, e.g. {some})")
+
+
+def _is_text_labels(labels: Any) -> bool:
+    arr = labels if isinstance(labels, np.ndarray) else None
+    if arr is not None:
+        return arr.dtype.kind in "USO" and any(isinstance(v, (str, np.str_)) for v in arr.ravel()[:1].tolist())
+    try:
+        first = next(iter(labels), None)
+    except TypeError:
+        return False
+    return isinstance(first, (str, np.str_))
+
+
+def labels_to_ids(gt_labels: Any, det_labels: Any, class_names: Any) -> tuple[Any, Any, dict[int, str] | None]:
+    """Class-name labels -> integer ids for :func:`~detbench.eval.evaluate_pr` (arrays given as names).
+
+    With ``class_names`` (anything :func:`load_names` takes) names map through it (an unknown name is
+    an error naming the argument and the index); without it the sorted names of both sides get ids
+    ``0..K-1``. Integer labels pass unchanged. Returns ``(gt ids, det ids, {id: name} or None)``.
+    """
+    cn = load_names(class_names, "class_names")
+    text = [_is_text_labels(x) for x in (gt_labels, det_labels)]
+    if not any(text):
+        return gt_labels, det_labels, (dict(zip(cn.ids, cn.names)) if cn is not None else None)
+    if cn is None:
+        found = sorted({str(v) for x, t in zip((gt_labels, det_labels), text) if t for v in x})
+        cn = ClassNames(range(len(found)), found, "the label names")
+    out = []
+    for x, t, what in zip((gt_labels, det_labels), text, ("gt_labels", "det_labels")):
+        if not t:
+            out.append(x)
+            continue
+        ids = np.empty(len(x), np.int64)
+        for k, v in enumerate(x):
+            if not isinstance(v, (str, np.str_)):
+                raise ValueError(f"{what}: mixes class names and other values (index {k}: {v!r})")
+            try:
+                ids[k] = cn.id_of(str(v))
+            except ValueError as exc:
+                raise ValueError(f"{what}: index {k}: {exc}") from None
+        out.append(ids)
+    return out[0], out[1], dict(zip(cn.ids, cn.names))
