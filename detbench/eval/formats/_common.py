@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 from collections import namedtuple
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from detbench.eval.annotations import Annotations
+from detbench.eval.formats._table import where
 from detbench.eval.loader import CocoDataset, _gt_ids
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -31,26 +32,12 @@ Rows = namedtuple(
     "Rows",
     [
         "file",  # int64 (N,): index into ``files`` of the file the box came from
-        "image",  # list[str] (N,) or None: the image key of each box (None: the file's stem)
-        "label",  # list (N,): class token (str name, or int index for YOLO)
+        "label",  # (codes int64 (N,), distinct class names) or None (the caller knows the classes)
         "box",  # float64 (N, 4): xywh in pixels
         "score",  # float64 (N,) or None (ground truth)
         "difficult",  # bool (N,) or None
     ],
 )
-
-
-class FieldError(ValueError):
-    """A problem with one field of one line; the caller adds the file and the line."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"field {field!r}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-def where(path: str | os.PathLike, line: int | None = None) -> str:
-    return f"{os.fspath(path)}, line {line}" if line is not None else os.fspath(path)
 
 
 # --------------------------------------------------------------------------- class names
@@ -289,69 +276,6 @@ def list_files(path: Any, ext: str, what: str) -> list[str]:
     return files
 
 
-def read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
-def token_rows(files: list[str]) -> tuple[list[list[str]], np.ndarray]:
-    """Whitespace-split non-blank lines of every file, and the number of such lines per file."""
-    rows: list[list[str]] = []
-    counts = np.zeros(len(files), np.int64)
-    for k, path in enumerate(files):
-        r = [ln.split() for ln in read_text(path).splitlines()]
-        if not all(r):
-            r = [x for x in r if x]
-        counts[k] = len(r)
-        rows.extend(r)
-    return rows, counts
-
-
-def to_floats(tokens: list[str]) -> np.ndarray | None:
-    """float64 array of number tokens, or None if one is not a number."""
-    try:
-        return np.array(list(map(float, tokens)), np.float64)
-    except ValueError:
-        return None
-
-
-def number(token: str, field: str) -> float:
-    """One finite number, else :class:`FieldError`."""
-    try:
-        v = float(token)
-    except ValueError:
-        raise FieldError(field, f"expected a number, got {token!r}") from None
-    if not np.isfinite(v):
-        raise FieldError(field, f"expected a finite number, got {token!r}")
-    return v
-
-
-def locate(path: str, check_line: Callable[[list[str]], None], fallback: str) -> ValueError:
-    """Re-read ``path`` line by line with ``check_line``; the error naming the first bad line's field."""
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            check_line(parts)
-        except FieldError as exc:
-            return ValueError(f"{where(path, n)}, {exc}")
-        except ValueError as exc:
-            return ValueError(f"{where(path, n)}: {exc}")
-    return ValueError(f"{path}: {fallback}")
-
-
-def first_bad(bad: np.ndarray, files: list[str], counts: np.ndarray) -> str:
-    """The file holding the first row flagged in ``bad``."""
-    k = int(np.flatnonzero(bad)[0])
-    return files[int(np.searchsorted(np.cumsum(counts), k, side="right"))]
-
-
 # --------------------------------------------------------------------------- datasets
 
 
@@ -366,8 +290,9 @@ def ground_truth_dataset(
     order = sorted(images)
     img_id = {k: i + 1 for i, k in enumerate(order)}
     file_img = np.array([img_id[k] for k in keys], np.float64)
-    image_id = file_img[rows.file] if rows.image is None else np.array([img_id[k] for k in rows.image], np.float64)
-    cat = np.array([names.id_of(n) for n in rows.label], np.float64) if len(rows.label) else np.zeros(0)
+    image_id = file_img[rows.file]
+    codes, uniques = rows.label
+    cat = np.array([names.id_of(u) for u in uniques], np.float64)[codes] if len(codes) else np.zeros(0)
     box = rows.box
     n = box.shape[0]
     anns = Annotations(image_id, cat, box, box[:, 2] * box[:, 3], np.zeros(n, bool), None, np.arange(1.0, n + 1))
@@ -409,13 +334,20 @@ def gt_image_sizes(gt: Any) -> dict[Any, tuple[float, float]]:
     }
 
 
-def detections_dataset(rows: Rows, files: list[str], image_ids: list, gt: Any, category: np.ndarray, source: str):
+def per_row(file_values: list, file: np.ndarray) -> np.ndarray:
+    """The value of each row's file (gt image ids: float64 when numeric, else objects)."""
+    v = np.asarray(file_values)
+    v = v.astype(np.float64) if v.dtype.kind in "iuf" else np.asarray(file_values, dtype=object)
+    return v[file] if v.size else np.zeros(0)
+
+
+def detections_dataset(rows: Rows, files: list[str], image_ids: Any, gt: Any, category: np.ndarray, source: str):
     """A results :class:`CocoDataset` against ``gt`` (``image_ids``: the gt image id of each box)."""
     ids, cats = _gt_ids(gt)
     box = rows.box
     n = box.shape[0]
     anns = Annotations(
-        np.array(image_ids, np.float64) if n else np.zeros(0),
+        image_ids if n else np.zeros(0),
         category.astype(np.float64),
         box,
         box[:, 2] * box[:, 3],

@@ -10,7 +10,6 @@ that). The image of a file is its name without the ``.txt`` extension; blank lin
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -18,19 +17,15 @@ import numpy as np
 from detbench._validate import check_box_format
 from detbench.eval.formats._common import (
     ClassNames,
-    FieldError,
     Rows,
-    first_bad,
     gt_image_keys,
     gt_names,
     image_key,
     list_files,
-    locate,
-    number,
-    to_floats,
-    token_rows,
+    per_row,
     unknown_image,
 )
+from detbench.eval.formats._table import FieldError, first_bad, locate, number, read_columns
 
 __all__ = ["read_text_ground_truth", "read_text_detections", "FIELDS", "to_xywh"]
 
@@ -91,35 +86,28 @@ def _few(known: set) -> str:
 
 
 def _read(files: list[str], fmt: str, detections: bool, known: set | None) -> Rows:
-    rows, counts = token_rows(files)
     check = _line_checker(fmt, detections, known)
+    n = 6
+    cols, counts = read_columns(files, n, check, text_cols=(0,) if detections else (0, 5), pad_last=not detections)
 
     def fail(bad: np.ndarray, problem: str) -> ValueError:
         return locate(first_bad(bad, files, counts), check, problem)
 
-    lens = np.fromiter(map(len, rows), np.int64, len(rows))
-    ok = lens == 6 if detections else (lens == 5) | (lens == 6)
-    if not ok.all():
-        raise fail(~ok, "wrong number of fields")
+    codes, uniques = cols[0]
     difficult = None
-    if not detections and (lens == 6).any():
-        six = lens == 6
-        word = np.array([r[5] == "difficult" if len(r) == 6 else True for r in rows], bool)
-        if not word.all():
-            raise fail(~word, "the sixth field may only be 'difficult'")
-        difficult = six
-    labels = [r[0] for r in rows]
+    if not detections:
+        dcodes, dvals = cols[5]
+        word = np.array([u in ("", "difficult") for u in dvals], bool)
+        if dcodes.size and not word[dcodes].all():
+            raise fail(~word[dcodes], "the sixth field may only be 'difficult'")
+        is_d = np.array([u == "difficult" for u in dvals], bool)
+        difficult = is_d[dcodes] if dcodes.size and is_d.any() else None
     if known is not None:
-        unknown = set(labels) - known
-        if unknown:
-            raise fail(np.array([lab in unknown for lab in labels]), "unknown class")
-    lo = 2 if detections else 1
-    nums = to_floats(list(chain.from_iterable(r[lo : lo + 4] for r in rows)))
-    score = to_floats([r[1] for r in rows]) if detections else None
-    if nums is None or (detections and score is None):
-        bad = np.array([to_floats(r[lo : lo + 4] + r[1:lo]) is None for r in rows], bool)
-        raise fail(bad, "a field is not a number")
-    v = nums.reshape(-1, 4)
+        unknown = np.array([u not in known for u in uniques], bool)
+        if unknown.any():
+            raise fail(unknown[codes], "unknown class")
+    v = np.stack(cols[2:6] if detections else cols[1:5], axis=1) if codes.size else np.zeros((0, 4))
+    score = cols[1] if detections else None
     bad = ~np.isfinite(v).all(axis=1)
     if score is not None:
         bad |= ~np.isfinite(score)
@@ -130,7 +118,7 @@ def _read(files: list[str], fmt: str, detections: bool, known: set | None) -> Ro
     if bad.any():
         raise fail(bad, "negative width or height")
     file = np.repeat(np.arange(len(files)), counts)
-    return Rows(file, None, labels, box, score, difficult)
+    return Rows(file, (codes, uniques), box, score, difficult)
 
 
 def read_text_ground_truth(path: Any, *, names: ClassNames | None, box_format: str = "xyxy") -> tuple:
@@ -139,7 +127,7 @@ def read_text_ground_truth(path: Any, *, names: ClassNames | None, box_format: s
     files = list_files(path, ".txt", "gt")
     rows = _read(files, fmt, False, None if names is None else set(names.names))
     if names is None:
-        found = sorted(set(rows.label))
+        found = sorted(rows.label[1])
         names = ClassNames(range(len(found)), found, "the class names found in the ground truth")
     keys = [image_key(f) for f in files]
     return rows, files, keys, names, {k: {} for k in keys}
@@ -158,6 +146,6 @@ def read_text_detections(path: Any, gt: Any, *, box_format: str = "xyxy") -> tup
             raise unknown_image(f, k, keymap)
         file_img.append(keymap[k])
     rows = _read(files, fmt, True, set(names.names))
-    image_ids = [file_img[i] for i in rows.file.tolist()]
-    cats = np.array([names.id_of(n) for n in rows.label], np.float64)
-    return rows, files, image_ids, cats
+    codes, uniques = rows.label
+    cats = np.array([names.id_of(u) for u in uniques], np.float64)[codes] if codes.size else np.zeros(0)
+    return rows, files, per_row(file_img, rows.file), cats

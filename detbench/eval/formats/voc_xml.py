@@ -24,18 +24,14 @@ import numpy as np
 
 from detbench.eval.formats._common import (
     ClassNames,
-    FieldError,
     Rows,
-    first_bad,
     gt_image_keys,
     gt_names,
     image_key,
     list_files,
-    locate,
-    number,
-    to_floats,
-    token_rows,
+    per_row,
 )
+from detbench.eval.formats._table import FieldError, first_bad, locate, number, read_columns
 
 __all__ = ["read_voc_ground_truth", "read_voc_detections", "voc_boxes"]
 
@@ -128,13 +124,14 @@ def read_voc_ground_truth(path: Any, *, names: ClassNames | None, one_based: boo
         images[keys[k]] = {"width": wh[0], "height": wh[1]} if wh else {}
         if filename:
             images[keys[k]]["voc_filename"] = filename
+    uniques = sorted(set(labels))
     if names is None:
-        found = sorted(set(labels))
-        names = ClassNames(range(len(found)), found, "the class names found in the ground truth")
+        names = ClassNames(range(len(uniques)), uniques, "the class names found in the ground truth")
+    pos = {u: k for k, u in enumerate(uniques)}
+    codes = np.array([pos[lab] for lab in labels], np.int64)
     v = np.array(boxes, np.float64).reshape(-1, 4)
-    rows = Rows(
-        np.repeat(np.arange(len(files)), counts), None, labels, voc_boxes(v, one_based), None, np.array(diff, bool)
-    )
+    file = np.repeat(np.arange(len(files)), counts)
+    rows = Rows(file, (codes, uniques), voc_boxes(v, one_based), None, np.array(diff, bool))
     return rows, files, keys, names, images
 
 
@@ -157,7 +154,6 @@ def read_voc_detections(path: Any, gt: Any, *, one_based: bool = True) -> tuple:
         if c not in g_names.names:
             raise ValueError(f"{f}: the class {c!r} of this results file is not in the ground truth ({g_names._few()})")
         cls.append(g_names.id_of(c))
-    rows, counts = token_rows(files)
 
     def check(parts: list[str]) -> None:
         if len(parts) != 6:
@@ -173,21 +169,18 @@ def read_voc_detections(path: Any, gt: Any, *, one_based: bool = True) -> tuple:
     def fail(bad: np.ndarray, problem: str) -> ValueError:
         return locate(first_bad(bad, files, counts), check, problem)
 
-    lens = np.fromiter(map(len, rows), np.int64, len(rows))
-    if (lens != 6).any():
-        raise fail(lens != 6, "wrong number of fields")
-    img = [keymap.get(image_key(r[0])) for r in rows]
-    missing = np.array([i is None for i in img], bool)
+    cols, counts = read_columns(files, 6, check)
+    codes, uniques = cols[0]
+    u_img = [keymap.get(image_key(u)) for u in uniques]
+    missing = np.array([i is None for i in u_img], bool)
     if missing.any():
-        raise fail(missing, "unknown image")
-    vals = to_floats([t for r in rows for t in r[1:]])
-    if vals is None:
-        raise fail(np.array([to_floats(r[1:]) is None for r in rows], bool), "a field is not a number")
-    v = vals.reshape(-1, 5)
+        raise fail(missing[codes], "unknown image")
+    img = per_row(u_img, codes)
+    v = np.stack(cols[1:], axis=1) if codes.size else np.zeros((0, 5))
     bad = ~np.isfinite(v).all(axis=1) | (v[:, 3] < v[:, 1]) | (v[:, 4] < v[:, 2])
     if bad.any():
         raise fail(bad, "a value is out of range")
     file = np.repeat(np.arange(len(files)), counts)
     box = voc_boxes(np.ascontiguousarray(v[:, 1:]), one_based)
-    rows_out = Rows(file, None, None, box, np.ascontiguousarray(v[:, 0]), None)
+    rows_out = Rows(file, None, box, np.ascontiguousarray(v[:, 0]), None)
     return rows_out, files, img, np.array(cls, np.float64)[file] if len(file) else np.zeros(0)

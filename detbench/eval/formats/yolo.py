@@ -11,27 +11,22 @@ A ground-truth image listed in ``image_sizes`` without a label file is an image 
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from detbench.eval.formats._common import (
     ClassNames,
-    FieldError,
     Rows,
-    first_bad,
     gt_image_keys,
     gt_image_sizes,
     gt_names,
     image_key,
     list_files,
-    locate,
-    number,
-    to_floats,
-    token_rows,
+    per_row,
     unknown_image,
 )
+from detbench.eval.formats._table import FieldError, first_bad, locate, number, read_columns
 
 __all__ = ["read_yolo_ground_truth", "read_yolo_detections"]
 
@@ -72,20 +67,14 @@ def _line_checker(detections: bool, known: set | None):
 
 def _read(files: list[str], detections: bool, known: set | None) -> tuple[Rows, np.ndarray, np.ndarray]:
     """Rows with normalised cxcywh boxes (scaled later), the class indices and the rows per file."""
-    rows, counts = token_rows(files)
     check = _line_checker(detections, known)
+    n = 6 if detections else 5
+    cols, counts = read_columns(files, n, check, text_cols=())
 
     def fail(bad: np.ndarray, problem: str) -> ValueError:
         return locate(first_bad(bad, files, counts), check, problem)
 
-    n = 6 if detections else 5
-    lens = np.fromiter(map(len, rows), np.int64, len(rows))
-    if (lens != n).any():
-        raise fail(lens != n, "wrong number of fields")
-    vals = to_floats(list(chain.from_iterable(rows)))
-    if vals is None:
-        raise fail(np.array([to_floats(r) is None for r in rows], bool), "a field is not a number")
-    v = vals.reshape(-1, n)
+    v = np.stack(cols, axis=1) if cols[0].size else np.zeros((0, n))
     cls = v[:, 0]
     bad = ~np.isfinite(v).all(axis=1) | (cls != np.floor(cls)) | (cls < 0)
     bad |= ((v[:, 1:5] < -_SLACK) | (v[:, 1:5] > 1 + _SLACK)).any(axis=1)
@@ -98,7 +87,7 @@ def _read(files: list[str], detections: bool, known: set | None) -> tuple[Rows, 
             raise fail(bad, "unknown class index")
     file = np.repeat(np.arange(len(files)), counts)
     score = np.ascontiguousarray(v[:, 5]) if detections else None
-    return Rows(file, None, idx.tolist(), np.ascontiguousarray(v[:, 1:5]), score, None), idx, counts
+    return Rows(file, None, np.ascontiguousarray(v[:, 1:5]), score, None), idx, counts
 
 
 def _to_pixels(cxcywh: np.ndarray, wh: np.ndarray) -> np.ndarray:
@@ -126,7 +115,8 @@ def read_yolo_ground_truth(path: Any, *, names: ClassNames | None, sizes: dict) 
     if names is None:
         found = sorted(set(idx.tolist()))
         names = ClassNames(found, [str(c) for c in found], "the class indices found in the ground truth")
-    label = [names.name_of(c) for c in idx.tolist()]
+    uniq, codes = np.unique(idx, return_inverse=True)
+    label = (codes.astype(np.int64).reshape(-1), [names.name_of(c) for c in uniq.tolist()])
     images = {key: {"width": w, "height": h} for key, (w, h) in sizes.items()}
     for key, (w, h) in zip(keys, wh.tolist()):
         images[key] = {"width": w, "height": h}
@@ -157,10 +147,10 @@ def read_yolo_detections(path: Any, gt: Any, *, names: ClassNames | None, sizes:
     known = set(names.ids) if names is not None else set(g_names.ids)
     rows, idx, counts = _read(files, True, known)
     if names is not None:
-        to_gt = {c: g_names.id_of(names.name_of(c)) for c in set(idx.tolist())}
-        cats = np.array([to_gt[c] for c in idx.tolist()], np.float64)
+        uniq, codes = np.unique(idx, return_inverse=True)
+        to_gt = np.array([g_names.id_of(names.name_of(c)) for c in uniq.tolist()], np.float64)
+        cats = to_gt[codes.reshape(-1)] if idx.size else np.zeros(0)
     else:
         cats = idx.astype(np.float64)
     box = _to_pixels(rows.box, wh[rows.file])
-    image_ids = [file_img[i] for i in rows.file.tolist()]
-    return rows._replace(box=box), files, image_ids, cats
+    return rows._replace(box=box), files, per_row(file_img, rows.file), cats
