@@ -609,3 +609,17 @@ def test_report_reads_the_formats(coco, reference, tmp_path):
     results = json.loads((tmp_path / "rep" / "results.json").read_text())
     stats = results["sections"]["user_ap"]["tables"]["user_stats"]
     np.testing.assert_allclose([r["yolo"] for r in stats], reference[2], rtol=0, atol=1e-9)
+
+
+def test_blank_lines_crlf_and_missing_final_newline(tmp_path):
+    """Files written on other systems: blank and white-space lines, CRLF endings, no final newline."""
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "gt" / "a.txt").write_bytes(b"\r\ncat 1 2 3 4\r\n   \r\ndog 5 6 7 8 difficult\r\n\r\n")
+    (tmp_path / "gt" / "b.txt").write_bytes(b"cat 0 0 1 1")
+    (tmp_path / "gt" / "c.txt").write_bytes(b"")
+    g = read_ground_truth(tmp_path / "gt", "text")
+    np.testing.assert_array_equal(g.annotations.image_id, [1, 1, 2])
+    np.testing.assert_array_equal(g.annotations.bbox, [[1, 2, 2, 2], [5, 6, 2, 2], [0, 0, 1, 1]])
+    assert g.annotations.difficult.tolist() == [False, True, False] and len(g.image_ids) == 3
+    (tmp_path / "gt" / "b.txt").write_bytes(b"cat 0 0 1 1\n\n\ncat 0 0 1")
+    _raises(r"b\.txt, line 4: expected 5 or 6 fields", read_ground_truth, tmp_path / "gt", "text")

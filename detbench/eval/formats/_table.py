@@ -12,16 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 __all__ = ["FieldError", "where", "read_text", "read_columns", "number", "locate", "first_bad"]
-
-#: a line holding only white space (a blank line), in re.MULTILINE mode
-_BLANK = re.compile(r"^[ \t\r\f\v]*$", re.M)
 
 
 class FieldError(ValueError):
@@ -80,12 +76,12 @@ def first_bad(bad: np.ndarray, files: list[str], counts: np.ndarray) -> str:
 
 
 def _line_count(text: str) -> int:
+    """Lines of ``text``, blank ones included."""
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+def _nonblank_count(text: str) -> int:
     """Non-blank lines of ``text``."""
-    if not text:
-        return 0
-    end = len(text) - 1 if text.endswith("\n") else len(text)
-    if _BLANK.search(text, 0, end) is None:
-        return text.count("\n") + (0 if text.endswith("\n") else 1)
     return sum(1 for ln in text.split("\n") if ln.strip())
 
 
@@ -93,7 +89,7 @@ def _fast(texts: list[str], n: int, text_cols: Sequence[int], pad_last: bool) ->
     """pandas' C parser over all the files at once; None when anything is unusual."""
     import pandas as pd
 
-    counts = np.fromiter(map(_line_count, texts), np.int64, len(texts))
+    counts = np.fromiter(map(_line_count, texts), np.int64, len(texts))  # exact unless there are blank lines
     if not counts.sum():
         return None
     dtype: dict = {c: (str if c in text_cols else np.float64) for c in range(n)}
@@ -114,6 +110,8 @@ def _fast(texts: list[str], n: int, text_cols: Sequence[int], pad_last: bool) ->
             )
         except (ValueError, Warning, pd.errors.ParserError):
             return None
+    if len(df) != counts.sum():  # blank lines: count the others
+        counts = np.fromiter(map(_nonblank_count, texts), np.int64, len(texts))
     if len(df) != counts.sum() or (df[n].to_numpy() != "").any():
         return None
     cols = []
