@@ -623,3 +623,14 @@ def test_blank_lines_crlf_and_missing_final_newline(tmp_path):
     assert g.annotations.difficult.tolist() == [False, True, False] and len(g.image_ids) == 3
     (tmp_path / "gt" / "b.txt").write_bytes(b"cat 0 0 1 1\n\n\ncat 0 0 1")
     _raises(r"b\.txt, line 4: expected 5 or 6 fields", read_ground_truth, tmp_path / "gt", "text")
+
+
+def test_report_command_line_takes_the_format_options():
+    from detbench.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["report", "--gt", "A", "--gt-format", "voc", "--dt", "m=R", "--dt-format", "yolo", "--names", "n.txt"]
+    )
+    assert (args.gt_format, args.dt_format, args.names, args.image_sizes) == ("voc", "yolo", "n.txt", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "g", "d", "--gt-format", "kitti"])
