@@ -29,6 +29,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             dt=args.dt,
             history=None if args.no_history else args.history,
             baseline=args.baseline,
+            formats={
+                k: getattr(args, k, None)
+                for k in ("gt_format", "dt_format", "names", "image_sizes", "gt_box_format", "dt_box_format")
+            },
         )
     except ValueError as exc:
         print(f"detbench report: error: {exc}", file=sys.stderr)
@@ -78,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=DT.json",
         help="a detector's COCO results (repeat for several; needs --gt)",
     )
+    from detbench.eval.cli import add_format_arguments
+
+    add_format_arguments(report)
     report.add_argument(
         "--history",
         default="detbench-history",

@@ -5,6 +5,8 @@
     detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-thresholds T ...]
                   [--max-dets M ...] [--per-class] [--out results.json|results.csv]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
+    detbench eval VOC/Annotations dets/ --gt-format voc --dt-format text [--dt-box-format xywh] [--names F]
+    detbench eval labels/ preds/ --gt-format yolo --dt-format yolo --image-sizes images/ [--names F]
 
 ``coco`` prints pycocotools' 12-line summary (same numbers, see
 :class:`detbench.eval.COCOeval`); ``voc07``/``voc12`` print the VOC07 11-point or
@@ -20,6 +22,10 @@ ADDRESS`` (:func:`detbench.eval.evaluate_distributed`; the workers read the
 files). The numbers are the one-shot evaluation's; the line ``evaluated ...
 images, ... detections, ... shards`` says what was read, and ``--out`` JSON
 gains an ``evaluated`` entry.
+
+``--gt-format``/``--dt-format`` (``coco``, ``voc``, ``yolo``, ``text``; each side its own, with
+``--gt-box-format``/``--dt-box-format`` for text files) read the other formats through
+:mod:`detbench.eval.formats` (``--names``: class names; ``--image-sizes``: YOLO's image sizes).
 
 The lead wires :func:`add_eval_parser` / :func:`run_eval` into the
 ``detbench`` console script.
@@ -50,6 +56,7 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         nargs="+",
         help="COCO results JSON (a list of {image_id, category_id, bbox, score}); several files or a glob: shards",
     )
+    add_format_arguments(p)
     p.add_argument("--workers", type=int, metavar="N", help="coco: evaluate the shards on a local Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS", help="coco: evaluate the shards on this Dask scheduler")
     p.add_argument(
@@ -89,6 +96,60 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="coco: correct pycocotools' quirks (stats[0] at maxDets=100, annotation id 0, duplicate ids)",
     )
     return p
+
+
+def add_format_arguments(p: argparse.ArgumentParser) -> None:
+    """The reader options (:mod:`detbench.eval.formats`): formats per side, class names, image sizes."""
+    from detbench.eval.formats import FORMATS
+
+    for side, what in (("gt", "ground truth"), ("dt", "detections")):
+        p.add_argument(
+            f"--{side}-format",
+            choices=FORMATS,
+            default="coco",
+            help=f"{what}: coco JSON, voc (XML / devkit results), yolo txt or text files (default: coco)",
+        )
+        p.add_argument(
+            f"--{side}-box-format",
+            choices=["xyxy", "xywh", "cxcywh"],
+            help=f"{what} in the text format: box layout (default: xyxy)",
+        )
+    p.add_argument("--names", metavar="FILE", help="class names, one per line (line k: id k) or .json/.yaml")
+    p.add_argument(
+        "--image-sizes",
+        metavar="PATH",
+        help="yolo: image sizes, a folder of images or a file ('name width height' lines, JSON, or a COCO file)",
+    )
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ground truth and the detections in their formats (``--gt-format``/``--dt-format``)."""
+    from detbench.eval import load_coco
+    from detbench.eval.formats import read_detections, read_ground_truth
+
+    gf, df = getattr(args, "gt_format", "coco"), getattr(args, "dt_format", "coco")
+    if gf == "coco" and df == "coco" and not getattr(args, "names", None):
+        gt = load_coco(args.gt)
+        return gt, gt.load_results(args.dt)
+    names, sizes = getattr(args, "names", None), getattr(args, "image_sizes", None)
+    if names and gf == "coco" and df != "yolo":
+        raise ValueError("--names: a COCO ground truth names its categories (--names serves voc, yolo and text)")
+    gt = read_ground_truth(
+        args.gt,
+        gf,
+        names=names if gf != "coco" else None,
+        image_sizes=sizes if gf == "yolo" else None,
+        box_format=getattr(args, "gt_box_format", None),
+    )
+    dt = read_detections(
+        args.dt,
+        df,
+        gt,
+        names=names if df == "yolo" else None,
+        image_sizes=sizes if df == "yolo" and gf != "yolo" else None,
+        box_format=getattr(args, "dt_box_format", None),
+    )
+    return gt, dt
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -153,6 +214,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--workers: expected an integer >= 1, got {workers}")
     if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.protocol != "coco":
         raise ValueError("--workers/--scheduler and several results files: only with --protocol coco")
+    formats = (getattr(args, "gt_format", "coco"), getattr(args, "dt_format", "coco"))
+    if _sharded(args) and formats != ("coco", "coco"):
+        raise ValueError("--gt-format/--dt-format: several results files (shards) are read as COCO JSON only")
     if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.compat:
         raise ValueError("--compat: not available with --workers/--scheduler or several results files")
 
@@ -238,7 +302,7 @@ def run_eval(args: argparse.Namespace) -> int:
     what pycocotools gives for an empty result set: 0, or -1 where there is no
     ground truth.
     """
-    from detbench.eval import COCOeval, load_coco
+    from detbench.eval import COCOeval
     from detbench.eval.voc import evaluate_pr
 
     try:
@@ -247,8 +311,7 @@ def run_eval(args: argparse.Namespace) -> int:
             return _finish_sharded(args)
         args.dt = _results(args)[0]
         t0 = time.perf_counter()
-        gt = load_coco(args.gt)
-        dt = gt.load_results(args.dt)
+        gt, dt = _load(args)
         t_load = time.perf_counter() - t0
         print(
             f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
@@ -262,6 +325,13 @@ def run_eval(args: argparse.Namespace) -> int:
             )
         t1 = time.perf_counter()
         table = None
+        diff = getattr(gt.annotations, "difficult", None) if hasattr(gt, "annotations") else None
+        if args.protocol == "coco" and diff is not None and diff.any():
+            print(
+                f"detbench eval: note: {int(diff.sum())} difficult ground truths count as ordinary objects in the "
+                "coco protocol (as in pycocotools); --protocol voc07/voc12 ignores them",
+                file=sys.stderr,
+            )
         if args.protocol == "coco":
             E = COCOeval(gt, dt, "bbox", pycocotools_quirks=bool(args.compat or not args.no_quirks))
             if args.iou_thresholds:

@@ -195,11 +195,14 @@ class PRResult:
         return int(w[0])
 
     def curve(self, category_id: Any, iou: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(precision, recall, scores) of one class at one threshold (default: the first).
+        """(precision, recall, scores) of one class (id, or name) at one threshold (default: the first).
 
         One entry per non-ignored detection in decreasing score order;
         precision = tp/(tp+fp), recall = tp/positives (NaN without positives).
         """
+        if isinstance(category_id, str) and category_id not in self.category_ids:
+            by_name = [c for c in self.category_ids if self.names.get(c) == category_id]
+            category_id = by_name[0] if len(by_name) == 1 else category_id
         try:
             k = self.category_ids.index(category_id)
         except ValueError:
@@ -299,6 +302,7 @@ def evaluate_pr(
     det_images: Any = None,
     box_format: str = "xyxy",
     voc07_points: str = "tenths",
+    class_names: Any = None,
 ) -> PRResult:
     """Match once per IoU threshold and report COCO-101, VOC07 and VOC2010+ AP per class.
 
@@ -321,6 +325,13 @@ def evaluate_pr(
     (default: the exact tenths) or ``"arange"`` (``np.arange(0, 1.1, 0.1)``,
     the Python ports' sampling; see the module docstring).
 
+    ``class_names`` (array input): class names, a list (ids 0..K-1), a dict or
+    a names file (:func:`detbench.eval.formats.load_names`). Labels may then be
+    the names themselves (an unknown name is an error naming the argument and
+    index); names without ``class_names`` get ids 0..K-1 in sorted order. The
+    result's ``names`` carry them and :meth:`PRResult.curve` takes a name. For
+    files (VOC XML, YOLO, text) read datasets with :mod:`detbench.eval.formats`.
+
     Classes are the ground truth's categories (dataset input) or the sorted
     union of labels (array input). Cost O(N log N) to sort plus
     O(T * sum over (class, image) of D*G).
@@ -337,6 +348,8 @@ def evaluate_pr(
 
         max_dets = check_int(max_dets, "max_dets", low=1)
     if gt is not None:
+        if class_names is not None:
+            raise ValueError("class_names: only with label arrays (a dataset names its own categories)")
         if dt is None:
             raise ValueError("dt: detections are required with a ground-truth dataset")
         g = annotations_of(gt, "gt")
@@ -374,6 +387,9 @@ def evaluate_pr(
         g_wh = gb[:, 2:].astype(np.float64) if box_format != "xyxy" else None
         d_wh = db[:, 2:].astype(np.float64) if box_format != "xyxy" else None
         G, D = g_box.shape[0], d_box.shape[0]
+        from detbench.eval.formats._common import labels_to_ids
+
+        gt_labels, det_labels, label_names = labels_to_ids(gt_labels, det_labels, class_names)
         gl = check_labels(gt_labels, G, "gt_labels")
         dl = check_labels(det_labels, D, "det_labels")
         gim = check_labels(gt_images, G, "gt_images")
@@ -389,7 +405,7 @@ def evaluate_pr(
         g_crowd = np.zeros(G, bool)
         cat_ids = np.unique(np.concatenate([gl, dl])).tolist()
         image_ids = np.unique(np.concatenate([gim, dim])).tolist()
-        names = {c: str(c) for c in cat_ids}
+        names = {c: (label_names or {}).get(c, str(c)) for c in cat_ids}
         gi = positions(gim.astype(np.float64), image_ids)
         gc = positions(gl.astype(np.float64), cat_ids)
         di = positions(dim.astype(np.float64), image_ids)

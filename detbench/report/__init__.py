@@ -96,6 +96,7 @@ def run_report(
     history: str | os.PathLike[str] | None = None,
     baseline: str | os.PathLike[str] | None = None,
     asv_results: str | os.PathLike[str] | None = ".asv/results",
+    formats: dict[str, Any] | None = None,
 ) -> Path:
     """Run the report and write it to ``out_dir``; returns the path of ``index.html``.
 
@@ -114,6 +115,9 @@ def run_report(
     baseline: a history record, a results.json or a history folder (its newest record): adds a section with
         each speed case's time against it, flagging changes beyond both runs' min-max.
     asv_results: asv's results folder; the history section also plots it when it exists.
+    formats: how ``gt`` and ``dt`` are read (default COCO JSON): ``{"gt_format", "dt_format"}`` (``coco``, ``voc``,
+        ``yolo``, ``text``), ``names``, ``image_sizes``, ``gt_box_format``, ``dt_box_format`` as in
+        :mod:`detbench.eval.formats` (folders are then accepted where a format reads per-image files).
 
     A missing or incompatible optional peer never stops the report: its comparison is skipped with a
     note in the report and on ``stream``; a section that fails is replaced by its error.
@@ -123,8 +127,15 @@ def run_report(
         if gt is None or not dt:
             raise ValueError("gt, dt: the report on your data needs both a ground truth and at least one detector")
         dt = parse_detectors(list(dt)) if not isinstance(dt, dict) else {str(k): str(v) for k, v in dt.items()}
+        fm = formats or {}
+        from detbench.eval.formats import FORMATS
+
+        for key in ("gt_format", "dt_format"):
+            if (fm.get(key) or "coco") not in FORMATS:
+                raise ValueError(f"formats[{key!r}]: expected one of {list(FORMATS)}, got {fm.get(key)!r}")
         for name, path in {"gt": gt, **{f"dt {k}": v for k, v in dt.items()}}.items():
-            if not Path(path).is_file():
+            folder_ok = (fm.get("gt_format" if name == "gt" else "dt_format") or "coco") != "coco"
+            if not (Path(path).is_file() or (folder_ok and Path(path).is_dir())):
                 raise ValueError(f"{name}: no such file {str(path)!r}")
     chosen = _choose(sections, user_data)
     base = load_record(baseline) if baseline is not None else None
@@ -137,7 +148,7 @@ def run_report(
     meta = {"commit": info["commit"], "dirty": info["dirty"], "machine": machine_key(info), "mode": "built-in"}
     options: dict[str, Any] = {"machine": meta["machine"]}
     if user_data:
-        options.update(gt=str(gt), dt=dt)
+        options.update(gt=str(gt), dt=dt, formats=dict(formats or {}))
         meta.update(mode="user data", gt=str(gt), dt=dt)
     if base is not None:
         options["baseline"] = base

@@ -2,7 +2,8 @@
 
 ``detbench report --gt GT.json --dt NAME=DT.json [--dt NAME2=DT2.json ...]``: every detector is evaluated
 with detbench's pycocotools-exact COCO evaluation; the sections compare the 12 summary stats, AP per
-class, and the precision-recall curves.
+class, and the precision-recall curves. ``--gt-format``/``--dt-format`` (and ``--names``, ``--image-sizes``,
+``--gt-box-format``/``--dt-box-format``) read VOC, YOLO or text files instead (:mod:`detbench.eval.formats`).
 """
 
 from __future__ import annotations
@@ -40,14 +41,31 @@ def evaluations(ctx: ReportContext) -> dict[str, Any]:
     """Load the ground truth and evaluate each detector once per run (cached in ``ctx.options``)."""
     if "_evaluations" in ctx.options:
         return ctx.options["_evaluations"]
-    from detbench.eval import COCOeval, load_coco, load_results
+    from detbench.eval import COCOeval
+    from detbench.eval.formats import read_detections, read_ground_truth
 
-    gt = load_coco(ctx.options["gt"])
+    fm = dict(ctx.options.get("formats") or {})
+    gf, df = fm.get("gt_format") or "coco", fm.get("dt_format") or "coco"
+    names, sizes = fm.get("names"), fm.get("image_sizes")
+    gt = read_ground_truth(
+        ctx.options["gt"],
+        gf,
+        names=names if gf != "coco" else None,
+        image_sizes=sizes if gf == "yolo" else None,
+        box_format=fm.get("gt_box_format"),
+    )
     out: dict[str, Any] = {"gt": gt, "detectors": {}}
     for name, path in ctx.options["dt"].items():
         ctx.progress(f"evaluating {name}")
         t0 = time.perf_counter()
-        dt = load_results(path, gt)
+        dt = read_detections(
+            path,
+            df,
+            gt,
+            names=names if df == "yolo" else None,
+            image_sizes=sizes if df == "yolo" and gf != "yolo" else None,
+            box_format=fm.get("dt_box_format"),
+        )
         ev = COCOeval(gt, dt, "bbox")
         with silenced():
             ev.evaluate()
