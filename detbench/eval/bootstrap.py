@@ -183,8 +183,10 @@ class Bootstrap:
 
     def intervals(self) -> dict[str, tuple[float, float]]:
         """``{"AP": (lo, hi), "AP50": ..., "AP75": ...}``: percentile intervals of the overall numbers."""
-        return {k: tuple(float(v) for v in self.interval(x)) for k, x in (("AP", self.ap), ("AP50", self.ap50),
-                                                                           ("AP75", self.ap75))}
+        return {
+            k: tuple(float(v) for v in self.interval(x))
+            for k, x in (("AP", self.ap), ("AP50", self.ap50), ("AP75", self.ap75))
+        }
 
     def __repr__(self) -> str:
         iv = self.intervals()
