@@ -20,6 +20,24 @@ ST_TP = 1
 ST_IGN = 2
 
 
+@jit
+def ranked_status(dt_match, dt_ign, g_idok, slots, status):
+    """``status[e, t]`` (ST_FP / ST_TP / ST_IGN) of the detection in sorted slot ``slots[e]`` at threshold t.
+
+    ``dt_match``/``dt_ign``: one area range of :class:`~detbench.eval.matching.AllMatches` (T, D); a match
+    counts as a TP where ``g_idok`` of the ground truth is set (pycocotools' id rule).
+    """
+    T = dt_match.shape[0]
+    for e in range(slots.shape[0]):
+        d = slots[e]
+        for t in range(T):
+            if dt_ign[t, d]:
+                status[e, t] = ST_IGN
+            else:
+                m = dt_match[t, d]
+                status[e, t] = ST_TP if m >= 0 and g_idok[m] != 0 else ST_FP
+
+
 @jit(inline="always")
 def _push(ptp, pfp, npt, t, tp, fp):
     # record a true positive of threshold t at counts (tp, fp); a TP right after a TP (no FP in between)
@@ -37,18 +55,15 @@ def _push(ptp, pfp, npt, t, tp, fp):
 
 
 @jit(inline="always")
-def _entry(e, wgt, rk, tpc, fpc, fps, ptp, pfp, npt):
-    # one ranked detection seen ``wgt`` times in a row; returns False when the point buffers are full
-    r = rk.e_dyn[e]
-    if r < 0:
-        fps[0] += wgt
-        return True
+def _entry(r, wgt, fps, rk, tpc, fpc, ptp, pfp, npt):
+    # dynamic entry r seen ``wgt`` times in a row after ``fps`` weighted static false positives; returns
+    # False when the point buffers are full
     T = tpc.shape[0]
     for t in range(T):
         s = rk.status[r, t]
         if s == ST_TP:
             tpc[t] += wgt
-            if not _push(ptp, pfp, npt, t, tpc[t], fpc[t] + fps[0]):
+            if not _push(ptp, pfp, npt, t, tpc[t], fpc[t] + fps):
                 return False
         elif s == ST_FP:
             fpc[t] += wgt
@@ -56,7 +71,7 @@ def _entry(e, wgt, rk, tpc, fpc, fps, ptp, pfp, npt):
 
 
 @jit(inline="always")
-def _sampled_sum(ptp, pfp, n, t, npig, rec_thr, env):
+def _sampled_sum(ptp, pfp, n, t, npig, rec_thr, rec_sorted, env):
     # sum over the recall thresholds of pycocotools' interpolated precision, from the TP points of threshold t
     fnp = float(npig)
     for j in range(n):
@@ -66,37 +81,44 @@ def _sampled_sum(ptp, pfp, n, t, npig, rec_thr, env):
         if env[j + 1] > env[j]:
             env[j] = env[j + 1]
     total = 0.0
+    c = 0
     for ri in range(rec_thr.shape[0]):
         v = rec_thr[ri]
         if v <= 0.0:
             if n > 0:
                 total += env[0]
             continue
-        lo = 0
-        hi = n
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if ptp[t, mid] / fnp < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo >= n:
+        if rec_sorted:
+            while c < n and ptp[t, c] / fnp < v:
+                c += 1
+        else:
+            c = 0
+            hi = n
+            while c < hi:
+                mid = (c + hi) >> 1
+                if ptp[t, mid] / fnp < v:
+                    c = mid + 1
+                else:
+                    hi = mid
+        if c >= n:
             break  # pycocotools stops at the first recall threshold out of reach
-        total += env[lo]
+        total += env[c]
     return total
 
 
 @jit
-def bootstrap_chunk(rk, rec_thr, counts, out):
+def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
     """AP sums of the resamples in ``counts`` (B, N image multiplicities) into ``out`` (B, K, T).
 
     ``out[b, k, t]`` = the sum over ``rec_thr`` of pycocotools' interpolated precision of segment k at
     threshold t when image i appears ``counts[b, i]`` times (its copies next to each other in image
-    order), or -1 when the segment has no positives. A detection seen c times is one step of weight c
-    (same envelope samples as c single steps); detections of one image tied in score are cycled copy by
-    copy as the re-evaluated set orders them. O(B * (E + T * E_dynamic + K * T * (P + R log P))).
+    order), or -1 when the segment has no positives. ``rk``: :class:`~detbench.eval.bootstrap.Ranked`.
+    A detection seen c times is one step of weight c (same envelope samples as c single steps);
+    detections of one image tied in score are cycled copy by copy as the re-evaluated set orders them;
+    the static false positives before each dynamic detection are summed in one tight loop.
+    O(B * (S + T * E_dynamic + K * T * (P + R))).
     """
-    K = rk.seg_off.shape[0] - 1
+    K = rk.dseg_off.shape[0] - 1
     T = rk.status.shape[1]
     B = counts.shape[0]
     cap = 64
@@ -106,7 +128,7 @@ def bootstrap_chunk(rk, rec_thr, counts, out):
     npt = np.zeros(T, np.int64)
     tpc = np.zeros(T, np.int64)
     fpc = np.zeros(T, np.int64)
-    fps = np.zeros(1, np.int64)
+    s_img = rk.s_img
     for b in range(B):
         w = counts[b]
         for k in range(K):
@@ -117,28 +139,35 @@ def bootstrap_chunk(rk, rec_thr, counts, out):
                 for t in range(T):
                     out[b, k, t] = -1.0
                 continue
-            s0 = rk.seg_off[k]
-            s1 = rk.seg_off[k + 1]
+            d0 = rk.dseg_off[k]
+            d1 = rk.dseg_off[k + 1]
             while True:
                 npt[:] = 0
                 tpc[:] = 0
                 fpc[:] = 0
-                fps[0] = 0
+                fps = 0
+                sp = rk.sseg_off[k]
                 ok = True
-                j = s0
-                while j < s1 and ok:
-                    L = rk.e_run[j]
-                    wgt = w[rk.e_img[j]]
+                j = d0
+                while j < d1 and ok:
+                    L = rk.d_run[j]
+                    wgt = w[rk.d_img[j]]
                     if wgt == 0:
                         j += L
                         continue
+                    se = rk.d_sbefore[j]
+                    acc = 0
+                    for z in range(sp, se):
+                        acc += w[s_img[z]]
+                    fps += acc
+                    sp = se
                     if L == 1:
-                        ok = _entry(j, wgt, rk, tpc, fpc, fps, ptp, pfp, npt)
+                        ok = _entry(j, wgt, fps, rk, tpc, fpc, ptp, pfp, npt)
                     else:
                         for _ in range(wgt):
                             for e in range(j, j + L):
                                 if ok:
-                                    ok = _entry(e, 1, rk, tpc, fpc, fps, ptp, pfp, npt)
+                                    ok = _entry(e, 1, fps, rk, tpc, fpc, ptp, pfp, npt)
                     j += L
                 if ok:
                     break
@@ -147,7 +176,7 @@ def bootstrap_chunk(rk, rec_thr, counts, out):
                 pfp = np.empty((T, cap), np.int64)
                 env = np.empty(cap, np.float64)
             for t in range(T):
-                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig, rec_thr, env)
+                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig, rec_thr, rec_sorted, env)
 
 
 @jit(inline="always")

@@ -168,7 +168,7 @@ def normalize_confusion(matrix: np.ndarray, axis: str = "true") -> np.ndarray:
 
 
 def _positives(rk: Any) -> np.ndarray:
-    K = rk.seg_off.size - 1
+    K = rk.pos_off.size - 1
     seg = np.repeat(np.arange(K), np.diff(rk.pos_off))
     return np.bincount(seg, weights=rk.pos_cnt, minlength=K).astype(np.int64)
 
@@ -189,19 +189,20 @@ def f1_confidence(
     t = iou_index(params, iou_threshold)
     points = check_int(points, "points", low=2)
     check_choice(convention, "convention", ("step", "ultralytics"))
-    rk, status, seg = ranked_matches(prep, mt, area_index(params))
+    rk, status, seg, score = ranked_matches(prep, mt, area_index(params))
     npig = _positives(rk)
     K = npig.size
+    seg_off = np.searchsorted(seg, np.arange(K + 1))
     x = np.linspace(0.0, 1.0, points)
     prec = np.ones((K, points))
     rec = np.zeros((K, points))
     f1 = np.zeros((K, points))
     best = np.full((4, K), np.nan)
     for k in range(K):
-        s0, s1 = rk.seg_off[k], rk.seg_off[k + 1]
+        s0, s1 = seg_off[k], seg_off[k + 1]
         st = status[s0:s1, t]
         keep = st != ST_IGN
-        sc = rk.e_score[s0:s1][keep]
+        sc = score[s0:s1][keep]
         tp = (st[keep] == ST_TP).astype(np.float64)
         tpc = np.cumsum(tp)
         n = np.arange(1, sc.size + 1, dtype=np.float64)

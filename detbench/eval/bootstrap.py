@@ -24,21 +24,24 @@ import numpy as np
 
 from detbench._parallel import num_threads, run_chunks
 from detbench._validate import check_int, check_number
-from detbench.eval._analysis_kernels import ST_FP, ST_IGN, ST_TP, bootstrap_chunk
+from detbench.eval._analysis_kernels import ST_FP, ST_IGN, bootstrap_chunk, ranked_status
 
 __all__ = ["Ranked", "ranked_matches", "resample_counts", "Bootstrap", "bootstrap_ap"]
 
 Ranked = namedtuple(
     "Ranked",
     [
-        "seg_off",  # int64 (K + 1,): entries of segment (category) k are seg_off[k]:seg_off[k + 1]
-        "e_img",  # int64 (E,): image position of each entry (a kept, not always ignored detection), entries of a
-        # segment by decreasing score (stable: image order, then rank in the image, like pycocotools)
-        "e_score",  # float64 (E,): its score
-        "e_dyn",  # int64 (E,): its row in ``status``, -1 when it is a false positive at every threshold
-        "e_run",  # int64 (E,): at the first entry of a run of entries of one image with one score: the run's
+        "dseg_off",  # int64 (K + 1,): dynamic entries of segment (category) k are dseg_off[k]:dseg_off[k + 1]
+        "d_img",  # int64 (E_d,): image position of each dynamic entry (a kept detection that is not a false
+        # positive at every threshold, or one in a tie run), entries of a segment in pycocotools' order:
+        # decreasing score, then image order, then rank in the image
+        "d_run",  # int64 (E_d,): at the first entry of a run of entries of one image with one score: the run's
         # length (cycled copy by copy when the image is drawn several times); 1 elsewhere
-        "status",  # uint8 (E_dynamic, T): ST_FP / ST_TP / ST_IGN of each dynamic entry at each IoU threshold
+        "d_sbefore",  # int64 (E_d,): static entries before it: its segment's static entries up to s_img index
+        "status",  # uint8 (E_d, T): ST_FP / ST_TP / ST_IGN of each dynamic entry at each IoU threshold
+        "sseg_off",  # int64 (K + 1,): static entries (false positives at every threshold, not in a tie run, before
+        # the segment's last dynamic entry) of segment k are sseg_off[k]:sseg_off[k + 1]
+        "s_img",  # int64 (S,): image position of each static entry
         "pos_off",  # int64 (K + 1,): images with positives of segment k are pos_off[k]:pos_off[k + 1]
         "pos_img",  # int64 (P,): their image positions
         "pos_cnt",  # int64 (P,): not-ignored ground truths of that (segment, image)
@@ -57,9 +60,9 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return base + np.arange(total, dtype=np.int64)
 
 
-def ranked_matches(prep: Any, mt: Any, area_index: int) -> tuple[Ranked, np.ndarray, np.ndarray]:
+def ranked_matches(prep: Any, mt: Any, area_index: int) -> tuple[Ranked, np.ndarray, np.ndarray, np.ndarray]:
     """The :class:`Ranked` record of the matches ``mt`` (:class:`~detbench.eval.matching.AllMatches`) at area range
-    ``area_index``, the full status (E, T) and segment of every entry (for curves over all entries).
+    ``area_index``, and the status (E, T), segment and score of every entry in order (for curves).
 
     Entries are the detections kept by the largest ``maxDets`` and not ignored at every threshold. A
     detection is a TP at a threshold when matched to a ground truth whose match counts (the id rule of
@@ -77,46 +80,45 @@ def ranked_matches(prep: Any, mt: Any, area_index: int) -> tuple[Ranked, np.ndar
     score = gr.d_score[det]
     order = np.lexsort((-score, seg))  # stable: image order, then rank within the image
     slots, seg, img, score = slots[order], seg[order], img[order], score[order]
-    dm = mt.dt_match[area_index][:, slots]  # (T, E)
-    ign = mt.dt_ign[area_index][:, slots]
-    counted = dm >= 0
-    if counted.any():
-        counted &= gr.g_idok[np.where(counted, dm, 0)].astype(bool)
-    status = np.where(ign, ST_IGN, np.where(counted, ST_TP, ST_FP)).astype(np.uint8).T.copy()  # (E, T)
+    status = np.empty((slots.size, mt.dt_match.shape[1]), np.uint8)
+    ranked_status(mt.dt_match[area_index], mt.dt_ign[area_index], gr.g_idok, slots, status)
     keep = ~(status == ST_IGN).all(axis=1)
     status, seg, img, score = status[keep], seg[keep], img[keep], score[keep]
     n_seg = int(prep.n_seg)
-    seg_off = np.searchsorted(seg, np.arange(n_seg + 1)).astype(np.int64)
-    dyn = ~(status == ST_FP).all(axis=1)
-    e_dyn = np.where(dyn, np.cumsum(dyn) - 1, -1).astype(np.int64)
     # runs of one image with one score inside a segment (rare: only ties within an image need cycling)
     same = np.zeros(seg.size, bool)
     if seg.size > 1:
         same[1:] = (seg[1:] == seg[:-1]) & (img[1:] == img[:-1]) & (score[1:] == score[:-1])
-    e_run = np.ones(seg.size, np.int64)
+    in_run = same.copy()
+    in_run[:-1] |= same[1:]
+    run = np.ones(seg.size, np.int64)
     if same.any():
         starts = np.flatnonzero(~same)
-        lengths = np.diff(np.append(starts, seg.size))
-        e_run[:] = 0
-        e_run[starts] = lengths
+        run[:] = 0
+        run[starts] = np.diff(np.append(starts, seg.size))
+    dyn = ~(status == ST_FP).all(axis=1) | in_run
+    # static entries after a segment's last dynamic entry never precede a true positive: dropped
+    pos = np.arange(seg.size)
+    last_dyn = np.full(n_seg, -1, np.int64)
+    np.maximum.at(last_dyn, seg[dyn], pos[dyn])
+    static = ~dyn & (pos < last_dyn[seg])
+    s_before = np.cumsum(static) - static  # static entries (over all segments) before each entry
+    rk_d = (
+        np.searchsorted(seg[dyn], np.arange(n_seg + 1)).astype(np.int64),
+        img[dyn].astype(np.int64),
+        run[dyn],
+        s_before[dyn].astype(np.int64),
+        np.ascontiguousarray(status[dyn]),
+    )
+    rk_s = (np.searchsorted(seg[static], np.arange(n_seg + 1)).astype(np.int64), img[static].astype(np.int64))
     # positives per (segment, image)
     g_cnt = np.diff(gr.g_off).astype(np.int64)
     g_grp = np.repeat(np.arange(n_groups, dtype=np.int64), g_cnt)
     npig = np.bincount(g_grp, weights=(mt.gt_ign[area_index] == 0), minlength=n_groups).astype(np.int64)
     has = np.flatnonzero(npig)
     pos_off = np.searchsorted(has // n_img, np.arange(n_seg + 1)).astype(np.int64)
-    rk = Ranked(
-        seg_off,
-        img.astype(np.int64),
-        score,
-        e_dyn,
-        e_run,
-        np.ascontiguousarray(status[dyn]),
-        pos_off,
-        (has % n_img).astype(np.int64),
-        npig[has],
-    )
-    return rk, status, seg
+    rk = Ranked(*rk_d, *rk_s, pos_off, (has % n_img).astype(np.int64), npig[has])
+    return rk, status, seg, score
 
 
 def resample_counts(n_images: int, seed: int, start: int, stop: int) -> np.ndarray:
@@ -209,9 +211,10 @@ def bootstrap_ap(
     n = check_int(n, "n", low=1)
     seed = check_int(seed, "seed", low=0)
     ci = check_number(ci, "ci", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    rk, _, _ = ranked_matches(prep, mt, area_index)
+    rk = ranked_matches(prep, mt, area_index)[0]
     rec = np.ascontiguousarray(np.asarray(params.recThrs, dtype=np.float64).reshape(-1))
-    K = rk.seg_off.size - 1
+    K = rk.dseg_off.size - 1
+    rec_sorted = bool(np.all(np.diff(rec) >= 0))
     T = rk.status.shape[1]
     n_img = int(prep.groups.n_img)
     out = np.empty((n, K, T), np.float64)
@@ -219,7 +222,7 @@ def bootstrap_ap(
     def work(b0: int, b1: int) -> None:
         for c0 in range(b0, b1, chunk):
             c1 = min(c0 + chunk, b1)
-            bootstrap_chunk(rk, rec, resample_counts(n_img, seed, c0, c1), out[c0:c1])
+            bootstrap_chunk(rk, rec, rec_sorted, resample_counts(n_img, seed, c0, c1), out[c0:c1])
 
     run_chunks(n, work, threads=num_threads(threads), min_items=2)
     ap_kt = np.where(out < 0, np.nan, out / max(rec.size, 1))
