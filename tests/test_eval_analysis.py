@@ -384,3 +384,31 @@ def test_bad_input_names_the_argument(subset):
     for call in (fresh.confusion_matrix, fresh.f1_confidence, fresh.bootstrap, fresh.to_dataframe):
         with pytest.raises(RuntimeError, match="evaluate"):
             call()
+
+
+# ------------------------------------------------------------------ CLI --out
+
+
+def test_cli_out_csv_json_parquet(tmp_path, capsys):
+    import importlib.util
+
+    import pandas as pd
+
+    from detbench.eval.cli import main
+
+    csv, js, pq = tmp_path / "t.csv", tmp_path / "t.json", tmp_path / "t.parquet"
+    assert main([GT_FILE, DT_FILE, "--out", str(csv)]) == 0
+    df = pd.read_csv(csv)
+    for col in ("category_id", "name", "AP", "AP50", "AP75", "APs", "APm", "APl", "AR", "n_gt", "n_dt"):
+        assert col in df.columns
+    assert main([GT_FILE, DT_FILE, "--out", str(js)]) == 0
+    payload = json.loads(js.read_text())
+    assert {"stats", "per_class"} <= set(payload) and payload["per_class"][0]["n_gt"] >= 0
+    capsys.readouterr()
+    rc = main([GT_FILE, DT_FILE, "--out", str(pq)])
+    if importlib.util.find_spec("pyarrow") or importlib.util.find_spec("fastparquet"):
+        assert rc == 0 and pd.read_parquet(pq).shape == df.shape
+    else:
+        err = capsys.readouterr()
+        assert rc == 2 and "pyarrow" in err.err and "--out" in err.err
+        assert "loaded" not in err.out  # refused before evaluating
