@@ -25,7 +25,7 @@ __all__ = ["plot_confusion_matrix", "plot_f1_confidence", "plot_class_ap"]
 def _figure(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))
     return fig, fig.add_subplot()
 
 
@@ -100,6 +100,7 @@ def plot_confusion_matrix(
                 if v:
                     txt = f"{v:.2f}" if normalize else f"{int(round(v))}"
                     ax.text(j, i, txt, ha="center", va="center", fontsize=6, color="white" if v > 0.6 * hi else "black")
+    fig.tight_layout()
     return fig
 
 
@@ -163,6 +164,7 @@ def plot_f1_confidence(
     ax.set_title(f"{name} against confidence, IoU {cur.iou_threshold:.2f}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
     return fig
 
 
@@ -206,4 +208,5 @@ def plot_class_ap(
     ax.set_ylabel("category")
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
     return fig
