@@ -71,35 +71,64 @@ def _entry(r, wgt, fps, rk, tpc, fpc, ptp, pfp, npt):
 
 
 @jit(inline="always")
-def _sampled_sum(ptp, pfp, n, t, npig, rec_thr, rec_sorted, env):
-    # sum over the recall thresholds of pycocotools' interpolated precision, from the TP points of threshold t
+def _reach(npig, rec_thr, out):
+    # out[r]: the fewest true positives whose recall tp / npig (pycocotools' division) reaches rec_thr[r]
     fnp = float(npig)
+    for ri in range(rec_thr.shape[0]):
+        v = rec_thr[ri]
+        if v <= 0.0:
+            out[ri] = 0
+            continue
+        m = np.int64(np.ceil(v * fnp))
+        while m > 0 and (m - 1) / fnp >= v:
+            m -= 1
+        while m / fnp < v:
+            m += 1
+        out[ri] = m
+
+
+@jit(inline="always")
+def _sampled_sum(ptp, pfp, n, t, npig, rec_thr, rec_sorted, reach):
+    # sum over the recall thresholds of pycocotools' interpolated precision (the running maximum of the
+    # precision from the right, read at the first point whose recall reaches each threshold), from the
+    # TP points of threshold t; ``reach`` from _reach
+    R = rec_thr.shape[0]
+    if n == 0:
+        return 0.0
+    total = 0.0
+    if rec_sorted:
+        # one pass from the right; thresholds beyond the last point give 0 (pycocotools stops there)
+        ri = R - 1
+        last = ptp[t, n - 1]
+        while ri >= 0 and reach[ri] > last:
+            ri -= 1
+        best = 0.0
+        for j in range(n - 1, -1, -1):
+            tp = ptp[t, j]
+            pr = tp / (float(pfp[t, j] + tp) + EPS)
+            if pr > best:
+                best = pr
+            prev = ptp[t, j - 1] if j > 0 else -1
+            while ri >= 0 and reach[ri] > prev:
+                total += best
+                ri -= 1
+        return total
+    env = np.empty(n, np.float64)
     for j in range(n):
         tp = ptp[t, j]
         env[j] = tp / (float(pfp[t, j] + tp) + EPS)
     for j in range(n - 2, -1, -1):
         if env[j + 1] > env[j]:
             env[j] = env[j + 1]
-    total = 0.0
-    c = 0
-    for ri in range(rec_thr.shape[0]):
-        v = rec_thr[ri]
-        if v <= 0.0:
-            if n > 0:
-                total += env[0]
-            continue
-        if rec_sorted:
-            while c < n and ptp[t, c] / fnp < v:
-                c += 1
-        else:
-            c = 0
-            hi = n
-            while c < hi:
-                mid = (c + hi) >> 1
-                if ptp[t, mid] / fnp < v:
-                    c = mid + 1
-                else:
-                    hi = mid
+    for ri in range(R):
+        c = 0
+        hi = n
+        while c < hi:
+            mid = (c + hi) >> 1
+            if ptp[t, mid] < reach[ri]:
+                c = mid + 1
+            else:
+                hi = mid
         if c >= n:
             break  # pycocotools stops at the first recall threshold out of reach
         total += env[c]
@@ -124,7 +153,7 @@ def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
     cap = 64
     ptp = np.empty((T, cap), np.int64)
     pfp = np.empty((T, cap), np.int64)
-    env = np.empty(cap, np.float64)
+    reach = np.empty(rec_thr.shape[0], np.int64)
     npt = np.zeros(T, np.int64)
     tpc = np.zeros(T, np.int64)
     fpc = np.zeros(T, np.int64)
@@ -174,9 +203,9 @@ def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
                 cap *= 2  # rare: more true-positive steps than the buffers hold
                 ptp = np.empty((T, cap), np.int64)
                 pfp = np.empty((T, cap), np.int64)
-                env = np.empty(cap, np.float64)
+            _reach(npig, rec_thr, reach)
             for t in range(T):
-                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig, rec_thr, rec_sorted, env)
+                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig, rec_thr, rec_sorted, reach)
 
 
 @jit(inline="always")
