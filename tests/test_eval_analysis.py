@@ -26,9 +26,10 @@ GT_FILE = os.path.join(DATA_DIR, "coco-val2014-100", "instances_val2014_100.json
 DT_FILE = os.path.join(DATA_DIR, "coco-val2014-100", "instances_val2014_fakebbox100_results.json")
 
 
-def evaluate(gt: dict, dets: list, **kw) -> COCOeval:
+def evaluate(gt: dict, dets: list, use_cats: int = 1, **kw) -> COCOeval:
     g = COCO(copy.deepcopy(gt))
     E = COCOeval(g, g.loadRes(copy.deepcopy(dets)), "bbox", **kw)
+    E.params.useCats = use_cats
     E.evaluate()
     E.accumulate()
     E.summary_text()
@@ -278,7 +279,9 @@ def resampled(gt: dict, dets: list, img_ids: list, counts: np.ndarray) -> tuple[
     return {"images": imgs, "categories": gt["categories"], "annotations": anns}, dts
 
 
-def check_bootstrap(gt: dict, dets: list, E: COCOeval, n: int, seed: int, pycocotools: bool = False) -> int:
+def check_bootstrap(
+    gt: dict, dets: list, E: COCOeval, n: int, seed: int, pycocotools: bool = False, use_cats: int = 1
+) -> int:
     bs = E.bootstrap(n, seed=seed)
     counts = resample_counts(len(E._prep.img_ids), seed, 0, n)
     checked = 0
@@ -286,7 +289,7 @@ def check_bootstrap(gt: dict, dets: list, E: COCOeval, n: int, seed: int, pycoco
         g2, d2 = resampled(gt, dets, E._prep.img_ids, counts[b])
         if not d2:
             continue
-        R = evaluate(g2, d2)
+        R = evaluate(g2, d2, use_cats)
         nan = lambda v: np.where(np.asarray(v) < 0, np.nan, v)  # noqa: E731
         np.testing.assert_allclose([bs.ap[b], bs.ap50[b], bs.ap75[b]], nan(R.stats[:3]), rtol=0, atol=1e-12)
         np.testing.assert_allclose(bs.per_class_ap[b], R.per_class()["AP"].to_numpy(), rtol=0, atol=1e-12)
@@ -309,6 +312,25 @@ def test_bootstrap_equals_reevaluation_edge_sets(seed):
     gt, dets = make_edge_dataset(seed)
     E = evaluate(gt, dets)
     check_bootstrap(gt, dets, E, 4, seed)
+
+
+def test_bootstrap_equals_reevaluation_without_categories():
+    gt, dets = make_edge_dataset(3)
+    E = evaluate(gt, dets, use_cats=0)
+    assert check_bootstrap(gt, dets, E, 4, 1, use_cats=0) == 4
+
+
+def test_analyses_of_an_empty_result_set(subset):
+    gt, _, _ = subset
+    g = COCO(copy.deepcopy(gt))
+    E = COCOeval(g, g.loadRes([]), "bbox")
+    E.evaluate()
+    E.accumulate()
+    K = len(gt["categories"])
+    cm = E.confusion_matrix()
+    assert cm[:K].sum() == 0 and cm[K].sum() == sum(1 for a in gt["annotations"] if not a["iscrowd"])
+    assert np.all(E.bootstrap(3).ap == 0) and np.all(np.nan_to_num(E.f1_confidence().best_f1) == 0)
+    assert (E.to_dataframe()["n_dt"] == 0).all()
 
 
 def test_bootstrap_equals_reevaluation_coco_subset(subset):
@@ -347,6 +369,12 @@ def test_to_dataframe_by_class_and_area(subset):
         assert col in df.columns
     ok = df["AP"].notna()
     assert (df["AP_lo"][ok] <= df["AP_hi"][ok] + 1e-15).all()
+    E2 = COCOeval(E.cocoGt, E.cocoDt, "bbox")
+    E2.evaluate()
+    E2.bootstrap(5)
+    E2.evaluate()  # a new evaluation: the old intervals are not shown
+    E2.accumulate()
+    assert "AP_lo" not in E2.to_dataframe().columns
     area = E.to_dataframe(by="area")
     assert list(area["area"]) == ["all", "small", "medium", "large"]
     np.testing.assert_allclose(area["AP"].to_numpy(), E.stats[[0, 3, 4, 5]], rtol=0, atol=1e-15)

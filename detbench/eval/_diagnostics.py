@@ -51,6 +51,7 @@ class DiagnosticsMixin:
 
     # ------------------------------------------------------- tables, matrices
     _bootstrap: Any = None
+    _bootstrap_key: Any = None
     _class_columns: dict | None = None  # name -> K values: extra per-class columns of to_dataframe()
 
     def confusion_matrix(
@@ -104,6 +105,7 @@ class DiagnosticsMixin:
         self._bootstrap = bootstrap_ap(
             self._prep, self.matches(), p, analysis.area_index(p), n=n, seed=seed, ci=ci, threads=threads
         )
+        self._bootstrap_key = self._prep  # a later evaluate() makes it stale
         return self._bootstrap
 
     def to_dataframe(self, by: str = "class") -> Any:

@@ -269,7 +269,7 @@ def class_table(ev_obj: Any, extra: dict | None = None) -> Any:
     df["n_gt"] = n_gt
     df["n_dt"] = n_dt
     bs = getattr(ev_obj, "_bootstrap", None)
-    if bs is not None:
+    if bs is not None and getattr(ev_obj, "_bootstrap_key", None) is ev_obj._prep:
         for which in ("AP", "AP50", "AP75"):
             lo, hi = bs.interval(bs.per_class(which))
             df[f"{which}_lo"] = lo
