@@ -242,7 +242,19 @@ def f1_confidence(
     rows = ~np.isnan(f1).all(axis=1)
     mean_best = float(x[int(np.argmax(f1[rows].mean(axis=0)))]) if rows.any() else float("nan")
     thr = float(np.asarray(params.iouThrs)[t])
-    return F1Curves(x, prec, rec, f1, best[0], best[1], best[2], best[3], mean_best, list(prep.cat_ids), thr)
+    return F1Curves(
+        x,
+        prec,
+        rec,
+        f1,
+        best[0],
+        best[1],
+        best[2],
+        best[3],
+        mean_best,
+        [c.item() if hasattr(c, "item") else c for c in prep.cat_ids],
+        thr,
+    )
 
 
 # ---------------------------------------------------------------- tables

@@ -226,4 +226,10 @@ def bootstrap_ap(
 
     run_chunks(n, work, threads=num_threads(threads), min_items=2)
     ap_kt = np.where(out < 0, np.nan, out / max(rec.size, 1))
-    return Bootstrap(ap_kt, list(prep.cat_ids), np.asarray(params.iouThrs, dtype=np.float64), seed, ci)
+    return Bootstrap(
+        ap_kt,
+        [c.item() if hasattr(c, "item") else c for c in prep.cat_ids],
+        np.asarray(params.iouThrs, dtype=np.float64),
+        seed,
+        ci,
+    )
