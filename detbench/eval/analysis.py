@@ -39,7 +39,7 @@ import numpy as np
 
 from detbench._validate import check_choice, check_int, check_number
 from detbench.eval._analysis_kernels import ST_IGN, ST_TP, confusion_counts
-from detbench.eval.bootstrap import ranked_matches
+from detbench.eval.bootstrap import _py_ids, ranked_matches
 
 __all__ = [
     "confusion_matrix",
@@ -252,7 +252,7 @@ def f1_confidence(
         best[2],
         best[3],
         mean_best,
-        [c.item() if hasattr(c, "item") else c for c in prep.cat_ids],
+        _py_ids(prep.cat_ids),
         thr,
     )
 

@@ -28,6 +28,7 @@ from detbench.eval._analysis_kernels import ST_FP, ST_IGN, bootstrap_chunk, rank
 
 __all__ = ["Ranked", "ranked_matches", "resample_counts", "Bootstrap", "bootstrap_ap"]
 
+
 Ranked = namedtuple(
     "Ranked",
     [
@@ -119,6 +120,11 @@ def ranked_matches(prep: Any, mt: Any, area_index: int) -> tuple[Ranked, np.ndar
     pos_off = np.searchsorted(has // n_img, np.arange(n_seg + 1)).astype(np.int64)
     rk = Ranked(*rk_d, *rk_s, pos_off, (has % n_img).astype(np.int64), npig[has])
     return rk, status, seg, score
+
+
+def _py_ids(ids: Any) -> list:
+    # ids as Python values (NumPy scalars unwrapped)
+    return [c.item() if hasattr(c, "item") else c for c in ids]
 
 
 def resample_counts(n_images: int, seed: int, start: int, stop: int) -> np.ndarray:
@@ -228,7 +234,7 @@ def bootstrap_ap(
     ap_kt = np.where(out < 0, np.nan, out / max(rec.size, 1))
     return Bootstrap(
         ap_kt,
-        [c.item() if hasattr(c, "item") else c for c in prep.cat_ids],
+        _py_ids(prep.cat_ids),
         np.asarray(params.iouThrs, dtype=np.float64),
         seed,
         ci,
