@@ -150,7 +150,9 @@ def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
     K = rk.dseg_off.shape[0] - 1
     T = rk.status.shape[1]
     B = counts.shape[0]
-    cap = 64
+    cap = 64  # points of one threshold: at most one per dynamic entry, except in tie runs (grown when needed)
+    for k in range(K):
+        cap = max(cap, rk.dseg_off[k + 1] - rk.dseg_off[k] + 1)
     ptp = np.empty((T, cap), np.int64)
     pfp = np.empty((T, cap), np.int64)
     reach = np.empty(rec_thr.shape[0], np.int64)
