@@ -314,6 +314,32 @@ def test_bootstrap_equals_reevaluation_edge_sets(seed):
     check_bootstrap(gt, dets, E, 4, seed)
 
 
+def test_bootstrap_long_tie_run_grows_the_kernel_buffers():
+    # one image, three detections with one score (TP, FP, TP): drawn 100 times, the copies interleave
+    # 200 true-positive steps with false positives, more than the kernel's first buffers hold
+    from detbench.eval._analysis_kernels import bootstrap_chunk
+    from detbench.eval.bootstrap import ranked_matches
+
+    box = {"image_id": 1, "category_id": 1, "area": 100.0, "iscrowd": 0}
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100}],
+        "categories": [{"id": 1, "name": "a"}],
+        "annotations": [dict(box, id=1, bbox=[0, 0, 10, 10]), dict(box, id=2, bbox=[50, 50, 10, 10])],
+    }
+    dets = [
+        {"image_id": 1, "category_id": 1, "bbox": b, "score": 0.5}
+        for b in ([0, 0, 10, 10], [80, 80, 5, 5], [50, 50, 10, 10])
+    ]
+    E = evaluate(gt, dets)
+    rk = ranked_matches(E._prep, E.matches(), 0)[0]
+    assert rk.d_run[0] == 3
+    T, R = len(E.params.iouThrs), len(E.params.recThrs)
+    out = np.empty((1, 1, T))
+    bootstrap_chunk(rk, np.asarray(E.params.recThrs), True, np.array([[100]]), out)
+    ref = evaluate(*resampled(gt, dets, E._prep.img_ids, np.array([100])))
+    np.testing.assert_allclose(out[0, 0] / R, ref.eval["precision"][:, :, 0, 0, -1].mean(1), rtol=0, atol=1e-12)
+
+
 def test_bootstrap_equals_reevaluation_without_categories():
     gt, dets = make_edge_dataset(3)
     E = evaluate(gt, dets, use_cats=0)
