@@ -143,55 +143,69 @@ def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
     threshold t when image i appears ``counts[b, i]`` times (its copies next to each other in image
     order), or -1 when the segment has no positives. ``rk``: :class:`~detbench.eval.bootstrap.Ranked`.
     A detection seen c times is one step of weight c (same envelope samples as c single steps);
-    detections of one image tied in score are cycled copy by copy as the re-evaluated set orders them;
-    the static false positives before each dynamic detection are summed in one tight loop.
-    O(B * (S + T * E_dynamic + K * T * (P + R))).
+    detections of one image tied in score are cycled copy by copy as the re-evaluated set orders them.
+    The static false positives before each dynamic detection are summed for all B resamples at once
+    (contiguous rows of the transposed counts). O(B * (S + T * E_dynamic + K * T * (P + R))).
     """
     K = rk.dseg_off.shape[0] - 1
     T = rk.status.shape[1]
     B = counts.shape[0]
+    N = counts.shape[1]
+    wt = np.empty((N, B), np.int64)  # counts transposed: one image's multiplicities in all B resamples
+    for b in range(B):
+        for i in range(N):
+            wt[i, b] = counts[b, i]
     cap = 64  # points of one threshold: at most one per dynamic entry, except in tie runs (grown when needed)
     for k in range(K):
         cap = max(cap, rk.dseg_off[k + 1] - rk.dseg_off[k] + 1)
     ptp = np.empty((T, cap), np.int64)
     pfp = np.empty((T, cap), np.int64)
+    snap = np.empty((cap, B), np.int64)  # weighted static false positives before each dynamic entry
+    acc = np.zeros(B, np.int64)
+    npig = np.zeros(B, np.int64)
     reach = np.empty(rec_thr.shape[0], np.int64)
     npt = np.zeros(T, np.int64)
     tpc = np.zeros(T, np.int64)
     fpc = np.zeros(T, np.int64)
     s_img = rk.s_img
-    for b in range(B):
-        w = counts[b]
-        for k in range(K):
-            npig = 0
-            for q in range(rk.pos_off[k], rk.pos_off[k + 1]):
-                npig += w[rk.pos_img[q]] * rk.pos_cnt[q]
-            if npig == 0:
+    for k in range(K):
+        npig[:] = 0
+        for q in range(rk.pos_off[k], rk.pos_off[k + 1]):
+            c = rk.pos_cnt[q]
+            row = wt[rk.pos_img[q]]
+            for b in range(B):
+                npig[b] += row[b] * c
+        d0 = rk.dseg_off[k]
+        d1 = rk.dseg_off[k + 1]
+        acc[:] = 0
+        sp = rk.sseg_off[k]
+        for j in range(d0, d1):
+            se = rk.d_sbefore[j]
+            for z in range(sp, se):
+                row = wt[s_img[z]]
+                for b in range(B):
+                    acc[b] += row[b]
+            sp = se
+            for b in range(B):
+                snap[j - d0, b] = acc[b]
+        for b in range(B):
+            if npig[b] == 0:
                 for t in range(T):
                     out[b, k, t] = -1.0
                 continue
-            d0 = rk.dseg_off[k]
-            d1 = rk.dseg_off[k + 1]
             while True:
                 npt[:] = 0
                 tpc[:] = 0
                 fpc[:] = 0
-                fps = 0
-                sp = rk.sseg_off[k]
                 ok = True
                 j = d0
                 while j < d1 and ok:
                     L = rk.d_run[j]
-                    wgt = w[rk.d_img[j]]
+                    wgt = wt[rk.d_img[j], b]
                     if wgt == 0:
                         j += L
                         continue
-                    se = rk.d_sbefore[j]
-                    acc = 0
-                    for z in range(sp, se):
-                        acc += w[s_img[z]]
-                    fps += acc
-                    sp = se
+                    fps = snap[j - d0, b]
                     if L == 1:
                         ok = _entry(j, wgt, fps, rk, tpc, fpc, ptp, pfp, npt)
                     else:
@@ -205,9 +219,9 @@ def bootstrap_chunk(rk, rec_thr, rec_sorted, counts, out):
                 cap *= 2  # rare: more true-positive steps than the buffers hold
                 ptp = np.empty((T, cap), np.int64)
                 pfp = np.empty((T, cap), np.int64)
-            _reach(npig, rec_thr, reach)
+            _reach(npig[b], rec_thr, reach)
             for t in range(T):
-                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig, rec_thr, rec_sorted, reach)
+                out[b, k, t] = _sampled_sum(ptp, pfp, npt[t], t, npig[b], rec_thr, rec_sorted, reach)
 
 
 @jit(inline="always")
