@@ -84,11 +84,13 @@ def section_user_analysis(ctx: ReportContext) -> Section:
                 }
             )
     table = pd.DataFrame(overall)
-    first = table.iloc[0]
+    ivs = ", ".join(
+        f"{r['detector']} {r['AP']:.3f} [{r['AP low']:.3f}, {r['AP high']:.3f}]" for _, r in table.iterrows()
+    )
+    thr = ", ".join(f"{r['detector']} {r['best score threshold (mean F1)']:.2f}" for _, r in table.iterrows())
     summary = (
-        f"Your data: {first['detector']} AP {first['AP']:.3f} "
-        f"({int(n_boot)}-resample interval {first['AP low']:.3f}-{first['AP high']:.3f}); "
-        f"best mean-F1 score threshold {first['best score threshold (mean F1)']:.2f}."
+        f"Your data: AP with its {int(round(100 * (bs.ci)))} % bootstrap interval ({n_boot} image resamples): {ivs}; "
+        f"score threshold of the best mean F1 at IoU 0.5: {thr}."
     )
     text = (
         "<p>All from the evaluation above, with no second matching pass: the bootstrap resamples the images "
