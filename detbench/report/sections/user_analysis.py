@@ -86,7 +86,6 @@ def section_user_analysis(ctx: ReportContext) -> Section:
     table = pd.DataFrame(overall)
     rows = list(table.to_dict("records"))
     ivs = ", ".join(f"{r['detector']} {r['AP']:.3f} [{r['AP low']:.3f}, {r['AP high']:.3f}]" for r in rows)
-    )
     thr = ", ".join(f"{r['detector']} {r['best score threshold (mean F1)']:.2f}" for r in rows)
     summary = (
         f"Your data: AP with its {int(round(100 * (bs.ci)))} % bootstrap interval ({n_boot} image resamples): {ivs}; "
