@@ -313,7 +313,7 @@ def test_report_on_user_data(user_files, tmp_path):
         history=tmp_path / "hist",
     )
     results = json.loads((out / "results.json").read_text())
-    assert set(results["sections"]) == {"environment", "user_ap", "user_pr"}
+    assert set(results["sections"]) == {"environment", "user_ap", "user_pr", "user_analysis"}
     assert results["mode"] == "user data" and all(s["status"] == "ok" for s in results["sections"].values())
     stats = results["sections"]["user_ap"]["tables"]["user_stats"]
     gt = load_coco(f / "gt.json")
@@ -325,6 +325,17 @@ def test_report_on_user_data(user_files, tmp_path):
     per_class = results["sections"]["user_ap"]["tables"]["user_per_class_ap"]
     assert {"class", "AP raw", "AP nms", "AP50 raw", "AP50 nms"} <= set(per_class[0])
     assert "nms is the most accurate" in index.read_text()
+    # the analyses: confusion matrices (counts, normalised), F1 curves, AP bars with intervals, per detector
+    ana = results["sections"]["user_analysis"]
+    shots = ana["figures"]
+    for det in ("raw", "nms"):
+        for stem in ("user_cm_", "user_cm_norm_", "user_f1_", "user_ap_ci_"):
+            assert f"{stem}{det}.png" in shots, (stem, det, shots)
+            assert (out / f"{stem}{det}.png").stat().st_size > 5_000
+    iv = {r["detector"]: r for r in ana["tables"]["user_intervals"]}
+    assert iv["nms"]["AP low"] <= ev.stats[0] <= iv["nms"]["AP high"]
+    cm = ev.confusion_matrix(0.45, 0.25)[:-1, :-1]
+    assert iv["nms"]["class confusions"] == cm.sum() - np.trace(cm)
     assert len(list((tmp_path / "hist").glob("*.json"))) == 1
 
 

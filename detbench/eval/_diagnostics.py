@@ -13,8 +13,13 @@ method here reuses the matching of the evaluation that already ran
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import numpy as np
+
+from detbench.eval import analysis
+from detbench.eval.bootstrap import bootstrap_ap
 from detbench.eval.matching import AllMatches, make_settings, match_all
 
 __all__ = ["DiagnosticsMixin"]
@@ -45,4 +50,78 @@ class DiagnosticsMixin:
     # (tide() goes here)
 
     # ------------------------------------------------------- tables, matrices
-    # (to_dataframe(), confusion_matrix(), f1_confidence(), bootstrap() go here)
+    _bootstrap: Any = None
+    _bootstrap_key: Any = None
+    _class_columns: dict | None = None  # name -> K values: extra per-class columns of to_dataframe()
+
+    def confusion_matrix(
+        self, iou_threshold: float = 0.45, score_threshold: float = 0.25, *, convention: str = "ultralytics"
+    ) -> np.ndarray:
+        """(K+1) x (K+1) int64 counts: **rows = predicted category, columns = true category**, background last.
+
+        K = the evaluated categories in ``params.catIds`` order. Row K counts missed ground truths, column K
+        detections that took no ground truth. The assignment across categories is its own documented rule,
+        not the evaluation's per-category matching: ``convention="ultralytics"`` (default) equals
+        ``ultralytics.utils.metrics.ConfusionMatrix.matrix``; ``"supervision"`` equals the transpose of
+        ``supervision.ConfusionMatrix.matrix`` (see :mod:`detbench.eval.analysis` for both rules, the
+        strict / inclusive thresholds and the IoU precision). Crowd regions are left out; ``maxDets`` does
+        not apply. Needs ``evaluate()`` (bbox, ``useCats=1``).
+        """
+        if self._prep is None:
+            raise RuntimeError("confusion_matrix: run evaluate() first")
+        if self._paramsEval.iouType != "bbox":
+            raise ValueError(f"confusion_matrix: needs iouType 'bbox', got {self._paramsEval.iouType!r}")
+        return analysis.confusion_matrix(self._prep, iou_threshold, score_threshold, convention)
+
+    def f1_confidence(self, iou_threshold: float = 0.5, *, points: int = 1000, convention: str = "step") -> Any:
+        """Precision, recall and F1 per category against the score threshold, with the best threshold.
+
+        An :class:`~detbench.eval.analysis.F1Curves`, from the matches of ``evaluate()`` at
+        ``iou_threshold`` (one of ``params.iouThrs``), area ``"all"``, the largest ``maxDets``.
+        ``convention="step"``: exact counts of the detections scoring >= each threshold;
+        ``"ultralytics"``: ultralytics' ``ap_per_class`` curves (interpolated between detections).
+        """
+        if self._prep is None:
+            raise RuntimeError("f1_confidence: run evaluate() first")
+        return analysis.f1_confidence(self._prep, self.matches(), self._paramsEval, iou_threshold, points, convention)
+
+    def bootstrap(self, n: int = 1000, *, seed: int = 0, ci: float = 0.95, threads: int | None = None) -> Any:
+        """Bootstrap of AP, AP50, AP75 and per-category AP over ``n`` image resamples (a
+        :class:`~detbench.eval.bootstrap.Bootstrap`; ``.intervals()`` gives the percentile intervals at ``ci``).
+
+        Resample b draws the images with replacement from ``np.random.default_rng([seed, b])``; each equals
+        ``COCOeval`` re-run on the resampled images (see :mod:`detbench.eval.bootstrap`), computed from the
+        matches of ``evaluate()`` without matching again. Later ``to_dataframe()`` calls add the per-class
+        interval columns ``AP_lo``, ``AP_hi``, ``AP50_lo``, ...
+        """
+        if self._prep is None:
+            raise RuntimeError("bootstrap: run evaluate() first")
+        rec = getattr(self, "_result_recthrs", None)
+        p = self._paramsEval
+        if rec is not None:
+            p = copy.copy(p)
+            p.recThrs = rec
+        threads = threads if threads is not None else getattr(self, "threads", None)
+        self._bootstrap = bootstrap_ap(
+            self._prep, self.matches(), p, analysis.area_index(p), n=n, seed=seed, ci=ci, threads=threads
+        )
+        self._bootstrap_key = self._prep  # a later evaluate() makes it stale
+        return self._bootstrap
+
+    def to_dataframe(self, by: str = "class") -> Any:
+        """Results as a pandas DataFrame: ``by="class"`` (default) one row per category, ``by="area"`` one row per
+        area range.
+
+        Per category: category_id, name, AP, AP50, AP75, APs, APm, APl, AR (as ``per_class()``), n_gt
+        (not-ignored ground truths), n_dt (detections kept by the largest maxDets), then ``AP_lo``/``AP_hi``,
+        ``AP50_lo``, ... after :meth:`bootstrap`, and any further per-class columns other diagnostics
+        registered in ``_class_columns``. Per area range: area, min_area, max_area, AP, AP50, AP75, AR,
+        n_gt, n_dt. Needs ``accumulate()``.
+        """
+        if not getattr(self, "eval", None):
+            raise RuntimeError("to_dataframe: run evaluate() and accumulate() first")
+        if by == "class":
+            return analysis.class_table(self, self._class_columns)
+        if by == "area":
+            return analysis.area_table(self)
+        raise ValueError(f"by: expected 'class' or 'area', got {by!r}")

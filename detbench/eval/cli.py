@@ -3,7 +3,7 @@
 ::
 
     detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-thresholds T ...]
-                  [--max-dets M ...] [--per-class] [--out results.json|results.csv]
+                  [--max-dets M ...] [--per-class] [--out results.json|.csv|.parquet]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
     detbench eval VOC/Annotations dets/ --gt-format voc --dt-format text [--dt-box-format xywh] [--names F]
     detbench eval labels/ preds/ --gt-format yolo --dt-format yolo --image-sizes images/ [--names F]
@@ -34,6 +34,7 @@ The lead wires :func:`add_eval_parser` / :func:`run_eval` into the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -80,7 +81,11 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="coco: maxDets list (default 1 10 100); voc: keep the best M per image and class (default: all)",
     )
     p.add_argument("--per-class", action="store_true", help="also print the per-class table")
-    p.add_argument("--out", metavar="FILE", help="write the results to FILE (.json: stats and table; .csv: table)")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the results to FILE (.json: stats and table; .csv / .parquet: the per-class table)",
+    )
     p.add_argument(
         "--matching", choices=["voc", "coco"], default="voc", help="voc protocols: matching rule (default: voc devkit)"
     )
@@ -182,13 +187,17 @@ def _write(path: str, payload: dict, table: Any) -> None:
         if table is None:
             raise ValueError("--out: a .csv file needs a per-class table")
         table.to_csv(path, index=False)
+    elif ext == ".parquet":
+        if table is None:
+            raise ValueError("--out: a .parquet file needs a per-class table")
+        table.to_parquet(path, index=False)
     elif ext == ".json":
         if table is not None:
             payload["per_class"] = [{k: _clean(v) for k, v in row.items()} for row in table.to_dict("records")]
         with open(path, "w") as f:
             json.dump(payload, f, indent=2)
     else:
-        raise ValueError(f"--out: expected a .json or .csv file name, got {path!r}")
+        raise ValueError(f"--out: expected a .json, .csv or .parquet file name, got {path!r}")
 
 
 #: the largest ``--max-dets`` (more detections per image than any file holds; keeps the kernels' int64 safe)
@@ -253,9 +262,15 @@ def _run_sharded(args: argparse.Namespace) -> tuple[Any, float, float]:
 
 
 def _check_writable(path: str) -> None:
-    """``--out`` must be a .json/.csv file name that can be written (checked before the evaluation runs)."""
-    if os.path.splitext(path)[1].lower() not in (".json", ".csv"):
-        raise ValueError(f"--out: expected a .json or .csv file name, got {path!r}")
+    """``--out`` must be a .json/.csv/.parquet file name that can be written (checked before the evaluation runs)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".json", ".csv", ".parquet"):
+        raise ValueError(f"--out: expected a .json, .csv or .parquet file name, got {path!r}")
+    if ext == ".parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ValueError(
+            f"--out: writing {path!r} needs the package 'pyarrow' (or 'fastparquet'), which is not installed "
+            "(pip install pyarrow); .csv and .json need nothing more"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ValueError(f"--out: {path!r} is a directory")
@@ -344,7 +359,7 @@ def run_eval(args: argparse.Namespace) -> int:
             t_eval = time.perf_counter() - t1
             print(text)
             if args.per_class or args.out:
-                table = E.per_class()
+                table = E.to_dataframe()
             payload = {
                 "protocol": "coco",
                 "stats": {name: _clean(v) for name, v in zip(STAT_NAMES, E.stats)},
