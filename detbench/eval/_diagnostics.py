@@ -13,9 +13,12 @@ method here reuses the matching of the evaluation that already ran
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detbench.eval.matching import AllMatches, make_settings, match_all
+
+if TYPE_CHECKING:
+    from detbench.eval.tide import TideResult
 
 __all__ = ["DiagnosticsMixin"]
 
@@ -42,7 +45,23 @@ class DiagnosticsMixin:
         return self._all_matches
 
     # ------------------------------------------------------------------ TIDE
-    # (tide() goes here)
+    def tide(self, pos_threshold: float = 0.5, background_threshold: float = 0.1, *, max_dets: int = 100) -> TideResult:
+        """TIDE error breakdown (tidecv's numbers) from the matches of the last ``evaluate()``.
+
+        Returns a :class:`~detbench.eval.tide.TideResult`: a mapping with tidecv's keys
+        ``Cls``, ``Loc``, ``Both``, ``Dupe``, ``Bkg``, ``Miss`` (main errors) and ``FalsePos``,
+        ``FalseNeg`` (special errors), each a dAP in AP points, plus ``.ap``, ``.counts`` and the
+        other details. ``pos_threshold`` (foreground IoU, one of ``params.iouThrs``) and
+        ``background_threshold`` lie in [0, 1]; ``max_dets``: detections kept per image (all
+        classes together, tidecv's rule; at most ``params.maxDets[-1]``). bbox only. The rules, and
+        how they map onto pycocotools' matching, are in :mod:`detbench.eval.tide`.
+        """
+        from detbench.eval.tide import check_tide_thresholds, tide_breakdown
+
+        check_tide_thresholds(pos_threshold, background_threshold, max_dets)
+        if self._prep is None:
+            raise RuntimeError("tide(): run evaluate() first (TIDE reuses the evaluation's matches)")
+        return tide_breakdown(self, pos_threshold, background_threshold, max_dets)
 
     # ------------------------------------------------------- tables, matrices
     # (to_dataframe(), confusion_matrix(), f1_confidence(), bootstrap() go here)
