@@ -123,7 +123,7 @@ def classify_images(im, pos, bg, out, scratch_best, scratch_bestd):
             _classify_one(im, pos, bg, out, best, best_d, i)
 
 
-@jit(inline="always")
+@jit
 def _classify_one(im, pos, bg, out, best, best_d, i):
     ds = im.d_off[i]
     de = im.d_off[i + 1]
