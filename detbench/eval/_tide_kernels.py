@@ -241,8 +241,25 @@ def scenario_aps(im, er, n_cls, n_gt, n_missed, n_tp, ord_base, ord_fix, x_range
     rec = np.empty(max(n, 1), np.float64)
     ngt = np.empty(n_cls, np.int64)
     pos = np.empty(n_cls + 1, np.int64)
+    # the per-detection fields gathered once into each order (sequential reads below)
+    b_cls = np.empty(max(n, 1), np.int64)
+    b_st = np.empty(max(n, 1), np.int8)
+    f_cls = np.empty(max(n, 1), np.int64)
+    f_st = np.empty(max(n, 1), np.int8)
+    f_err = np.empty(max(n, 1), np.int8)
+    f_fix = np.empty(max(n, 1), np.int64)
+    for q in range(n):
+        d = ord_base[q]
+        b_cls[q] = im.d_cls[d]
+        b_st[q] = er.status[d]
+        d = ord_fix[q]
+        f_cls[q] = im.d_cls[d]
+        f_st[q] = er.status[d]
+        f_err[q] = er.err[d]
+        f_fix[q] = er.fix_cls[d]
     for s in range(N_SCENARIOS):
-        order = ord_base if s == SC_BASE else ord_fix
+        d_cls = b_cls if s == SC_BASE else f_cls
+        status = b_st if s == SC_BASE else f_st
         for c in range(n_cls + 1):
             cnt[c] = 0
         for c in range(n_cls):
@@ -253,19 +270,18 @@ def scenario_aps(im, er, n_cls, n_gt, n_missed, n_tp, ord_base, ord_fix, x_range
                 ngt[c] = n_tp[c]
         # the points of this scenario, in its order: class and TP flag (class -1: absent)
         for q in range(n):
-            d = order[q]
-            st = er.status[d]
+            st = status[q]
             c = -1
             t = False
             if st == S_TP:
-                c = im.d_cls[d]
+                c = d_cls[q]
                 t = True
-            elif s < SC_BASE and er.err[d] == s:
-                if s <= E_LOC and er.fix_cls[d] >= 0:
-                    c = er.fix_cls[d]
+            elif s < SC_BASE and f_err[q] == s:
+                if s <= E_LOC and f_fix[q] >= 0:
+                    c = f_fix[q]
                     t = True
             elif st == S_FP:
-                c = im.d_cls[d]
+                c = d_cls[q]
             cls_of[q] = c
             true_of[q] = t
             if c >= 0:
@@ -334,12 +350,189 @@ def _class_ap(seq, a, b, ngt, x_range, prec, rec):
 
 
 @jit
-def crowd_ious(d_box, d_idx, g_box, g_idx, out):
-    """``out[q]``: IoU (pycocotools' crowd rule: the detection's area as the union) of detection ``d_idx[q]``
-    with crowd region ``g_idx[q]``."""
-    for q in range(d_idx.shape[0]):
-        d = d_idx[q]
-        g = g_idx[q]
-        out[q] = _bbox_iou(
-            d_box[d, 0], d_box[d, 1], d_box[d, 2], d_box[d, 3], g_box[g, 0], g_box[g, 1], g_box[g, 2], g_box[g, 3], 1
-        )
+def build_images(gr, gsorted, d_count, slot_match, g_src, d_src, visit, n_cat, max_dets, local, out, lens):
+    """Fill ``out`` (a :class:`TideImages` with room for every detection and ground truth) in tidecv's order.
+
+    ``gr``: the evaluation's :class:`~detbench.eval.matching.Groups` (with categories);
+    ``gsorted``/``d_count``: its detections by group and score (``AllMatches``);
+    ``slot_match``: ``AllMatches.dt_match[a, t]`` (matched ground truth per sorted slot, -1 none);
+    ``g_src``/``d_src``: input rows; ``visit``: image positions in tidecv's order. Each image takes its
+    regular ground truths by input row and its ``max_dets`` best detections (score descending, then input
+    row: a merge of its categories' sorted lists). ``local`` (G,) is scratch; ``lens`` (2,) receives the
+    numbers of detections and ground truths written.
+    """
+    n_img = gr.n_img
+    most = 1
+    for i in range(n_img):
+        c = 0
+        cg = 0
+        for k in range(n_cat):
+            g = k * n_img + i
+            c += min(d_count[g], max_dets)
+            cg += gr.g_off[g + 1] - gr.g_off[g]
+        most = max(most, c, cg)
+    cand = np.empty(most, np.int64)
+    ckey = np.empty(most, np.int64)
+    cscore = np.empty(most, np.float64)
+    ccls = np.empty(most, np.int64)
+    idx = np.empty(most, np.int64)
+    tmp = np.empty(most, np.int64)
+    runs = np.empty(n_cat + 1, np.int64)
+    nd = 0
+    ng = 0
+    out.d_off[0] = 0
+    out.g_off[0] = 0
+    for r in range(n_img):
+        i = visit[r]
+        c = 0
+        nr = 0
+        for k in range(n_cat):
+            g = k * n_img + i
+            c0 = c
+            for q in range(gr.g_off[g], gr.g_off[g + 1]):
+                if gr.g_crowd[q] == 0:
+                    cand[c] = q
+                    ckey[c] = g_src[q]
+                    cscore[c] = 0.0
+                    ccls[c] = k
+                    c += 1
+            if c > c0:
+                runs[nr] = c0
+                nr += 1
+        runs[nr] = c
+        _merge_runs(cscore, ckey, idx, tmp, runs, nr, c)
+        for j in range(c):
+            q = cand[idx[j]]
+            local[q] = j
+            for e in range(4):
+                out.g_box[ng + j, e] = gr.g_box[q, e]
+            out.g_cls[ng + j] = ccls[idx[j]]
+        ng += c
+        out.g_off[r + 1] = ng
+        # the image's detections: its categories' kept lists merged by (score descending, input row)
+        c = 0
+        nr = 0
+        for k in range(n_cat):
+            g = k * n_img + i
+            p0 = gr.d_off[g]
+            n_k = min(d_count[g], max_dets)
+            if n_k > 0:
+                runs[nr] = c
+                nr += 1
+            for p in range(p0, p0 + n_k):
+                cand[c] = p
+                ckey[c] = d_src[gsorted[p]]
+                cscore[c] = gr.d_score[gsorted[p]]
+                ccls[c] = k
+                c += 1
+        runs[nr] = c
+        _merge_runs(cscore, ckey, idx, tmp, runs, nr, c)
+        for j in range(min(c, max_dets)):
+            q = idx[j]
+            p = cand[q]
+            d = gsorted[p]
+            for e in range(4):
+                out.d_box[nd, e] = gr.d_box[d, e]
+            out.d_score[nd] = gr.d_score[d]
+            out.d_cls[nd] = ccls[q]
+            m = slot_match[p]
+            out.d_crowd_iou[nd] = 0.0
+            if m < 0:
+                out.d_match[nd] = -1
+            elif gr.g_crowd[m] != 0:
+                out.d_match[nd] = -2
+                out.d_crowd_iou[nd] = _bbox_iou(
+                    gr.d_box[d, 0],
+                    gr.d_box[d, 1],
+                    gr.d_box[d, 2],
+                    gr.d_box[d, 3],
+                    gr.g_box[m, 0],
+                    gr.g_box[m, 1],
+                    gr.g_box[m, 2],
+                    gr.g_box[m, 3],
+                    1,
+                )
+            else:
+                out.d_match[nd] = local[m]
+            nd += 1
+        out.d_off[r + 1] = nd
+    lens[0] = nd
+    lens[1] = ng
+
+
+@jit
+def _merge_runs(kf, ki, idx, tmp, runs, nr, n):
+    """``idx[:n]``: the positions 0..n-1 ordered by (``kf`` descending, ``ki`` ascending), given that
+    ``runs[:nr + 1]`` delimits runs already in that order (bottom-up merges; ``tmp`` is scratch; ``runs``
+    is overwritten). O(n log nr)."""
+    for j in range(n):
+        idx[j] = j
+    a_in = idx
+    a_out = tmp
+    flipped = False
+    while nr > 1:
+        w = 0
+        j = 0
+        while j < nr:
+            lo = runs[j]
+            if j + 1 < nr:
+                mid = runs[j + 1]
+                hi = runs[j + 2]
+                x = lo
+                y = mid
+                o = lo
+                while x < mid and y < hi:
+                    u = a_in[x]
+                    v = a_in[y]
+                    if kf[v] > kf[u] or (kf[v] == kf[u] and ki[v] < ki[u]):
+                        a_out[o] = v
+                        y += 1
+                    else:
+                        a_out[o] = u
+                        x += 1
+                    o += 1
+                while x < mid:
+                    a_out[o] = a_in[x]
+                    x += 1
+                    o += 1
+                while y < hi:
+                    a_out[o] = a_in[y]
+                    y += 1
+                    o += 1
+                j += 2
+            else:
+                for o in range(lo, runs[j + 1]):
+                    a_out[o] = a_in[o]
+                j += 1
+            runs[w] = lo
+            w += 1
+        runs[w] = runs[nr]
+        nr = w
+        a_in, a_out = a_out, a_in
+        flipped = not flipped
+    if flipped:
+        for j in range(n):
+            idx[j] = tmp[j]
+
+
+@jit
+def fix_order(ord_base, score, status, out):
+    """``out``: ``ord_base`` (score descending, then visit order) with, inside every run of equal scores,
+    the detections that are not TPs first (tidecv pushes errors before TPs into its fixed AP data)."""
+    n = ord_base.shape[0]
+    q = 0
+    w = 0
+    while q < n:
+        e = q + 1
+        s = score[ord_base[q]]
+        while e < n and score[ord_base[e]] == s:
+            e += 1
+        for j in range(q, e):
+            if status[ord_base[j]] != S_TP:
+                out[w] = ord_base[j]
+                w += 1
+        for j in range(q, e):
+            if status[ord_base[j]] == S_TP:
+                out[w] = ord_base[j]
+                w += 1
+        q = e

@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 
 from detbench._parallel import num_threads
+from detbench._sort import segmented_desc_order
 from detbench._validate import check_int, check_number
 from detbench.eval._tide_kernels import (
     E_BKG,
@@ -84,17 +85,17 @@ from detbench.eval._tide_kernels import (
     E_DUPE,
     E_LOC,
     N_SCENARIOS,
-    S_TP,
     SC_BASE,
     SC_FALSE_NEG,
     SC_FALSE_POS,
     TideImages,
+    build_images,
     classify_images,
-    crowd_ious,
+    fix_order,
     make_tide_errors,
     scenario_aps,
 )
-from detbench.eval.matching import make_settings
+from detbench.eval.matching import make_settings, match_all
 
 __all__ = ["TideResult", "MAIN_ERRORS", "SPECIAL_ERRORS", "tide_breakdown", "check_tide_thresholds"]
 
@@ -222,7 +223,7 @@ def tide_breakdown(
             UserWarning,
             stacklevel=3,
         )
-    im, n_cls = _tide_images(evaluator, gr, evaluator.matches(), a, t, max_dets)
+    im, n_cls = _tide_images(evaluator, gr, st, a, t, max_dets)
     return _breakdown(im, n_cls, pos, bg, max_dets, gr.n_img, getattr(evaluator, "threads", None))
 
 
@@ -265,60 +266,72 @@ def _image_ranks(evaluator: Any, img_ids: list) -> np.ndarray:
     return np.array([first.get(x, n + j) for j, x in enumerate(img_ids)], np.int64)
 
 
-def _tide_images(evaluator: Any, gr: Any, mt: Any, a: int, t: int, max_dets: int) -> tuple[TideImages, int]:
+def _slot_matches(evaluator: Any, gr: Any, st: Any, a: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gsorted, d_count, dt_match[a, t]) of the evaluation's matching.
+
+    From :meth:`COCOeval.matches` when it is cached; otherwise the same matcher
+    (:func:`~detbench.eval.matching.match_all`) with the evaluation's settings restricted to the one area range
+    and threshold TIDE reads (its (area range, threshold) passes are independent, so the result is that slice
+    of ``matches()``), cached per ``evaluate()``.
+    """
+    prep = evaluator._prep
+    full = getattr(evaluator, "_all_matches", None)
+    if full is not None and getattr(evaluator, "_all_matches_key", None) is prep:
+        return full.gsorted, full.d_count, full.dt_match[a, t]
+    key = (a, t)
+    cache = getattr(evaluator, "_tide_matches", None)
+    if cache is None or cache[0] is not prep or cache[1] != key:
+        one = st._replace(iou_thr=st.iou_thr[t : t + 1], area_rng=st.area_rng[a : a + 1])
+        mt = match_all(gr, one)
+        cache = (prep, key, (mt.gsorted, mt.d_count, mt.dt_match[0, 0]))
+        evaluator._tide_matches = cache
+    return cache[2]
+
+
+def _tide_images(evaluator: Any, gr: Any, st: Any, a: int, t: int, max_dets: int) -> tuple[TideImages, int]:
     prep = evaluator._prep
     n_img = gr.n_img
     n_cls = len(prep.cat_ids)
     n_d = gr.d_box.shape[0]
-    n_groups = gr.g_off.size - 1
-    rank = np.argsort(np.argsort(_image_ranks(evaluator, list(prep.img_ids)), kind="stable"), kind="stable")
-    # the evaluation's match of every detection (base index), -1 none
-    d_group = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(gr.d_off))
-    slot_ok = np.arange(n_d, dtype=np.int64) - gr.d_off[d_group] < mt.d_count[d_group]
-    match = np.full(n_d, -1, np.int64)
-    match[mt.gsorted[slot_ok]] = mt.dt_match[a, t][slot_ok]
-    # detections per image in tidecv's order: image, score descending, input order; at most max_dets each
-    d_img = rank[d_group % n_img]
-    order = np.lexsort((prep.d_src, -gr.d_score, d_img))
-    per_img = np.bincount(d_img, minlength=n_img)
-    start = np.zeros(n_img + 1, np.int64)
-    np.cumsum(per_img, out=start[1:])
-    within = np.arange(n_d, dtype=np.int64) - start[d_img[order]]
-    keep = order[within < max_dets]
-    d_off = np.zeros(n_img + 1, np.int64)
-    np.cumsum(np.minimum(per_img, max_dets), out=d_off[1:])
-    # regular ground truths per image, input order; crowd regions only through the matches
     n_g = gr.g_box.shape[0]
-    g_group = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(gr.g_off))
-    regular = np.flatnonzero(gr.g_crowd == 0)
-    g_img = rank[g_group[regular] % n_img]
-    g_order = regular[np.lexsort((prep.g_src[regular], g_img))]
-    g_count = np.bincount(g_img, minlength=n_img)
-    g_off = np.zeros(n_img + 1, np.int64)
-    np.cumsum(g_count, out=g_off[1:])
-    local = np.full(n_g + 1, -1, np.int64)
-    local[g_order] = np.arange(g_order.size, dtype=np.int64) - g_off[rank[g_group[g_order] % n_img]]
-    m = match[keep]
-    crowd = np.zeros(m.size, bool)
-    crowd[m >= 0] = gr.g_crowd[m[m >= 0]] != 0
-    d_match = np.where(m >= 0, local[m], -1)
-    d_match[crowd] = -2
-    crowd_iou = np.zeros(m.size, np.float64)
-    if crowd.any():
-        sel = np.flatnonzero(crowd)
-        vals = np.empty(sel.size, np.float64)
-        crowd_ious(gr.d_box, keep[sel], gr.g_box, m[sel], vals)
-        crowd_iou[sel] = vals
+    gsorted, d_count, slot_match = _slot_matches(evaluator, gr, st, a, t)
+    visit = np.argsort(_image_ranks(evaluator, list(prep.img_ids)), kind="stable").astype(np.int64)
+    room = min(n_d, n_img * max_dets)
     im = TideImages(
-        d_off,
-        np.ascontiguousarray(gr.d_box[keep]),
-        np.ascontiguousarray(gr.d_score[keep]),
-        d_group[keep] // n_img,
-        d_match,
-        crowd_iou,
-        g_off,
-        np.ascontiguousarray(gr.g_box[g_order]),
-        g_group[g_order] // n_img,
+        np.zeros(n_img + 1, np.int64),
+        np.empty((room, 4), np.float64),
+        np.empty(room, np.float64),
+        np.empty(room, np.int64),
+        np.empty(room, np.int64),
+        np.empty(room, np.float64),
+        np.zeros(n_img + 1, np.int64),
+        np.empty((n_g, 4), np.float64),
+        np.empty(n_g, np.int64),
+    )
+    lens = np.zeros(2, np.int64)
+    build_images(
+        gr,
+        gsorted,
+        d_count,
+        np.ascontiguousarray(slot_match, dtype=np.int64),
+        np.ascontiguousarray(prep.g_src, dtype=np.int64),
+        np.ascontiguousarray(prep.d_src, dtype=np.int64),
+        visit,
+        n_cls,
+        max_dets,
+        np.full(max(n_g, 1), -1, np.int64),
+        im,
+        lens,
+    )
+    nd, ng = int(lens[0]), int(lens[1])
+    im = im._replace(
+        d_box=im.d_box[:nd],
+        d_score=im.d_score[:nd],
+        d_cls=im.d_cls[:nd],
+        d_match=im.d_match[:nd],
+        d_crowd_iou=im.d_crowd_iou[:nd],
+        g_box=im.g_box[:ng],
+        g_cls=im.g_cls[:ng],
     )
     return im, n_cls
 
@@ -346,10 +359,9 @@ def _breakdown(
     n_tp = np.bincount(im.g_cls[used], minlength=n_cls).astype(np.int64)
     n_missed = np.bincount(im.g_cls[missed], minlength=n_cls).astype(np.int64)
     score = im.d_score
-    is_tp = (er.status == S_TP).astype(np.int8)
-    visit = np.arange(n_d, dtype=np.int64)
-    ord_base = np.lexsort((visit, -score))
-    ord_fix = np.lexsort((visit, is_tp, -score))
+    ord_base = segmented_desc_order(score, np.array([0, n_d], np.int64))
+    ord_fix = np.empty(n_d, np.int64)
+    fix_order(ord_base, score, er.status, ord_fix)
     aps = np.zeros(N_SCENARIOS, np.float64)
     n_used = np.zeros(N_SCENARIOS, np.int64)
     scenario_aps(im, er, n_cls, n_gt, n_missed, n_tp, ord_base, ord_fix, _X_RANGE, aps, n_used)
