@@ -252,3 +252,16 @@ def test_inputs_untouched_and_repeatable():
         b = E.tide()
     assert dict(a) == dict(b)
     np.testing.assert_array_equal(E.eval["precision"], before)
+
+
+def test_cached_matches_and_one_slot_agree():
+    # tide() reads COCOeval.matches() when cached, else the same matcher at its one (area, threshold) slot
+    gt, dets = synthetic(2, n_images=30)
+    g = load_coco(gt)
+    E = COCOeval(g, load_results(dets, g), "bbox")
+    E.evaluate()
+    a = E.tide(pos_threshold=0.75)
+    full = E.matches()
+    b = E.tide(pos_threshold=0.75)
+    assert dict(a) == dict(b) and a.counts == b.counts
+    np.testing.assert_array_equal(E._tide_matches[2][2], full.dt_match[0, 5])

@@ -53,7 +53,7 @@ def plot_tide(breakdown: Any, ax: Any = None, *, title: str | None = None) -> An
     if ax is None:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(max(7.0, 1.0 + 0.45 * len(_KEYS) * max(len(runs), 1.6)), 3.8))
+        fig = Figure(figsize=(9.0 + 1.5 * (len(runs) - 1), 4.2), layout="tight")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -67,13 +67,19 @@ def plot_tide(breakdown: Any, ax: Any = None, *, title: str | None = None) -> An
         else:
             colors = [f"C{j % 10}"] * len(_KEYS)
         bars = ax.bar(x + off, vals, width=width, color=colors, label=name or None, edgecolor="black", linewidth=0.4)
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=7, padding=2)
+        many = len(runs) > 1
+        ax.bar_label(
+            bars, labels=[f"{v:.2f}" for v in vals], fontsize=6 if many else 7, padding=2, rotation=90 if many else 0
+        )
     ax.axvline(len(MAIN_ERRORS) - 0.5 + 0.3, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xticks(x, [_LABELS[k] for k in _KEYS], fontsize=8)
+    ax.set_xticks(x, [_LABELS[k] for k in _KEYS], fontsize=7.5)
     ax.set_ylabel("dAP (AP points)")
     ax.set_xlabel("error type (main errors | special errors)")
     top = max(max(float(r[k]) for k in _KEYS) for r in runs.values())
-    ax.set_ylim(min(0.0, min(min(float(r[k]) for k in _KEYS) for r in runs.values())), max(top * 1.15, 1.0))
+    ax.set_ylim(
+        min(0.0, min(min(float(r[k]) for k in _KEYS) for r in runs.values())),
+        max(top * (1.25 if len(runs) > 1 else 1.15), 1.0),
+    )
     ax.set_title(title if title is not None else "TIDE error breakdown: AP gained by fixing each error type")
     if len(runs) > 1:
         ax.legend(fontsize=8)
