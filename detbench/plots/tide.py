@@ -75,11 +75,9 @@ def plot_tide(breakdown: Any, ax: Any = None, *, title: str | None = None) -> An
     ax.set_xticks(x, [_LABELS[k] for k in _KEYS], fontsize=7.5)
     ax.set_ylabel("dAP (AP points)")
     ax.set_xlabel("error type (main errors | special errors)")
-    top = max(max(float(r[k]) for k in _KEYS) for r in runs.values())
-    ax.set_ylim(
-        min(0.0, min(min(float(r[k]) for k in _KEYS) for r in runs.values())),
-        max(top * (1.25 if len(runs) > 1 else 1.15), 1.0),
-    )
+    every = [float(r[k]) for r in runs.values() for k in _KEYS]
+    head = 1.25 if len(runs) > 1 else 1.15
+    ax.set_ylim(min(0.0, min(every)), max(max(every) * head, 1.0))
     ax.set_title(title if title is not None else "TIDE error breakdown: AP gained by fixing each error type")
     if len(runs) > 1:
         ax.legend(fontsize=8)
