@@ -265,3 +265,34 @@ def test_cached_matches_and_one_slot_agree():
     b = E.tide(pos_threshold=0.75)
     assert dict(a) == dict(b) and a.counts == b.counts
     np.testing.assert_array_equal(E._tide_matches[2][2], full.dt_match[0, 5])
+
+
+def test_degenerate_evaluations():
+    gt = load_coco(GT_FILE)
+    E = COCOeval(gt, load_results([], gt), "bbox")
+    E.evaluate()
+    r = E.tide()  # tidecv divides by zero here; every gt is missed
+    assert r["Cls"] == 0.0 and np.isnan(r["Miss"]) and np.isnan(r["FalseNeg"]) and r.counts["Miss"] > 0
+    dt = load_results(DT_FILE, gt)
+    E = COCOeval(gt, dt, "bbox")
+    E.params.imgIds = []
+    E.evaluate()
+    assert all(v == 0.0 for v in E.tide().values())
+    E = COCOeval(gt, dt, "bbox")
+    E.params.areaRng = [[32.0**2, 1e10]]
+    E.params.areaRngLbl = ["medium+large"]
+    E.evaluate()
+    with pytest.raises(ValueError, match="area range"):
+        E.tide()
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cgt = COCO(GT_FILE)
+        cdt = cgt.loadRes(os.path.join(DATA, "instances_val2014_fakesegm100_results.json"))
+    E = COCOeval(cgt, cdt, "segm")
+    E.evaluate()
+    with pytest.raises(ValueError, match="iouType 'bbox' only"):
+        E.tide()

@@ -8,11 +8,16 @@
 
 The numbers are tidecv's (``tidecv`` 1.0.1, ``TIDE().evaluate(gt, dt)`` then
 ``get_main_errors()`` / ``get_special_errors()``, bbox mode), computed from the
-matches of the ``evaluate()`` that already ran (:meth:`COCOeval.matches`:
-pycocotools' greedy matching at the IoU threshold equal to the foreground
-threshold, area range ``all``) - no second matcher. Only IoUs are computed
-here: a detection that is not a true positive against every ground truth of
-its image (any class), to name its error.
+matches of the ``evaluate()`` that already ran: pycocotools' greedy matching at
+the IoU threshold equal to the foreground threshold, area range ``all``. They
+are read from :meth:`COCOeval.matches` when that is cached; otherwise the
+evaluation's own matcher (:func:`~detbench.eval.matching.match_all`) runs with
+the evaluation's settings restricted to that one (area range, threshold) slot -
+the same numbers as that slice of ``matches()`` (its slots are independent), at
+1/40 of the cost with COCO's defaults - and is cached per ``evaluate()``. There
+is no second matcher. Only IoUs are computed here: a detection that is not a
+true positive against every ground truth of its image (any class), to name its
+error.
 
 How tidecv's rules map onto pycocotools' matches
 ------------------------------------------------
@@ -60,7 +65,9 @@ How tidecv's rules map onto pycocotools' matches
   matched ground truths are removed), Both/Dupe/Bkg detections are removed,
   Miss ground truths leave the denominator. ``dAP = max(AP_fixed - AP, 0)``.
   ``FalsePos``: true positives scored 1, false positives 0; ``FalseNeg``: the
-  unmatched ground truths removed (no clamp at 0 for these two).
+  unmatched ground truths removed (no clamp at 0 for these two). Where tidecv
+  would divide by zero (no class left to average, e.g. ``Miss`` and
+  ``FalseNeg`` without any detection) the value is NaN.
 
 Cost: O(D log D) to order the detections, O(sum over images of D_i * G_i) for
 the IoUs of the detections that are not true positives, O(9 * (D + K * 101))
