@@ -296,3 +296,54 @@ def test_degenerate_evaluations():
     E.evaluate()
     with pytest.raises(ValueError, match="iouType 'bbox' only"):
         E.tide()
+
+
+def _random_scene(rng, dup_gt: bool) -> tuple[dict, list]:
+    # integer boxes and 5 score levels: IoUs exactly at 0.5 / 0.1 and equal scores are common
+    n_img, n_cat = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    images = [_img(int(i), 50, 50) for i in rng.permutation(np.arange(1, n_img + 1))]
+    anns, dets = [], []
+    for im in images:
+        for _ in range(rng.integers(0, 7)):
+            x, y, w, h = (int(v) for v in (*rng.integers(0, 30, 2), *rng.integers(1, 20, 2)))
+            cat = int(rng.integers(1, n_cat + 1))
+            anns.append(_ann(len(anns) + 1, im["id"], cat, [x, y, w, h], crowd=int(rng.random() < 0.15)))
+        if dup_gt and anns and rng.random() < 0.3:
+            anns.append({**anns[rng.integers(len(anns))], "id": len(anns) + 1})
+        for _ in range(rng.integers(0, 12)):
+            if anns and rng.random() < 0.6:
+                a = anns[rng.integers(len(anns))]
+                box = [v + int(rng.integers(-2, 3)) for v in a["bbox"]]
+                box[2:] = [max(box[2], 1), max(box[3], 1)]
+                cat = a["category_id"] if rng.random() < 0.7 else int(rng.integers(1, n_cat + 1))
+                img = a["image_id"] if rng.random() < 0.9 else im["id"]
+            else:
+                box = [int(v) for v in (*rng.integers(0, 30, 2), *rng.integers(1, 20, 2))]
+                cat, img = int(rng.integers(1, n_cat + 1)), im["id"]
+            dets.append(_det(int(img), cat, box, float(rng.integers(1, 6)) / 5))
+    cats = [{"id": c, "name": str(c)} for c in range(1, n_cat + 1)]
+    return {"images": images, "categories": cats, "annotations": anns}, dets
+
+
+@pytest.mark.parametrize("dup_gt", [False, True])
+def test_random_small_scenes_equal_tidecv(dup_gt):
+    # equal to tidecv unless the tie warning fires (only duplicated ground truths make ties)
+    rng = np.random.default_rng(7 + dup_gt)
+    compared = 0
+    for _ in range(120):
+        gt, dets = _random_scene(rng, dup_gt)
+        if not dets:
+            continue
+        pos, bg = float(rng.choice([0.5, 0.75])), float(rng.choice([0.0, 0.1, 0.3]))
+        try:
+            ref, ap, counts = tidecv_breakdown(gt, dets, pos, bg)
+        except ZeroDivisionError:  # tidecv: nothing to average
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = detbench_breakdown(gt, dets, pos_threshold=pos, background_threshold=bg)
+        if r.ties:
+            continue
+        assert_same(r, ref, ap, counts)
+        compared += 1
+    assert compared > 60
