@@ -125,6 +125,9 @@ def classify_images(im, pos, bg, out, scratch_best, scratch_bestd):
 
 @jit
 def _classify_one(im, pos, bg, out, best, best_d, i):
+    # one image. Called, not inlined: with inline="always" this body inside the prange of
+    # classify_images compiled wrongly here (Numba 0.68.1, fresh cache: Cls/Loc fixes kept that the last loop drops;
+    # the same code from Python was right), so keep it a separate compiled function.
     ds = im.d_off[i]
     de = im.d_off[i + 1]
     gs = im.g_off[i]
