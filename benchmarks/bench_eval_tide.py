@@ -83,7 +83,7 @@ def runner(peer: str, gt: dict, dets: list):
     E.evaluate()
 
     def run_tide_only() -> dict:
-        E._all_matches = None  # the matches are computed once per evaluate(); pay for them here
+        E._all_matches = E._tide_matches = None  # matches are cached per evaluate(); pay for them here
         return dict(E.tide())
 
     return run_tide_only

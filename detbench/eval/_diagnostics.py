@@ -45,6 +45,9 @@ class DiagnosticsMixin:
         return self._all_matches
 
     # ------------------------------------------------------------------ TIDE
+    #: (prepared arrays, (area, threshold), matches at that one slot) when matches() was not cached
+    _tide_matches: Any = None
+
     def tide(self, pos_threshold: float = 0.5, background_threshold: float = 0.1, *, max_dets: int = 100) -> TideResult:
         """TIDE error breakdown (tidecv's numbers) from the matches of the last ``evaluate()``.
 
