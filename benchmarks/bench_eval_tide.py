@@ -13,6 +13,8 @@ Run directly for the same-run ratios::
 
     python -m benchmarks.bench_eval_tide            # 500 images
     python -m benchmarks.bench_eval_tide 100 500 --rounds 5
+    NUMBA_NUM_THREADS=1 python -m benchmarks.bench_eval_tide --cpu-time   # CPU seconds per call (min-max),
+                                                    # steadier than wall time on a shared machine
 """
 
 from __future__ import annotations
@@ -130,12 +132,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="*", type=int, default=SIZES)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cpu-time", action="store_true", help="CPU time per call (time.process_time), interleaved")
     args = ap.parse_args(argv)
     for n in args.sizes:
         gt, dets = _data(n)
         fns = {p: runner(p, gt, dets) for p in PEERS if p != "tidecv" or peer_available("tidecv")}
         out = {p: fn() for p, fn in fns.items()}  # warm-up, and the numbers
         diff = max(abs(out["detbench"][k] - out["tidecv"][k]) for k in out["tidecv"]) if "tidecv" in out else None
+        if args.cpu_time:
+            _cpu_table(n, len(dets), fns, args.rounds, diff)
+            continue
         res = same_run_timings(fns, rounds=args.rounds, budget_s=600.0)
         print(f"{n} images, {len(dets)} detections; max |dAP difference| vs tidecv: {diff}")
         for p, t in res.items():
@@ -146,6 +152,25 @@ def main(argv=None) -> int:
                 hi = res["tidecv"].max / res[p].min
                 print(f"  tidecv / {p}: median {res['tidecv'].median / res[p].median:.0f}x (range {lo:.0f}-{hi:.0f}x)")
     return 0
+
+
+def _cpu_table(n: int, n_dets: int, fns: dict, rounds: int, diff: float | None) -> None:
+    import time
+
+    cpu: dict = {p: [] for p in fns}
+    for _ in range(rounds):
+        for p, fn in fns.items():
+            t0 = time.process_time()
+            fn()
+            cpu[p].append(time.process_time() - t0)
+    print(f"{n} images, {n_dets} detections; max |dAP difference| vs tidecv: {diff}; CPU time per call")
+    for p, v in cpu.items():
+        print(f"  {p:14s} min {min(v) * 1e3:10.1f} ms  max {max(v) * 1e3:10.1f} ms")
+    if "tidecv" in cpu:
+        t = cpu["tidecv"]
+        for p in ("detbench", "detbench_tide"):
+            lo, hi, mm = min(t) / max(cpu[p]), max(t) / min(cpu[p]), min(t) / min(cpu[p])
+            print(f"  tidecv / {p}: {lo:.0f}-{hi:.0f}x (min/min {mm:.0f}x)")
 
 
 if __name__ == "__main__":
