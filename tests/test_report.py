@@ -313,7 +313,7 @@ def test_report_on_user_data(user_files, tmp_path):
         history=tmp_path / "hist",
     )
     results = json.loads((out / "results.json").read_text())
-    assert set(results["sections"]) == {"environment", "user_ap", "user_pr", "user_analysis"}
+    assert set(results["sections"]) == {"environment", "user_ap", "user_pr", "user_tide", "user_analysis"}
     assert results["mode"] == "user data" and all(s["status"] == "ok" for s in results["sections"].values())
     stats = results["sections"]["user_ap"]["tables"]["user_stats"]
     gt = load_coco(f / "gt.json")
@@ -336,6 +336,12 @@ def test_report_on_user_data(user_files, tmp_path):
     assert iv["nms"]["AP low"] <= ev.stats[0] <= iv["nms"]["AP high"]
     cm = ev.confusion_matrix(0.45, 0.25)[:-1, :-1]
     assert iv["nms"]["class confusions"] == cm.sum() - np.trace(cm)
+    # the TIDE section: its table is COCOeval.tide() of each detector, and its figure is on the page
+    tide = {r["detector"]: r for r in results["sections"]["user_tide"]["tables"]["user_tide"]}
+    mine = ev.tide()
+    assert {k: tide["nms"][k] for k in mine} == pytest.approx(dict(mine), abs=1e-12)
+    assert results["sections"]["user_tide"]["figures"] == ["user_tide.png"]
+    assert (out / "user_tide.png").stat().st_size > 1000 and "src='user_tide.png'" in index.read_text()
     assert len(list((tmp_path / "hist").glob("*.json"))) == 1
 
 

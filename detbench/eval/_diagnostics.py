@@ -14,13 +14,16 @@ method here reuses the matching of the evaluation that already ran
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detbench.eval import analysis
 from detbench.eval.bootstrap import bootstrap_ap
 from detbench.eval.matching import AllMatches, make_settings, match_all
+
+if TYPE_CHECKING:
+    from detbench.eval.tide import TideResult
 
 __all__ = ["DiagnosticsMixin"]
 
@@ -47,7 +50,29 @@ class DiagnosticsMixin:
         return self._all_matches
 
     # ------------------------------------------------------------------ TIDE
-    # (tide() goes here)
+    #: (prepared arrays, (area, threshold), matches at that one slot) when matches() was not cached
+    _tide_matches: Any = None
+    _tide_columns: Any = None  # (prepared arrays, {"tide_<error>": K counts}) of the last tide()
+
+    def tide(self, pos_threshold: float = 0.5, background_threshold: float = 0.1, *, max_dets: int = 100) -> TideResult:
+        """TIDE error breakdown (tidecv's numbers) from the matches of the last ``evaluate()``.
+
+        Returns a :class:`~detbench.eval.tide.TideResult`: a mapping with tidecv's keys
+        ``Cls``, ``Loc``, ``Both``, ``Dupe``, ``Bkg``, ``Miss`` (main errors) and ``FalsePos``,
+        ``FalseNeg`` (special errors), each a dAP in AP points, plus ``.ap``, ``.counts`` and the
+        other details. ``pos_threshold`` (foreground IoU, one of ``params.iouThrs``) and
+        ``background_threshold`` lie in [0, 1]; ``max_dets``: detections kept per image (all
+        classes together, tidecv's rule; at most ``params.maxDets[-1]``). bbox only. The rules, and
+        how they map onto pycocotools' matching, are in :mod:`detbench.eval.tide`.
+        """
+        from detbench.eval.tide import check_tide_thresholds, tide_breakdown
+
+        check_tide_thresholds(pos_threshold, background_threshold, max_dets)
+        if self._prep is None:
+            raise RuntimeError("tide(): run evaluate() first (TIDE reuses the evaluation's matches)")
+        result = tide_breakdown(self, pos_threshold, background_threshold, max_dets)
+        self._tide_columns = (self._prep, {f"tide_{k}": v for k, v in result.class_counts.items()})
+        return result
 
     # ------------------------------------------------------- tables, matrices
     _bootstrap: Any = None
@@ -115,13 +140,17 @@ class DiagnosticsMixin:
         Per category: category_id, name, AP, AP50, AP75, APs, APm, APl, AR (as ``per_class()``), n_gt
         (not-ignored ground truths), n_dt (detections kept by the largest maxDets), then ``AP_lo``/``AP_hi``,
         ``AP50_lo``, ... after :meth:`bootstrap`, and any further per-class columns other diagnostics
-        registered in ``_class_columns``. Per area range: area, min_area, max_area, AP, AP50, AP75, AR,
+        registered in ``_class_columns``, and ``tide_Cls`` ... ``tide_Miss`` (error counts per category)
+        after :meth:`tide`. Per area range: area, min_area, max_area, AP, AP50, AP75, AR,
         n_gt, n_dt. Needs ``accumulate()``.
         """
         if not getattr(self, "eval", None):
             raise RuntimeError("to_dataframe: run evaluate() and accumulate() first")
         if by == "class":
-            return analysis.class_table(self, self._class_columns)
+            extra = dict(self._class_columns or {})
+            if self._tide_columns is not None and self._tide_columns[0] is self._prep:
+                extra.update(self._tide_columns[1])
+            return analysis.class_table(self, extra)
         if by == "area":
             return analysis.area_table(self)
         raise ValueError(f"by: expected 'class' or 'area', got {by!r}")

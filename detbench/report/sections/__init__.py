@@ -13,6 +13,7 @@ from detbench.report.sections.sliding import section_sliding
 from detbench.report.sections.speed import section_speed
 from detbench.report.sections.user_analysis import section_user_analysis
 from detbench.report.sections.user_data import section_user_ap, section_user_pr
+from detbench.report.sections.user_tide import section_user_tide
 
 #: The built-in report's sections, in order: (key, function).
 SECTIONS = [
@@ -30,7 +31,10 @@ SECTIONS = [
 ]
 
 #: The report on the user's data (``--gt`` / ``--dt``), in order.
-USER_SECTIONS = [(fn.key, fn) for fn in (section_environment, section_user_ap, section_user_pr, section_user_analysis)]
+USER_SECTIONS = [
+    (fn.key, fn)
+    for fn in (section_environment, section_user_ap, section_user_pr, section_user_tide, section_user_analysis)
+]
 
 #: Added after the others when asked for: ``--baseline`` and the history folder.
 BASELINE_SECTION = section_baseline
