@@ -444,7 +444,6 @@ def test_bad_input_names_the_argument(subset):
 
 
 def test_cli_out_csv_json_parquet(tmp_path, capsys):
-    import importlib.util
 
     import pandas as pd
 
@@ -459,10 +458,18 @@ def test_cli_out_csv_json_parquet(tmp_path, capsys):
     payload = json.loads(js.read_text())
     assert {"stats", "per_class"} <= set(payload) and payload["per_class"][0]["n_gt"] >= 0
     capsys.readouterr()
-    rc = main([GT_FILE, DT_FILE, "--out", str(pq)])
-    if importlib.util.find_spec("pyarrow") or importlib.util.find_spec("fastparquet"):
-        assert rc == 0 and pd.read_parquet(pq).shape == df.shape
-    else:
-        err = capsys.readouterr()
-        assert rc == 2 and "pyarrow" in err.err and "--out" in err.err
-        assert "loaded" not in err.out  # refused before evaluating
+    assert main([GT_FILE, DT_FILE, "--out", str(pq)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(pq), df, check_dtype=False)
+
+
+def test_cli_out_parquet_without_an_engine(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from detbench.eval.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m in ("pyarrow", "fastparquet") else real(m))
+    assert main([GT_FILE, DT_FILE, "--out", str(tmp_path / "t.parquet")]) == 2
+    err = capsys.readouterr()
+    assert "pyarrow" in err.err and "--out" in err.err
+    assert "loaded" not in err.out  # refused before evaluating
