@@ -23,11 +23,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import mmap
 import os
 import re
-import sys
-import warnings
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -72,11 +69,6 @@ _DETS = msgspec.json.Decoder(list[_Det])
 _DETS_DICT = msgspec.json.Decoder(_ResultsDict)
 _GT = msgspec.json.Decoder(_GTFile)
 _ANY = msgspec.json.Decoder()
-_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])  # a JSON array's items as zero-copy byte spans
-
-# Results files at least this large are decoded by two processes (see results_arrays); below it the fork,
-# the extra pass that finds the items and the copy of half the bytes cost more than the second core saves.
-FORK_MIN_BYTES = 16 << 20
 
 
 def read_source(source: Any, what: str) -> tuple[bytes | None, Any, str]:
@@ -156,98 +148,9 @@ def _bboxes(rows: list, n: int) -> np.ndarray:
     return np.fromiter(chain.from_iterable(map(attrgetter("bbox"), rows)), np.float64, 4 * n).reshape(n, 4)
 
 
-def results_arrays(raw: bytes, processes: int | None = None) -> dict | None:
-    """Arrays of a results file in the common case, else None (see :func:`_results_arrays`).
-
-    A file of at least :data:`FORK_MIN_BYTES` is decoded by two processes on
-    Linux when ``processes`` (default ``numba.get_num_threads()``) is 2 or
-    more: msgspec splits the top-level array into its items (``msgspec.Raw``
-    spans, no parsing by hand), a forked child decodes the second half into a
-    shared buffer while this process decodes the first, and the halves are
-    joined. Anything the child cannot read in the common case makes the whole
-    file go through the one-process path, which words the errors; the arrays
-    are the same either way.
-    """
+def results_arrays(raw: bytes) -> dict | None:
     with _gc_paused():
-        if len(raw) >= FORK_MIN_BYTES and _fork_available(processes):
-            out = _results_arrays_forked(raw)
-            if out is not None:
-                return out
         return _results_arrays(raw)
-
-
-def _fork_available(processes: int | None) -> bool:
-    if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
-        return False
-    if processes is None:
-        from detbench._parallel import num_threads
-
-        processes = num_threads()
-    return processes >= 2
-
-
-def _fill_results(
-    rows: list, image_id: np.ndarray, category_id: np.ndarray, bbox: np.ndarray, score: np.ndarray
-) -> bool:
-    """The rows' fields into the given arrays (``bbox`` is ``(n, 4)``); False when an id is outside the common case."""
-    n = len(rows)
-    ids = _ids(rows, "image_id", n), _ids(rows, "category_id", n)
-    if ids[0] is None or ids[1] is None:
-        return False
-    image_id[:] = ids[0]
-    category_id[:] = ids[1]
-    bbox[:] = _bboxes(rows, n)
-    score[:] = _floats(map(attrgetter("score"), rows), n)
-    return True
-
-
-def _views(buf: np.ndarray, m: int) -> tuple:
-    """image_id, category_id, bbox, score of ``m`` rows laid out one after the other in ``buf`` (7 m floats)."""
-    return buf[:m], buf[m : 2 * m], buf[2 * m : 6 * m].reshape(m, 4), buf[6 * m :]
-
-
-def _decode_items(items: list) -> list:
-    return _DETS.decode(b"[" + b",".join(items) + b"]")
-
-
-def _results_arrays_forked(raw: bytes) -> dict | None:
-    """:func:`_results_arrays` of a top-level JSON array, the second half decoded by a forked child."""
-    try:
-        items = _ITEMS.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return None  # not a JSON array (a dict-shaped file, malformed JSON): the one-process path decides
-    n = len(items)
-    half = n // 2
-    m = n - half
-    shared = mmap.mmap(-1, max(1, 7 * m * 8))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads alive
-            pid = os.fork()
-        if pid == 0:  # the child: decode the second half into the shared buffer, report by exit status
-            code = 1
-            try:
-                code = 0 if _fill_results(_decode_items(items[half:]), *_views(np.frombuffer(shared), m)) else 1
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        out = np.empty(n), np.empty(n), np.empty((n, 4)), np.empty(n)
-        ok = False
-        try:
-            ok = _fill_results(_decode_items(items[:half]), *(a[:half] for a in out))
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            pass
-        finally:
-            _, status = os.waitpid(pid, 0)
-        if not ok or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-            return None
-        for a, b in zip(out, _views(np.frombuffer(shared), m)):
-            a[half:] = b
-        del a, b
-    finally:
-        shared.close()
-    return dict(zip(("image_id", "category_id", "bbox", "score"), out))
 
 
 def _results_arrays(raw: bytes) -> dict | None:
