@@ -9,7 +9,7 @@ coordinates rounded to 0.01 and scores to 1e-4 like real results files), written
 once to a cache folder (``$DETBENCH_BENCH_CACHE``, default
 ``<tmp>/detbench-bench-cache``) and reused.
 
-Each peer runs in a fresh process (``python -m benchmarks.bench_eval_lvis_size
+Each peer runs in a fresh process (``python benchmarks/bench_eval_lvis_size.py
 once PEER GT DT``) that reports its own peak RSS (``VmHWM``) and the time of
 files -> stats: the peer's ``COCO(path)``, ``loadRes(path)``, ``COCOeval``
 with the maxDets above, evaluate, accumulate, summarize, each phase timed.
@@ -58,7 +58,6 @@ MAX_DETS = [1, 10, 300]
 PEERS = {"detbench": "detbench", "hotcoco": "hotcoco", "ultrafast_pycocotools": "ultrafast_pycocotools"}
 _CHUNK = 1_000  # images simulated and written at a time (bounded memory while writing the files)
 _VERSION = 1  # bump when the data change (new cache folder)
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cache_dir() -> str:
@@ -217,12 +216,20 @@ def _files_to_stats(m, gt_path: str, dt_path: str, phases: dict) -> float:
 
 
 def measure(peer: str, gt_path: str, dt_path: str, timeout: float = 3600, warm_up: bool = True) -> dict:
-    """:func:`run_once` in a fresh interpreter (its own peak RSS); the dict it reports."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p))
-    cmd = [sys.executable, "-m", "benchmarks.bench_eval_lvis_size", "once", peer, gt_path, dt_path]
+    """:func:`run_once` in a fresh interpreter (its own peak RSS); the dict it reports.
+
+    The child runs this file as a script with the folder of the ``detbench`` this process imported first
+    on its path, so it measures the same detbench (a worktree, or the commit asv installed).
+    """
+    import detbench
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(detbench.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (where, os.environ.get("PYTHONPATH")) if p))
+    env.setdefault("OMP_WAIT_POLICY", "passive")  # as benchmarks/__init__.py sets it for asv's processes
+    cmd = [sys.executable, os.path.abspath(__file__), "once", peer, gt_path, dt_path]
     if warm_up:
         cmd += list(lvis_size_files(WARM_UP))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_ROOT, timeout=timeout)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"{peer} failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
