@@ -14,6 +14,12 @@ numbers where numbers belong, a 4-number bbox): anything else (string ids, a
 caller decodes the file generically and runs the general path, which accepts
 what it should and names the row and the field of anything malformed.
 
+A results file of 64 MB or more is decoded a block of 65,536 rows at a time
+(msgspec splits the top-level array into ``msgspec.Raw`` spans first): the
+same arrays, with the decoded rows of one block alive at a time. At LVIS size
+(0.5 GB, 5.9 M detections) that keeps ~20 MB of rows instead of ~1.8 GB and was
+7-18 % faster; at 47 MB it was 0-15 % slower, hence the threshold.
+
 Errors in the JSON itself (truncated, not JSON, nested too deeply) become
 ValueError naming the file, the byte offset, and the line and column.
 """
@@ -69,6 +75,12 @@ _DETS = msgspec.json.Decoder(list[_Det])
 _DETS_DICT = msgspec.json.Decoder(_ResultsDict)
 _GT = msgspec.json.Decoder(_GTFile)
 _ANY = msgspec.json.Decoder()
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])  # a JSON array's items as zero-copy byte spans
+
+# Results files at least this large are decoded a block of rows at a time (see _results_arrays_blocks):
+# at LVIS size (5.9 M detections, 0.5 GB) that holds ~65 k decoded rows at a time instead of 1.8 GB of them.
+BLOCKS_MIN_BYTES = 64 << 20
+_BLOCK_ROWS = 65_536
 
 
 def read_source(source: Any, what: str) -> tuple[bytes | None, Any, str]:
@@ -160,6 +172,10 @@ def _results_arrays(raw: bytes) -> dict | None:
     ``(N, 4)``, ``score``; a JSON object with an ``annotations`` list is read
     as that list.
     """
+    if len(raw) >= BLOCKS_MIN_BYTES:
+        out = _results_arrays_blocks(raw)
+        if out is not None:
+            return out
     try:
         rows = _DETS.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -178,6 +194,36 @@ def _results_arrays(raw: bytes) -> dict | None:
         "bbox": _bboxes(rows, n),
         "score": _floats(map(attrgetter("score"), rows), n),
     }
+
+
+def _results_arrays_blocks(raw: bytes) -> dict | None:
+    """:func:`_results_arrays` of a top-level JSON array, decoded ``_BLOCK_ROWS`` items at a time.
+
+    msgspec splits the array into its items (``msgspec.Raw`` spans into ``raw``,
+    nothing parsed by hand); each block of items is decoded, copied into the
+    arrays and freed before the next. None for anything outside the common case
+    (the caller then reads the whole file the other ways).
+    """
+    try:
+        items = _ITEMS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    n = len(items)
+    image_id, category_id, bbox, score = np.empty(n), np.empty(n), np.empty((n, 4)), np.empty(n)
+    for lo in range(0, n, _BLOCK_ROWS):
+        try:
+            rows = _DETS.decode(b"[" + b",".join(items[lo : lo + _BLOCK_ROWS]) + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+        m = len(rows)
+        ids = _ids(rows, "image_id", m), _ids(rows, "category_id", m)
+        if ids[0] is None or ids[1] is None:
+            return None
+        image_id[lo : lo + m], category_id[lo : lo + m] = ids
+        bbox[lo : lo + m] = _bboxes(rows, m)
+        score[lo : lo + m] = _floats(map(attrgetter("score"), rows), m)
+        del rows
+    return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score}
 
 
 class TypedGT:

@@ -1,0 +1,106 @@
+"""detbench.eval._json: a large results file decoded block by block gives what one decode gives, errors included.
+
+The size threshold and the block length are lowered so that small files take the block path.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from detbench.eval import _json, load_coco
+
+N_IMAGES = 7
+
+
+def _gt():
+    return load_coco(
+        {
+            "images": [{"id": i} for i in range(1, N_IMAGES + 1)],
+            "categories": [{"id": 1}, {"id": 2}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}],
+        }
+    )
+
+
+def _dets(n: int, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "image_id": int(rng.integers(1, N_IMAGES + 1)),
+            "category_id": int(rng.integers(1, 3)),
+            "bbox": np.round(rng.uniform(0, 50, 4), 2).tolist(),
+            "score": round(float(rng.uniform()), 4),
+        }
+        for _ in range(n)
+    ]
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 0)
+    monkeypatch.setattr(_json, "_BLOCK_ROWS", 7)
+    calls = []
+    real = _json._results_arrays_blocks
+
+    def spy(raw):
+        out = real(raw)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_json, "_results_arrays_blocks", spy)
+    return calls
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 50])
+def test_blocks_equal_one_decode(tmp_path, blocks, monkeypatch, n):
+    dets = _dets(n, seed=n)
+    raw = json.dumps(dets).encode()
+    by_blocks = _json.results_arrays(raw)
+    assert blocks == [True]
+    monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 1 << 62)
+    whole = _json.results_arrays(raw)
+    for key in whole:
+        assert by_blocks[key].dtype == whole[key].dtype and by_blocks[key].shape == whole[key].shape
+        assert by_blocks[key].flags.c_contiguous and np.array_equal(by_blocks[key], whole[key]), key
+    path = tmp_path / "r.json"
+    path.write_bytes(raw)
+    ds = _gt().load_results(str(path))
+    assert np.array_equal(ds.annotations.bbox.reshape(-1, 4), np.array([d["bbox"] for d in dets]).reshape(-1, 4))
+    assert np.array_equal(ds.annotations.score, [d["score"] for d in dets])
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "x"}, r"annotation 40\b.*score"),
+        ({"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}, r"annotation 40\b.*bbox"),
+        ({"image_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, r"annotation 40\b.*'category_id'"),
+    ],
+)
+def test_a_bad_row_in_a_later_block_is_named(tmp_path, blocks, bad, message):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_dets(40) + [bad] + _dets(3)))
+    with pytest.raises(ValueError, match=message):
+        _gt().load_results(str(path))
+    assert blocks == [False]
+
+
+def test_other_shapes_fall_back(tmp_path, blocks):
+    gt = _gt()
+    dets = _dets(20)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"annotations": dets}))  # dict-shaped
+    assert len(gt.load_results(str(path)).annotations) == 20
+    path.write_text(json.dumps(dets)[:-30])  # truncated: the byte offset
+    with pytest.raises(ValueError, match=r"truncated.*byte \d+"):
+        gt.load_results(str(path))
+    path.write_text(json.dumps(dets[:10] + [dict(d, image_id=str(d["image_id"])) for d in dets[10:]]))  # strings
+    with pytest.raises(ValueError, match="not in the ground truth's images"):
+        gt.load_results(str(path))
+    path.write_text(json.dumps(dets[:10] + [dict(d, image_id=2**60) for d in dets[10:]]))  # beyond 2**53
+    with pytest.raises(ValueError, match="not in the ground truth's images"):
+        gt.load_results(str(path))
+    assert blocks == [False] * 4
