@@ -45,6 +45,7 @@ from detbench.eval._grouping_kernels import group_keys
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.annotations import annotations_of, positions, sorted_unique_ids
 from detbench.eval.loader import CocoDataset
+from detbench.eval.voc_analysis import PRAnalysisMixin, PRInputs
 
 __all__ = ["evaluate_pr", "average_precision", "PRResult"]
 
@@ -161,12 +162,13 @@ def average_precision(recall: Any, precision: Any, method: str = "voc", *, voc07
 
 
 @dataclass
-class PRResult:
+class PRResult(PRAnalysisMixin):
     """Precision-recall results of :func:`evaluate_pr`.
 
     Arrays are indexed ``[class, threshold]`` (``K x T``), classes in
     ``category_ids`` order, thresholds in ``iou_thresholds`` order; NaN for a
-    class without positives.
+    class without positives. The analyses ``confusion_matrix()``, ``f1_confidence()``,
+    ``bootstrap()`` and ``tide()`` reuse its matches (:mod:`detbench.eval.voc_analysis`).
     """
 
     iou_thresholds: np.ndarray
@@ -185,6 +187,7 @@ class PRResult:
     _status: np.ndarray
     _scores: np.ndarray
     _cls_off: np.ndarray
+    _inputs: PRInputs | None = None  # boxes, images and matches for the analyses (None from VocEvaluator)
 
     def _tidx(self, iou: float | None) -> int:
         if iou is None:
@@ -473,14 +476,19 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         np.cumsum(np.bincount(dc[order], minlength=n_cat), out=cls_off[1:])
     T = thr.size
     status = np.empty((T, order.size), np.int8)
+    match = np.full((T, order.size), -1, np.int32)
+    d_xyxy = np.ascontiguousarray(d_box, dtype=np.float64)
+    d_xywh = _xywh(d_box, d_wh)
+    g_xywh = _xywh(g_box, g_wh)[g_perm]
     max_g = int(np.diff(g_off).max()) if n_keys else 0
     if order.size:
         pr_match(
-            PRDets(order, np.ascontiguousarray(d_box, dtype=np.float64), _xywh(d_box, d_wh), di, dc),
-            PRGts(g_off, gb, _xywh(g_box, g_wh)[g_perm], g_ign_s, g_crowd_s),
+            PRDets(order, d_xyxy, d_xywh, di, dc),
+            PRGts(g_off, gb, g_xywh, g_ign_s, g_crowd_s),
             PRRule(n_img, thr, matching == "coco", bool(plus_one)),
             status,
             _pr_scratch(T, gb.shape[0], max_g),
+            match,
         )
     scores_sorted = np.ascontiguousarray(scores[order], dtype=np.float64)
     out = PRCurves(*(np.empty((n_cat, T)) for _ in PRCurves._fields))
@@ -502,4 +510,22 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         _status=status,
         _scores=scores_sorted,
         _cls_off=cls_off,
+        _inputs=PRInputs(
+            n_img,
+            gb,
+            g_xywh[:, 2:].copy(),
+            gc[g_perm],
+            gi[g_perm],
+            g_ign_s,
+            g_crowd_s,
+            g_perm,
+            d_xyxy,
+            d_xywh[:, 2:].copy(),
+            dc,
+            di,
+            np.array(scores, dtype=np.float64),
+            order,
+            match,
+            rec11,
+        ),
     )
