@@ -26,9 +26,10 @@ threshold and the boxes, classes and images it matched (:class:`PRInputs`). The 
     whatever its IoUs say). ``matching="coco"`` gives pycocotools' greedy matches, so on data without
     difficult objects and with ``plus_one=False`` the breakdown equals ``COCOeval.tide()``.
   - **Difficult objects** are treated as the VOC protocol treats them: they are not objects to find (not
-    in TIDE's ground truths, never ``Miss``), and a detection the evaluation matched to one is ignored
-    (out of every AP, like a detection over a crowd region in tidecv). Crowd regions (dataset input,
-    ``matching="coco"``) keep tidecv's rule (ignored only above the threshold).
+    in TIDE's ground truths, never ``Miss``), and a detection the evaluation matched to one is left out
+    (out of every AP and of the error counts; it still takes its place in tidecv's ``max_dets`` cut).
+    Crowd regions (dataset input) keep tidecv's rule: a detection matched to one is ignored only above the
+    threshold, and ignored detections still get an error type, as in tidecv.
   - ``max_dets`` is tidecv's (per image, all classes) on top of ``evaluate_pr``'s own ``max_dets``.
   - IoUs that name the errors use ``[x, y, w, h]`` arithmetic without the +1 pixel convention.
 
@@ -306,21 +307,21 @@ def _tide_images(res: Any, inp: PRInputs, t: int, max_dets: int) -> Any:
     first = np.searchsorted(img[perm], np.arange(n_img + 1))
     rank = np.arange(perm.size) - first[img[perm]]
     keep = perm[rank < max_dets]
-    d_off = np.searchsorted(img[keep], np.arange(n_img + 1)).astype(np.int64)
     st = res._status[t, keep]
     m = inp.match[t, keep].astype(np.int64)
+    # a detection on a difficult object is out of the evaluation (after tidecv's max_dets cut): no error either
+    on_difficult = (st == ST_IGN) & (inp.g_crowd[m] == 0)
+    keep, st, m = keep[~on_difficult], st[~on_difficult], m[~on_difficult]
+    d_off = np.searchsorted(img[keep], np.arange(n_img + 1)).astype(np.int64)
     d_match = np.where(st == ST_TP, local[m], -1).astype(np.int64)
     crowd_iou = np.zeros(keep.size, np.float64)
     rows = inp.order[keep]
     d_xywh = np.ascontiguousarray(np.c_[inp.d_box[rows, :2], inp.d_wh[rows]], dtype=np.float64)
     for q in np.flatnonzero(st == ST_IGN):
         d_match[q] = -2
-        gq = int(m[q])
-        if inp.g_crowd[gq]:  # tidecv's crowd rule: ignored only above the threshold
-            gb = np.r_[inp.g_box[gq, :2], inp.g_wh[gq]]
-            crowd_iou[q] = _bbox_iou(*d_xywh[q], *gb, 1)
-        else:  # a difficult object: ignored, as the VOC protocol ignores it
-            crowd_iou[q] = np.inf
+        gq = int(m[q])  # a crowd region: tidecv's rule, ignored only above the threshold
+        gb = np.r_[inp.g_box[gq, :2], inp.g_wh[gq]]
+        crowd_iou[q] = _bbox_iou(*d_xywh[q], *gb, 1)
     return TideImages(
         d_off,
         d_xywh,
