@@ -476,7 +476,7 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         np.cumsum(np.bincount(dc[order], minlength=n_cat), out=cls_off[1:])
     T = thr.size
     status = np.empty((T, order.size), np.int8)
-    match = np.full((T, order.size), -1, np.int32)
+    match = np.empty((T, order.size), np.int32)  # pr_match writes every entry
     d_xyxy = np.ascontiguousarray(d_box, dtype=np.float64)
     d_xywh = _xywh(d_box, d_wh)
     g_xywh = _xywh(g_box, g_wh)[g_perm]
@@ -513,14 +513,14 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         _inputs=PRInputs(
             n_img,
             gb,
-            g_xywh[:, 2:].copy(),
+            g_xywh[:, 2:],
             gc[g_perm],
             gi[g_perm],
             g_ign_s,
             g_crowd_s,
             g_perm,
             d_xyxy,
-            d_xywh[:, 2:].copy(),
+            d_wh,
             dc,
             di,
             np.array(scores, dtype=np.float64),

@@ -68,7 +68,8 @@ PRInputs = namedtuple(
         "g_crowd",  # uint8 (G,): crowd regions
         "g_src",  # int64 (G,): input row
         "d_box",  # float64 (D, 4): detection xyxy boxes, input order (every row)
-        "d_wh",  # float64 (D, 2): their widths and heights
+        "d_wh",  # float64 (D, 2): their widths and heights as given (xywh / cxcywh / dataset input), or None: the
+        # matching then used x2 - x1, y2 - y1 (recomputed the same way here, so nothing is stored twice)
         "d_cls",  # int64 (D,): class position (-1: not evaluated)
         "d_img",  # int64 (D,): image position (-1: not evaluated)
         "d_score",  # float64 (D,): scores
@@ -316,7 +317,8 @@ def _tide_images(res: Any, inp: PRInputs, t: int, max_dets: int) -> Any:
     d_match = np.where(st == ST_TP, local[m], -1).astype(np.int64)
     crowd_iou = np.zeros(keep.size, np.float64)
     rows = inp.order[keep]
-    d_xywh = np.ascontiguousarray(np.c_[inp.d_box[rows, :2], inp.d_wh[rows]], dtype=np.float64)
+    d_wh = inp.d_box[rows, 2:] - inp.d_box[rows, :2] if inp.d_wh is None else inp.d_wh[rows]
+    d_xywh = np.ascontiguousarray(np.c_[inp.d_box[rows, :2], d_wh], dtype=np.float64)
     for q in np.flatnonzero(st == ST_IGN):
         d_match[q] = -2
         gq = int(m[q])  # a crowd region: tidecv's rule, ignored only above the threshold
