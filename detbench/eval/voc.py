@@ -11,7 +11,9 @@ and computes, from the same true/false-positive sequence of every class:
 plus precision-recall curves and the F1-optimal score threshold per class, so
 one can see which part of a difference between tools comes from matching and
 which from interpolation. :func:`average_precision` computes one AP from a
-given precision/recall curve.
+given precision/recall curve. The result keeps its matches, so
+``confusion_matrix()``, ``f1_confidence()``, ``bootstrap()`` and ``tide()`` answer
+from them (:mod:`detbench.eval.voc_analysis`).
 
 VOC devkit rules (VOCevaldet.m): detections of a class sorted by decreasing
 confidence; each takes the ground truth of its image with the highest IoU (used
