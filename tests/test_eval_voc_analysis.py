@@ -361,3 +361,21 @@ def test_inputs_not_modified_and_empty_detections():
     assert cm[-1, :-1].sum() == int((~gd).sum()) and cm[:, -1].sum() == 0
     assert np.all(empty.bootstrap(3).ap_voc == 0)
     assert empty.tide()["Cls"] == 0.0
+
+
+def test_to_dataframe_gains_interval_and_tide_columns():
+    res = run(arrays(21), iou_thresholds=(0.5, 0.75))
+    base = res.to_dataframe()
+    bs = res.bootstrap(30, seed=1)
+    tr = res.tide(0.75)
+    df = res.to_dataframe()
+    assert list(df.columns[: base.shape[1]]) == list(base.columns) and len(df) == len(base)
+    K = len(res.category_ids)
+    for name in bs.NAMES:
+        lo, hi = bs.interval(getattr(bs, name))
+        np.testing.assert_array_equal(df[f"{name}_lo"].to_numpy().reshape(K, 2), lo)
+        np.testing.assert_array_equal(df[f"{name}_hi"].to_numpy().reshape(K, 2), hi)
+    at = df["iou"] == 0.75
+    for k, v in tr.class_counts.items():
+        np.testing.assert_array_equal(df.loc[at, f"tide_{k}"].to_numpy(), v)
+        assert df.loc[~at, f"tide_{k}"].isna().all()

@@ -240,7 +240,10 @@ class PRResult(PRAnalysisMixin):
         """Per-class table (pandas DataFrame), one row per (class, IoU threshold).
 
         Columns: category_id, name, iou, n_gt, n_det, ap_coco101, ap_voc07,
-        ap_voc, f1, f1_threshold, f1_precision, f1_recall.
+        ap_voc, f1, f1_threshold, f1_precision, f1_recall; after :meth:`bootstrap`
+        also ``ap_coco101_lo``/``_hi``, ``ap_voc07_lo``/``_hi``, ``ap_voc_lo``/``_hi``,
+        after :meth:`tide` ``tide_Cls`` ... ``tide_Miss`` (error counts, on the rows of
+        its threshold).
         """
         import pandas as pd
 
@@ -263,7 +266,7 @@ class PRResult(PRAnalysisMixin):
                         "f1_recall": float(self.f1_recall[k, t]),
                     }
                 )
-        return pd.DataFrame(rows)
+        return self._analysis_columns(pd.DataFrame(rows))
 
     def summary_text(self) -> str:
         """mAP of the three definitions at every threshold, one line each."""

@@ -36,6 +36,9 @@ threshold and the boxes, classes and images it matched (:class:`PRInputs`). The 
   Images are visited in the evaluation's image order (ground-truth order for a dataset, sorted ids for
   arrays); ties in score within an image keep input order.
 
+After ``bootstrap()`` and ``tide()``, ``PRResult.to_dataframe()`` adds the per-class interval columns and the
+TIDE error counts per class.
+
 ``VocEvaluator.compute()`` results keep no boxes or images: there ``f1_confidence()`` works and the other
 analyses raise a RuntimeError saying so.
 """
@@ -148,6 +151,26 @@ class PRAnalysisMixin:
     iou_thresholds: np.ndarray
     category_ids: list
     n_gt: np.ndarray
+
+    _last_bootstrap: Any = None  # PRBootstrap of the last bootstrap() (to_dataframe() columns)
+    _last_tide: Any = None  # (threshold index, {"tide_<error>": K counts}) of the last tide()
+
+    def _analysis_columns(self, df: Any) -> Any:
+        # interval and TIDE columns of to_dataframe(): rows are (class, threshold), class-major
+        K, T = len(self.category_ids), len(self.iou_thresholds)
+        bs = self._last_bootstrap
+        if bs is not None:
+            for name in bs.NAMES:
+                lo, hi = bs.interval(getattr(bs, name))  # (K, T) each
+                df[f"{name}_lo"] = np.asarray(lo).reshape(K * T)
+                df[f"{name}_hi"] = np.asarray(hi).reshape(K * T)
+        if self._last_tide is not None:
+            t, cols = self._last_tide
+            for name, counts in cols.items():
+                v = np.full((K, T), np.nan)
+                v[:, t] = counts
+                df[name] = v.reshape(K * T)
+        return df
 
     def _need_inputs(self, what: str) -> PRInputs:
         if self._inputs is None:
@@ -270,7 +293,8 @@ class PRAnalysisMixin:
 
         run_chunks(n, work, threads=num_threads(threads), min_items=2)
         ids = [c.item() if hasattr(c, "item") else c for c in self.category_ids]
-        return PRBootstrap(out, ids, self.iou_thresholds, seed, ci)
+        self._last_bootstrap = PRBootstrap(out, ids, self.iou_thresholds, seed, ci)
+        return self._last_bootstrap
 
     def tide(self, pos_threshold: float = 0.5, background_threshold: float = 0.1, *, max_dets: int = 100) -> Any:
         """TIDE error breakdown (a :class:`~detbench.eval.tide.TideResult`, tidecv's keys) of the VOC matches.
@@ -285,7 +309,9 @@ class PRAnalysisMixin:
         t = self._thr_index(pos, "pos_threshold")
         inp = self._need_inputs("tide")
         im = _tide_images(self, inp, t, max_dets)
-        return _breakdown(im, len(self.category_ids), pos, bg, max_dets, int(inp.n_img), None)
+        result = _breakdown(im, len(self.category_ids), pos, bg, max_dets, int(inp.n_img), None)
+        self._last_tide = (t, {f"tide_{k}": v for k, v in result.class_counts.items()})
+        return result
 
 
 def _tide_images(res: Any, inp: PRInputs, t: int, max_dets: int) -> Any:
