@@ -28,7 +28,7 @@ def _iou_xyxy(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, plus_one, crowd):
 
 
 @jit
-def pr_match(dets, gts, rule, status, tmp):
+def pr_match(dets, gts, rule, status, tmp, match):
     """One matching pass for every IoU threshold; ``status[t, j]`` of the j-th detection of ``order``.
 
     ``order`` lists the detections by class, then decreasing score. Ground
@@ -48,7 +48,8 @@ def pr_match(dets, gts, rule, status, tmp):
     stop at ignored ones once a regular one is held); a match with an ignored
     ground truth ignores the detection, crowd regions can be matched repeatedly.
 
-    Status codes: 0 FP, 1 TP, 2 ignored; ``status`` is (T, N). Records (see
+    Status codes: 0 FP, 1 TP, 2 ignored; ``status`` is (T, N). ``match`` (T, N) int32 receives the grouped
+    ground truth a TP or an ignored detection took (-1 for a FP), or is (T, 0) to skip that. Records (see
     :mod:`detbench.eval.voc`): ``dets`` :class:`PRDets`, ``gts`` :class:`PRGts`,
     ``rule`` :class:`PRRule`, ``tmp`` :class:`PRScratch`. O(sum of D*G per
     (class, image) * T).
@@ -59,6 +60,7 @@ def pr_match(dets, gts, rule, status, tmp):
     used, gidx, iou_buf = tmp
     T = iou_thr.shape[0]
     n = order.shape[0]
+    keep_match = match.shape[1] > 0
     used[:, :] = 0
     for j in range(n):
         d = order[j]
@@ -87,6 +89,8 @@ def pr_match(dets, gts, rule, status, tmp):
                         used[t, jmax] = 1
                         st = ST_TP
                 status[t, j] = st
+                if keep_match:
+                    match[t, j] = jmax if st != ST_FP else -1
             continue
         # COCO rule: not-ignored ground truths first (stable)
         q = 0
@@ -136,6 +140,8 @@ def pr_match(dets, gts, rule, status, tmp):
                 used[t, gidx[m]] = 1
                 st = ST_IGN if m >= nv else ST_TP
             status[t, j] = st
+            if keep_match:
+                match[t, j] = gidx[m] if m > -1 else -1
 
 
 @jit

@@ -46,6 +46,7 @@ __all__ = [
     "normalize_confusion",
     "F1Curves",
     "f1_confidence",
+    "f1_curves",
     "iou_index",
     "area_index",
     "class_table",
@@ -191,8 +192,28 @@ def f1_confidence(
     check_choice(convention, "convention", ("step", "ultralytics"))
     rk, status, seg, score = ranked_matches(prep, mt, area_index(params))
     npig = _positives(rk)
+    seg_off = np.searchsorted(seg, np.arange(npig.size + 1))
+    thr = float(np.asarray(params.iouThrs)[t])
+    return f1_curves(status[:, t], seg_off, score, npig, points, convention, _py_ids(prep.cat_ids), thr)
+
+
+def f1_curves(
+    status: np.ndarray,
+    seg_off: np.ndarray,
+    score: np.ndarray,
+    npig: np.ndarray,
+    points: int,
+    convention: str,
+    cat_ids: list,
+    iou_threshold: float,
+) -> F1Curves:
+    """The :class:`F1Curves` of ranked detections (the rules of :func:`f1_confidence`).
+
+    ``status`` (E,): ST_FP / ST_TP / ST_IGN of each detection at one IoU threshold, category k's detections at
+    ``seg_off[k]:seg_off[k + 1]`` in decreasing ``score``; ``npig`` (K,): positives per category. Shared by
+    COCOeval and :class:`~detbench.eval.voc.PRResult` (their matches, never a new one).
+    """
     K = npig.size
-    seg_off = np.searchsorted(seg, np.arange(K + 1))
     x = np.linspace(0.0, 1.0, points)
     prec = np.ones((K, points))
     rec = np.zeros((K, points))
@@ -200,7 +221,7 @@ def f1_confidence(
     best = np.full((4, K), np.nan)
     for k in range(K):
         s0, s1 = seg_off[k], seg_off[k + 1]
-        st = status[s0:s1, t]
+        st = status[s0:s1]
         keep = st != ST_IGN
         sc = score[s0:s1][keep]
         tp = (st[keep] == ST_TP).astype(np.float64)
@@ -241,20 +262,7 @@ def f1_confidence(
         best[1:, k] = (0.0, np.nan, 0.0)
     rows = ~np.isnan(f1).all(axis=1)
     mean_best = float(x[int(np.argmax(f1[rows].mean(axis=0)))]) if rows.any() else float("nan")
-    thr = float(np.asarray(params.iouThrs)[t])
-    return F1Curves(
-        x,
-        prec,
-        rec,
-        f1,
-        best[0],
-        best[1],
-        best[2],
-        best[3],
-        mean_best,
-        _py_ids(prep.cat_ids),
-        thr,
-    )
+    return F1Curves(x, prec, rec, f1, best[0], best[1], best[2], best[3], mean_best, cat_ids, iou_threshold)
 
 
 # ---------------------------------------------------------------- tables

@@ -11,7 +11,9 @@ and computes, from the same true/false-positive sequence of every class:
 plus precision-recall curves and the F1-optimal score threshold per class, so
 one can see which part of a difference between tools comes from matching and
 which from interpolation. :func:`average_precision` computes one AP from a
-given precision/recall curve.
+given precision/recall curve. The result keeps its matches, so
+``confusion_matrix()``, ``f1_confidence()``, ``bootstrap()`` and ``tide()`` answer
+from them (:mod:`detbench.eval.voc_analysis`).
 
 VOC devkit rules (VOCevaldet.m): detections of a class sorted by decreasing
 confidence; each takes the ground truth of its image with the highest IoU (used
@@ -45,6 +47,7 @@ from detbench.eval._grouping_kernels import group_keys
 from detbench.eval._voc_kernels import pr_accumulate, pr_match
 from detbench.eval.annotations import annotations_of, positions, sorted_unique_ids
 from detbench.eval.loader import CocoDataset
+from detbench.eval.voc_analysis import PRAnalysisMixin, PRInputs
 
 __all__ = ["evaluate_pr", "average_precision", "PRResult"]
 
@@ -161,12 +164,13 @@ def average_precision(recall: Any, precision: Any, method: str = "voc", *, voc07
 
 
 @dataclass
-class PRResult:
+class PRResult(PRAnalysisMixin):
     """Precision-recall results of :func:`evaluate_pr`.
 
     Arrays are indexed ``[class, threshold]`` (``K x T``), classes in
     ``category_ids`` order, thresholds in ``iou_thresholds`` order; NaN for a
-    class without positives.
+    class without positives. The analyses ``confusion_matrix()``, ``f1_confidence()``,
+    ``bootstrap()`` and ``tide()`` reuse its matches (:mod:`detbench.eval.voc_analysis`).
     """
 
     iou_thresholds: np.ndarray
@@ -185,6 +189,7 @@ class PRResult:
     _status: np.ndarray
     _scores: np.ndarray
     _cls_off: np.ndarray
+    _inputs: PRInputs | None = None  # boxes, images and matches for the analyses (None from VocEvaluator)
 
     def _tidx(self, iou: float | None) -> int:
         if iou is None:
@@ -235,7 +240,10 @@ class PRResult:
         """Per-class table (pandas DataFrame), one row per (class, IoU threshold).
 
         Columns: category_id, name, iou, n_gt, n_det, ap_coco101, ap_voc07,
-        ap_voc, f1, f1_threshold, f1_precision, f1_recall.
+        ap_voc, f1, f1_threshold, f1_precision, f1_recall; after :meth:`bootstrap`
+        also ``ap_coco101_lo``/``_hi``, ``ap_voc07_lo``/``_hi``, ``ap_voc_lo``/``_hi``,
+        after :meth:`tide` ``tide_Cls`` ... ``tide_Miss`` (error counts, on the rows of
+        its threshold).
         """
         import pandas as pd
 
@@ -258,7 +266,7 @@ class PRResult:
                         "f1_recall": float(self.f1_recall[k, t]),
                     }
                 )
-        return pd.DataFrame(rows)
+        return self._analysis_columns(pd.DataFrame(rows))
 
     def summary_text(self) -> str:
         """mAP of the three definitions at every threshold, one line each."""
@@ -473,14 +481,19 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         np.cumsum(np.bincount(dc[order], minlength=n_cat), out=cls_off[1:])
     T = thr.size
     status = np.empty((T, order.size), np.int8)
+    match = np.empty((T, order.size), np.int32)  # pr_match writes every entry
+    d_xyxy = np.ascontiguousarray(d_box, dtype=np.float64)
+    d_xywh = _xywh(d_box, d_wh)
+    g_xywh = _xywh(g_box, g_wh)[g_perm]
     max_g = int(np.diff(g_off).max()) if n_keys else 0
     if order.size:
         pr_match(
-            PRDets(order, np.ascontiguousarray(d_box, dtype=np.float64), _xywh(d_box, d_wh), di, dc),
-            PRGts(g_off, gb, _xywh(g_box, g_wh)[g_perm], g_ign_s, g_crowd_s),
+            PRDets(order, d_xyxy, d_xywh, di, dc),
+            PRGts(g_off, gb, g_xywh, g_ign_s, g_crowd_s),
             PRRule(n_img, thr, matching == "coco", bool(plus_one)),
             status,
             _pr_scratch(T, gb.shape[0], max_g),
+            match,
         )
     scores_sorted = np.ascontiguousarray(scores[order], dtype=np.float64)
     out = PRCurves(*(np.empty((n_cat, T)) for _ in PRCurves._fields))
@@ -502,4 +515,22 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
         _status=status,
         _scores=scores_sorted,
         _cls_off=cls_off,
+        _inputs=PRInputs(
+            n_img,
+            gb,
+            g_xywh[:, 2:],
+            gc[g_perm],
+            gi[g_perm],
+            g_ign_s,
+            g_crowd_s,
+            g_perm,
+            d_xyxy,
+            d_wh,
+            dc,
+            di,
+            np.array(scores, dtype=np.float64),
+            order,
+            match,
+            rec11,
+        ),
     )

@@ -175,6 +175,7 @@ class VocEvaluator:
                 PRRule(n_img, self.iou_thresholds, self.matching == "coco", self.plus_one),
                 status,
                 _pr_scratch(T, perm.size, max_g),
+                np.empty((T, 0), np.int32),
             )
         self._chunks.append(
             {
