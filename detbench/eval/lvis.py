@@ -68,7 +68,7 @@ from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.matching import Groups, Settings
 from detbench.eval.segm import group_mask_ious
-from detbench.masks.convert import segmentations_to_rles
+from detbench.masks.convert import Rles, segmentations_to_rles
 
 __all__ = ["LVISEval", "Params"]
 
@@ -160,6 +160,7 @@ class LVISEval:
                             gt.image_ids)  # fmt: skip
         if (img_pos < 0).any():
             bad = p.img_ids[int(np.flatnonzero(img_pos < 0)[0])]
+            bad = bad.item() if isinstance(bad, np.generic) else bad
             raise ValueError(f"params.img_ids: image {bad!r} is not in the ground truth")
         self.freq_groups = self._freq_groups(cat_ids)
         self._settings = self._make_settings(p)
@@ -231,6 +232,7 @@ class LVISEval:
         ipd = eval_of[dt.img_pos]
         cpd = positions(d.category_id, cat_ids)
         ok = (d.area > 0) & (d.area < math.inf) & (ipd >= 0) & (cpd >= 0)
+        sel = np.flatnonzero(ok)  # lvis-api's dts (its masks are all read, and checked, in segm)
         key = np.where(ok, cpd * n_img + ipd, 0)
         ok &= fed[key] != 0 if key.size else ok
         ipd = np.where(ok, ipd, -1)
@@ -245,7 +247,7 @@ class LVISEval:
         g_idok = (ids != 0) if ids.dtype != object else np.array([bool(v) for v in ids.tolist()], bool)
         d_iou, d_iou_off = np.zeros(0, np.float64), np.zeros(0, np.int64)
         if self.params.iou_type == "segm":
-            d_iou, d_iou_off = self._mask_ious(gg.src, g_off, dd.src, d_off, ipg)
+            d_iou, d_iou_off = self._mask_ious(gg.src, g_off, dd.src, d_off, sel)
         max_group = int(np.diff(d_off).max()) if d_off.size > 1 else 0
         self._settings = self._settings._replace(max_dets=np.array([max(max_group, 1)], np.int64))
         return Groups(
@@ -253,7 +255,7 @@ class LVISEval:
             np.ones(dd.src.size, np.uint8), dd.img, gorder, seg_off, d_iou, d_iou_off, d_nexh,
         )  # fmt: skip
 
-    def _mask_ious(self, g_src: np.ndarray, g_off: np.ndarray, d_src: np.ndarray, d_off: np.ndarray, ipg: Any) -> tuple:
+    def _mask_ious(self, g_src: np.ndarray, g_off: np.ndarray, d_src: np.ndarray, d_off: np.ndarray, sel: Any) -> tuple:
         gt = self.lvis_gt
         segms_all = gt.segmentations()
         ids = gt.annotations.ids[g_src]
@@ -265,7 +267,7 @@ class LVISEval:
         g_img = positions(gt.annotations.image_id[g_src], gt.image_ids)
         hs, ws = gt.image_sizes(g_img, g_ids, "ground truth")
         rg = segmentations_to_rles(segms, hs, ws, g_ids, what="ground truth", threads=self.threads)
-        rd = self.lvis_dt.det_rles(d_src)
+        rd = _take_rles(self.lvis_dt.det_rles(sel), np.searchsorted(sel, d_src))
         # LVIS has no crowd regions: every IoU is intersection over union
         return group_mask_ious(g_off, d_off, rg, rd, np.zeros(g_src.size, np.uint8))
 
@@ -361,6 +363,15 @@ class LVISEval:
 
     def __str__(self) -> str:
         return self.results_text() if self.results else f"<detbench LVISEval {self.params.iou_type} (not run)>"
+
+
+def _take_rles(r: Rles, rows: np.ndarray) -> Rles:
+    """The masks ``rows`` of ``r``, in that order."""
+    n = np.diff(r.off)[rows]
+    off = np.zeros(rows.size + 1, np.int64)
+    np.cumsum(n, out=off[1:])
+    idx = np.repeat(r.off[rows] - off[:-1], n) + np.arange(int(off[-1]), dtype=np.int64)
+    return Rles(r.cnts[idx], off, r.h[rows], r.w[rows])
 
 
 def _non_numeric(ids: list) -> bool:
