@@ -292,3 +292,20 @@ def test_empty_results_and_lvis_api_index(data):
     ids = mine.get_ann_ids(img_ids=[2])
     assert mine.load_anns(ids) == ref.load_anns(ids)
     assert mine.load_cats([3, 1]) == ref.load_cats([3, 1]) and mine.load_imgs([2]) == ref.load_imgs([2])
+
+
+def test_cli_protocol_lvis(data, tmp_path, capsys):
+    from detbench.eval.cli import main
+
+    gt, dt, gt_path, dt_path = data
+    out = tmp_path / "res.json"
+    assert main([gt_path, dt_path, "--protocol", "lvis", "--iou-type", "segm", "--out", str(out)]) == 0
+    ref = _reference(gt_path, dt, "segm")
+    printed = capsys.readouterr().out
+    assert "catIds=  r]" in printed
+    saved = json.loads(out.read_text())
+    assert saved["protocol"] == "lvis" and saved["iou_type"] == "segm"
+    for k, v in ref.results.items():
+        assert abs(saved["results"][k] - v) <= 1e-12
+    assert main([gt_path, dt_path, "--protocol", "lvis", "--max-dets", "1", "2"]) == 2
+    assert "one number" in capsys.readouterr().err

@@ -111,20 +111,28 @@ def make_lvis_dataset(
                 s = rng.normal(0, 0.12, 4)
                 nb = [x + s[0] * w, y + s[1] * h, max(w * (1 + s[2]), 1.0), max(h * (1 + s[3]), 1.0)]
                 cat = g["category_id"] if rng.random() < 0.85 else int(rng.integers(1, n_categories + 1))
-                img_dets.append((nb, cat, float(rng.uniform(0.3, 1.0))))
+                # the ground truth's polygon moved with its box (so masks match at many thresholds too)
+                src = np.asarray(_polygon(rng, x, y, w, h) if "segmentation" not in g else g["segmentation"][0])
+                px = nb[0] + (src[0::2] - x) * nb[2] / max(w, 1e-9)
+                py = nb[1] + (src[1::2] - y) * nb[3] / max(h, 1e-9)
+                img_dets.append((nb, cat, float(rng.uniform(0.3, 1.0)), np.stack([px, py], 1).reshape(-1)))
         pool = np.concatenate([present, neg, np.array(nel, dtype=np.int64), rng.integers(1, n_categories + 1, 3)])
         while len(img_dets) < n_det:
             w = float(np.exp(rng.uniform(np.log(4), np.log(0.6 * W))))
             h = float(np.exp(rng.uniform(np.log(4), np.log(0.6 * H))))
             nb = [float(rng.uniform(0, W - w)), float(rng.uniform(0, H - h)), w, h]
-            img_dets.append((nb, int(rng.choice(pool)), float(rng.uniform(0.0, 0.6))))
-        for nb, cat, sc in img_dets:
+            img_dets.append((nb, int(rng.choice(pool)), float(rng.uniform(0.0, 0.6)), None))
+        for nb, cat, sc, poly in img_dets:
             x, y, w, h = (round(v, 2) for v in nb)
             x, y = min(max(x, 0.0), W - 1.0), min(max(y, 0.0), H - 1.0)
             w, h = max(min(w, round(W - x, 2)), 0.0), max(min(h, round(H - y, 2)), 0.0)
             d: dict[str, Any] = {"image_id": i, "category_id": int(cat), "bbox": [x, y, w, h], "score": round(sc, 3)}
             if masks:
-                rle = merge(fr_py_objects([_polygon(rng, x, y, w, h)], H, W))
+                if poly is None:
+                    poly = _polygon(rng, x, y, w, h)
+                else:
+                    poly = np.round(np.clip(poly, 0, [W, H] * (len(poly) // 2)), 2).tolist()
+                rle = merge(fr_py_objects([poly], H, W))
                 d["segmentation"] = {"size": [H, W], "counts": rle["counts"].decode("ascii")}
             dets.append(d)
     gt = {
