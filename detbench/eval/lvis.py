@@ -275,8 +275,9 @@ class LVISEval:
     def _accumulate_core(self) -> None:
         out = evaluate_curves(self._groups, self._settings, threads=self.threads)
         p = self.params
-        precision = np.ascontiguousarray(out.precision[:, :, :, 0, :].transpose(2, 3, 0, 1))
-        recall = np.ascontiguousarray(out.recall[:, :, :, 0].transpose(2, 0, 1))
+        # the kernels write (K, A, T, M, R) buffers contiguously; lvis-api's arrays are transposed views of them
+        precision = out.precision[:, :, :, 0, :].transpose(2, 3, 0, 1)
+        recall = out.recall[:, :, :, 0].transpose(2, 0, 1)
         T, R, K, A = precision.shape
         self.eval = {
             "params": p,
@@ -293,7 +294,7 @@ class LVISEval:
         rec = _vector(self.params.rec_thrs, "rec_thrs")
         if not np.array_equal(rec, self._settings.rec_thr):
             self._settings = self._settings._replace(rec_thr=rec, rec_sorted=bool(np.all(np.diff(rec) >= 0)))
-        self._accumulate_core()
+            self._accumulate_core()
 
     # ----------------------------------------------------------- summarize
     def _summarize(self, summary_type: str, iou_thr: float | None = None, area_rng: str = "all",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from detbench.masks import fr_py_objects, merge
+from detbench.masks.convert import rles_to_dicts, segmentations_to_rles
 
 __all__ = ["make_lvis_dataset"]
 
@@ -64,7 +64,7 @@ def make_lvis_dataset(
         for c in range(1, n_categories + 1)
     ]
     usable = max(n_categories - 2, 1)
-    images, anns, dets = [], [], []
+    images, anns, dets, polys, sizes = [], [], [], [], []
     aid = 1
     for i in range(1, n_images + 1):
         W = int(rng.integers(320, 641))
@@ -132,9 +132,13 @@ def make_lvis_dataset(
                     poly = _polygon(rng, x, y, w, h)
                 else:
                     poly = np.round(np.clip(poly, 0, [W, H] * (len(poly) // 2)), 2).tolist()
-                rle = merge(fr_py_objects([poly], H, W))
-                d["segmentation"] = {"size": [H, W], "counts": rle["counts"].decode("ascii")}
+                polys.append([poly])
+                sizes.append((H, W))
             dets.append(d)
+    if masks and dets:  # all detection masks in one call
+        hw = np.array(sizes, np.int64)
+        for d, rle in zip(dets, rles_to_dicts(segmentations_to_rles(polys, hw[:, 0], hw[:, 1], what="detection"))):
+            d["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
     gt = {
         "info": {"description": "detbench synthetic LVIS"},
         "images": images,
