@@ -224,7 +224,7 @@ def test_bad_ground_truth(data, change, match):
         LVISEval(gt, data[1], "bbox").run()
 
 
-def test_bad_results(data):
+def test_bad_results(data, tmp_path):
     gt, dt, gt_path, _ = data
     bad = copy.deepcopy(dt[:50])
     bad[7]["category_id"] = 12345
@@ -249,6 +249,18 @@ def test_bad_results(data):
     bad[5]["segmentation"]["size"] = [5, 5]
     with pytest.raises(ValueError, match="disagrees with its image"):
         LVISEval(gt_path, bad, "segm").run()
+    for field, value, match in [
+        ("counts", "\x7f\x7f", "detection id 6: corrupt compressed RLE"),
+        ("counts", "é", "detection id 6: corrupt compressed RLE"),
+        ("counts", "12", "detection id 6: RLE runs add up to"),
+        ("size", [5, 5], "detection id 6: RLE size .5, 5. disagrees with its image"),
+    ]:  # the same problems read from a file (the one-pass msgspec path)
+        bad = copy.deepcopy(dt[:50])
+        bad[5]["segmentation"][field] = value
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=match):
+            LVISEval(gt_path, str(path), "segm").run()
     bad = copy.deepcopy(dt[:50])
     del bad[9]["segmentation"]
     del bad[0]["bbox"]

@@ -68,7 +68,21 @@ class _SegmResults(msgspec.Struct, gc=False):
     annotations: list[_Segm]
 
 
+class _Rle(msgspec.Struct, gc=False):
+    size: tuple[int, int]
+    counts: str
+
+
+class _Det(msgspec.Struct, gc=False):
+    image_id: int
+    category_id: int
+    bbox: tuple[float, float, float, float]
+    score: float
+    segmentation: _Rle | None = None  # compressed RLE (other mask formats: the general path)
+
+
 _GT = msgspec.json.Decoder(_File)
+_DETS = msgspec.json.Decoder(list[_Det])
 _GT_SEGM = msgspec.json.Decoder(_SegmFile)
 _DT_SEGM = msgspec.json.Decoder(list[_Segm])
 _DT_SEGM_DICT = msgspec.json.Decoder(_SegmResults)
@@ -77,6 +91,30 @@ _DT_SEGM_DICT = msgspec.json.Decoder(_SegmResults)
 def is_lvis_api(obj: Any, cls: str) -> bool:
     """True for an object of lvis-api's class ``cls`` (``"LVIS"`` or ``"LVISResults"``), without importing lvis."""
     return any(c.__name__ == cls and c.__module__.startswith("lvis.") for c in type(obj).__mro__)
+
+
+def _typed_results(raw: bytes) -> tuple[dict, list] | None:
+    """(arrays, segmentations) of a results file in the common shape (boxes and compressed RLEs), else None."""
+    with _gc_paused():
+        try:
+            rows = _DETS.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+        n = len(rows)
+        try:
+            img = np.fromiter((r.image_id for r in rows), np.float64, n)
+            cat = np.fromiter((r.category_id for r in rows), np.float64, n)
+        except OverflowError:
+            return None
+        if n and not (np.abs(np.concatenate([img, cat])) < 2.0**53).all():
+            return None
+        arrays = {
+            "image_id": img,
+            "category_id": cat,
+            "bbox": np.fromiter((v for r in rows for v in r.bbox), np.float64, 4 * n).reshape(n, 4),
+            "score": np.fromiter((r.score for r in rows), np.float64, n),
+        }
+        return arrays, [r.segmentation for r in rows]
 
 
 def _typed_gt(raw: bytes) -> tuple[TypedGT, np.ndarray] | None:
@@ -323,7 +361,10 @@ class LVISResults:
             dets = None
             if raw is not None:
                 self._raw = raw
-                typed = results_arrays(raw)
+                one_pass = _typed_results(raw)
+                typed = one_pass[0] if one_pass is not None else results_arrays(raw)
+                if one_pass is not None:
+                    self._segms = one_pass[1]
                 if typed is not None:
                     dets = _results_from_arrays(typed, gt._coco, name, None, False)
                 else:
@@ -414,4 +455,45 @@ class LVISResults:
                 segms[j] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
         ids = (rows + 1).tolist()
         hs, ws = self.gt.image_sizes(self.img_pos[rows], ids, "detection")
+        if all(type(s) is _Rle for s in segms):
+            return _strings_to_rles(segms, hs, ws, ids)
+        segms = [{"size": list(s.size), "counts": s.counts} if type(s) is _Rle else s for s in segms]
         return segmentations_to_rles(segms, hs, ws, ids, what="detection")
+
+
+def _strings_to_rles(segms: list, hs: np.ndarray, ws: np.ndarray, ids: list) -> Rles:
+    """:func:`~detbench.masks.convert.segmentations_to_rles` of compressed RLEs read by msgspec, in one call."""
+    n = len(segms)
+    size = np.fromiter((v for s in segms for v in s.size), np.int64, 2 * n).reshape(n, 2)
+    bad = np.flatnonzero((size[:, 0] != hs) | (size[:, 1] != ws))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"detection id {ids[k]!r}: RLE size {size[k].tolist()} disagrees with its image ({hs[k]} x {ws[k]})"
+        )
+    text = "".join([s.counts for s in segms])
+    lens = np.fromiter((len(s.counts) for s in segms), np.int64, n)
+    try:
+        buf = np.frombuffer(text.encode("ascii"), np.uint8)
+    except UnicodeEncodeError:
+        k = next(k for k, s in enumerate(segms) if not s.counts.isascii())
+        raise ValueError(
+            f"detection id {ids[k]!r}: corrupt compressed RLE string (a character outside '0'..'o')"
+        ) from None
+    s_off = np.zeros(n + 1, np.int64)
+    np.cumsum(lens, out=s_off[1:])
+    cnts, off, err = _rk.strings_to_rles(buf, s_off)
+    bad = np.flatnonzero(err)
+    if bad.size:
+        k = int(bad[0])
+        why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
+        raise ValueError(f"detection id {ids[k]!r}: corrupt compressed RLE string ({why[int(err[k])]})")
+    tot = np.empty(n, np.int64)
+    _rk.sums(cnts, off, tot)
+    bad = np.flatnonzero(tot != hs * ws)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"detection id {ids[k]!r}: RLE runs add up to {int(tot[k])} pixels, expected {hs[k]} x {ws[k]}"
+        )
+    return Rles(cnts, off, hs.copy(), ws.copy())
