@@ -267,7 +267,13 @@ class LVISEval:
         g_img = positions(gt.annotations.image_id[g_src], gt.image_ids)
         hs, ws = gt.image_sizes(g_img, g_ids, "ground truth")
         rg = segmentations_to_rles(segms, hs, ws, g_ids, what="ground truth", threads=self.threads)
-        rd = _take_rles(self.lvis_dt.det_rles(sel), np.searchsorted(sel, d_src))
+        # every selected detection's mask is read (and checked, like lvis-api); the grouped ones first
+        rest = np.ones(len(self.lvis_dt), bool)
+        rest[d_src] = False
+        rest = sel[rest[sel]]
+        r = self.lvis_dt.det_rles(np.concatenate([d_src, rest]))
+        m = d_src.size
+        rd = Rles(r.cnts[: r.off[m]], r.off[: m + 1], r.h[:m], r.w[:m])
         # LVIS has no crowd regions: every IoU is intersection over union
         return group_mask_ious(g_off, d_off, rg, rd, np.zeros(g_src.size, np.uint8))
 
@@ -364,15 +370,6 @@ class LVISEval:
 
     def __str__(self) -> str:
         return self.results_text() if self.results else f"<detbench LVISEval {self.params.iou_type} (not run)>"
-
-
-def _take_rles(r: Rles, rows: np.ndarray) -> Rles:
-    """The masks ``rows`` of ``r``, in that order."""
-    n = np.diff(r.off)[rows]
-    off = np.zeros(rows.size + 1, np.int64)
-    np.cumsum(n, out=off[1:])
-    idx = np.repeat(r.off[rows] - off[:-1], n) + np.arange(int(off[-1]), dtype=np.int64)
-    return Rles(r.cnts[idx], off, r.h[rows], r.w[rows])
 
 
 def _non_numeric(ids: list) -> bool:
