@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -126,10 +127,18 @@ def _main(argv: list[str]) -> None:
             a, b = t["detbench"], t["lvis_api"]
             diff = max(abs(x - y) for x, y in zip(fns["detbench"]().values(), fns["lvis_api"]().values()))
             ratios = [y / x for x, y in zip(a.times, b.times)]  # round by round (interleaved)
+            cpu = {p: [] for p in PEERS}  # process CPU time: steadier than wall time on a loaded machine
+            for _ in range(args.rounds):
+                for p in PEERS:
+                    c = time.process_time()
+                    fns[p]()
+                    cpu[p].append(time.process_time() - c)
+            cpu_ratios = [y / x for x, y in zip(cpu["detbench"], cpu["lvis_api"])]
             print(
                 f"{n} images {iou_type}: detbench {a.median:.3f}s [{a.min:.3f}-{a.max:.3f}], "
                 f"lvis-api {b.median:.2f}s [{b.min:.2f}-{b.max:.2f}]; lvis-api / detbench per round "
-                f"{min(ratios):.1f}-{max(ratios):.1f}x; max |result diff| {diff:.1e}"
+                f"{min(ratios):.1f}-{max(ratios):.1f}x wall, {min(cpu_ratios):.1f}-{max(cpu_ratios):.1f}x CPU time; "
+                f"max |result diff| {diff:.1e}"
             )
 
 

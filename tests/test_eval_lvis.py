@@ -119,6 +119,31 @@ def test_box_results_segm_from_polygons_when_mixed(data):
     _assert_same(_mine(gt_path, mixed, "segm"), _reference(gt_path, mixed, "segm"))
 
 
+def test_segm_multi_polygon_and_rle_ground_truths(data, tmp_path):
+    # ground truths with two polygons (merged) and with uncompressed / compressed RLE masks
+    from detbench.masks import fr_py_objects, merge
+
+    gt, dt, _, _ = data
+    gt = copy.deepcopy(gt)
+    size = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    for k, a in enumerate(gt["annotations"]):
+        x, y, w, h = a["bbox"]
+        if k % 5 == 1:
+            a["segmentation"].append([x, y, x + w / 3, y, x, y + h / 3])
+        elif k % 5 == 2:
+            H, W = size[a["image_id"]]
+            rle = merge(fr_py_objects(a["segmentation"], H, W))
+            if k % 10 == 2:
+                a["segmentation"] = {"size": [H, W], "counts": rle["counts"].decode()}
+            else:  # uncompressed: the runs as a list
+                from detbench.masks import rle_from_string
+
+                a["segmentation"] = {"size": [H, W], "counts": rle_from_string(rle["counts"], H, W).tolist()}
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    _assert_same(_mine(str(path), dt, "segm"), _reference(str(path), dt, "segm"))
+
+
 @pytest.mark.parametrize(
     "params",
     [
