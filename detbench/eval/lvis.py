@@ -305,11 +305,31 @@ class LVISEval:
     # ----------------------------------------------------------- summarize
     def _summarize(self, summary_type: str, iou_thr: float | None = None, area_rng: str = "all",
                    freq_group_idx: int | None = None) -> float:  # fmt: skip
+        # lvis-api's mean of the entries > -1, over the same entries in the same order (so the same double);
+        # read from the kernel's (K, A, T, R) buffer: a (category, area) has no positives (all -1) or none is -1
         p = self.params
         aidx = [k for k, lbl in enumerate(p.area_rng_lbl) if lbl == area_rng]
+        T = self.eval["recall"].shape[0]
+        tidx = np.arange(T) if iou_thr is None else np.where(iou_thr == np.asarray(p.iou_thrs))[0]
+        if len(aidx) != 1:
+            return self._summarize_masked(summary_type, tidx, aidx, freq_group_idx)
+        a = aidx[0]
+        buf = self.eval["recall"].transpose(1, 2, 0)  # (K, A, T)
+        cats = np.arange(buf.shape[0])
+        if summary_type == "ap" and freq_group_idx is not None:
+            cats = np.asarray(self.freq_groups[freq_group_idx], np.int64)
+        cats = cats[buf[cats, a, 0] > -1]
+        if summary_type == "ap":
+            vals = self.eval["precision"].transpose(2, 3, 0, 1)[cats, a][:, tidx]  # (n, T', R)
+            vals = vals.transpose(1, 2, 0).ravel()  # lvis-api's order: threshold, recall, category
+        else:
+            vals = buf[cats, a][:, tidx].T.ravel()  # threshold, category
+        return -1 if vals.size == 0 else np.mean(vals)
+
+    def _summarize_masked(self, summary_type: str, tidx: np.ndarray, aidx: list, freq_group_idx: Any) -> float:
+        # lvis-api's own indexing (area labels that repeat or are absent)
         s = self.eval["precision"] if summary_type == "ap" else self.eval["recall"]
-        if iou_thr is not None:
-            s = s[np.where(iou_thr == np.asarray(p.iou_thrs))[0]]
+        s = s[tidx]
         if summary_type == "ap":
             s = s[:, :, self.freq_groups[freq_group_idx], aidx] if freq_group_idx is not None else s[:, :, :, aidx]
         else:
