@@ -249,6 +249,12 @@ def test_bad_ground_truth(data, change, match):
         LVISEval(gt, data[1], "bbox").run()
 
 
+def _evaluated(gt, dets):
+    # the first detection the federated rule keeps (its category has a ground truth in its image)
+    present = {(a["image_id"], a["category_id"]) for a in gt["annotations"] if a["area"] > 0}
+    return next(k for k, d in enumerate(dets) if (d["image_id"], d["category_id"]) in present)
+
+
 def test_bad_results(data, tmp_path):
     gt, dt, gt_path, _ = data
     bad = copy.deepcopy(dt[:50])
@@ -266,25 +272,26 @@ def test_bad_results(data, tmp_path):
     boxes = [{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in dt[:50]]
     with pytest.raises(ValueError, match="only a box"):
         LVISEval(gt_path, boxes, "segm").run()
+    k = _evaluated(gt, dt[:50])  # masks are read for evaluated detections
     bad = copy.deepcopy(dt[:50])
-    bad[5]["segmentation"]["counts"] = "\x7f\x7f"
-    with pytest.raises(ValueError, match="detection id 6.*corrupt|corrupt.*detection id 6"):
+    bad[k]["segmentation"]["counts"] = "\x7f\x7f"
+    with pytest.raises(ValueError, match=f"detection id {k + 1}: corrupt"):
         LVISEval(gt_path, bad, "segm").run()
     bad = copy.deepcopy(dt[:50])
-    bad[5]["segmentation"]["size"] = [5, 5]
+    bad[k]["segmentation"]["size"] = [5, 5]
     with pytest.raises(ValueError, match="disagrees with its image"):
         LVISEval(gt_path, bad, "segm").run()
     for field, value, match in [
-        ("counts", "\x7f\x7f", "detection id 6: corrupt compressed RLE"),
-        ("counts", "é", "detection id 6: corrupt compressed RLE"),
-        ("counts", "12", "detection id 6: RLE runs add up to"),
-        ("size", [5, 5], "detection id 6: RLE size .5, 5. disagrees with its image"),
+        ("counts", "\x7f\x7f", "corrupt compressed RLE"),
+        ("counts", "é", "corrupt compressed RLE"),
+        ("counts", "12", "RLE runs add up to"),
+        ("size", [5, 5], "RLE size .5, 5. disagrees with its image"),
     ]:  # the same problems read from a file (the one-pass msgspec path)
         bad = copy.deepcopy(dt[:50])
-        bad[5]["segmentation"][field] = value
+        bad[k]["segmentation"][field] = value
         path = tmp_path / "bad.json"
         path.write_text(json.dumps(bad))
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match=f"detection id {k + 1}: {match}"):
             LVISEval(gt_path, str(path), "segm").run()
     bad = copy.deepcopy(dt[:50])
     del bad[9]["segmentation"]

@@ -42,8 +42,12 @@ reproduced:
 Differences (no number changes): ``use_cats`` must stay 1 (lvis-api's
 ``use_cats=0`` evaluates nothing), duplicate ``params.cat_ids`` raise
 ValueError, the per-image records (``eval_imgs``), ``ious`` and
-``eval["dt_pointers"]`` are not kept, and bad input raises ValueError naming
-the problem (lvis-api: KeyError / AssertionError). The work is detbench's COCO
+``eval["dt_pointers"]`` are not kept, ``eval["precision"]``/``["recall"]`` are
+transposed views of the kernels' buffers, segm reads the masks of the evaluated
+detections only (lvis-api converts those the federated rule drops too), and bad
+input raises ValueError naming the problem (lvis-api: KeyError / AssertionError),
+e.g. a corrupt or wrongly sized mask, results with boxes only for segm, a
+category without ``frequency``, a result of an unknown image or category. The work is detbench's COCO
 pipeline (:mod:`~detbench.eval.grouping`, :mod:`~detbench.eval.matching`,
 :mod:`~detbench.eval.accumulate`) with the federated filter applied to the
 grouped arrays and the not-exhaustive flag carried per detection
@@ -68,7 +72,7 @@ from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.matching import Groups, Settings
 from detbench.eval.segm import group_mask_ious
-from detbench.masks.convert import Rles, segmentations_to_rles
+from detbench.masks.convert import segmentations_to_rles
 
 __all__ = ["LVISEval", "Params"]
 
@@ -232,7 +236,6 @@ class LVISEval:
         ipd = eval_of[dt.img_pos]
         cpd = positions(d.category_id, cat_ids)
         ok = (d.area > 0) & (d.area < math.inf) & (ipd >= 0) & (cpd >= 0)
-        sel = np.flatnonzero(ok)  # lvis-api's dts (its masks are all read, and checked, in segm)
         key = np.where(ok, cpd * n_img + ipd, 0)
         ok &= fed[key] != 0 if key.size else ok
         ipd = np.where(ok, ipd, -1)
@@ -247,7 +250,7 @@ class LVISEval:
         g_idok = (ids != 0) if ids.dtype != object else np.array([bool(v) for v in ids.tolist()], bool)
         d_iou, d_iou_off = np.zeros(0, np.float64), np.zeros(0, np.int64)
         if self.params.iou_type == "segm":
-            d_iou, d_iou_off = self._mask_ious(gg.src, g_off, dd.src, d_off, sel)
+            d_iou, d_iou_off = self._mask_ious(gg.src, g_off, dd.src, d_off)
         max_group = int(np.diff(d_off).max()) if d_off.size > 1 else 0
         self._settings = self._settings._replace(max_dets=np.array([max(max_group, 1)], np.int64))
         return Groups(
@@ -255,7 +258,7 @@ class LVISEval:
             np.ones(dd.src.size, np.uint8), dd.img, gorder, seg_off, d_iou, d_iou_off, d_nexh,
         )  # fmt: skip
 
-    def _mask_ious(self, g_src: np.ndarray, g_off: np.ndarray, d_src: np.ndarray, d_off: np.ndarray, sel: Any) -> tuple:
+    def _mask_ious(self, g_src: np.ndarray, g_off: np.ndarray, d_src: np.ndarray, d_off: np.ndarray) -> tuple:
         gt = self.lvis_gt
         segms_all = gt.segmentations()
         ids = gt.annotations.ids[g_src]
@@ -267,13 +270,8 @@ class LVISEval:
         g_img = positions(gt.annotations.image_id[g_src], gt.image_ids)
         hs, ws = gt.image_sizes(g_img, g_ids, "ground truth")
         rg = segmentations_to_rles(segms, hs, ws, g_ids, what="ground truth", threads=self.threads)
-        # every selected detection's mask is read (and checked, like lvis-api); the grouped ones first
-        rest = np.ones(len(self.lvis_dt), bool)
-        rest[d_src] = False
-        rest = sel[rest[sel]]
-        r = self.lvis_dt.det_rles(np.concatenate([d_src, rest]))
-        m = d_src.size
-        rd = Rles(r.cnts[: r.off[m]], r.off[: m + 1], r.h[:m], r.w[:m])
+        # the masks of the evaluated detections only (lvis-api also reads those the federated rule drops)
+        rd = self.lvis_dt.det_rles(d_src)
         # LVIS has no crowd regions: every IoU is intersection over union
         return group_mask_ious(g_off, d_off, rg, rd, np.zeros(g_src.size, np.uint8))
 

@@ -454,9 +454,13 @@ class LVISResults:
 
     def det_rles(self, rows: np.ndarray) -> Rles:
         """RLEs of the kept detections ``rows`` (box polygons where a result has only a box, as lvis-api)."""
-        segms_all = self.segmentations()
         a = self.annotations
-        segms = [segms_all[k] for k in rows.tolist()]
+        if self._segms is None and self._det_rows is not None:  # straight from the kept rows
+            get = self._det_rows.__getitem__
+            segms = [get(k).segmentation for k in self.kept[rows].tolist()]
+        else:
+            segms_all = self.segmentations()
+            segms = [segms_all[k] for k in rows.tolist()]
         if segms and all(s is None for s in segms):
             raise ValueError(
                 f"{self.source}: detection id {int(rows[0]) + 1} (and every other) has only a box: segm evaluation "
