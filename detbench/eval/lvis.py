@@ -43,15 +43,16 @@ Differences (no number changes): ``use_cats`` must stay 1 (lvis-api's
 ``use_cats=0`` evaluates nothing), duplicate ``params.cat_ids`` raise
 ValueError, the per-image records (``eval_imgs``), ``ious`` and
 ``eval["dt_pointers"]`` are not kept, ``eval["precision"]``/``["recall"]`` are
-transposed views of the kernels' buffers, segm reads the masks of the evaluated
-detections only (lvis-api converts those the federated rule drops too), and bad
+transposed views of the kernels' buffers, segm reads the masks of the detections
+that meet a ground truth of their category only (lvis-api converts every selected
+detection's mask, those the federated rule drops included), and bad
 input raises ValueError naming the problem (lvis-api: KeyError / AssertionError),
 e.g. a corrupt or wrongly sized mask, results with boxes only for segm, a
 category without ``frequency``, a result of an unknown image or category. The work is detbench's COCO
 pipeline (:mod:`~detbench.eval.grouping`, :mod:`~detbench.eval.matching`,
 :mod:`~detbench.eval.accumulate`) with the federated filter applied to the
 grouped arrays and the not-exhaustive flag carried per detection
-(``Groups.d_nexh``); segm IoUs come from :mod:`detbench.eval.segm`.
+(``Groups.d_nexh``); segm IoUs are mask IoUs on run lengths (:mod:`detbench.masks`).
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ import numpy as np
 
 from detbench._parallel import num_threads
 from detbench._sort import segmented_desc_order
+from detbench.eval._lvis_kernels import iou_rows
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.annotations import positions
 from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.matching import Groups, Settings
-from detbench.eval.segm import group_mask_ious
+from detbench.masks import _rle_kernels as _rk
 from detbench.masks.convert import segmentations_to_rles
 
 __all__ = ["LVISEval", "Params"]
@@ -270,10 +272,26 @@ class LVISEval:
         g_img = positions(gt.annotations.image_id[g_src], gt.image_ids)
         hs, ws = gt.image_sizes(g_img, g_ids, "ground truth")
         rg = segmentations_to_rles(segms, hs, ws, g_ids, what="ground truth", threads=self.threads)
-        # the masks of the evaluated detections only (lvis-api also reads those the federated rule drops)
-        rd = self.lvis_dt.det_rles(d_src)
-        # LVIS has no crowd regions: every IoU is intersection over union
-        return group_mask_ious(g_off, d_off, rg, rd, np.zeros(g_src.size, np.uint8))
+        # masks are read only where an IoU is needed: detections of groups with ground truths (lvis-api
+        # also reads those of the other evaluated groups and those the federated rule drops)
+        ng, nd = np.diff(g_off), np.diff(d_off)
+        need = np.flatnonzero(np.repeat(ng > 0, nd))
+        rd = self.lvis_dt.det_rles(d_src[need])
+        d_map = np.full(d_src.size, -1, np.int64)
+        d_map[need] = np.arange(need.size)
+        g_box = np.empty((g_src.size, 4))
+        _rk.to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
+        d_box = np.empty((need.size, 4))
+        _rk.to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
+        d_area = np.empty(need.size, np.int64)
+        _rk.areas(rd.cnts, rd.off, d_area)
+        per_d = np.repeat(ng, nd)
+        d_iou_off = np.zeros(d_src.size, np.int64)
+        if d_src.size:
+            np.cumsum(per_d[:-1], out=d_iou_off[1:])
+        d_iou = np.empty(int(per_d.sum()), np.float64)
+        iou_rows(g_off, d_off, rg.cnts, rg.off, g_box, rd.cnts, rd.off, d_box, d_area, d_map, d_iou_off, d_iou)
+        return d_iou, d_iou_off
 
     # ---------------------------------------------------------- accumulate
     def _accumulate_core(self) -> None:

@@ -80,11 +80,12 @@ class _Det(msgspec.Struct, gc=False):
     category_id: int
     bbox: tuple[float, float, float, float]
     score: float
-    segmentation: _Rle | None = None  # compressed RLE (other mask formats: the general path)
+    segmentation: msgspec.Raw = msgspec.Raw(b"null")  # the mask's JSON text, decoded only where needed
 
 
 _GT = msgspec.json.Decoder(_File)
 _DETS = msgspec.json.Decoder(list[_Det])
+_RLES = msgspec.json.Decoder(list[_Rle | None])
 _GT_SEGM = msgspec.json.Decoder(_SegmFile)
 _DT_SEGM = msgspec.json.Decoder(list[_Segm])
 _DT_SEGM_DICT = msgspec.json.Decoder(_SegmResults)
@@ -439,7 +440,7 @@ class LVISResults:
     def segmentations(self) -> list:
         """The ``segmentation`` of every kept detection (None where a result has only a box)."""
         if self._segms is None and self._det_rows is not None:
-            self._segms = list(map(attrgetter("segmentation"), self._det_rows))
+            self._segms = _decode_masks(list(map(attrgetter("segmentation"), self._det_rows)), self.source)
         if self._segms is None:
             with _gc_paused():
                 try:
@@ -455,9 +456,9 @@ class LVISResults:
     def det_rles(self, rows: np.ndarray) -> Rles:
         """RLEs of the kept detections ``rows`` (box polygons where a result has only a box, as lvis-api)."""
         a = self.annotations
-        if self._segms is None and self._det_rows is not None:  # straight from the kept rows
+        if self._segms is None and self._det_rows is not None:  # straight from the kept rows, in one decode
             get = self._det_rows.__getitem__
-            segms = [get(k).segmentation for k in self.kept[rows].tolist()]
+            segms = _decode_masks([get(k).segmentation for k in self.kept[rows].tolist()], self.source)
         else:
             segms_all = self.segmentations()
             segms = [segms_all[k] for k in rows.tolist()]
@@ -477,6 +478,16 @@ class LVISResults:
             return _strings_to_rles(segms, hs, ws, ids)
         segms = [{"size": list(s.size), "counts": s.counts} if type(s) is _Rle else s for s in segms]
         return segmentations_to_rles(segms, hs, ws, ids, what="detection")
+
+
+def _decode_masks(raws: list, name: str) -> list:
+    """The masks whose JSON texts (``msgspec.Raw``) are ``raws``: ``_Rle`` records for compressed RLEs (one
+    decode call), else Python objects (polygons, uncompressed RLE) for the general path; None where absent."""
+    blob = b"[" + b",".join(raws) + b"]"
+    try:
+        return _RLES.decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return decode_generic(blob, name)
 
 
 def _strings_to_rles(segms: list, hs: np.ndarray, ws: np.ndarray, ids: list) -> Rles:
