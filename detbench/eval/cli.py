@@ -340,6 +340,8 @@ def _run_lvis(args: argparse.Namespace) -> int:
 
     if args.max_dets and len(args.max_dets) != 1:
         raise ValueError("--max-dets: the lvis protocol takes one number (detections per image, default 300)")
+    if args.out and os.path.splitext(args.out)[1].lower() != ".json":
+        raise ValueError(f"--out: the lvis protocol writes a .json file, got {args.out!r}")
     t0 = time.perf_counter()
     gt = LVIS(args.gt)
     dt = LVISResults(gt, args.dt, max_dets=args.max_dets[0] if args.max_dets else 300)
@@ -365,8 +367,6 @@ def _run_lvis(args: argparse.Namespace) -> int:
     }
     print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
     if args.out:
-        if os.path.splitext(args.out)[1].lower() != ".json":
-            raise ValueError(f"--out: the lvis protocol writes a .json file, got {args.out!r}")
         _write(args.out, payload, None)
         print(f"wrote {args.out}")
     return 0
