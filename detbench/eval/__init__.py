@@ -14,12 +14,16 @@
   :func:`evaluate_shards` / :func:`evaluate_distributed` - results shards
   streamed in one process or evaluated on a Dask cluster; :class:`VocEvaluator`
   - the same for :func:`evaluate_pr`.
+* :class:`LVISEval`, :class:`LVIS`, :class:`LVISResults` - LVIS' federated
+  evaluation, equal to lvis-api's (:mod:`detbench.eval.lvis`).
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.cocoapi import COCO
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
+from detbench.eval.lvis import LVISEval
+from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.shards import evaluate_distributed, evaluate_shards
 from detbench.eval.streaming import CocoEvaluator, CocoResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
@@ -41,4 +45,7 @@ __all__ = [
     "evaluate_shards",
     "evaluate_distributed",
     "VocEvaluator",
+    "LVIS",
+    "LVISResults",
+    "LVISEval",
 ]

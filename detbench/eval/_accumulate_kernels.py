@@ -103,7 +103,7 @@ def _walk_area(st, a, L, sm, at):
         ml = mlev[j]
         if k < 0:
             ar = p_area[j]
-            if not (ar < lo_a or ar > hi_a):
+            if k == -1 and not (ar < lo_a or ar > hi_a):  # -2: never a FP (LVIS not-exhaustive)
                 sfpl[ml] += 1
             continue
         kb = (k * A + a) * W
@@ -294,6 +294,7 @@ def evaluate_segments_prange(gr, st, segs, part_off, sizes, out):
         seg_off,
         d_iou,
         d_iou_off,
+        d_nexh,
     ) = gr
     iou_thr, area_rng, max_dets, rec_thr, rec_sorted = st
     precision, recall, scores = out
@@ -319,6 +320,7 @@ def evaluate_segments_prange(gr, st, segs, part_off, sizes, out):
             seg_off,
             d_iou,
             d_iou_off,
+            d_nexh,
         )
         st_p = Settings(iou_thr, area_rng, max_dets, rec_thr, rec_sorted)
         ws = _new_workspace(max_len, max_g, max_nd, max_iou, n_img, A, M, T)

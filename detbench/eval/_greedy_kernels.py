@@ -152,6 +152,7 @@ def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig
     d_box = gr.d_box
     d_idok = gr.d_idok
     d_img = gr.d_img
+    d_nexh = gr.d_nexh
     d_off = gr.d_off
     g_area = gr.g_area
     g_box = gr.g_box
@@ -224,6 +225,6 @@ def coco_match_all(gr, iou_thr, area_rng, max_last, out, cnt, iou_buf, gidx, gig
                             dt_match[a, t, ds + di] = -1
                         if not eff:
                             ar = d_area[d]
-                            if ar < lo_a or ar > hi_a:
+                            if ar < lo_a or ar > hi_a or (d_nexh.shape[0] > 0 and d_nexh[d] != 0):
                                 ign = True
                         dt_ign[a, t, ds + di] = ign

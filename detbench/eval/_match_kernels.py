@@ -41,15 +41,18 @@ def _rank_segment(gr, st, s, lo, hi, stamp, sm, mt):
     Walks the segment in global score order (``gr.gorder``); ``mt.cnt`` holds
     ``stamp + rank`` per image (stamps grow per segment, so it is never reset).
     Fills, per kept detection in score order, ``sm.mlev``/``p_area``/``p_score``,
-    ``sm.dyn_pos = -1``, ``mt.lpos`` (position of a detection) and ``mt.gsorted``
-    (the detections of every group by rank), then ``sm.ndm``/``sm.first_score``.
+    ``sm.dyn_pos = -1`` (-2 where ``gr.d_nexh`` says it is never a FP), ``mt.lpos``
+    (position of a detection) and ``mt.gsorted`` (the detections of every group by rank),
+    then ``sm.ndm``/``sm.first_score``.
     Returns the number kept.
     """
     d_area = gr.d_area
     d_img = gr.d_img
+    d_nexh = gr.d_nexh
     d_off = gr.d_off
     d_score = gr.d_score
     gorder = gr.gorder
+    has_nexh = d_nexh.shape[0] > 0
     n_img = gr.n_img
     cnt = mt.cnt
     first_pos = mt.first_pos
@@ -85,7 +88,7 @@ def _rank_segment(gr, st, s, lo, hi, stamp, sm, mt):
             if first_pos[ml] < 0:
                 first_pos[ml] = L
             lpos[d - lo] = L
-            dyn_pos[L] = -1
+            dyn_pos[L] = -2 if has_nexh and d_nexh[d] != 0 else -1  # -2: static and never a FP
             p_area[L] = d_area[d]
             p_score[L] = d_score[d]
             L += 1
@@ -175,12 +178,14 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
     """
     d_area = gr.d_area
     d_idok = gr.d_idok
+    d_nexh = gr.d_nexh
     g_area = gr.g_area
     g_crowd = gr.g_crowd
     g_idok = gr.g_idok
     dl_d = mt.dl_d
     dl_k = mt.dl_k
     lpos = mt.lpos
+    has_nexh = d_nexh.shape[0] > 0
     mq = mt.mq
     p_best = mt.p_best
     fpbits = sm.fpbits
@@ -217,7 +222,7 @@ def _single_gt_bits(gr, st, gs, n_dyn, lo, sm, mt):
             ar = d_area[dl_d[q]]
             tw = m if code == ST_TP else zero
             fw = zero
-            if not (ar < lo_a or ar > hi_a):
+            if not (ar < lo_a or ar > hi_a or (has_nexh and d_nexh[dl_d[q]] != 0)):
                 fw = full & ~m  # unmatched: FP inside the range
                 if code == ST_FP:
                     fw |= m  # matched a ground truth whose id does not count
@@ -293,12 +298,14 @@ def _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt):
     # truth decides (ignored -> neither, else TP when its id counts); unmatched
     # ones are FP unless outside the range
     d_area = gr.d_area
+    d_nexh = gr.d_nexh
     g_area = gr.g_area
     g_crowd = gr.g_crowd
     g_idok = gr.g_idok
     dl_d = mt.dl_d
     dl_k = mt.dl_k
     gcode = mt.gcode
+    has_nexh = d_nexh.shape[0] > 0
     mbuf = mt.mbuf
     slot_gi = mt.slot_gi
     fpbits = sm.fpbits
@@ -322,7 +329,7 @@ def _slot_bits(gr, st, gs, ng, n_dyn, a, slot, sm, mt):
             gcode[oi] = ST_FP
     for q in range(n_dyn):
         ar = d_area[dl_d[q]]
-        d_in = not (ar < lo_a or ar > hi_a)
+        d_in = not (ar < lo_a or ar > hi_a or (has_nexh and d_nexh[dl_d[q]] != 0))
         kb = (dl_k[q] * A + a) * W
         for w in range(W):
             t0 = w * 64

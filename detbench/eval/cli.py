@@ -2,7 +2,7 @@
 
 ::
 
-    detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-thresholds T ...]
+    detbench eval GT.json DT.json [--protocol coco|voc07|voc12|lvis] [--iou-thresholds T ...]
                   [--max-dets M ...] [--per-class] [--out results.json|.csv|.parquet]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
     detbench eval VOC/Annotations dets/ --gt-format voc --dt-format text [--dt-box-format xywh] [--names F]
@@ -11,7 +11,9 @@
 ``coco`` prints pycocotools' 12-line summary (same numbers, see
 :class:`detbench.eval.COCOeval`); ``voc07``/``voc12`` print the VOC07 11-point or
 VOC2010+ all-point mAP, each with the other definitions computed from the same
-matches (:func:`detbench.eval.voc.evaluate_pr`). Timing of loading and
+matches (:func:`detbench.eval.voc.evaluate_pr`); ``lvis`` (an LVIS ground truth)
+prints lvis-api's federated results (:class:`detbench.eval.LVISEval`;
+``--iou-type segm`` for masks, ``--max-dets N`` detections per image). Timing of loading and
 evaluation is printed last. Also runnable as ``python -m detbench.eval.cli``.
 
 Several results files (or a quoted glob) are shards of one results set
@@ -62,10 +64,12 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="coco: evaluate the shards on this Dask scheduler")
     p.add_argument(
         "--protocol",
-        choices=["coco", "voc07", "voc12"],
+        choices=["coco", "voc07", "voc12", "lvis"],
         default="coco",
-        help="coco: pycocotools' AP/AR; voc07: 11-point AP; voc12: VOC2010+ all-point AP (default: coco)",
+        help="coco: pycocotools' AP/AR; voc07: 11-point AP; voc12: VOC2010+ all-point AP; "
+        "lvis: lvis-api's federated AP/AR (an LVIS ground truth) (default: coco)",
     )
+    p.add_argument("--iou-type", choices=["bbox", "segm"], default="bbox", help="lvis: box or mask IoU (default: bbox)")
     p.add_argument(
         "--iou-thresholds",
         type=float,
@@ -325,6 +329,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if _sharded(args):
             return _finish_sharded(args)
         args.dt = _results(args)[0]
+        if args.protocol == "lvis":
+            return _run_lvis(args)
         t0 = time.perf_counter()
         gt, dt = _load(args)
         t_load = time.perf_counter() - t0
@@ -411,6 +417,44 @@ def run_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"detbench eval: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _run_lvis(args: argparse.Namespace) -> int:
+    """The lvis protocol: :class:`detbench.eval.LVISEval` (``--max-dets``: one number, detections per image)."""
+    from detbench.eval import LVIS, LVISEval, LVISResults
+
+    if args.max_dets and len(args.max_dets) != 1:
+        raise ValueError("--max-dets: the lvis protocol takes one number (detections per image, default 300)")
+    if args.out and os.path.splitext(args.out)[1].lower() != ".json":
+        raise ValueError(f"--out: the lvis protocol writes a .json file, got {args.out!r}")
+    t0 = time.perf_counter()
+    gt = LVIS(args.gt)
+    dt = LVISResults(gt, args.dt, max_dets=args.max_dets[0] if args.max_dets else 300)
+    t_load = time.perf_counter() - t0
+    print(
+        f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
+        f"{len(gt.annotations)} ground truths, {len(dt)} detections ({t_load:0.2f}s)"
+    )
+    t1 = time.perf_counter()
+    E = LVISEval(gt, dt, getattr(args, "iou_type", "bbox"))
+    if args.iou_thresholds:
+        E.params.iou_thrs = np.array(args.iou_thresholds, dtype=np.float64)
+    E.run()
+    t_eval = time.perf_counter() - t1
+    print(E.results_text())
+    payload = {
+        "protocol": "lvis",
+        "iou_type": E.params.iou_type,
+        "results": {k: _clean(v) for k, v in E.results.items()},
+        "iou_thresholds": [float(t) for t in np.asarray(E.params.iou_thrs)],
+        "max_dets": dt.max_dets,
+        "timing_s": {"load": t_load, "evaluate": t_eval},
+    }
+    print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
+    if args.out:
+        _write(args.out, payload, None)
+        print(f"wrote {args.out}")
+    return 0
 
 
 def _finish_sharded(args: argparse.Namespace) -> int:

@@ -59,7 +59,11 @@ Groups = namedtuple(
         "d_iou",  # float64 (sum over detections of their group's G_g,): precomputed IoUs (segm), or empty
         "d_iou_off",  # int64 (D,): detection d's IoUs with its group's ground truths start at d_iou[d_iou_off[d]];
         # empty: IoUs from the boxes (bbox)
+        "d_nexh",  # uint8 (D,) or (0,): 1 where a detection that matches no ground truth whose id counts is ignored
+        # (never a FP) at every area range: LVIS' categories not exhaustively annotated in the detection's image;
+        # empty (the default): none
     ],
+    defaults=(np.zeros(0, np.uint8),),
 )
 Groups.__doc__ = "The flat, grouped annotation arrays every evaluation kernel reads (fields documented in source)."
 
@@ -79,7 +83,8 @@ SegmentMatches = namedtuple(
     "SegmentMatches",
     [
         "mlev",  # int64 (L,): maxDets level of the j-th kept detection of the segment, in score order
-        "dyn_pos",  # int64 (L,): its index among the dynamic (matchable) detections, -1 if static
+        "dyn_pos",  # int64 (L,): its index among the dynamic (matchable) detections, -1 if static (-2: static and
+        # never a FP, see Groups.d_nexh)
         "p_area",  # float64 (L,): its area
         "p_score",  # float64 (L,): its score
         "tpbits",  # uint64 (L * A * W,): thresholds where dynamic detection k is a TP, at [(k*A + a)*W + w]
