@@ -71,6 +71,7 @@ from detbench.eval._lvis_kernels import iou_rows
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.annotations import positions
 from detbench.eval.grouping import Rows, group_rows
+from detbench.eval.lvis_analysis import LVISAnalysisMixin
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.matching import Groups, Settings
 from detbench.masks import _rle_kernels as _rk
@@ -114,7 +115,7 @@ def _vector(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-class LVISEval:
+class LVISEval(LVISAnalysisMixin):
     """Drop-in for lvis-api's ``LVISEval`` (see the module docstring).
 
     Parameters
@@ -246,6 +247,7 @@ class LVISEval:
             threads=self.threads,
         )  # fmt: skip
         d_nexh = nexh[cpd[dd.src] * n_img + dd.img] if dd.src.size else np.zeros(0, np.uint8)
+        self._g_src, self._d_src = gg.src, dd.src  # annotation rows of the groups (analyses: lvis_analysis)
         seg_off = d_off[::n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
         gorder = segmented_desc_order(dd.score, seg_off, threads=self.threads)
         ids = g.ids[gg.src]
