@@ -327,3 +327,64 @@ def test_bad_input(data):
     S = run(*make_lvis_dataset(3, seed=2, n_categories=6, dets_per_image=5, crowded_every=0), "segm")
     with pytest.raises(ValueError, match="bbox"):
         S.confusion_matrix()
+
+
+# ------------------------------------------------------------------ TIDE
+
+
+def tidecv_reference(gt: dict, dt: list, pos: float, bg: float) -> tuple[dict, float, dict]:
+    """tidecv on what LVIS evaluates: the federated filter, then the not-exhaustive detections without a match at
+    ``pos`` left out (found with COCOeval's pycocotools records of the same boxes), 300 detections per image."""
+    tidecv = pytest.importorskip("tidecv")
+    g2, d2 = federated_coco(gt, dt)
+    c = COCO(copy.deepcopy(g2))
+    C = COCOeval(c, c.loadRes(copy.deepcopy(d2)), "bbox")
+    C.params.maxDets = [1, 10, 400]
+    C.params.iouThrs = np.array([pos])
+    C.evaluate()
+    nexh = {(im["id"], cid) for im in gt["images"] for cid in im["not_exhaustive_category_ids"]}
+    drop = set()
+    for e in C.evalImgs:
+        if e is not None and e["aRng"] == C.params.areaRng[0] and (e["image_id"], e["category_id"]) in nexh:
+            drop |= {d for d, m in zip(e["dtIds"], e["dtMatches"][0]) if m == 0}
+    d3 = [d for j, d in enumerate(d2) if j + 1 not in drop]  # loadRes numbers the results 1, 2, ...
+    tg = tidecv.Data("gt", max_dets=300)
+    for img in g2["images"]:
+        tg.add_image(img["id"], str(img["id"]))
+    for cat in g2["categories"]:
+        tg.add_class(cat["id"], cat["name"])
+    for a in g2["annotations"]:
+        if a.get("iscrowd", 0):
+            tg.add_ignore_region(a["image_id"], a["category_id"], a["bbox"])
+        else:
+            tg.add_ground_truth(a["image_id"], a["category_id"], a["bbox"])
+    td = tidecv.Data("dt", max_dets=300)
+    for x in d3:
+        td.add_detection(x["image_id"], x["category_id"], x["score"], x["bbox"])
+    t = tidecv.TIDE(pos_threshold=pos, background_threshold=bg)
+    res = t.evaluate(tg, td, name="dt")
+    main, special = t.get_main_errors()["dt"], t.get_special_errors()["dt"]
+    return {**main, **special}, res.ap, {e.short_name: n for e, n in res.count_errors().items()}
+
+
+@pytest.mark.parametrize(("seed", "pos", "bg"), [(0, 0.5, 0.1), (1, 0.5, 0.1), (2, 0.75, 0.2)])
+def test_tide_equals_tidecv_on_the_federated_boxes(seed, pos, bg):
+    gt, dt = small(seed, n_img=14, crowded=0)
+    for a in gt["annotations"]:
+        a.pop("ignore", None)  # LVIS' ignored ground truths are not tidecv's crowd regions (crowd IoU)
+    E = run(gt, dt)
+    assert any(im["not_exhaustive_category_ids"] for im in gt["images"])
+    mine = E.tide(pos, bg)
+    ref, ap, counts = tidecv_reference(gt, dt, pos, bg)
+    for k in ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss", "FalsePos", "FalseNeg"):
+        assert abs(mine[k] - ref[k]) <= 1e-9, (k, mine[k], ref[k])
+    assert abs(mine.ap - ap) <= 1e-9
+    assert mine.counts == counts
+    df = E.to_dataframe()
+    assert int(df["tide_Cls"].sum()) == mine.counts["Cls"]
+    with pytest.raises(ValueError, match="pos_threshold"):
+        E.tide(1.5)
+    with pytest.raises(ValueError, match="background_threshold"):
+        E.tide(0.5, -0.2)
+    with pytest.raises(ValueError, match="pos_threshold"):
+        E.tide(0.52)

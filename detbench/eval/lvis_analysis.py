@@ -34,10 +34,16 @@ Calls
   is across categories, so LVIS' per-category not-exhaustive rule does not apply there: a not-exhaustive
   detection that takes no ground truth counts in the background column like any other.
 * :meth:`~LVISAnalysisMixin.to_dataframe` - one row per category.
-* TIDE is not offered: its Cls / Bkg / Both errors compare a detection with the ground truths of *every*
-  category of its image, which LVIS' federated annotation cannot support (a category that is neither
-  present nor negative in an image is unverified, so a detection "of the wrong class" or "on background"
-  may be right), and tidecv has no federated mode to equal.
+* :meth:`~LVISAnalysisMixin.tide` - the TIDE breakdown (:mod:`detbench.eval.tide`, tidecv's rules and
+  numbers) of the detections LVIS evaluates, with the federated rules applied first: detections of a
+  category neither present in the image nor negative are not evaluated (not in the groups), and a
+  not-exhaustive detection that matches no ground truth at the foreground threshold is left out (LVIS
+  ignores it: it is neither an error nor a true positive). Every detection TIDE sees is therefore judged
+  against verified labels: a false positive of a negative category is a real error, and its error type
+  (Cls / Loc / Both / Dupe / Bkg) names the annotated ground truths it overlaps. Ground truths with
+  ``ignore`` act as tidecv's ignore regions. LVIS' 300 detections per image (applied when the results
+  were loaded) replace tidecv's 100. The AP TIDE reports is tidecv's (categories with detections but no
+  positives count as 0), not LVIS' AP.
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ import numpy as np
 
 from detbench._validate import check_number
 from detbench.eval import analysis
-from detbench.eval.bootstrap import Bootstrap, bootstrap_ap
-from detbench.eval.matching import AllMatches, match_all
+from detbench.eval.bootstrap import Bootstrap, _ranges, bootstrap_ap
+from detbench.eval.matching import AllMatches, make_settings, match_all
 from detbench.eval.summary import per_class_table
 
 __all__ = ["LVISAnalysisMixin", "LVISBootstrap", "LVISPrep"]
@@ -116,6 +122,7 @@ class LVISAnalysisMixin:
     _all_matches_key: Any = None
     _bootstrap: LVISBootstrap | None = None
     _bootstrap_key: Any = None
+    _tide_columns: Any = None  # (groups, {"tide_<error>": K counts}) of the last tide()
 
     # ------------------------------------------------------------ inputs
     def _require(self, what: str) -> None:
@@ -198,13 +205,76 @@ class LVISAnalysisMixin:
             raise ValueError(f"confusion_matrix: needs iou_type 'bbox', got {self.params.iou_type!r}")
         return analysis.confusion_matrix(self._prep(), iou_threshold, score_threshold, convention)
 
+    def tide(self, pos_threshold: float = 0.5, background_threshold: float = 0.1) -> Any:
+        """TIDE error breakdown (a :class:`~detbench.eval.tide.TideResult` with tidecv's keys ``Cls``, ``Loc``,
+        ``Both``, ``Dupe``, ``Bkg``, ``Miss``, ``FalsePos``, ``FalseNeg`` in AP points) of the evaluated detections.
+
+        The federated treatment is in the module docstring: detections the federated filter drops are not
+        seen, not-exhaustive detections without a match at ``pos_threshold`` (one of ``params.iou_thrs``) are
+        left out, then tidecv's rules apply to what remains, from the evaluation's matches at ``pos_threshold``,
+        area ``"all"``. ``background_threshold`` in [0, 1]. bbox only. Later ``to_dataframe()`` calls add the
+        per-category error counts ``tide_Cls`` ... ``tide_Miss``.
+        """
+        from detbench.eval import tide as _tide
+
+        _tide.check_tide_thresholds(pos_threshold, background_threshold, 1)
+        self._require("tide")
+        if self.params.iou_type != "bbox":
+            raise ValueError(f"tide(): supports iou_type 'bbox' only, this evaluation is {self.params.iou_type!r}")
+        gr = self._groups
+        per_img = np.bincount(gr.d_img, minlength=max(gr.n_img, 1)) if gr.d_img.size else np.zeros(1, np.int64)
+        max_dets = max(int(per_img.max()), 1)  # every evaluated detection (LVIS' limit was applied on loading)
+        pv = self._params_view()
+        pv.iouType, pv.maxDets = "bbox", [max_dets]
+        st = make_settings(pv)
+        t = _tide._threshold_index(st.iou_thr, float(pos_threshold))
+        a = _tide._area_index(gr, st.area_rng)
+        prep = self._prep()
+        shim = types.SimpleNamespace(
+            _prep=prep,
+            _paramsEval=pv,
+            _all_matches=self._tide_slot_matches(a, t),
+            _all_matches_key=prep,
+            cocoGt=types.SimpleNamespace(getImgIds=self.lvis_gt.get_img_ids),  # tidecv's visit order: file order
+            threads=self.threads,
+        )
+        result = _tide.tide_breakdown(shim, pos_threshold, background_threshold, max_dets)
+        self._tide_columns = (self._groups, {f"tide_{k}": v for k, v in result.class_counts.items()})
+        return result
+
+    def _tide_slot_matches(self, a: int, t: int) -> AllMatches:
+        # the matches at (area a, threshold t) without the not-exhaustive detections that matched no ground
+        # truth (LVIS ignores them), each group's remaining detections packed to its front in score order
+        mt, gr = self.matches(), self._groups
+        n_groups = gr.d_off.size - 1
+        counts = mt.d_count.astype(np.int64)
+        slots = _ranges(gr.d_off[:-1].astype(np.int64), counts)
+        grp = np.repeat(np.arange(n_groups, dtype=np.int64), counts)
+        det = mt.gsorted[slots]
+        m = mt.dt_match[a, t, slots].astype(np.int64)
+        keep = np.ones(slots.size, bool)
+        if gr.d_nexh.size:
+            counted = (m >= 0) & (gr.g_idok[np.maximum(m, 0)] != 0)
+            keep = ~((gr.d_nexh[det] != 0) & ~counted)
+        grp, det, m = grp[keep], det[keep], m[keep]
+        d_count = np.bincount(grp, minlength=n_groups).astype(np.int64)
+        start = np.zeros(n_groups, np.int64)
+        np.cumsum(d_count[:-1], out=start[1:])
+        new = gr.d_off[grp] + np.arange(grp.size) - start[grp]
+        gsorted = np.full(mt.gsorted.size, -1, np.int64)
+        gsorted[new] = det
+        dt_match = np.full((a + 1, t + 1, mt.gsorted.size), -1, np.int32)
+        dt_match[a, t, new] = m
+        return mt._replace(gsorted=gsorted, d_count=d_count, dt_match=dt_match)
+
     def to_dataframe(self) -> Any:
         """One row per category (pandas DataFrame).
 
         Columns: category_id, name, frequency, AP (IoU .50:.95), AP50, AP75, APs, APm, APl, AR (each the mean of
         the entries > -1 of ``eval["precision"]`` / ``["recall"]``, NaN where none), n_gt (not-ignored ground
         truths, area ``"all"``), n_dt (detections evaluated: kept by the federated filter), then ``AP_lo``,
-        ``AP_hi``, ``AP50_lo``, ``AP50_hi``, ``AP75_lo``, ``AP75_hi`` after :meth:`bootstrap`.
+        ``AP_hi``, ``AP50_lo``, ``AP50_hi``, ``AP75_lo``, ``AP75_hi`` after :meth:`bootstrap`, and ``tide_Cls`` ...
+        ``tide_Miss`` (error counts per category) after :meth:`tide`.
         """
         if not self.eval or self._groups is None:
             raise RuntimeError("to_dataframe: run evaluate() first")
@@ -225,4 +295,7 @@ class LVISAnalysisMixin:
                 lo, hi = bs.interval(bs.per_class(which))
                 df[f"{which}_lo"] = lo
                 df[f"{which}_hi"] = hi
+        if self._tide_columns is not None and self._tide_columns[0] is self._groups:
+            for name, values in self._tide_columns[1].items():
+                df[name] = np.asarray(values)
         return df
