@@ -216,6 +216,33 @@ def test_bootstrap_segm_equals_reevaluation():
     assert check_bootstrap(gt, dt, run(gt, dt, "segm"), 2, 1) >= 1
 
 
+def test_bootstrap_of_an_image_subset_and_other_recall_thresholds():
+    gt, dt = small(7, n_img=12)
+    E = LVISEval(copy.deepcopy(gt), copy.deepcopy(dt), "bbox")
+    E.params.img_ids = [2, 3, 5, 8, 9, 11]
+    E.run()
+    assert check_bootstrap(gt, dt, E, 3, 2) >= 2
+    E.params.rec_thrs = np.linspace(0, 1, 11)
+    E.accumulate()
+    E.summarize()
+    bs = E.bootstrap(1, seed=0)
+    g2, d2 = resampled(gt, dt, list(E.params.img_ids), resample_counts(6, 0, 0, 1)[0])
+    R = LVISEval(g2, d2, "bbox")
+    R.params.rec_thrs = np.linspace(0, 1, 11)
+    R.run()
+    assert abs(bs.ap[0] - R.results["AP"]) <= 1e-12
+
+
+def test_analyses_of_an_empty_result_set(data):
+    gt, _, _ = data
+    E = run(gt, [])
+    assert np.all(E.confusion_matrix()[-1, :-1] >= 0) and E.confusion_matrix()[:-1].sum() == 0
+    assert E.bootstrap(3).intervals()["AP"] == (0.0, 0.0)
+    assert np.nansum(E.f1_confidence().best_f1) == 0
+    assert E.tide().ap == 0.0
+    assert int(E.to_dataframe()["n_dt"].sum()) == 0
+
+
 def test_bootstrap_seeded_and_intervals(data):
     _, _, E = data
     a = E.bootstrap(40, seed=3)
@@ -327,6 +354,9 @@ def test_bad_input(data):
     S = run(*make_lvis_dataset(3, seed=2, n_categories=6, dets_per_image=5, crowded_every=0), "segm")
     with pytest.raises(ValueError, match="bbox"):
         S.confusion_matrix()
+    with pytest.raises(ValueError, match="bbox"):
+        S.tide()
+    S.f1_confidence()  # F1 and intervals work on segm matches too
 
 
 # ------------------------------------------------------------------ TIDE
