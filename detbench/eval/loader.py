@@ -43,6 +43,7 @@ from detbench.eval.annotations import (  # noqa: F401 - re-exported: the loader'
     positions,
     sorted_unique_ids,
 )
+from detbench.eval.instances import keypoint_results, results_kind, segm_results, typed_results
 
 __all__ = ["CocoDataset", "load_coco", "load_results", "annotations_of", "clear_cache"]
 
@@ -276,6 +277,9 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
             typed = results_arrays(raw)
             if typed is not None:
                 return _results_from_arrays(typed, gt, name, compat, _any_category)
+            inst = typed_results(raw)
+            if inst is not None:
+                return _instance_results(inst, None, gt, name, _any_category)
             data = decode_generic(raw, name)
     if isinstance(data, dict):
         if not isinstance(data.get("annotations"), list):
@@ -289,6 +293,9 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
         raise ValueError(f"{name}: results must be a JSON list of detections, got {type(data).__name__}")
     if not data and compat == "pycocotools":
         raise IndexError("list index out of range (pycocotools' loadRes([]) fails on empty results)")
+    kind = results_kind(data[0]) if data else "bbox"
+    if kind != "bbox":
+        return _instance_results(None, (kind, data), gt, name, _any_category)
     anns = extract_annotations(data, "dt", name, strict=True)
     anns.area = anns.bbox[:, 2] * anns.bbox[:, 3]  # loadRes overwrites any given area
     anns.ids_ = np.arange(1, len(anns) + 1, dtype=np.float64)
@@ -319,3 +326,70 @@ def _gt_ids(gt: Any) -> tuple[list, list]:
     if hasattr(gt, "dataset") and isinstance(gt.dataset, dict):
         return [im["id"] for im in gt.dataset.get("images", [])], list(gt.dataset.get("categories", []))
     raise ValueError(f"gt: expected a CocoDataset or a pycocotools COCO object, got {type(gt).__name__}")
+
+
+def _gt_images(gt: Any) -> list | None:
+    if isinstance(gt, CocoDataset):
+        return gt.images
+    ds = getattr(gt, "dataset", None)
+    return ds.get("images") if isinstance(ds, dict) else None
+
+
+def _instance_results(typed: dict | None, dicts: tuple | None, gt: Any, name: str, any_category: bool) -> CocoDataset:
+    """:func:`load_results` of mask or keypoint results (pycocotools' ``loadRes`` branches; see
+    :mod:`detbench.eval.instances`): from :func:`typed_results`' arrays or from ``(kind, dicts)``."""
+    if typed is not None:
+        kind = typed["kind"]
+        n = typed["score"].shape[0]
+        anns = Annotations(typed["image_id"], typed["category_id"], np.zeros((n, 4)), np.zeros(n), None, typed["score"])
+        given = typed["bbox"]
+        raw = None
+    else:
+        kind, raw = dicts
+        key = "segmentation" if kind == "segm" else "keypoints"
+        for k, d in enumerate(raw):
+            if not isinstance(d, dict):
+                raise ValueError(f"{name}: detection {k} is not a JSON object (got {type(d).__name__})")
+            if key not in d:
+                raise ValueError(
+                    f"{name}: detection {k} (id {k + 1}) has no {key!r}; the first one has one, so all are read as "
+                    f"{kind} results (pycocotools' loadRes)"
+                )
+        # the ids and scores through the box reader (a placeholder box: the real one is derived below)
+        anns = extract_annotations([dict(d, bbox=(0.0, 0.0, 0.0, 0.0)) for d in raw], "dt", name, strict=True)
+        n = len(raw)
+        given = None
+        if kind == "segm" and any("bbox" in d for d in raw):
+            given = np.full((n, 4), np.nan)
+            for k, d in enumerate(raw):
+                bb = d.get("bbox")
+                if bb is None or (isinstance(bb, list) and bb == []):
+                    continue
+                try:
+                    given[k] = np.asarray(bb, dtype=np.float64).reshape(4)
+                except (TypeError, ValueError):
+                    msg = f"{name}: detection {k} (id {k + 1}): bbox must be 4 numbers, got {bb!r}"
+                    raise ValueError(msg) from None
+    anns.ids_ = np.arange(1, n + 1, dtype=np.float64)
+    anns.ids_fn = None
+    image_ids, cats = _gt_ids(gt)
+    _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, raw)
+    try:
+        if kind == "segm":
+            segms = [d["segmentation"] for d in raw] if raw is not None else None
+            strings = typed["strings"] if typed is not None else None
+            size = typed["size"] if typed is not None else None
+            box, area, rles = segm_results(segms, strings, size, given, anns.image_id, _gt_images(gt))
+            anns.extra["rles"] = rles
+        else:
+            kps = [d["keypoints"] for d in raw] if raw is not None else typed["kp_raw"]
+            box, area, kp = keypoint_results(kps, raw=raw is None)
+            if kp is not None:
+                anns.extra["keypoints"] = kp
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    anns.bbox = box
+    anns.area = area
+    anns.extra["results_kind"] = kind
+    _check_values(anns, None, name, strict=True)
+    return CocoDataset(image_ids, cats, anns, is_results=True, source=name)

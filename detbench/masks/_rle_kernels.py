@@ -485,3 +485,21 @@ def scatter_runs(cnts, off, rows, src, src_off):
         s0 = src_off[i]
         for j in range(src_off[i + 1] - s0):
             cnts[o + j] = src[s0 + j]
+
+
+@jit
+def gather_runs(cnts, off, rows):
+    """The RLEs ``rows`` of ``cnts``/``off``, in that order, as a new (cnts, off)."""
+    n = rows.shape[0]
+    out_off = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        r = rows[i]
+        out_off[i + 1] = out_off[i] + off[r + 1] - off[r]
+    out = np.empty(out_off[n], np.uint32)
+    for i in range(n):
+        r = rows[i]
+        o = out_off[i]
+        s0 = off[r]
+        for j in range(off[r + 1] - s0):
+            out[o + j] = cnts[s0 + j]
+    return out, out_off

@@ -1,0 +1,202 @@
+"""JSON arrays of numbers (keypoints, polygons) parsed from raw bytes in one Numba pass.
+
+msgspec hands over the raw JSON text of a field (``msgspec.Raw``) for free;
+turning half a million keypoint numbers into Python floats and then an array
+costs ~10x more than reading them here. Each item is the text of a flat
+array ``[n, n, ...]`` (``depth=1``) or an array of flat arrays ``[[n, ...],
+[n, ...]]`` (``depth=2``, polygons). A number is converted only where the
+result is provably the correctly rounded double (what Python's ``float()``
+and every JSON reader give): a decimal mantissa below 2**53 and a power of ten
+up to 22, one IEEE multiplication or division of two exact doubles (Clinger's
+fast path). Anything else (more digits, large exponents, ``true``, nested
+objects, a malformed item) marks the item for the caller's general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._jit import jit
+
+__all__ = ["parse_arrays"]
+
+_POW10 = np.array([10.0**k for k in range(23)])
+_MANT_MAX = 2**53
+
+
+@jit(inline="always")
+def _ws(buf, p, e):
+    while p < e and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
+        p += 1
+    return p
+
+
+@jit
+def _number(buf, p, e, pow10):
+    # (value, new position, ok) of the JSON number at buf[p]
+    neg = False
+    if p < e and buf[p] == 45:  # '-'
+        neg = True
+        p += 1
+    if p >= e or buf[p] < 48 or buf[p] > 57:
+        return 0.0, p, False
+    mant = np.int64(0)
+    is_int = True
+    exp10 = 0
+    nd = 0
+    if buf[p] == 48:
+        p += 1
+    else:
+        while p < e and 48 <= buf[p] <= 57:
+            if nd >= 17:
+                return 0.0, p, False
+            mant = mant * 10 + (buf[p] - 48)
+            nd += 1
+            p += 1
+    if p < e and buf[p] == 46:  # '.'
+        is_int = False
+        p += 1
+        if p >= e or buf[p] < 48 or buf[p] > 57:
+            return 0.0, p, False
+        while p < e and 48 <= buf[p] <= 57:
+            if mant == 0 and buf[p] == 48:
+                exp10 -= 1
+            else:
+                if nd >= 17:
+                    return 0.0, p, False
+                mant = mant * 10 + (buf[p] - 48)
+                nd += 1
+                exp10 -= 1
+            p += 1
+    if p < e and (buf[p] == 101 or buf[p] == 69):  # 'e' / 'E'
+        is_int = False
+        p += 1
+        eneg = False
+        if p < e and (buf[p] == 43 or buf[p] == 45):
+            eneg = buf[p] == 45
+            p += 1
+        if p >= e or buf[p] < 48 or buf[p] > 57:
+            return 0.0, p, False
+        ex = 0
+        while p < e and 48 <= buf[p] <= 57:
+            if ex < 10000:
+                ex = ex * 10 + (buf[p] - 48)
+            p += 1
+        exp10 += -ex if eneg else ex
+    if mant > _MANT_MAX:
+        return 0.0, p, False
+    if mant == 0:
+        v = 0.0
+        if is_int:
+            neg = False  # "-0" is the integer 0 in JSON readers, not -0.0
+    elif 0 <= exp10 <= 22:
+        v = np.float64(mant) * pow10[exp10]
+    elif -22 <= exp10 < 0:
+        v = np.float64(mant) / pow10[-exp10]
+    else:
+        return 0.0, p, False
+    return (-v if neg else v), p, True
+
+
+@jit
+def _flat(buf, p, e, pow10, vals, q):
+    # parse "[n, n, ...]" at buf[p]; (new p, number of values or -1)
+    p = _ws(buf, p, e)
+    if p >= e or buf[p] != 91:  # '['
+        return p, -1
+    p = _ws(buf, p + 1, e)
+    c = 0
+    if p < e and buf[p] == 93:  # ']'
+        return p + 1, 0
+    while True:
+        v, p, ok = _number(buf, p, e, pow10)
+        if not ok or q + c >= vals.shape[0]:
+            return p, -1
+        vals[q + c] = v
+        c += 1
+        p = _ws(buf, p, e)
+        if p >= e:
+            return p, -1
+        if buf[p] == 44:  # ','
+            p = _ws(buf, p + 1, e)
+            continue
+        if buf[p] == 93:
+            return p + 1, c
+        return p, -1
+
+
+@jit
+def _parse(buf, starts, ends, depth, pow10, vals, leaf_len, item_leaves):
+    n = starts.shape[0]
+    q = 0
+    nl = 0
+    for i in range(n):
+        p = starts[i]
+        e = ends[i]
+        q0 = q
+        nl0 = nl
+        ok = True
+        if depth == 1:
+            p, c = _flat(buf, p, e, pow10, vals, q)
+            if c < 0:
+                ok = False
+            else:
+                leaf_len[nl] = c
+                nl += 1
+                q += c
+        else:
+            p = _ws(buf, p, e)
+            if p >= e or buf[p] != 91:
+                ok = False
+            else:
+                p = _ws(buf, p + 1, e)
+                if p < e and buf[p] == 93:
+                    p += 1
+                else:
+                    while True:
+                        p, c = _flat(buf, p, e, pow10, vals, q)
+                        if c < 0:
+                            ok = False
+                            break
+                        leaf_len[nl] = c
+                        nl += 1
+                        q += c
+                        p = _ws(buf, p, e)
+                        if p < e and buf[p] == 44:
+                            p += 1
+                            continue
+                        if p < e and buf[p] == 93:
+                            p += 1
+                            break
+                        ok = False
+                        break
+        if ok and _ws(buf, p, e) != e:
+            ok = False
+        if ok:
+            item_leaves[i] = nl - nl0
+        else:
+            item_leaves[i] = -1
+            q = q0
+            nl = nl0
+    return q, nl
+
+
+def parse_arrays(raws: list, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numbers of the JSON array texts ``raws`` (bytes-like; ``depth`` 1 or 2).
+
+    Returns ``(vals, leaf_len, item_leaves)``: the numbers of every innermost
+    array one after another, each innermost array's length, and each item's
+    number of innermost arrays (1 for depth 1), or -1 for an item the fast
+    path does not take (its numbers are then absent; read it generically).
+    """
+    n = len(raws)
+    lens = np.fromiter(map(len, raws), np.int64, n)
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    buf = np.frombuffer(b"".join(raws), np.uint8)
+    cap = buf.size // 2 + 1
+    vals = np.empty(cap, np.float64)
+    leaf_len = np.empty(cap, np.int64)
+    item_leaves = np.empty(n, np.int64)
+    q, nl = _parse(buf, starts, ends, depth, _POW10, vals, leaf_len, item_leaves)
+    return vals[:q], leaf_len[:nl], item_leaves

@@ -1,0 +1,371 @@
+"""Mask and keypoint annotations: pycocotools' ``loadRes`` branches and the per-annotation data segm/OKS read.
+
+pycocotools' ``loadRes`` picks a branch from the first result: a non-empty
+``bbox`` -> box results (area ``w*h``, the box polygon as segmentation);
+else ``segmentation`` -> mask results (area ``maskUtils.area``, bbox
+``maskUtils.toBbox`` unless given); else ``keypoints`` -> keypoint results
+(bbox ``[x0, y0, x1 - x0, y1 - y0]`` of all keypoints, area its product; no
+``iscrowd``). :func:`results_kind` is that choice; :func:`segm_results` /
+:func:`keypoint_results` derive the fields the same way, from dicts or from
+what :func:`typed_results` read off a file.
+
+The masks / keypoints themselves travel in :attr:`Annotations.extra`
+(``"rles"``: a :class:`~detbench.masks.Rles` of every row; ``"keypoints"``:
+an ``(N, 3k)`` array; ``"segm_raw"`` / ``"kp_raw"``: the JSON text of each
+ground truth's field, parsed only when a segm / keypoints evaluation asks),
+so :mod:`detbench.eval.segm` and :mod:`detbench.eval.keypoints` evaluate
+files read by detbench without building a dict per annotation.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from detbench.eval._numparse import parse_arrays
+from detbench.masks import _rle_kernels as _k
+from detbench.masks.convert import Rles, segmentations_to_rles
+
+__all__ = [
+    "results_kind",
+    "typed_results",
+    "segm_results",
+    "keypoint_results",
+    "rows_rles",
+    "rows_keypoints",
+]
+
+NO_RAW = msgspec.Raw(b"")
+
+
+class _Rle(msgspec.Struct, gc=False):
+    size: tuple[int, int]
+    counts: str
+
+
+class _InstDet(msgspec.Struct, gc=False):
+    image_id: int
+    category_id: int
+    score: float
+    bbox: tuple[float, float, float, float] | None = None
+    segmentation: _Rle | None = None
+    keypoints: msgspec.Raw = NO_RAW
+
+
+class _InstDict(msgspec.Struct, gc=False):
+    annotations: list[_InstDet]
+
+
+_DETS = msgspec.json.Decoder(list[_InstDet])
+_DETS_DICT = msgspec.json.Decoder(_InstDict)
+
+
+def results_kind(first: Any) -> str:
+    """pycocotools' ``loadRes`` branch for results whose first entry is ``first``: bbox, segm or keypoints."""
+    if not isinstance(first, dict):
+        return "bbox"
+    bb = first.get("bbox", None)
+    if "bbox" in first and not (isinstance(bb, list) and bb == []):
+        return "bbox"
+    if "segmentation" in first:
+        return "segm"
+    if "keypoints" in first:
+        return "keypoints"
+    return "bbox"  # the box reader names what is missing
+
+
+def typed_results(raw: bytes) -> dict | None:
+    """Mask or keypoint results (no ``bbox`` in the first) read with msgspec in the common case, else None.
+
+    Common case: integer ids, a number score, compressed RLEs with a string
+    ``counts`` (segm) or keypoint lists; every row of the first row's kind.
+    Keys: ``kind``, ``image_id``, ``category_id``, ``score`` (float64),
+    ``bbox`` (given boxes, NaN rows where absent, or None), and ``strings`` +
+    ``size`` (segm) or ``kp_raw`` (keypoints: the JSON text of each list).
+    """
+    try:
+        rows = _DETS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        try:
+            rows = _DETS_DICT.decode(raw).annotations
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+    n = len(rows)
+    if n == 0 or rows[0].bbox is not None:
+        return None
+    f = np.float64
+    try:
+        out: dict = {
+            "image_id": np.fromiter(map(attrgetter("image_id"), rows), f, n),
+            "category_id": np.fromiter(map(attrgetter("category_id"), rows), f, n),
+        }
+    except OverflowError:
+        return None
+    if not (np.abs(out["image_id"]) < 2.0**53).all() or not (np.abs(out["category_id"]) < 2.0**53).all():
+        return None
+    out["score"] = np.fromiter(map(attrgetter("score"), rows), f, n)
+    boxes = [r.bbox for r in rows]
+    if any(b is not None for b in boxes):
+        out["bbox"] = np.array([b if b is not None else (math.nan,) * 4 for b in boxes], f).reshape(n, 4)
+    else:
+        out["bbox"] = None
+    segs = [r.segmentation for r in rows]
+    if segs[0] is not None:
+        if any(s is None for s in segs):
+            return None
+        out["kind"] = "segm"
+        try:
+            out["strings"] = [s.counts.encode("ascii") for s in segs]
+        except UnicodeEncodeError:
+            return None
+        out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
+        return out
+    kps = [r.keypoints for r in rows]
+    if any(len(k) == 0 for k in kps):
+        return None
+    out["kind"] = "keypoints"
+    out["kp_raw"] = kps
+    return out
+
+
+# ------------------------------------------------------------------ segm results
+
+
+def _image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarray, np.ndarray]:
+    # (h, w) of each row's image from the ground truth's image dicts; -1 where unknown
+    n = image_ids.shape[0]
+    hs = np.full(n, -1, np.int64)
+    ws = np.full(n, -1, np.int64)
+    if not gt_images:
+        return hs, ws
+    table = {}
+    for im in gt_images:
+        try:
+            table[im["id"]] = (int(im["height"]), int(im["width"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not table:
+        return hs, ws
+    ids = np.fromiter(table.keys(), np.float64, len(table)) if image_ids.dtype != object else None
+    if ids is not None and (ids == np.round(ids)).all():
+        hw = np.array(list(table.values()), np.int64).reshape(-1, 2)
+        order = np.argsort(ids)
+        pos = np.searchsorted(ids[order], image_ids)
+        pos_c = np.minimum(pos, ids.size - 1)
+        found = ids[order][pos_c] == image_ids
+        hs[found] = hw[order[pos_c[found]], 0]
+        ws[found] = hw[order[pos_c[found]], 1]
+        return hs, ws
+    for k, i in enumerate(image_ids.tolist()):
+        hw = table.get(i)
+        if hw is not None:
+            hs[k], ws[k] = hw
+    return hs, ws
+
+
+def _mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
+    n = r.off.size - 1
+    box = np.empty((n, 4))
+    area = np.empty(n, np.int64)
+    _k.to_bboxes(r.cnts, r.off, r.h, r.w, box)
+    _k.areas(r.cnts, r.off, area)
+    return box, area.astype(np.float64)
+
+
+def segm_results(
+    segms: list | None,
+    strings: list | None,
+    size: np.ndarray | None,
+    given_bbox: np.ndarray | None,
+    image_ids: np.ndarray,
+    gt_images: list | None,
+) -> tuple[np.ndarray, np.ndarray, Rles]:
+    """(bbox, area, rles) of mask results, like pycocotools' ``loadRes``: the mask's area and, where no
+    box is given (NaN row), its box.
+
+    ``segms``: the segmentation of every row (dicts path), or ``strings`` +
+    ``size`` (compressed strings read by :func:`typed_results`). Each mask
+    takes its image's size from ``gt_images`` (an RLE whose size disagrees,
+    or a polygon of an image without a size, is a ValueError naming the
+    detection id, i.e. its row + 1).
+    """
+    n = image_ids.shape[0]
+    hs, ws = _image_sizes(image_ids, gt_images)
+    ids = list(range(1, n + 1))
+    if segms is not None:
+        r = segmentations_to_rles(segms, hs, ws, ids, what="detection")
+    else:
+        bad = np.flatnonzero((hs >= 0) & ((size[:, 0] != hs) | (size[:, 1] != ws)))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(
+                f"detection id {k + 1}: RLE size [{int(size[k, 0])}, {int(size[k, 1])}] disagrees with its image "
+                f"({int(hs[k])} x {int(ws[k])})"
+            )
+        dicts = [{"size": s, "counts": b} for s, b in zip(size.tolist(), strings)]
+        r = segmentations_to_rles(dicts, size[:, 0], size[:, 1], ids, what="detection")
+    box, area = _mask_boxes_areas(r)
+    if given_bbox is not None:
+        keep = ~np.isnan(given_bbox).any(axis=1)
+        box[keep] = given_bbox[keep]
+    return box, area, r
+
+
+# ------------------------------------------------------------- keypoint results
+
+
+def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.ndarray]:
+    # (flat values, per-row offsets) of keypoint lists (Python lists, or JSON texts when raw)
+    n = len(kps)
+    if raw:
+        vals, lens, ok = parse_arrays(kps, 1)
+        if (ok == 1).all():
+            off = np.zeros(n + 1, np.int64)
+            np.cumsum(lens, out=off[1:])
+            return vals, off
+    parts = []
+    for k, kp in enumerate(kps):
+        if raw:
+            kp = msgspec.json.decode(kp)
+        try:
+            arr = np.asarray(kp, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} id {k + 1}: 'keypoints' must be a list of numbers") from None
+        if isinstance(kp, (str, bytes, dict)) or (isinstance(kp, list) and any(isinstance(v, bool) for v in kp)):
+            raise ValueError(f"{what} id {k + 1}: 'keypoints' must be a list of numbers")
+        parts.append(arr)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum([a.size for a in parts], out=off[1:])
+    vals = np.concatenate(parts) if parts else np.zeros(0)
+    return vals, off
+
+
+def keypoint_results(kps: list, raw: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(bbox, area, keypoints) of keypoint results like pycocotools' ``loadRes``.
+
+    ``bbox = [x0, y0, x1 - x0, y1 - y0]`` over every keypoint's x and y (all
+    of them, visible or not), ``area = (x1 - x0) * (y1 - y0)``; keypoints as
+    an ``(N, 3k)`` array when every row has the same length, else None.
+    ``kps``: Python lists, or their JSON texts (``raw``). A list that is
+    empty, not a multiple of 3 long, or has NaN/inf: ValueError naming the
+    detection id (row + 1).
+    """
+    n = len(kps)
+    vals, off = _keypoint_lists(kps, "detection", raw)
+    lens = np.diff(off)
+    bad = np.flatnonzero((lens == 0) | (lens % 3 != 0))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"detection id {k + 1}: 'keypoints' has {int(lens[k])} values; expected x, y, v for each keypoint"
+        )
+    if vals.size and not np.isfinite(vals).all():
+        k = int(np.searchsorted(off, int(np.flatnonzero(~np.isfinite(vals))[0]), side="right") - 1)
+        raise ValueError(f"detection id {k + 1}: 'keypoints' has NaN or infinite values")
+    box = np.empty((n, 4))
+    area = np.empty(n)
+    if n and (lens == lens[0]).all():
+        kp = vals.reshape(n, int(lens[0]))
+        x, y = kp[:, 0::3], kp[:, 1::3]
+        x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+    else:
+        kp = None
+        x0, x1, y0, y1 = (np.empty(n) for _ in range(4))
+        for k in range(n):
+            row = vals[off[k] : off[k + 1]]
+            x0[k], x1[k], y0[k], y1[k] = row[0::3].min(), row[0::3].max(), row[1::3].min(), row[1::3].max()
+    box[:, 0], box[:, 1], box[:, 2], box[:, 3] = x0, y0, x1 - x0, y1 - y0
+    area[:] = (x1 - x0) * (y1 - y0)
+    return box, area, kp
+
+
+# ------------------------------------------------------- what the evaluators read
+
+
+def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids: list) -> Rles | None:
+    """Masks of the annotation rows ``rows`` from ``ann.extra`` (None when the arrays carry none).
+
+    ``hs``/``ws``: each selected row's image size (a mask of another size is a
+    ValueError naming ``what`` and the id).
+    """
+    extra = ann.extra
+    if "rles" in extra:
+        r = extra["rles"]
+        rows = np.asarray(rows, np.int64)
+        h, w = r.h[rows], r.w[rows]
+        bad = np.flatnonzero((h != hs) | (w != ws))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(
+                f"{what} id {ids[k]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
+                f"({int(hs[k])} x {int(ws[k])})"
+            )
+        cnts, off = _k.gather_runs(r.cnts, r.off, rows)
+        return Rles(cnts, off, h, w)
+    raws = extra.get("segm_raw")
+    if raws is None:
+        return None
+    sel = [raws[k] for k in rows.tolist()]
+    segms = _segm_objects(sel, what, ids)
+    return segmentations_to_rles(segms, hs, ws, ids, what=what)
+
+
+def _segm_objects(raws: list, what: str, ids: list) -> list:
+    # polygons parsed in one pass; anything else (RLE dicts, odd numbers) decoded generically
+    vals, lens, n_leaf = parse_arrays(raws, 2)
+    out: list = [None] * len(raws)
+    q = 0
+    li = 0
+    for k, nl in enumerate(n_leaf.tolist()):
+        if nl < 0:
+            if len(raws[k]) == 0:
+                raise ValueError(f"{what} id {ids[k]!r}: no 'segmentation' (segm evaluation needs masks)")
+            out[k] = msgspec.json.decode(raws[k])
+            continue
+        polys = []
+        for _ in range(nl):
+            c = int(lens[li])
+            polys.append(vals[q : q + c])
+            q += c
+            li += 1
+        out[k] = polys
+    return out
+
+
+def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids: list) -> np.ndarray | None:
+    """``(len(rows), 3k)`` keypoints of the annotation rows from ``ann.extra`` (None when it has none)."""
+    extra = ann.extra
+    kp = extra.get("keypoints")
+    if kp is None and "kp_raw" in extra:
+        raws = extra["kp_raw"]
+        sel = [raws[r] for r in rows.tolist()]
+        for j, t in enumerate(sel):
+            if len(t) == 0:
+                raise ValueError(f"{what} id {ids[j]!r}: no 'keypoints' (keypoints evaluation needs them)")
+        vals, off = _keypoint_lists(sel, what, True)
+        lens = np.diff(off)
+        bad = np.flatnonzero(lens != 3 * k)
+        if bad.size:
+            j = int(bad[0])
+            raise ValueError(
+                f"{what} id {ids[j]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
+                f"(x, y, v for each of the {k} sigmas)"
+            )
+        out = vals.reshape(len(sel), 3 * k)
+        if not np.isfinite(out).all():
+            j = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
+            raise ValueError(f"{what} id {ids[j]!r}: 'keypoints' has NaN or infinite values")
+        return out
+    if kp is None:
+        return None
+    if kp.shape[1] != 3 * k:
+        j = 0
+        raise ValueError(
+            f"{what} id {ids[j]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
+            f"(x, y, v for each of the {k} sigmas)"
+        )
+    return kp[np.asarray(rows, np.int64)]
