@@ -44,6 +44,10 @@ class _Det(msgspec.Struct, gc=False):
     score: float
 
 
+#: an absent raw field (msgspec.Raw cannot be None)
+NO_RAW = msgspec.Raw(b"")
+
+
 class _GTAnn(msgspec.Struct, gc=False):
     id: int
     image_id: int
@@ -53,6 +57,9 @@ class _GTAnn(msgspec.Struct, gc=False):
     iscrowd: int = 0
     difficult: Any = None
     ignore: Any = None
+    segmentation: msgspec.Raw = NO_RAW  # kept as JSON text: parsed only by a segm evaluation
+    keypoints: msgspec.Raw = NO_RAW  # likewise for keypoints
+    num_keypoints: float = math.nan
 
 
 class _GTFile(msgspec.Struct, gc=False):
@@ -200,7 +207,9 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
     Annotation arrays: ``ids``, ``image_id``, ``category_id`` (float64 exact
     integers), ``bbox`` ``(N, 4)``, ``area`` (``w*h`` where absent),
     ``iscrowd`` (int64, checked by the caller), ``difficult`` (bool, or None
-    when no annotation has a ``difficult`` or ``ignore`` key).
+    when no annotation has a ``difficult`` or ``ignore`` key), ``segm_raw`` / ``kp_raw`` (the JSON text
+    of every ``segmentation`` / ``keypoints``, empty where absent; None when none has one) and
+    ``num_keypoints`` (NaN where absent; None without keypoints).
     """
     try:
         doc = _GT.decode(raw)
@@ -225,7 +234,13 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
     difficult = None
     if any(r.difficult is not None or r.ignore is not None for r in rows):
         difficult = np.array([bool(r.difficult or 0) or bool(r.ignore or 0) for r in rows], bool)
+    segm_raw = [r.segmentation for r in rows]
+    kp_raw = [r.keypoints for r in rows]
+    has_kp = any(map(len, kp_raw))
     arrays = {
+        "segm_raw": segm_raw if any(map(len, segm_raw)) else None,
+        "kp_raw": kp_raw if has_kp else None,
+        "num_keypoints": _floats(map(attrgetter("num_keypoints"), rows), n) if has_kp else None,
         "ids": ids,
         "image_id": image_id,
         "category_id": category_id,

@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detbench.eval._json import NO_RAW
 from detbench.eval._numparse import parse_arrays
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, segmentations_to_rles
@@ -38,8 +39,6 @@ __all__ = [
     "rows_rles",
     "rows_keypoints",
 ]
-
-NO_RAW = msgspec.Raw(b"")
 
 
 class _Rle(msgspec.Struct, gc=False):

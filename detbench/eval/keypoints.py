@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench.eval.annotations import _py
+from detbench.eval.instances import rows_keypoints
 from detbench.eval.segm import annotation_dicts
 
 __all__ = ["COCO_SIGMAS", "oks_rows", "numpy_sum"]
@@ -53,25 +55,54 @@ def _keypoints(anns: list, k: int, what: str) -> np.ndarray:
     return out
 
 
+def _fast_keypoints(ann: Any, rows: np.ndarray, k: int, what: str) -> np.ndarray | None:
+    # keypoints of rows from the arrays a detbench reader filled (None: read the dicts)
+    extra = ann.extra
+    if "keypoints" not in extra and "kp_raw" not in extra:
+        if extra.get("results_kind") == "segm":
+            raise ValueError("cocoDt: mask results have no keypoints; keypoints evaluation needs keypoint results")
+        return None
+    ids = [_py(v) for v in ann.ids[rows].tolist()]
+    return rows_keypoints(ann, rows, k, what, ids)
+
+
+def _dicts(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
+    g_anns = d_anns = None
+    if need_g:
+        gt_all = annotation_dicts(coco_gt, "cocoGt")
+        if len(gt_all) != len(prep.gt_ann):
+            raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
+        g_anns = [gt_all[i] for i in prep.g_src.tolist()]
+    if need_d:
+        dt_all = annotation_dicts(coco_dt, "cocoDt")
+        if len(dt_all) != len(prep.dt_ann):
+            raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
+        d_anns = [dt_all[i] for i in prep.d_src.tolist()]
+    return g_anns, d_anns
+
+
 def oks_rows(prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(d_iou, d_iou_off, g_crowd) for the grouped annotations of ``prep``: OKS rows and the ignore codes."""
     sig = np.asarray(sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or not np.isfinite(sig).all() or (sig <= 0).any():
         raise ValueError(f"params.kpt_oks_sigmas: expected positive numbers, got {sig.tolist()}")
     k = sig.size
-    gt_all = annotation_dicts(coco_gt, "cocoGt")
-    dt_all = annotation_dicts(coco_dt, "cocoDt")
-    if len(gt_all) != len(prep.gt_ann) or len(dt_all) != len(prep.dt_ann):
-        raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
-    g_anns = [gt_all[i] for i in prep.g_src.tolist()]
-    d_anns = [dt_all[i] for i in prep.d_src.tolist()]
-    gk = _keypoints(g_anns, k, "ground truth")
-    dk = _keypoints(d_anns, k, "detection")
+    gk = _fast_keypoints(prep.gt_ann, prep.g_src, k, "ground truth")
+    dk = _fast_keypoints(prep.dt_ann, prep.d_src, k, "detection")
     gr = prep.groups
     crowd = gr.g_crowd.copy()
-    for r, a in enumerate(g_anns):
-        if crowd[r] == 0 and a.get("num_keypoints", None) == 0:
-            crowd[r] = 2
+    zero = None  # ground truths with num_keypoints == 0 (ignored)
+    if gk is not None and prep.gt_ann.extra.get("num_keypoints") is not None:
+        zero = prep.gt_ann.extra["num_keypoints"][prep.g_src] == 0
+    if gk is None or dk is None:
+        g_anns, d_anns = _dicts(prep, coco_gt, coco_dt, gk is None, dk is None)
+        if gk is None:
+            gk = _keypoints(g_anns, k, "ground truth")
+            zero = np.array([a.get("num_keypoints", None) == 0 for a in g_anns], bool)
+        if dk is None:
+            dk = _keypoints(d_anns, k, "detection")
+    if zero is not None:
+        crowd[(crowd == 0) & zero] = 2
     var = (sig * 2) ** 2
     g_area = gr.g_area + np.spacing(1)
     ng = np.diff(gr.g_off)

@@ -207,6 +207,9 @@ def _gt_from_typed(typed: TypedGT, name: str, strict: bool) -> CocoDataset:
         raise ValueError(f"{name}: annotation {k} (id {_py(a['ids'][k])!r}): iscrowd must be 0 or 1, got {crowd[k]}")
     anns = Annotations(a["image_id"], a["category_id"], a["bbox"], a["area"], crowd != 0, None, a["ids"])
     anns.extra["difficult"] = a["difficult"]
+    for key in ("segm_raw", "kp_raw", "num_keypoints"):
+        if a[key] is not None:
+            anns.extra[key] = a[key]
     _check_values(anns, None, name, strict=strict)
     if strict:
         _check_unique_ann_ids(anns.ids, name)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench.eval.annotations import _py
+from detbench.eval.instances import rows_rles
 from detbench.eval.loader import CocoDataset
 from detbench.masks._rle_kernels import areas, pair_iou, to_bboxes
 from detbench.masks.convert import segmentations_to_rles
@@ -52,7 +54,9 @@ def annotation_dicts(coco: Any, what: str) -> list:
 def _image_sizes(coco_gt: Any, image_ids: list, what: str, ids: list) -> tuple[np.ndarray, np.ndarray]:
     imgs = getattr(coco_gt, "imgs", None)
     if not isinstance(imgs, dict):
-        imgs = {im["id"]: im for im in coco_gt.dataset.get("images", [])}
+        ds = getattr(coco_gt, "dataset", None)
+        images = ds.get("images", []) if isinstance(ds, dict) else (getattr(coco_gt, "images", None) or [])
+        imgs = {im["id"]: im for im in images}
     hs = np.empty(len(image_ids), np.int64)
     ws = np.empty(len(image_ids), np.int64)
     cache: dict = {}
@@ -99,27 +103,59 @@ def _boxes_only(anns: list) -> bool:
     return True
 
 
+def _row_ids(ann: Any, rows: np.ndarray) -> list:
+    return [_py(v) for v in ann.ids[rows].tolist()]
+
+
+def _fast_rles(coco_gt: Any, ann: Any, rows: np.ndarray, what: str) -> Any:
+    # the masks of rows from the arrays a detbench reader filled (None: read the dicts)
+    extra = ann.extra
+    if "rles" not in extra and "segm_raw" not in extra:
+        if extra.get("results_kind") == "keypoints":
+            raise ValueError("cocoDt: keypoint results have no masks; segm evaluation needs mask results")
+        return None
+    ids = _row_ids(ann, rows)
+    hs, ws = _image_sizes(coco_gt, ann.image_id[rows].tolist(), what, ids)
+    return rows_rles(ann, rows, hs, ws, what, ids)
+
+
 def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np.ndarray]:
     """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring)."""
-    gt_all = annotation_dicts(coco_gt, "cocoGt")
-    dt_all = annotation_dicts(coco_dt, "cocoDt")
-    if len(gt_all) != len(prep.gt_ann) or len(dt_all) != len(prep.dt_ann):
-        raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
-    g_anns = [gt_all[k] for k in prep.g_src.tolist()]
-    d_anns = [dt_all[k] for k in prep.d_src.tolist()]
-    if _boxes_only(d_anns):
-        raise ValueError(
-            f"cocoDt: detection id {d_anns[0].get('id')!r} (and every other) has only a box (its segmentation is "
-            "the box polygon loadRes adds to bbox results): segm evaluation needs mask results"
-        )
-    gs, g_ids, g_img = _segmentations(g_anns, "ground truth")
-    ds, d_ids, d_img = _segmentations(d_anns, "detection")
-    gh, gw = _image_sizes(coco_gt, g_img, "ground truth", g_ids)
-    dh, dw = _image_sizes(coco_gt, d_img, "detection", d_ids)
-    rg = segmentations_to_rles(gs, gh, gw, g_ids, what="ground truth")
-    rd = segmentations_to_rles(ds, dh, dw, d_ids, what="detection")
+    rg = _fast_rles(coco_gt, prep.gt_ann, prep.g_src, "ground truth")
+    rd = _fast_rles(coco_gt, prep.dt_ann, prep.d_src, "detection")
+    if rg is None or rd is None:
+        r2g, r2d = _dict_rles(prep, coco_gt, coco_dt, rg is None, rd is None)
+        rg = r2g if rg is None else rg
+        rd = r2d if rd is None else rd
     gr = prep.groups
     return group_mask_ious(gr.g_off, gr.d_off, rg, rd, gr.g_crowd)
+
+
+def _dict_rles(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
+    # the masks of the grouped annotations from the annotation dicts (pycocotools objects)
+    rg = rd = None
+    if need_g:
+        gt_all = annotation_dicts(coco_gt, "cocoGt")
+        if len(gt_all) != len(prep.gt_ann):
+            raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
+        g_anns = [gt_all[k] for k in prep.g_src.tolist()]
+        gs, g_ids, g_img = _segmentations(g_anns, "ground truth")
+        gh, gw = _image_sizes(coco_gt, g_img, "ground truth", g_ids)
+        rg = segmentations_to_rles(gs, gh, gw, g_ids, what="ground truth")
+    if need_d:
+        dt_all = annotation_dicts(coco_dt, "cocoDt")
+        if len(dt_all) != len(prep.dt_ann):
+            raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
+        d_anns = [dt_all[k] for k in prep.d_src.tolist()]
+        if _boxes_only(d_anns):
+            raise ValueError(
+                f"cocoDt: detection id {d_anns[0].get('id')!r} (and every other) has only a box (its segmentation "
+                "is the box polygon loadRes adds to bbox results): segm evaluation needs mask results"
+            )
+        ds, d_ids, d_img = _segmentations(d_anns, "detection")
+        dh, dw = _image_sizes(coco_gt, d_img, "detection", d_ids)
+        rd = segmentations_to_rles(ds, dh, dw, d_ids, what="detection")
+    return rg, rd
 
 
 def group_mask_ious(g_off: np.ndarray, d_off: np.ndarray, rg: Any, rd: Any, g_crowd: np.ndarray) -> tuple:
