@@ -29,7 +29,7 @@ import numpy as np
 from detbench.eval._json import NO_RAW
 from detbench.eval._numparse import parse_arrays
 from detbench.masks import _rle_kernels as _k
-from detbench.masks.convert import Rles, segmentations_to_rles
+from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
 
 __all__ = [
     "results_kind",
@@ -38,6 +38,9 @@ __all__ = [
     "keypoint_results",
     "rows_rles",
     "rows_keypoints",
+    "strings_rles",
+    "mask_boxes_areas",
+    "image_sizes",
 ]
 
 
@@ -134,8 +137,8 @@ def typed_results(raw: bytes) -> dict | None:
 # ------------------------------------------------------------------ segm results
 
 
-def _image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarray, np.ndarray]:
-    # (h, w) of each row's image from the ground truth's image dicts; -1 where unknown
+def image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarray, np.ndarray]:
+    """(h, w) of each row's image (``image_ids``) from the ground truth's image dicts; -1 where unknown."""
     n = image_ids.shape[0]
     hs = np.full(n, -1, np.int64)
     ws = np.full(n, -1, np.int64)
@@ -182,8 +185,8 @@ def segm_results(
     given_bbox: np.ndarray | None,
     image_ids: np.ndarray,
     gt_images: list | None,
-) -> tuple[np.ndarray, np.ndarray, Rles]:
-    """(bbox, area, rles) of mask results, like pycocotools' ``loadRes``: the mask's area and, where no
+) -> tuple[np.ndarray, np.ndarray, Rles, np.ndarray]:
+    """(bbox, area, rles, mask boxes) of mask results, like pycocotools' ``loadRes``: the mask's area and, where no
     box is given (NaN row), its box.
 
     ``segms``: the segmentation of every row (dicts path), or ``strings`` +
@@ -193,7 +196,7 @@ def segm_results(
     detection id, i.e. its row + 1).
     """
     n = image_ids.shape[0]
-    hs, ws = _image_sizes(image_ids, gt_images)
+    hs, ws = image_sizes(image_ids, gt_images)
     ids = list(range(1, n + 1))
     if segms is not None:
         r = segmentations_to_rles(segms, hs, ws, ids, what="detection")
@@ -205,13 +208,14 @@ def segm_results(
                 f"detection id {k + 1}: RLE size [{int(size[k, 0])}, {int(size[k, 1])}] disagrees with its image "
                 f"({int(hs[k])} x {int(ws[k])})"
             )
-        dicts = [{"size": s, "counts": b} for s, b in zip(size.tolist(), strings)]
-        r = segmentations_to_rles(dicts, size[:, 0], size[:, 1], ids, what="detection")
-    box, area = _mask_boxes_areas(r)
+        r = strings_rles(strings, size, "detection")
+    mask_box, area = _mask_boxes_areas(r)
+    box = mask_box
     if given_bbox is not None:
         keep = ~np.isnan(given_bbox).any(axis=1)
+        box = mask_box.copy()
         box[keep] = given_bbox[keep]
-    return box, area, r
+    return box, area, r, mask_box
 
 
 # ------------------------------------------------------------- keypoint results
@@ -285,54 +289,141 @@ def keypoint_results(kps: list, raw: bool = False) -> tuple[np.ndarray, np.ndarr
 # ------------------------------------------------------- what the evaluators read
 
 
-def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids: list) -> Rles | None:
-    """Masks of the annotation rows ``rows`` from ``ann.extra`` (None when the arrays carry none).
+def mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
+    """(``rleToBbox`` boxes (n, 4), ``rleArea`` areas as float64) of every mask of ``r``."""
+    return _mask_boxes_areas(r)
+
+
+def strings_rles(strings: list, size: np.ndarray, what: str) -> Rles:
+    """:class:`Rles` of compressed RLE strings (bytes) with their ``(n, 2)`` sizes, in one kernel call;
+    a corrupt string or runs that do not add up to h * w: ValueError naming ``what`` id row + 1."""
+    n = len(strings)
+    h = np.ascontiguousarray(size[:, 0], np.int64)
+    w = np.ascontiguousarray(size[:, 1], np.int64)
+    neg = np.flatnonzero((h < 0) | (w < 0))
+    if neg.size:
+        k = int(neg[0])
+        raise ValueError(f"{what} id {k + 1}: RLE size must not be negative, got {size[k].tolist()}")
+    s_off = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
+    buf = np.frombuffer(b"".join(strings), np.uint8)
+    cnts, off, err = _k.strings_to_rles(buf, s_off)
+    bad = np.flatnonzero(err)
+    if bad.size:
+        k = int(bad[0])
+        why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
+        raise ValueError(f"{what} id {k + 1}: corrupt compressed RLE string ({why[int(err[k])]})")
+    tot = np.empty(n, np.int64)
+    _k.sums(cnts, off, tot)
+    wrong = np.flatnonzero(tot != h * w)
+    if wrong.size:
+        k = int(wrong[0])
+        raise ValueError(
+            f"{what} id {k + 1}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
+            f"{int(h[k] * w[k])}"
+        )
+    return Rles(cnts, off, h, w)
+
+
+def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> tuple | None:
+    """``(rles, boxes, areas)`` of the annotation rows ``rows`` from ``ann.extra`` (None when it has none).
 
     ``hs``/``ws``: each selected row's image size (a mask of another size is a
-    ValueError naming ``what`` and the id).
+    ValueError naming ``what`` and the id; ``ids_fn()`` gives the selected
+    rows' ids, asked only for a message). ``boxes``/``areas`` are the masks'
+    when they were computed on reading, else None.
     """
     extra = ann.extra
+    rows = np.asarray(rows, np.int64)
     if "rles" in extra:
         r = extra["rles"]
-        rows = np.asarray(rows, np.int64)
         h, w = r.h[rows], r.w[rows]
         bad = np.flatnonzero((h != hs) | (w != ws))
         if bad.size:
             k = int(bad[0])
             raise ValueError(
-                f"{what} id {ids[k]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
+                f"{what} id {ids_fn()[k]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
                 f"({int(hs[k])} x {int(ws[k])})"
             )
         cnts, off = _k.gather_runs(r.cnts, r.off, rows)
-        return Rles(cnts, off, h, w)
+        box = extra.get("mask_box")
+        area = extra.get("mask_area")
+        return (
+            Rles(cnts, off, h, w),
+            box[rows] if box is not None else None,
+            area[rows] if area is not None else None,
+        )
     raws = extra.get("segm_raw")
     if raws is None:
         return None
-    sel = [raws[k] for k in rows.tolist()]
-    segms = _segm_objects(sel, what, ids)
-    return segmentations_to_rles(segms, hs, ws, ids, what=what)
+    return _raw_rles([raws[k] for k in rows.tolist()], hs, ws, what, ids_fn), None, None
 
 
-def _segm_objects(raws: list, what: str, ids: list) -> list:
-    # polygons parsed in one pass; anything else (RLE dicts, odd numbers) decoded generically
+def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles:
+    # masks of segmentation JSON texts: polygons parsed and rasterised in bulk, anything else generically
+    n = len(raws)
     vals, lens, n_leaf = parse_arrays(raws, 2)
-    out: list = [None] * len(raws)
+    poly = n_leaf > 0
+    other = np.flatnonzero(~poly)
+    if other.size:
+        objs = []
+        for k in other.tolist():
+            if len(raws[k]) == 0:
+                raise ValueError(f"{what} id {ids_fn()[k]!r}: no 'segmentation' (segm evaluation needs masks)")
+            objs.append(msgspec.json.decode(raws[k]))
+        ids = ids_fn()
+        ro = segmentations_to_rles(objs, hs[other], ws[other], [ids[k] for k in other.tolist()], what=what)
+        if other.size == n:
+            return ro
+    rows_p = np.flatnonzero(poly)
+    n_p = n_leaf[rows_p]
+    bad = (lens % 2 != 0) | (lens < 6)
+    if bad.any() or not (np.abs(vals).max(initial=0.0) <= 1e8) or (hs[rows_p] < 0).any():
+        _polygon_errors(vals, lens, n_leaf, hs, what, ids_fn)
+    p_off = np.zeros(lens.size + 1, np.int64)
+    np.cumsum(lens, out=p_off[1:])
+    poly_h = np.repeat(hs[rows_p], n_p)
+    poly_w = np.repeat(ws[rows_p], n_p)
+    pc, po = _polys_to_rles(vals, p_off, poly_h, poly_w, None)
+    grp = np.zeros(rows_p.size + 1, np.int64)
+    np.cumsum(n_p, out=grp[1:])
+    mc, mo = _k.merge_groups(pc, po, grp, False)
+    if rows_p.size == n:
+        return Rles(mc, mo, hs.copy(), ws.copy())
+    lens_all = np.zeros(n, np.int64)
+    lens_all[rows_p] = np.diff(mo)
+    lens_all[other] = np.diff(ro.off)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(lens_all, out=off[1:])
+    cnts = np.empty(off[-1], np.uint32)
+    _k.scatter_runs(cnts, off, rows_p, mc, mo)
+    _k.scatter_runs(cnts, off, other, ro.cnts, ro.off)
+    h_out, w_out = hs.copy(), ws.copy()
+    h_out[other], w_out[other] = ro.h, ro.w
+    return Rles(cnts, off, h_out, w_out)
+
+
+def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: np.ndarray, what: str, ids_fn: Any):
+    # the first bad polygon of parsed segmentations, named
     q = 0
     li = 0
     for k, nl in enumerate(n_leaf.tolist()):
-        if nl < 0:
-            if len(raws[k]) == 0:
-                raise ValueError(f"{what} id {ids[k]!r}: no 'segmentation' (segm evaluation needs masks)")
-            out[k] = msgspec.json.decode(raws[k])
+        if nl <= 0:
             continue
-        polys = []
-        for _ in range(nl):
-            c = int(lens[li])
-            polys.append(vals[q : q + c])
-            q += c
+        who = f"{what} id {ids_fn()[k]!r}"
+        for j in range(nl):
+            m = int(lens[li])
+            arr = vals[q : q + m]
+            if m % 2:
+                raise ValueError(f"{who}: polygon {j} has an odd number of coordinates ({m})")
+            if m < 6:
+                raise ValueError(f"{who}: polygon {j} has {m // 2} points; at least 3 are needed")
+            if arr.size and np.abs(arr).max() > 1e8:
+                raise ValueError(f"{who}: polygon {j} has coordinates beyond 1e8")
+            q += m
             li += 1
-        out[k] = polys
-    return out
+        if hs[k] < 0:
+            raise ValueError(f"{who}: a polygon needs the image size")
 
 
 def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids: list) -> np.ndarray | None:

@@ -382,8 +382,10 @@ def _instance_results(typed: dict | None, dicts: tuple | None, gt: Any, name: st
             segms = [d["segmentation"] for d in raw] if raw is not None else None
             strings = typed["strings"] if typed is not None else None
             size = typed["size"] if typed is not None else None
-            box, area, rles = segm_results(segms, strings, size, given, anns.image_id, _gt_images(gt))
+            box, area, rles, mask_box = segm_results(segms, strings, size, given, anns.image_id, _gt_images(gt))
             anns.extra["rles"] = rles
+            anns.extra["mask_box"] = mask_box
+            anns.extra["mask_area"] = area
         else:
             kps = [d["keypoints"] for d in raw] if raw is not None else typed["kp_raw"]
             box, area, kp = keypoint_results(kps, raw=raw is None)

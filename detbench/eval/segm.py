@@ -24,7 +24,7 @@ import numpy as np
 
 from detbench._jit import jit
 from detbench.eval.annotations import _py
-from detbench.eval.instances import rows_rles
+from detbench.eval.instances import image_sizes, rows_rles
 from detbench.eval.loader import CocoDataset
 from detbench.masks._rle_kernels import areas, pair_iou, to_bboxes
 from detbench.masks.convert import segmentations_to_rles
@@ -103,32 +103,36 @@ def _boxes_only(anns: list) -> bool:
     return True
 
 
-def _row_ids(ann: Any, rows: np.ndarray) -> list:
-    return [_py(v) for v in ann.ids[rows].tolist()]
-
-
 def _fast_rles(coco_gt: Any, ann: Any, rows: np.ndarray, what: str) -> Any:
-    # the masks of rows from the arrays a detbench reader filled (None: read the dicts)
+    # (rles, boxes, areas) of rows from the arrays a detbench reader filled (None: read the dicts)
     extra = ann.extra
     if "rles" not in extra and "segm_raw" not in extra:
         if extra.get("results_kind") == "keypoints":
             raise ValueError("cocoDt: keypoint results have no masks; segm evaluation needs mask results")
         return None
-    ids = _row_ids(ann, rows)
-    hs, ws = _image_sizes(coco_gt, ann.image_id[rows].tolist(), what, ids)
-    return rows_rles(ann, rows, hs, ws, what, ids)
+
+    def ids_fn() -> list:
+        return [_py(v) for v in ann.ids[rows].tolist()]
+
+    img = ann.image_id[rows]
+    ds = getattr(coco_gt, "dataset", None) if not isinstance(coco_gt, CocoDataset) else None
+    images = ds.get("images") if isinstance(ds, dict) else getattr(coco_gt, "images", None)
+    hs, ws = image_sizes(img, images)
+    if (hs < 0).any():
+        hs, ws = _image_sizes(coco_gt, img.tolist(), what, ids_fn())  # names the image without a size
+    return rows_rles(ann, rows, hs, ws, what, ids_fn)
 
 
 def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np.ndarray]:
     """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring)."""
-    rg = _fast_rles(coco_gt, prep.gt_ann, prep.g_src, "ground truth")
-    rd = _fast_rles(coco_gt, prep.dt_ann, prep.d_src, "detection")
-    if rg is None or rd is None:
-        r2g, r2d = _dict_rles(prep, coco_gt, coco_dt, rg is None, rd is None)
-        rg = r2g if rg is None else rg
-        rd = r2d if rd is None else rd
+    fg = _fast_rles(coco_gt, prep.gt_ann, prep.g_src, "ground truth")
+    fd = _fast_rles(coco_gt, prep.dt_ann, prep.d_src, "detection")
+    if fg is None or fd is None:
+        r2g, r2d = _dict_rles(prep, coco_gt, coco_dt, fg is None, fd is None)
+        fg = (r2g, None, None) if fg is None else fg
+        fd = (r2d, None, None) if fd is None else fd
     gr = prep.groups
-    return group_mask_ious(gr.g_off, gr.d_off, rg, rd, gr.g_crowd)
+    return group_mask_ious(gr.g_off, gr.d_off, fg[0], fd[0], gr.g_crowd, d_box=fd[1], d_area=fd[2])
 
 
 def _dict_rles(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
@@ -158,15 +162,30 @@ def _dict_rles(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool
     return rg, rd
 
 
-def group_mask_ious(g_off: np.ndarray, d_off: np.ndarray, rg: Any, rd: Any, g_crowd: np.ndarray) -> tuple:
-    """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``)."""
+def group_mask_ious(
+    g_off: np.ndarray,
+    d_off: np.ndarray,
+    rg: Any,
+    rd: Any,
+    g_crowd: np.ndarray,
+    *,
+    d_box: Any = None,
+    d_area: Any = None,
+) -> tuple:
+    """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``).
+
+    ``d_box``/``d_area``: the detection masks' boxes and areas when already known (else computed here)."""
     n_g, n_d = rg.off.size - 1, rd.off.size - 1
     g_box = np.empty((n_g, 4))
-    d_box = np.empty((n_d, 4))
     to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
-    to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
-    d_area = np.empty(n_d, np.int64)
-    areas(rd.cnts, rd.off, d_area)
+    if d_box is None:
+        d_box = np.empty((n_d, 4))
+        to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
+    if d_area is None:
+        d_area = np.empty(n_d, np.int64)
+        areas(rd.cnts, rd.off, d_area)
+    else:
+        d_area = d_area.astype(np.int64)
     ng = np.diff(g_off)
     per_d = np.repeat(ng, np.diff(d_off))
     d_iou_off = np.zeros(n_d, np.int64)

@@ -100,11 +100,19 @@ def to_bboxes(cnts, off, hs, ws, out):
         ye = 0
         cc = 0
         xp = 0
+        x = 0
+        base = 0  # x * h: column and row follow t without a division per run when t moves less than a column
         for j in range(m):
             cc += cnts[off[i] + j]
             t = cc - j % 2
-            y = t % h
-            x = (t - y) // h
+            d = t - base
+            if d < 0 or d >= 2 * h:
+                x = t // h
+                base = x * h
+            elif d >= h:
+                x += 1
+                base += h
+            y = t - base
             if j % 2 == 0:
                 xp = x
             elif xp < x:
