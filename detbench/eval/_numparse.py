@@ -31,7 +31,7 @@ def _ws(buf, p, e):
     return p
 
 
-@jit
+@jit(inline="always")
 def _number(buf, p, e, pow10):
     # (value, new position, ok) of the JSON number at buf[p]
     neg = False
@@ -98,7 +98,7 @@ def _number(buf, p, e, pow10):
     return (-v if neg else v), p, True
 
 
-@jit
+@jit(inline="always")
 def _flat(buf, p, e, pow10, vals, q):
     # parse "[n, n, ...]" at buf[p]; (new p, number of values or -1)
     p = _ws(buf, p, e)

@@ -111,13 +111,13 @@ def typed_results(raw: bytes) -> dict | None:
         return None
     out["score"] = np.fromiter(map(attrgetter("score"), rows), f, n)
     boxes = [r.bbox for r in rows]
-    if any(b is not None for b in boxes):
+    if boxes.count(None) != n:
         out["bbox"] = np.array([b if b is not None else (math.nan,) * 4 for b in boxes], f).reshape(n, 4)
     else:
         out["bbox"] = None
     segs = [r.segmentation for r in rows]
     if segs[0] is not None:
-        if any(s is None for s in segs):
+        if None in segs:
             return None
         out["kind"] = "segm"
         try:
@@ -127,7 +127,7 @@ def typed_results(raw: bytes) -> dict | None:
         out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
-    if any(len(k) == 0 for k in kps):
+    if min(map(len, kps)) == 0:
         return None
     out["kind"] = "keypoints"
     out["kp_raw"] = kps
@@ -426,36 +426,36 @@ def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: 
             raise ValueError(f"{who}: a polygon needs the image size")
 
 
-def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids: list) -> np.ndarray | None:
-    """``(len(rows), 3k)`` keypoints of the annotation rows from ``ann.extra`` (None when it has none)."""
+def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -> np.ndarray | None:
+    """``(len(rows), 3k)`` keypoints of the annotation rows from ``ann.extra`` (None when it has none);
+    ``ids_fn()`` gives the rows' ids, asked only for a message."""
     extra = ann.extra
     kp = extra.get("keypoints")
     if kp is None and "kp_raw" in extra:
         raws = extra["kp_raw"]
         sel = [raws[r] for r in rows.tolist()]
-        for j, t in enumerate(sel):
-            if len(t) == 0:
-                raise ValueError(f"{what} id {ids[j]!r}: no 'keypoints' (keypoints evaluation needs them)")
+        if sel and min(map(len, sel)) == 0:
+            j = next(j for j, t in enumerate(sel) if len(t) == 0)
+            raise ValueError(f"{what} id {ids_fn()[j]!r}: no 'keypoints' (keypoints evaluation needs them)")
         vals, off = _keypoint_lists(sel, what, True)
         lens = np.diff(off)
         bad = np.flatnonzero(lens != 3 * k)
         if bad.size:
             j = int(bad[0])
             raise ValueError(
-                f"{what} id {ids[j]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
+                f"{what} id {ids_fn()[j]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
                 f"(x, y, v for each of the {k} sigmas)"
             )
         out = vals.reshape(len(sel), 3 * k)
         if not np.isfinite(out).all():
             j = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
-            raise ValueError(f"{what} id {ids[j]!r}: 'keypoints' has NaN or infinite values")
+            raise ValueError(f"{what} id {ids_fn()[j]!r}: 'keypoints' has NaN or infinite values")
         return out
     if kp is None:
         return None
     if kp.shape[1] != 3 * k:
-        j = 0
         raise ValueError(
-            f"{what} id {ids[j]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
+            f"{what} id {ids_fn()[0]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
             f"(x, y, v for each of the {k} sigmas)"
         )
     return kp[np.asarray(rows, np.int64)]
