@@ -2,14 +2,17 @@
 
 ::
 
-    detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-thresholds T ...]
+    detbench eval GT.json DT.json [--protocol coco|voc07|voc12] [--iou-type bbox|segm|keypoints]
+                  [--iou-thresholds T ...]
                   [--max-dets M ...] [--per-class] [--out results.json|results.csv]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
 
 ``coco`` prints pycocotools' 12-line summary (same numbers, see
 :class:`detbench.eval.COCOeval`); ``voc07``/``voc12`` print the VOC07 11-point or
 VOC2010+ all-point mAP, each with the other definitions computed from the same
-matches (:func:`detbench.eval.voc.evaluate_pr`). Timing of loading and
+matches (:func:`detbench.eval.voc.evaluate_pr`). ``--iou-type segm`` / ``keypoints``
+(coco protocol, one results file) evaluates masks / keypoints like pycocotools'
+``COCOeval(gt, dt, "segm" | "keypoints")``. Timing of loading and
 evaluation is printed last. Also runnable as ``python -m detbench.eval.cli``.
 
 Several results files (or a quoted glob) are shards of one results set
@@ -84,6 +87,12 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="coco: reproduce pycocotools' quirks (the default; kept for old command lines)",
     )
     p.add_argument(
+        "--iou-type",
+        choices=["bbox", "segm", "keypoints"],
+        default="bbox",
+        help="coco: what is compared: boxes, masks (segmentation) or keypoints (OKS) (default: bbox)",
+    )
+    p.add_argument(
         "--no-quirks",
         action="store_true",
         help="coco: correct pycocotools' quirks (stats[0] at maxDets=100, annotation id 0, duplicate ids)",
@@ -155,6 +164,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--workers/--scheduler and several results files: only with --protocol coco")
     if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.compat:
         raise ValueError("--compat: not available with --workers/--scheduler or several results files")
+    iou_type = getattr(args, "iou_type", "bbox")
+    if iou_type != "bbox" and (args.protocol != "coco" or _sharded(args)):
+        raise ValueError(f"--iou-type {iou_type}: only with --protocol coco and one results file")
 
 
 def _results(args: argparse.Namespace) -> list:
@@ -247,8 +259,15 @@ def run_eval(args: argparse.Namespace) -> int:
             return _finish_sharded(args)
         args.dt = _results(args)[0]
         t0 = time.perf_counter()
-        gt = load_coco(args.gt)
-        dt = gt.load_results(args.dt)
+        iou_type = getattr(args, "iou_type", "bbox")
+        if iou_type == "bbox":
+            gt = load_coco(args.gt)
+            dt = gt.load_results(args.dt)
+        else:  # masks / keypoints: the COCO drop-in, which reads what pycocotools' COCO and loadRes read
+            from detbench.eval import COCO
+
+            gt = COCO(args.gt)
+            dt = gt.loadRes(args.dt)
         t_load = time.perf_counter() - t0
         print(
             f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
@@ -263,7 +282,7 @@ def run_eval(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         table = None
         if args.protocol == "coco":
-            E = COCOeval(gt, dt, "bbox", pycocotools_quirks=bool(args.compat or not args.no_quirks))
+            E = COCOeval(gt, dt, iou_type, pycocotools_quirks=bool(args.compat or not args.no_quirks))
             if args.iou_thresholds:
                 E.params.iouThrs = np.array(args.iou_thresholds, dtype=np.float64)
             if args.max_dets:
