@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detbench.eval._json import NO_RAW
+from detbench.eval._json import NO_RAW, _gc_paused
 from detbench.eval._numparse import parse_arrays
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
@@ -46,7 +46,7 @@ __all__ = [
 
 class _Rle(msgspec.Struct, gc=False):
     size: tuple[int, int]
-    counts: str
+    counts: msgspec.Raw  # the JSON string text: unquoted in one kernel call
 
 
 class _InstDet(msgspec.Struct, gc=False):
@@ -81,13 +81,19 @@ def results_kind(first: Any) -> str:
 
 
 def typed_results(raw: bytes) -> dict | None:
+    with _gc_paused():
+        return _typed_results(raw)
+
+
+def _typed_results(raw: bytes) -> dict | None:
     """Mask or keypoint results (no ``bbox`` in the first) read with msgspec in the common case, else None.
 
     Common case: integer ids, a number score, compressed RLEs with a string
     ``counts`` (segm) or keypoint lists; every row of the first row's kind.
     Keys: ``kind``, ``image_id``, ``category_id``, ``score`` (float64),
-    ``bbox`` (given boxes, NaN rows where absent, or None), and ``strings`` +
-    ``size`` (segm) or ``kp_raw`` (keypoints: the JSON text of each list).
+    ``bbox`` (given boxes, NaN rows where absent, or None), and ``strings``
+    (``(buf, s_off)``: every RLE code, one after another) + ``size`` (segm)
+    or ``kp_raw`` (keypoints: the JSON text of each list).
     """
     try:
         rows = _DETS.decode(raw)
@@ -120,10 +126,13 @@ def typed_results(raw: bytes) -> dict | None:
         if None in segs:
             return None
         out["kind"] = "segm"
-        try:
-            out["strings"] = [s.counts.encode("ascii") for s in segs]
-        except UnicodeEncodeError:
-            return None
+        texts = [s.counts for s in segs]
+        t_off = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, texts), np.int64, n), out=t_off[1:])
+        buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
+        if not ok.all():
+            return None  # uncompressed counts or unusual escapes: the general path
+        out["strings"] = (buf, s_off)
         out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
@@ -294,19 +303,23 @@ def mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
     return _mask_boxes_areas(r)
 
 
-def strings_rles(strings: list, size: np.ndarray, what: str) -> Rles:
-    """:class:`Rles` of compressed RLE strings (bytes) with their ``(n, 2)`` sizes, in one kernel call;
-    a corrupt string or runs that do not add up to h * w: ValueError naming ``what`` id row + 1."""
-    n = len(strings)
+def strings_rles(strings: Any, size: np.ndarray, what: str) -> Rles:
+    """:class:`Rles` of compressed RLE strings (a list of bytes, or ``(buf, s_off)``) with their ``(n, 2)``
+    sizes, in one kernel call; a corrupt string or runs that do not add up to h * w: ValueError naming
+    ``what`` id row + 1."""
+    n = size.shape[0]
     h = np.ascontiguousarray(size[:, 0], np.int64)
     w = np.ascontiguousarray(size[:, 1], np.int64)
     neg = np.flatnonzero((h < 0) | (w < 0))
     if neg.size:
         k = int(neg[0])
         raise ValueError(f"{what} id {k + 1}: RLE size must not be negative, got {size[k].tolist()}")
-    s_off = np.zeros(n + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
-    buf = np.frombuffer(b"".join(strings), np.uint8)
+    if isinstance(strings, tuple):
+        buf, s_off = strings
+    else:
+        s_off = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
+        buf = np.frombuffer(b"".join(strings), np.uint8)
     cnts, off, err = _k.strings_to_rles(buf, s_off)
     bad = np.flatnonzero(err)
     if bad.size:
@@ -326,12 +339,14 @@ def strings_rles(strings: list, size: np.ndarray, what: str) -> Rles:
 
 
 def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> tuple | None:
-    """``(rles, boxes, areas)`` of the annotation rows ``rows`` from ``ann.extra`` (None when it has none).
+    """``(rles, boxes, areas, rows)`` for the annotation rows ``rows`` from ``ann.extra`` (None when it has
+    none): the mask of selected row i is ``rows[i]`` of ``rles`` (``rows`` None: the i-th).
 
     ``hs``/``ws``: each selected row's image size (a mask of another size is a
-    ValueError naming ``what`` and the id; ``ids_fn()`` gives the selected
-    rows' ids, asked only for a message). ``boxes``/``areas`` are the masks'
-    when they were computed on reading, else None.
+    ValueError naming ``what`` and the id; ``ids_fn(idx)`` gives the ids of
+    the selected rows ``idx``, asked only for a message). ``boxes``/``areas``
+    are the masks' (indexed like ``rles``) when they were computed on reading,
+    else None.
     """
     extra = ann.extra
     rows = np.asarray(rows, np.int64)
@@ -342,21 +357,15 @@ def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: 
         if bad.size:
             k = int(bad[0])
             raise ValueError(
-                f"{what} id {ids_fn()[k]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
+                f"{what} id {ids_fn([k])[0]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
                 f"({int(hs[k])} x {int(ws[k])})"
             )
-        cnts, off = _k.gather_runs(r.cnts, r.off, rows)
-        box = extra.get("mask_box")
-        area = extra.get("mask_area")
-        return (
-            Rles(cnts, off, h, w),
-            box[rows] if box is not None else None,
-            area[rows] if area is not None else None,
-        )
+        # the whole set, indexed through rows (no copy into group order)
+        return r, extra.get("mask_box"), extra.get("mask_area"), rows
     raws = extra.get("segm_raw")
     if raws is None:
         return None
-    return _raw_rles([raws[k] for k in rows.tolist()], hs, ws, what, ids_fn), None, None
+    return _raw_rles([raws[k] for k in rows.tolist()], hs, ws, what, ids_fn), None, None, None
 
 
 def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles:
@@ -369,10 +378,9 @@ def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any
         objs = []
         for k in other.tolist():
             if len(raws[k]) == 0:
-                raise ValueError(f"{what} id {ids_fn()[k]!r}: no 'segmentation' (segm evaluation needs masks)")
+                raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
             objs.append(msgspec.json.decode(raws[k]))
-        ids = ids_fn()
-        ro = segmentations_to_rles(objs, hs[other], ws[other], [ids[k] for k in other.tolist()], what=what)
+        ro = segmentations_to_rles(objs, hs[other], ws[other], ids_fn(other), what=what)
         if other.size == n:
             return ro
     rows_p = np.flatnonzero(poly)
@@ -410,7 +418,7 @@ def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: 
     for k, nl in enumerate(n_leaf.tolist()):
         if nl <= 0:
             continue
-        who = f"{what} id {ids_fn()[k]!r}"
+        who = f"{what} id {ids_fn([k])[0]!r}"
         for j in range(nl):
             m = int(lens[li])
             arr = vals[q : q + m]
@@ -436,26 +444,26 @@ def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -
         sel = [raws[r] for r in rows.tolist()]
         if sel and min(map(len, sel)) == 0:
             j = next(j for j, t in enumerate(sel) if len(t) == 0)
-            raise ValueError(f"{what} id {ids_fn()[j]!r}: no 'keypoints' (keypoints evaluation needs them)")
+            raise ValueError(f"{what} id {ids_fn([j])[0]!r}: no 'keypoints' (keypoints evaluation needs them)")
         vals, off = _keypoint_lists(sel, what, True)
         lens = np.diff(off)
         bad = np.flatnonzero(lens != 3 * k)
         if bad.size:
             j = int(bad[0])
             raise ValueError(
-                f"{what} id {ids_fn()[j]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
+                f"{what} id {ids_fn([j])[0]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
                 f"(x, y, v for each of the {k} sigmas)"
             )
         out = vals.reshape(len(sel), 3 * k)
         if not np.isfinite(out).all():
             j = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
-            raise ValueError(f"{what} id {ids_fn()[j]!r}: 'keypoints' has NaN or infinite values")
+            raise ValueError(f"{what} id {ids_fn([j])[0]!r}: 'keypoints' has NaN or infinite values")
         return out
     if kp is None:
         return None
     if kp.shape[1] != 3 * k:
         raise ValueError(
-            f"{what} id {ids_fn()[0]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
+            f"{what} id {ids_fn([0])[0]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
             f"(x, y, v for each of the {k} sigmas)"
         )
     return kp[np.asarray(rows, np.int64)]

@@ -62,7 +62,11 @@ def _fast_keypoints(ann: Any, rows: np.ndarray, k: int, what: str) -> np.ndarray
         if extra.get("results_kind") == "segm":
             raise ValueError("cocoDt: mask results have no keypoints; keypoints evaluation needs keypoint results")
         return None
-    return rows_keypoints(ann, rows, k, what, lambda: [_py(v) for v in ann.ids[rows].tolist()])
+
+    def ids_fn(idx: Any) -> list:  # ids of rows[idx], for messages only
+        return [_py(v) for v in ann.ids[rows[np.asarray(idx, np.int64)]].tolist()]
+
+    return rows_keypoints(ann, rows, k, what, ids_fn)
 
 
 def _dicts(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:

@@ -111,8 +111,10 @@ def _fast_rles(coco_gt: Any, ann: Any, rows: np.ndarray, what: str) -> Any:
             raise ValueError("cocoDt: keypoint results have no masks; segm evaluation needs mask results")
         return None
 
-    def ids_fn() -> list:
-        return [_py(v) for v in ann.ids[rows].tolist()]
+    def ids_fn(idx: Any = None) -> list:
+        # ids of the selected rows (or of rows[idx]), for messages only
+        sel = rows if idx is None else rows[np.asarray(idx, np.int64)]
+        return [_py(v) for v in ann.ids[sel].tolist()]
 
     img = ann.image_id[rows]
     ds = getattr(coco_gt, "dataset", None) if not isinstance(coco_gt, CocoDataset) else None
@@ -132,7 +134,11 @@ def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np
         fg = (r2g, None, None) if fg is None else fg
         fd = (r2d, None, None) if fd is None else fd
     gr = prep.groups
-    return group_mask_ious(gr.g_off, gr.d_off, fg[0], fd[0], gr.g_crowd, d_box=fd[1], d_area=fd[2])
+    g_map = fg[3] if len(fg) > 3 else None
+    d_map = fd[3] if len(fd) > 3 else None
+    return group_mask_ious(
+        gr.g_off, gr.d_off, fg[0], fd[0], gr.g_crowd, d_box=fd[1], d_area=fd[2], g_map=g_map, d_map=d_map
+    )
 
 
 def _dict_rles(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
@@ -171,18 +177,24 @@ def group_mask_ious(
     *,
     d_box: Any = None,
     d_area: Any = None,
+    g_map: Any = None,
+    d_map: Any = None,
 ) -> tuple:
     """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``).
 
-    ``d_box``/``d_area``: the detection masks' boxes and areas when already known (else computed here)."""
-    n_g, n_d = rg.off.size - 1, rd.off.size - 1
-    g_box = np.empty((n_g, 4))
+    ``d_box``/``d_area``: the detection masks' boxes and areas when already known (else computed here).
+    ``g_map``/``d_map``: mask of each grouped ground truth / detection in ``rg``/``rd`` (default: the
+    i-th mask), so a set read once need not be copied into group order."""
+    g_map = np.arange(rg.off.size - 1, dtype=np.int64) if g_map is None else np.asarray(g_map, np.int64)
+    d_map = np.arange(rd.off.size - 1, dtype=np.int64) if d_map is None else np.asarray(d_map, np.int64)
+    n_d = d_map.size
+    g_box = np.empty((rg.off.size - 1, 4))
     to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
     if d_box is None:
-        d_box = np.empty((n_d, 4))
+        d_box = np.empty((rd.off.size - 1, 4))
         to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
     if d_area is None:
-        d_area = np.empty(n_d, np.int64)
+        d_area = np.empty(rd.off.size - 1, np.int64)
         areas(rd.cnts, rd.off, d_area)
     else:
         d_area = d_area.astype(np.int64)
@@ -192,13 +204,15 @@ def group_mask_ious(
     if n_d:
         np.cumsum(per_d[:-1], out=d_iou_off[1:])
     d_iou = np.empty(int(per_d.sum()), np.float64)
-    _rows(g_off, d_off, rg.cnts, rg.off, g_box, rd.cnts, rd.off, d_box, d_area, g_crowd, d_iou_off, d_iou)
+    masks = (rg.cnts, rg.off, g_box, g_map, rd.cnts, rd.off, d_box, d_area, d_map)
+    _rows(g_off, d_off, masks, g_crowd, d_iou_off, d_iou)
     return d_iou, d_iou_off
 
 
 @jit
-def _rows(g_off, d_off, g_cnts, g_roff, g_box, d_cnts, d_roff, d_box, d_area, g_crowd, d_iou_off, d_iou):
-    # d_iou[d_iou_off[d] + gi]: IoU of detection d with ground truth g_off[group] + gi
+def _rows(g_off, d_off, masks, g_crowd, d_iou_off, d_iou):
+    # d_iou[d_iou_off[d] + gi]: IoU of detection d with ground truth g_off[group] + gi (masks g_map[g], d_map[d])
+    g_cnts, g_roff, g_box, g_map, d_cnts, d_roff, d_box, d_area, d_map = masks
     n_groups = g_off.shape[0] - 1
     for k in range(n_groups):
         gs = g_off[k]
@@ -207,6 +221,8 @@ def _rows(g_off, d_off, g_cnts, g_roff, g_box, d_cnts, d_roff, d_box, d_area, g_
             continue
         for d in range(d_off[k], d_off[k + 1]):
             o = d_iou_off[d]
+            dm = d_map[d]
             for gi in range(ng):
                 g = gs + gi
-                d_iou[o + gi] = pair_iou(d_cnts, d_roff, d, d_box, d_area, g_cnts, g_roff, g, g_box, g_crowd[g] != 0)
+                gm = g_map[g]
+                d_iou[o + gi] = pair_iou(d_cnts, d_roff, dm, d_box, d_area, g_cnts, g_roff, gm, g_box, g_crowd[g] != 0)

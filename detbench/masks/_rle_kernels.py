@@ -511,3 +511,42 @@ def gather_runs(cnts, off, rows):
         for j in range(off[r + 1] - s0):
             out[o + j] = cnts[s0 + j]
     return out, out_off
+
+
+@jit
+def unquote_strings(buf, s_off):
+    """JSON string texts ``buf[s_off[i]:s_off[i + 1]]`` (with quotes) of RLE codes -> their characters.
+
+    Returns (out, o_off, ok): the characters of string ``i`` at ``out[o_off[i]:o_off[i + 1]]``; ``ok[i]``
+    is False for a text that is not a plain JSON string (not quoted, or an escape other than the
+    backslash ``\\\\``, which is itself an RLE code character).
+    """
+    n = s_off.shape[0] - 1
+    out = np.empty(buf.shape[0], np.uint8)
+    o_off = np.zeros(n + 1, np.int64)
+    ok = np.ones(n, np.bool_)
+    q = 0
+    for i in range(n):
+        p = s_off[i]
+        e = s_off[i + 1]
+        if e - p < 2 or buf[p] != 34 or buf[e - 1] != 34:
+            ok[i] = False
+            o_off[i + 1] = q
+            continue
+        p += 1
+        e -= 1
+        while p < e:
+            c = buf[p]
+            if c == 92:
+                if p + 1 < e and buf[p + 1] == 92:
+                    out[q] = 92
+                    q += 1
+                    p += 2
+                    continue
+                ok[i] = False
+                break
+            out[q] = c
+            q += 1
+            p += 1
+        o_off[i + 1] = q
+    return out[:q], o_off, ok
