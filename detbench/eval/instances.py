@@ -434,9 +434,10 @@ def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: 
             raise ValueError(f"{who}: a polygon needs the image size")
 
 
-def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -> np.ndarray | None:
-    """``(len(rows), 3k)`` keypoints of the annotation rows from ``ann.extra`` (None when it has none);
-    ``ids_fn()`` gives the rows' ids, asked only for a message."""
+def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -> tuple | None:
+    """``(keypoints, map)`` of the annotation rows from ``ann.extra`` (None when it has none): selected row
+    i is ``keypoints[map[i]]`` (``map`` None: ``keypoints[i]``, an ``(len(rows), 3k)`` array); ``ids_fn(idx)``
+    gives the ids of the selected rows ``idx``, asked only for a message."""
     extra = ann.extra
     kp = extra.get("keypoints")
     if kp is None and "kp_raw" in extra:
@@ -458,7 +459,7 @@ def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -
         if not np.isfinite(out).all():
             j = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
             raise ValueError(f"{what} id {ids_fn([j])[0]!r}: 'keypoints' has NaN or infinite values")
-        return out
+        return out, None
     if kp is None:
         return None
     if kp.shape[1] != 3 * k:
@@ -466,4 +467,4 @@ def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -
             f"{what} id {ids_fn([0])[0]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
             f"(x, y, v for each of the {k} sigmas)"
         )
-    return kp[np.asarray(rows, np.int64)]
+    return kp, np.asarray(rows, np.int64)
