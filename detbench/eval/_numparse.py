@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from detbench._jit import jit
+from detbench._parallel import num_threads, run_tasks_inline, split_range
 
 __all__ = ["parse_arrays"]
 
@@ -181,22 +182,39 @@ def _parse(buf, starts, ends, depth, pow10, vals, leaf_len, item_leaves):
     return q, nl
 
 
-def parse_arrays(raws: list, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: items at or above this many bytes in all are parsed on several threads
+_PARALLEL_BYTES = 4 << 20
+
+
+def parse_arrays(raws: list, depth: int, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numbers of the JSON array texts ``raws`` (bytes-like; ``depth`` 1 or 2).
 
     Returns ``(vals, leaf_len, item_leaves)``: the numbers of every innermost
     array one after another, each innermost array's length, and each item's
     number of innermost arrays (1 for depth 1), or -1 for an item the fast
     path does not take (its numbers are then absent; read it generically).
+    Large inputs are parsed in contiguous pieces on detbench's thread pool
+    (``threads``, default ``numba.get_num_threads()``; same result).
     """
     n = len(raws)
     lens = np.fromiter(map(len, raws), np.int64, n)
     ends = np.cumsum(lens)
     starts = ends - lens
     buf = np.frombuffer(b"".join(raws), np.uint8)
-    cap = buf.size // 2 + 1
-    vals = np.empty(cap, np.float64)
-    leaf_len = np.empty(cap, np.int64)
-    item_leaves = np.empty(n, np.int64)
-    q, nl = _parse(buf, starts, ends, depth, _POW10, vals, leaf_len, item_leaves)
-    return vals[:q], leaf_len[:nl], item_leaves
+    n_par = num_threads(threads) if buf.size >= _PARALLEL_BYTES else 1
+    pieces = split_range(n, n_par) if n_par > 1 else [(0, n)]
+
+    def piece(a: int, b: int) -> tuple:
+        lo = int(starts[a]) if a < n else 0
+        hi = int(ends[b - 1]) if b > a else lo
+        cap = (hi - lo) // 2 + 1
+        vals = np.empty(cap, np.float64)
+        leaf_len = np.empty(cap, np.int64)
+        item_leaves = np.empty(b - a, np.int64)
+        q, nl = _parse(buf, starts[a:b], ends[a:b], depth, _POW10, vals, leaf_len, item_leaves)
+        return vals[:q], leaf_len[:nl], item_leaves
+
+    if len(pieces) == 1:
+        return piece(0, n)
+    parts = run_tasks_inline([(lambda a=a, b=b: piece(a, b)) for a, b in pieces], threads=n_par)
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
