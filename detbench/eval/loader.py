@@ -253,7 +253,12 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
 
     Each detection needs ``image_id``, ``category_id``, ``bbox`` (4 numbers,
     ``w, h >= 0``) and a finite ``score``; like pycocotools' ``loadRes`` the
-    area is ``w*h`` and ids are ``1..N`` in file order. An ``(N, 7)`` array is
+    area is ``w*h`` and ids are ``1..N`` in file order. Like ``loadRes``, when
+    the first detection has no ``bbox`` the results are mask results (each
+    with a ``segmentation``: area and, unless given, bbox of the mask, which
+    must have its image's size) or else keypoint results (each with
+    ``keypoints``: bbox and area of all keypoints); see
+    :mod:`detbench.eval.instances`. An ``(N, 7)`` array is
     ``[image_id, x, y, w, h, score, category_id]`` per row. Every image and
     category must exist in ``gt`` (a :class:`CocoDataset` or pycocotools
     ``COCO``), else ValueError naming the first offender.
