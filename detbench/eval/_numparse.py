@@ -32,145 +32,127 @@ def _ws(buf, p, e):
     return p
 
 
-@jit(inline="always")
-def _number(buf, p, e, pow10):
-    # (value, new position, ok) of the JSON number at buf[p]
-    neg = False
-    if p < e and buf[p] == 45:  # '-'
-        neg = True
-        p += 1
-    if p >= e or buf[p] < 48 or buf[p] > 57:
-        return 0.0, p, False
-    mant = np.int64(0)
-    is_int = True
-    exp10 = 0
-    nd = 0
-    if buf[p] == 48:
-        p += 1
-    else:
-        while p < e and 48 <= buf[p] <= 57:
-            if nd >= 17:
-                return 0.0, p, False
-            mant = mant * 10 + (buf[p] - 48)
-            nd += 1
-            p += 1
-    if p < e and buf[p] == 46:  # '.'
-        is_int = False
-        p += 1
-        if p >= e or buf[p] < 48 or buf[p] > 57:
-            return 0.0, p, False
-        while p < e and 48 <= buf[p] <= 57:
-            if mant == 0 and buf[p] == 48:
-                exp10 -= 1
-            else:
-                if nd >= 17:
-                    return 0.0, p, False
-                mant = mant * 10 + (buf[p] - 48)
-                nd += 1
-                exp10 -= 1
-            p += 1
-    if p < e and (buf[p] == 101 or buf[p] == 69):  # 'e' / 'E'
-        is_int = False
-        p += 1
-        eneg = False
-        if p < e and (buf[p] == 43 or buf[p] == 45):
-            eneg = buf[p] == 45
-            p += 1
-        if p >= e or buf[p] < 48 or buf[p] > 57:
-            return 0.0, p, False
-        ex = 0
-        while p < e and 48 <= buf[p] <= 57:
-            if ex < 10000:
-                ex = ex * 10 + (buf[p] - 48)
-            p += 1
-        exp10 += -ex if eneg else ex
-    if mant > _MANT_MAX:
-        return 0.0, p, False
-    if mant == 0:
-        v = 0.0
-        if is_int:
-            neg = False  # "-0" is the integer 0 in JSON readers, not -0.0
-    elif 0 <= exp10 <= 22:
-        v = np.float64(mant) * pow10[exp10]
-    elif -22 <= exp10 < 0:
-        v = np.float64(mant) / pow10[-exp10]
-    else:
-        return 0.0, p, False
-    return (-v if neg else v), p, True
-
-
-@jit(inline="always")
-def _flat(buf, p, e, pow10, vals, q):
-    # parse "[n, n, ...]" at buf[p]; (new p, number of values or -1)
-    p = _ws(buf, p, e)
-    if p >= e or buf[p] != 91:  # '['
-        return p, -1
-    p = _ws(buf, p + 1, e)
-    c = 0
-    if p < e and buf[p] == 93:  # ']'
-        return p + 1, 0
-    while True:
-        v, p, ok = _number(buf, p, e, pow10)
-        if not ok or q + c >= vals.shape[0]:
-            return p, -1
-        vals[q + c] = v
-        c += 1
-        p = _ws(buf, p, e)
-        if p >= e:
-            return p, -1
-        if buf[p] == 44:  # ','
-            p = _ws(buf, p + 1, e)
-            continue
-        if buf[p] == 93:
-            return p + 1, c
-        return p, -1
-
-
 @jit
 def _parse(buf, starts, ends, depth, pow10, vals, leaf_len, item_leaves):
+    # one flat loop (no helper returning tuples: ~4x faster); see parse_arrays
     n = starts.shape[0]
     q = 0
     nl = 0
     for i in range(n):
-        p = starts[i]
+        p = _ws(buf, starts[i], ends[i])
         e = ends[i]
         q0 = q
         nl0 = nl
         ok = True
-        if depth == 1:
-            p, c = _flat(buf, p, e, pow10, vals, q)
-            if c < 0:
-                ok = False
-            else:
-                leaf_len[nl] = c
-                nl += 1
-                q += c
-        else:
-            p = _ws(buf, p, e)
-            if p >= e or buf[p] != 91:
+        more = True  # leaves left to read
+        if depth == 2:
+            if p >= e or buf[p] != 91:  # '['
                 ok = False
             else:
                 p = _ws(buf, p + 1, e)
-                if p < e and buf[p] == 93:
+                if p < e and buf[p] == 93:  # ']': no polygons
                     p += 1
-                else:
-                    while True:
-                        p, c = _flat(buf, p, e, pow10, vals, q)
-                        if c < 0:
-                            ok = False
-                            break
-                        leaf_len[nl] = c
-                        nl += 1
-                        q += c
-                        p = _ws(buf, p, e)
-                        if p < e and buf[p] == 44:
-                            p += 1
-                            continue
-                        if p < e and buf[p] == 93:
-                            p += 1
-                            break
+                    more = False
+        while ok and more:
+            # one flat array "[n, n, ...]"
+            p = _ws(buf, p, e)
+            if p >= e or buf[p] != 91:
+                ok = False
+                break
+            p = _ws(buf, p + 1, e)
+            c = 0
+            if p < e and buf[p] == 93:
+                p += 1
+            else:
+                while True:
+                    # a JSON number, converted only where one IEEE operation is exact-rounded
+                    neg = False
+                    if p < e and buf[p] == 45:  # '-'
+                        neg = True
+                        p += 1
+                    if p >= e or buf[p] < 48 or buf[p] > 57:
                         ok = False
                         break
+                    if buf[p] == 48 and p + 1 < e and 48 <= buf[p + 1] <= 57:
+                        ok = False  # "01" is not JSON
+                        break
+                    mant = np.int64(0)
+                    p0 = p
+                    while p < e and 48 <= buf[p] <= 57:
+                        mant = mant * 10 + (buf[p] - 48)
+                        p += 1
+                    nd = p - p0
+                    exp10 = 0
+                    is_int = True
+                    if p < e and buf[p] == 46:  # '.'
+                        is_int = False
+                        p += 1
+                        f0 = p
+                        while p < e and 48 <= buf[p] <= 57:
+                            mant = mant * 10 + (buf[p] - 48)
+                            p += 1
+                        if p == f0:
+                            ok = False
+                            break
+                        exp10 = f0 - p
+                        nd += p - f0
+                    if p < e and (buf[p] == 101 or buf[p] == 69):  # 'e' / 'E'
+                        is_int = False
+                        p += 1
+                        eneg = False
+                        if p < e and (buf[p] == 43 or buf[p] == 45):
+                            eneg = buf[p] == 45
+                            p += 1
+                        if p >= e or buf[p] < 48 or buf[p] > 57:
+                            ok = False
+                            break
+                        ex = 0
+                        while p < e and 48 <= buf[p] <= 57:
+                            if ex < 10000:
+                                ex = ex * 10 + (buf[p] - 48)
+                            p += 1
+                        exp10 += -ex if eneg else ex
+                    # more than 18 digits (leading zeros included) may have overflowed; 2**53 is exact
+                    if nd > 18 or mant > _MANT_MAX:
+                        ok = False
+                        break
+                    if mant == 0:
+                        v = 0.0
+                        if is_int:
+                            neg = False  # "-0" is the integer 0 in JSON readers, not -0.0
+                    elif 0 <= exp10 <= 22:
+                        v = np.float64(mant) * pow10[exp10]
+                    elif -22 <= exp10 < 0:
+                        v = np.float64(mant) / pow10[-exp10]
+                    else:
+                        ok = False
+                        break
+                    vals[q] = -v if neg else v
+                    q += 1
+                    c += 1
+                    p = _ws(buf, p, e)
+                    if p < e and buf[p] == 44:  # ','
+                        p = _ws(buf, p + 1, e)
+                        continue
+                    if p < e and buf[p] == 93:
+                        p += 1
+                        break
+                    ok = False
+                    break
+            if not ok:
+                break
+            leaf_len[nl] = c
+            nl += 1
+            if depth == 1:
+                break
+            p = _ws(buf, p, e)
+            if p < e and buf[p] == 44:
+                p += 1
+                continue
+            if p < e and buf[p] == 93:
+                p += 1
+                break
+            ok = False
         if ok and _ws(buf, p, e) != e:
             ok = False
         if ok:
