@@ -27,7 +27,7 @@ _MANT_MAX = 2**53
 
 @jit(inline="always")
 def _ws(buf, p, e):
-    while p < e and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
+    while p < e and buf[p] <= 32 and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
         p += 1
     return p
 
@@ -130,6 +130,9 @@ def _parse(buf, starts, ends, depth, pow10, vals, leaf_len, item_leaves):
                     vals[q] = -v if neg else v
                     q += 1
                     c += 1
+                    if p + 2 < e and buf[p] == 44 and buf[p + 1] == 32 and buf[p + 2] > 32:
+                        p += 2  # ", " then the next value: the common case
+                        continue
                     p = _ws(buf, p, e)
                     if p < e and buf[p] == 44:  # ','
                         p = _ws(buf, p + 1, e)
