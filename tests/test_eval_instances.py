@@ -232,3 +232,35 @@ def test_parse_arrays_exact():
     vals, lens, n_leaf = parse_arrays(polys, 2)
     assert n_leaf.tolist() == [2, -1, 0] and lens.tolist() == [6, 6]
     assert vals.tolist() == [1, 2.5, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12.25]
+
+
+def test_keypoint_scan_equals_msgspec_path():
+    from detbench.eval import _kp_scan
+
+    gt, dets = make_keypoints_coco(20, seed=5)
+    dets[0]["keypoints"][3] = -0.0
+    dets[1]["score"] = 1
+    raw = json.dumps(dets).encode()
+    scan = _kp_scan.scan_keypoint_results(raw)
+    assert scan is not None
+    kv = np.concatenate([np.asarray(d["keypoints"], np.float64) for d in dets])
+    assert kv.tobytes() == scan["kp_vals"].tobytes()
+    assert np.array_equal(scan["score"], [d["score"] for d in dets])
+    assert np.array_equal(scan["image_id"], [d["image_id"] for d in dets])
+    assert np.array_equal(np.diff(scan["kp_off"]), [len(d["keypoints"]) for d in dets])
+    declined = [
+        [dict(dets[0], bbox=[1, 2, 3, 4])],  # another key
+        {"annotations": dets[:2]},  # an object around the list
+        [dict(dets[0], image_id=1.0)],  # a float id
+        [dict(dets[0], score=1e-7)],  # an exponent ("1e-07")
+        [dict(dets[0], keypoints=[True, 1, 2])],  # a bool
+    ]
+    for obj in declined:
+        assert _kp_scan.scan_keypoint_results(json.dumps(obj).encode()) is None
+    dup = b'[{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3], "score": 0.5, "score": 0.5}]'
+    assert _kp_scan.scan_keypoint_results(dup) is None
+    # every declined file still loads through msgspec, with pycocotools' fields
+    d_gt = COCO(gt)
+    for obj in declined[2:4]:
+        ds = d_gt.loadRes(json.dumps(obj).encode())
+        assert len(ds.annotations) == 1

@@ -27,6 +27,7 @@ import msgspec
 import numpy as np
 
 from detbench.eval._json import NO_RAW, _gc_paused
+from detbench.eval._kp_scan import scan_keypoint_results
 from detbench.eval._numparse import parse_arrays
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
@@ -86,6 +87,11 @@ def typed_results(raw: bytes) -> dict | None:
 
 
 def _typed_results(raw: bytes) -> dict | None:
+    scan = scan_keypoint_results(raw)
+    if scan is not None:
+        scan["kind"] = "keypoints"
+        scan["bbox"] = None
+        return scan
     """Mask or keypoint results (no ``bbox`` in the first) read with msgspec in the common case, else None.
 
     Common case: integer ids, a number score, compressed RLEs with a string
@@ -256,18 +262,21 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     return vals, off
 
 
-def keypoint_results(kps: list, raw: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def keypoint_results(
+    kps: list | None, raw: bool = False, parsed: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(bbox, area, keypoints) of keypoint results like pycocotools' ``loadRes``.
 
     ``bbox = [x0, y0, x1 - x0, y1 - y0]`` over every keypoint's x and y (all
     of them, visible or not), ``area = (x1 - x0) * (y1 - y0)``; keypoints as
     an ``(N, 3k)`` array when every row has the same length, else None.
-    ``kps``: Python lists, or their JSON texts (``raw``). A list that is
+    ``kps``: Python lists, or their JSON texts (``raw``), or ``parsed`` =
+    ``(values, offsets)`` already read (:mod:`detbench.eval._kp_scan`). A list that is
     empty, not a multiple of 3 long, or has NaN/inf: ValueError naming the
     detection id (row + 1).
     """
-    n = len(kps)
-    vals, off = _keypoint_lists(kps, "detection", raw)
+    vals, off = parsed if parsed is not None else _keypoint_lists(kps, "detection", raw)
+    n = off.size - 1
     lens = np.diff(off)
     bad = np.flatnonzero((lens == 0) | (lens % 3 != 0))
     if bad.size:
