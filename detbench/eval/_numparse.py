@@ -167,8 +167,9 @@ def _parse(buf, starts, ends, depth, pow10, vals, leaf_len, item_leaves):
     return q, nl
 
 
-#: items at or above this many bytes in all are parsed on several threads
-_PARALLEL_BYTES = 4 << 20
+#: items at or above this many bytes in all are parsed on several threads (measured on the 2-core machine:
+#: 6 MB of keypoints took 16 ms on one thread and 22 ms on two, the hand-off and concatenation included)
+_PARALLEL_BYTES = 64 << 20
 
 
 def parse_arrays(raws: list, depth: int, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
