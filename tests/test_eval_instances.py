@@ -264,3 +264,25 @@ def test_keypoint_scan_equals_msgspec_path():
     for obj in declined[2:4]:
         ds = d_gt.loadRes(json.dumps(obj).encode())
         assert len(ds.annotations) == 1
+
+
+def test_box_results_with_masks_from_a_file(tmp_path):
+    # Detectron-style results: bbox and segmentation in every detection (pycocotools' box branch: area w*h)
+    from pycocotools import mask as M
+
+    dets = json.loads(SEGM_FILE.read_text())
+    for d in dets:
+        d["bbox"] = M.toBbox(d["segmentation"]).tolist()
+    gapped = copy.deepcopy(dets)
+    del gapped[3]["segmentation"]  # one without a mask: pycocotools gives it its box polygon
+    for case, expect_texts in ((dets, True), (gapped, False)):
+        path = _write(tmp_path, "dt.json", case)
+        pd, ref = _reference(str(GT_FILE), path, "segm")
+        d_gt = COCO(str(GT_FILE))
+        d_dt = d_gt.loadRes(path)
+        assert ("segm_raw" in d_dt.annotations.extra) == expect_texts
+        E = COCOeval(d_gt, d_dt, "segm")
+        E.evaluate()
+        E.accumulate()
+        assert_same_eval(ref, E)
+        _same_fields(pd, d_dt.dataset["annotations"], d_dt.annotations)

@@ -42,6 +42,7 @@ class _Det(msgspec.Struct, gc=False):
     category_id: int
     bbox: tuple[float, float, float, float]
     score: float
+    segmentation: msgspec.Raw = msgspec.Raw(b"")  # box results with masks (Detectron-style): kept as JSON text
 
 
 #: an absent raw field (msgspec.Raw cannot be None)
@@ -184,7 +185,17 @@ def _results_arrays(raw: bytes) -> dict | None:
         "category_id": category_id,
         "bbox": _bboxes(rows, n),
         "score": _floats(map(attrgetter("score"), rows), n),
+        "segm_raw": _segm_texts(raw, rows),
     }
+
+
+def _segm_texts(raw: bytes, rows: list) -> list | None:
+    # the segmentation texts of box results when every detection has one (looked for only when the file's
+    # start mentions them, so box-only files pay nothing); None otherwise
+    if b'"segmentation"' not in raw[:8192]:
+        return None
+    texts = [r.segmentation for r in rows]
+    return texts if texts and min(map(len, texts)) > 0 else None
 
 
 class TypedGT:

@@ -384,12 +384,13 @@ def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any
     poly = n_leaf > 0
     other = np.flatnonzero(~poly)
     if other.size:
-        objs = []
         for k in other.tolist():
             if len(raws[k]) == 0:
                 raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
-            objs.append(msgspec.json.decode(raws[k]))
-        ro = segmentations_to_rles(objs, hs[other], ws[other], ids_fn(other), what=what)
+        ro = _rle_texts(raws, other, hs, ws, what, ids_fn)
+        if ro is None:
+            objs = [msgspec.json.decode(raws[k]) for k in other.tolist()]
+            ro = segmentations_to_rles(objs, hs[other], ws[other], ids_fn(other), what=what)
         if other.size == n:
             return ro
     rows_p = np.flatnonzero(poly)
@@ -418,6 +419,36 @@ def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any
     h_out, w_out = hs.copy(), ws.copy()
     h_out[other], w_out[other] = ro.h, ro.w
     return Rles(cnts, off, h_out, w_out)
+
+
+_RLES = msgspec.json.Decoder(list[_Rle])
+
+
+def _rle_texts(raws: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles | None:
+    # compressed RLE dicts among the texts raws[rows], read in one go; None if they are not all plain ones
+    try:
+        objs = _RLES.decode(b"[" + b",".join([raws[k] for k in rows.tolist()]) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    texts = [o.counts for o in objs]
+    t_off = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=t_off[1:])
+    buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
+    if not ok.all():
+        return None
+    size = np.array([o.size for o in objs], np.int64).reshape(-1, 2)
+    h, w = hs[rows], ws[rows]
+    bad = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"{what} id {ids_fn([int(rows[k])])[0]!r}: RLE size {size[k].tolist()} disagrees with its image "
+            f"({int(h[k])} x {int(w[k])})"
+        )
+    try:
+        return strings_rles((buf, s_off), size, what)
+    except ValueError:
+        return None  # the general path names the annotation by its id
 
 
 def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: np.ndarray, what: str, ids_fn: Any):

@@ -322,6 +322,8 @@ def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None, a
     ids = np.arange(1, n + 1, dtype=np.float64)
     anns = Annotations(arrays["image_id"], arrays["category_id"], bbox, bbox[:, 2] * bbox[:, 3], None, arrays["score"])
     anns.ids_ = ids
+    if arrays.get("segm_raw") is not None:
+        anns.extra["segm_raw"] = arrays["segm_raw"]  # masks of box results, for a segm evaluation
     _check_values(anns, None, name, strict=True)
     image_ids, cats = _gt_ids(gt)
     _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, None)
