@@ -7,6 +7,12 @@ for detbench and pycocotools; faster-coco-eval's own), printing suppressed, for
 ``frPyObjects`` + ``merge`` of polygons and ``iou`` of RLEs against pycocotools.mask.
 
     python -m benchmarks.bench_masks            # same-run table at 500 images
+    python -m benchmarks.bench_masks files 500 5000 --peers detbench,hotcoco,ultrafast_pycocotools
+
+``MaskEvalFilesToStats`` starts from gt.json + results.json on disk (``detbench.synthetic``'s
+``make_segm_coco`` / ``make_keypoints_coco``) and ends at ``stats``, with each library's own
+``COCO(path)``, ``loadRes(path)`` and ``COCOeval`` (peers: detbench, hotcoco,
+ultrafast-pycocotools, faster-coco-eval, pycocotools; one not installed is skipped).
 """
 
 from __future__ import annotations
@@ -189,6 +195,101 @@ class MaskPrimitives:
         self.lib.iou(self.dt, self.gt, self.crowd)
 
 
+# ------------------------------------------------------------ files -> stats
+
+#: peers of the files -> stats suite (each library's own COCO(path), loadRes(path), COCOeval)
+FILE_PEERS = ["detbench", "hotcoco", "ultrafast_pycocotools", "faster_coco_eval", "pycocotools"]
+FILE_SIZES = [500, 5000]
+_FILES: dict = {}
+
+
+def instance_files(iou_type: str, n_images: int) -> tuple[str, str]:
+    """Paths of gt.json and results.json of ``detbench.synthetic.make_segm_coco`` / ``make_keypoints_coco``
+    (``n_images``, seed 0; 20 detections per image, masks as compressed RLE, keypoints without boxes),
+    written once per process."""
+    key = (iou_type, n_images)
+    if key not in _FILES:
+        import json
+        import os
+        import tempfile
+
+        from detbench.synthetic import make_keypoints_coco, make_segm_coco
+
+        gen = make_segm_coco if iou_type == "segm" else make_keypoints_coco
+        gt, dets = gen(n_images, seed=0)
+        folder = tempfile.mkdtemp(prefix=f"detbench_{iou_type}{n_images}_")
+        paths = (os.path.join(folder, "gt.json"), os.path.join(folder, "results.json"))
+        for path, obj in zip(paths, (gt, dets)):
+            with open(path, "w") as f:
+                json.dump(obj, f)
+        _FILES[key] = paths
+    return _FILES[key]
+
+
+def files_to_stats(peer: str, iou_type: str, gt_path: str, dt_path: str) -> np.ndarray:
+    """What a user runs: gt.json + results.json on disk -> stats, with ``peer``'s own classes."""
+    from benchmarks.bench_eval import _peer_module
+
+    m = _peer_module(peer)
+    with contextlib.redirect_stdout(io.StringIO()):
+        c_gt = m.COCO(gt_path)
+        c_dt = c_gt.loadRes(dt_path)
+        if peer == "faster_coco_eval":
+            E = m.COCOeval_faster(c_gt, c_dt, iou_type, print_function=lambda *a, **k: None)
+        else:
+            E = m.COCOeval(c_gt, c_dt, iou_type)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats, dtype=np.float64)
+
+
+class MaskEvalFilesToStats:
+    """segm / keypoints from files on disk to stats (synthetic, ~7 objects / 4 people and 20 results per image)."""
+
+    params = (FILE_SIZES, ["segm", "keypoints"], FILE_PEERS)
+    param_names = ["n_images", "iou_type", "peer"]
+    timeout = 600
+    number = 1
+    repeat = (3, 7, 60.0)
+
+    def setup(self, n_images, iou_type, peer):
+        if peer == "pycocotools" and n_images > 500:
+            raise NotImplementedError("pycocotools takes minutes at 5,000 images; run this file directly for it")
+        if not peer_available("msgspec" if peer == "detbench" else peer):
+            raise NotImplementedError(f"{peer} not installed")
+        self.paths = instance_files(iou_type, n_images)
+        files_to_stats(peer, iou_type, *self.paths)  # imports, JIT cache load, OS file cache
+
+    def time_files_to_stats(self, n_images, iou_type, peer):
+        files_to_stats(peer, iou_type, *self.paths)
+
+
+def files_table(sizes: list, peers: list, rounds: int = 5) -> None:
+    """Same-run table of files -> stats: peers interleaved, median and min-max per call, ratio to detbench."""
+    for n in sizes:
+        for iou_type in ("segm", "keypoints"):
+            paths = instance_files(iou_type, n)
+            fns, ref = {}, None
+            for peer in peers:
+                if not peer_available("msgspec" if peer == "detbench" else peer):
+                    continue
+                stats = files_to_stats(peer, iou_type, *paths)
+                ref = stats if ref is None else ref
+                same = np.array_equal(stats, ref)
+                fns[peer] = lambda peer=peer: files_to_stats(peer, iou_type, *paths)
+                if not same:
+                    print(f"{iou_type} {n} {peer}: stats differ from {peers[0]}'s")
+            res = same_run_timings(fns, rounds=rounds, budget_s=600.0)
+            base = res["detbench"].median
+            for name, t in res.items():
+                print(
+                    f"{iou_type:9s} {n:5d} images {name:22s} {t.median * 1e3:9.1f} ms "
+                    f"(min {t.min * 1e3:8.1f}, max {t.max * 1e3:8.1f})  x{t.median / base:6.2f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     for iou_type in ("segm", "keypoints"):
         fns = {}
@@ -207,4 +308,21 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "files":
+        # python -m benchmarks.bench_masks files 500 5000 [--peers a,b] [--rounds 5]
+        argv = sys.argv[2:]
+        peers = FILE_PEERS
+        rounds = 5
+        if "--peers" in argv:
+            i = argv.index("--peers")
+            peers = argv[i + 1].split(",")
+            del argv[i : i + 2]
+        if "--rounds" in argv:
+            i = argv.index("--rounds")
+            rounds = int(argv[i + 1])
+            del argv[i : i + 2]
+        files_table([int(a) for a in argv] or [500], peers, rounds)
+    else:
+        main()

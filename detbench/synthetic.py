@@ -32,6 +32,8 @@ __all__ = [
     "make_dataset",
     "clustered_boxes",
     "random_boxes",
+    "make_segm_coco",
+    "make_keypoints_coco",
 ]
 
 
@@ -357,3 +359,175 @@ def random_boxes(
     wh = rng.uniform(min_side, max_side, (n, 2))
     xy = rng.uniform(0, 1, (n, 2)) * (image_size - wh)
     return np.hstack([xy, xy + wh]).astype(dtype)
+
+
+def _star_polygons(rng: np.random.Generator, cx: np.ndarray, cy: np.ndarray, r: np.ndarray, k: int) -> np.ndarray:
+    # (n, 2k) flat x, y of star-shaped polygons: k sorted angles, radii 40-100 % of r
+    n = cx.size
+    ang = np.sort(rng.uniform(0.0, 2 * np.pi, (n, k)), axis=1)
+    rad = r[:, None] * rng.uniform(0.4, 1.0, (n, k))
+    xy = np.empty((n, 2 * k))
+    xy[:, 0::2] = cx[:, None] + rad * np.cos(ang)
+    xy[:, 1::2] = cy[:, None] + rad * np.sin(ang)
+    return xy
+
+
+def make_segm_coco(
+    n_images: int,
+    seed: int = 0,
+    *,
+    gt_per_image: float = 7.0,
+    dets_per_image: int = 20,
+    n_categories: int = 80,
+    height: int = 480,
+    width: int = 640,
+    crowd: float = 0.01,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A seeded instance-segmentation set in COCO format: ``(ground truth dict, results list)``.
+
+    Ground truths: Poisson(``gt_per_image``) star-shaped polygons per image (12
+    vertices, radius log-uniform 3-150 px), ``area``/``bbox`` of the
+    rasterised mask; a fraction ``crowd`` are ``iscrowd`` with the mask as a
+    compressed RLE. Results (segmentation only, like Mask R-CNN output without
+    boxes): per image up to 3 jittered copies of each ground truth (85 % with
+    its category, scores 0.3-1) and random polygons up to ``dets_per_image``
+    (scores 0-0.6), each a compressed RLE ``{"size", "counts": str}``; scores
+    rounded to 0.001. The same arguments always give the same data.
+    """
+    from detbench.masks import _rle_kernels as _k
+    from detbench.masks.convert import rles_to_dicts, segmentations_to_rles
+
+    n_images = check_int(n_images, "n_images", low=0)
+    rng = np.random.default_rng(seed)
+    k = 12
+    images = [{"id": i, "width": width, "height": height, "file_name": f"{i:012d}.jpg"} for i in range(1, n_images + 1)]
+    cats = [{"id": c, "name": f"class_{c}", "supercategory": "thing"} for c in range(1, n_categories + 1)]
+    ng = rng.poisson(gt_per_image, n_images)
+    g_img = np.repeat(np.arange(1, n_images + 1), ng)
+    n_g = g_img.size
+    r = np.exp(rng.uniform(np.log(3.0), np.log(150.0), n_g))
+    cx = rng.uniform(0, width, n_g)
+    cy = rng.uniform(0, height, n_g)
+    g_xy = _star_polygons(rng, cx, cy, r, k).round(2)
+    g_cat = rng.integers(1, n_categories + 1, n_g)
+    g_crowd = rng.random(n_g) < crowd
+    hs = np.full(n_g, height)
+    ws = np.full(n_g, width)
+    g_rle = segmentations_to_rles([[p] for p in g_xy.tolist()], hs, ws)
+    g_area = np.empty(n_g, np.int64)
+    g_box = np.empty((n_g, 4))
+    _k.areas(g_rle.cnts, g_rle.off, g_area)
+    _k.to_bboxes(g_rle.cnts, g_rle.off, g_rle.h, g_rle.w, g_box)
+    g_str = rles_to_dicts(g_rle)
+    anns = []
+    for j, (i, c, poly, a, b, cr) in enumerate(
+        zip(g_img.tolist(), g_cat.tolist(), g_xy.tolist(), g_area.tolist(), g_box.tolist(), g_crowd.tolist())
+    ):
+        seg: Any = [poly]
+        if cr:
+            seg = {"size": [height, width], "counts": g_str[j]["counts"].decode()}
+        anns.append(
+            {"id": j + 1, "image_id": i, "category_id": c, "segmentation": seg, "area": float(a), "bbox": b}
+            | {"iscrowd": int(cr)}
+        )
+    # detections: jittered copies of ground truths, then background polygons
+    n_tp = np.minimum(dets_per_image, 3 * ng)
+    d_img = np.repeat(np.arange(1, n_images + 1), dets_per_image)
+    slot = np.tile(np.arange(dets_per_image), n_images)
+    is_tp = (slot < np.repeat(n_tp, dets_per_image)) & (np.repeat(ng, dets_per_image) > 0)
+    g_start = np.concatenate([[0], np.cumsum(ng)])[:-1]
+    src = g_start[d_img - 1] + slot % np.maximum(np.repeat(ng, dets_per_image), 1)
+    src = np.minimum(src, max(n_g - 1, 0))
+    n_d = d_img.size
+    b_r = np.exp(rng.uniform(np.log(3.0), np.log(100.0), n_d))
+    b_xy = _star_polygons(rng, rng.uniform(0, width, n_d), rng.uniform(0, height, n_d), b_r, k)
+    if n_g:
+        jit = rng.normal(0.0, 0.08, (n_d, 2 * k)) * r[src][:, None]
+        shift = np.repeat(rng.normal(0.0, 0.1, (n_d, 2)) * r[src][:, None], k, axis=1)
+        d_xy = np.where(is_tp[:, None], g_xy[src] + jit + shift, b_xy)
+        same = rng.random(n_d) < 0.85
+        d_cat = np.where(is_tp & same, g_cat[src], rng.integers(1, n_categories + 1, n_d))
+    else:
+        d_xy = b_xy
+        d_cat = rng.integers(1, n_categories + 1, n_d)
+    d_xy = np.clip(d_xy, 0.0, [width, height] * k)
+    score = np.round(np.where(is_tp, rng.uniform(0.3, 1.0, n_d), rng.uniform(0.0, 0.6, n_d)), 3)
+    d_rle = segmentations_to_rles([[p] for p in d_xy.tolist()], np.full(n_d, height), np.full(n_d, width))
+    d_str = [s["counts"].decode() for s in rles_to_dicts(d_rle)]
+    size = [height, width]
+    dets = [
+        {"image_id": i, "category_id": c, "segmentation": {"size": size, "counts": s}, "score": sc}
+        for i, c, s, sc in zip(d_img.tolist(), d_cat.tolist(), d_str, score.tolist())
+    ]
+    return {"images": images, "categories": cats, "annotations": anns}, dets
+
+
+def make_keypoints_coco(
+    n_images: int,
+    seed: int = 0,
+    *,
+    people_per_image: float = 4.0,
+    dets_per_image: int = 20,
+    n_keypoints: int = 17,
+    height: int = 480,
+    width: int = 640,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A seeded person-keypoints set in COCO format: ``(ground truth dict, results list)``.
+
+    Ground truths (category 1, ``person``): Poisson(``people_per_image``) people
+    per image with ``n_keypoints`` keypoints inside a box of 20-200 px, each
+    with visibility 0/1/2 (30/20/50 %; invisible ones at 0, 0), 5 % with no
+    visible keypoint (``num_keypoints`` 0), 1 % crowd; ``area`` 60 % of the box.
+    Results (keypoints only, no box): up to 3 noisy copies of each person
+    (offsets ~4 % of the box size, visibility 1) and random people up to
+    ``dets_per_image``; scores rounded to 0.001. The same arguments always give
+    the same data.
+    """
+    n_images = check_int(n_images, "n_images", low=0)
+    rng = np.random.default_rng(seed)
+    k = n_keypoints
+    images = [{"id": i, "width": width, "height": height, "file_name": f"{i:012d}.jpg"} for i in range(1, n_images + 1)]
+    cats = [{"id": 1, "name": "person", "supercategory": "person", "keypoints": [f"k{j}" for j in range(k)]}]
+    ng = rng.poisson(people_per_image, n_images)
+    g_img = np.repeat(np.arange(1, n_images + 1), ng)
+    n_g = g_img.size
+    wh = rng.uniform(20, 200, (n_g, 2))
+    x0 = rng.uniform(0, 1, n_g) * (width - wh[:, 0])
+    y0 = rng.uniform(0, 1, n_g) * (height - wh[:, 1])
+    gx = (x0[:, None] + rng.uniform(0, 1, (n_g, k)) * wh[:, :1]).round(1)
+    gy = (y0[:, None] + rng.uniform(0, 1, (n_g, k)) * wh[:, 1:]).round(1)
+    v = rng.choice([0, 1, 2], (n_g, k), p=[0.3, 0.2, 0.5])
+    v[rng.random(n_g) < 0.05] = 0
+    kp = np.stack([gx * (v > 0), gy * (v > 0), v], axis=2).reshape(n_g, 3 * k)
+    crowd = rng.random(n_g) < 0.01
+    box = np.round(np.column_stack([x0, y0, wh]), 2)
+    anns = [
+        {"id": j + 1, "image_id": i, "category_id": 1, "keypoints": p, "num_keypoints": nk, "bbox": b}
+        | {"area": round(b[2] * b[3] * 0.6, 2), "iscrowd": int(cr)}
+        for j, (i, p, nk, b, cr) in enumerate(
+            zip(g_img.tolist(), kp.tolist(), (v > 0).sum(1).tolist(), box.tolist(), crowd.tolist())
+        )
+    ]
+    n_tp = np.minimum(dets_per_image, 3 * ng)
+    d_img = np.repeat(np.arange(1, n_images + 1), dets_per_image)
+    slot = np.tile(np.arange(dets_per_image), n_images)
+    is_tp = (slot < np.repeat(n_tp, dets_per_image)) & (np.repeat(ng, dets_per_image) > 0)
+    g_start = np.concatenate([[0], np.cumsum(ng)])[:-1]
+    src = np.minimum(g_start[d_img - 1] + slot % np.maximum(np.repeat(ng, dets_per_image), 1), max(n_g - 1, 0))
+    n_d = d_img.size
+    bx = rng.uniform(0, width, (n_d, k))
+    by = rng.uniform(0, height, (n_d, k))
+    if n_g:
+        sx = wh[src, :1] * 0.04
+        sy = wh[src, 1:] * 0.04
+        dx = np.where(is_tp[:, None], gx[src] + rng.normal(0, 1, (n_d, k)) * sx, bx)
+        dy = np.where(is_tp[:, None], gy[src] + rng.normal(0, 1, (n_d, k)) * sy, by)
+    else:
+        dx, dy = bx, by
+    dk = np.stack([dx.round(2), dy.round(2), np.ones((n_d, k))], axis=2).reshape(n_d, 3 * k)
+    score = np.round(np.where(is_tp, rng.uniform(0.3, 1.0, n_d), rng.uniform(0.0, 0.6, n_d)), 3)
+    dets = [
+        {"image_id": i, "category_id": 1, "keypoints": p, "score": s}
+        for i, p, s in zip(d_img.tolist(), dk.tolist(), score.tolist())
+    ]
+    return {"images": images, "categories": cats, "annotations": anns}, dets

@@ -48,6 +48,11 @@ class _Det(msgspec.Struct, gc=False):
     category_id: int
     bbox: tuple[float, float, float, float]
     score: float
+    segmentation: msgspec.Raw = msgspec.Raw(b"")  # box results with masks (Detectron-style): kept as JSON text
+
+
+#: an absent raw field (msgspec.Raw cannot be None)
+NO_RAW = msgspec.Raw(b"")
 
 
 class _GTAnn(msgspec.Struct, gc=False):
@@ -59,6 +64,9 @@ class _GTAnn(msgspec.Struct, gc=False):
     iscrowd: int = 0
     difficult: Any = None
     ignore: Any = None
+    segmentation: msgspec.Raw = NO_RAW  # kept as JSON text: parsed only by a segm evaluation
+    keypoints: msgspec.Raw = NO_RAW  # likewise for keypoints
+    num_keypoints: float = math.nan
 
 
 class _GTFile(msgspec.Struct, gc=False):
@@ -193,6 +201,7 @@ def _results_arrays(raw: bytes) -> dict | None:
         "category_id": category_id,
         "bbox": _bboxes(rows, n),
         "score": _floats(map(attrgetter("score"), rows), n),
+        "segm_raw": _segm_texts(raw, rows),
     }
 
 
@@ -204,6 +213,8 @@ def _results_arrays_blocks(raw: bytes) -> dict | None:
     arrays and freed before the next. None for anything outside the common case
     (the caller then reads the whole file the other ways).
     """
+    if b'"segmentation"' in raw[:8192]:  # box results with masks: the one-pass path keeps their texts
+        return None
     try:
         items = _ITEMS.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -223,7 +234,16 @@ def _results_arrays_blocks(raw: bytes) -> dict | None:
         bbox[lo : lo + m] = _bboxes(rows, m)
         score[lo : lo + m] = _floats(map(attrgetter("score"), rows), m)
         del rows
-    return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score}
+    return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score, "segm_raw": None}
+
+
+def _segm_texts(raw: bytes, rows: list) -> list | None:
+    # the segmentation texts of box results when every detection has one (looked for only when the file's
+    # start mentions them, so box-only files pay nothing); None otherwise
+    if b'"segmentation"' not in raw[:8192]:
+        return None
+    texts = [r.segmentation for r in rows]
+    return texts if texts and min(map(len, texts)) > 0 else None
 
 
 class TypedGT:
@@ -246,7 +266,9 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
     Annotation arrays: ``ids``, ``image_id``, ``category_id`` (float64 exact
     integers), ``bbox`` ``(N, 4)``, ``area`` (``w*h`` where absent),
     ``iscrowd`` (int64, checked by the caller), ``difficult`` (bool, or None
-    when no annotation has a ``difficult`` or ``ignore`` key).
+    when no annotation has a ``difficult`` or ``ignore`` key), ``segm_raw`` / ``kp_raw`` (the JSON text
+    of every ``segmentation`` / ``keypoints``, empty where absent; None when none has one) and
+    ``num_keypoints`` (NaN where absent; None without keypoints).
     """
     try:
         doc = _GT.decode(raw)
@@ -271,7 +293,13 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
     difficult = None
     if any(r.difficult is not None or r.ignore is not None for r in rows):
         difficult = np.array([bool(r.difficult or 0) or bool(r.ignore or 0) for r in rows], bool)
+    segm_raw = [r.segmentation for r in rows]
+    kp_raw = [r.keypoints for r in rows]
+    has_kp = any(map(len, kp_raw))
     arrays = {
+        "segm_raw": segm_raw if any(map(len, segm_raw)) else None,
+        "kp_raw": kp_raw if has_kp else None,
+        "num_keypoints": _floats(map(attrgetter("num_keypoints"), rows), n) if has_kp else None,
         "ids": ids,
         "image_id": image_id,
         "category_id": category_id,

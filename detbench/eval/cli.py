@@ -2,8 +2,8 @@
 
 ::
 
-    detbench eval GT.json DT.json [--protocol coco|voc07|voc12|lvis] [--iou-thresholds T ...]
-                  [--max-dets M ...] [--per-class] [--out results.json|.csv|.parquet]
+    detbench eval GT.json DT.json [--protocol coco|voc07|voc12|lvis] [--iou-type bbox|segm|keypoints]
+                  [--iou-thresholds T ...] [--max-dets M ...] [--per-class] [--out results.json|.csv|.parquet]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
     detbench eval VOC/Annotations dets/ --gt-format voc --dt-format text [--dt-box-format xywh] [--names F]
     detbench eval labels/ preds/ --gt-format yolo --dt-format yolo --image-sizes images/ [--names F]
@@ -13,7 +13,9 @@
 VOC2010+ all-point mAP, each with the other definitions computed from the same
 matches (:func:`detbench.eval.voc.evaluate_pr`); ``lvis`` (an LVIS ground truth)
 prints lvis-api's federated results (:class:`detbench.eval.LVISEval`;
-``--iou-type segm`` for masks, ``--max-dets N`` detections per image). Timing of loading and
+``--iou-type segm`` for masks, ``--max-dets N`` detections per image). ``--iou-type segm`` /
+``keypoints`` with the coco protocol (one COCO results file) evaluates masks / keypoints like
+pycocotools' ``COCOeval(gt, dt, "segm" | "keypoints")``. Timing of loading and
 evaluation is printed last. Also runnable as ``python -m detbench.eval.cli``.
 
 Several results files (or a quoted glob) are shards of one results set
@@ -69,7 +71,6 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="coco: pycocotools' AP/AR; voc07: 11-point AP; voc12: VOC2010+ all-point AP; "
         "lvis: lvis-api's federated AP/AR (an LVIS ground truth) (default: coco)",
     )
-    p.add_argument("--iou-type", choices=["bbox", "segm"], default="bbox", help="lvis: box or mask IoU (default: bbox)")
     p.add_argument(
         "--iou-thresholds",
         type=float,
@@ -98,6 +99,13 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--compat",
         action="store_true",
         help="coco: reproduce pycocotools' quirks (the default; kept for old command lines)",
+    )
+    p.add_argument(
+        "--iou-type",
+        choices=["bbox", "segm", "keypoints"],
+        default="bbox",
+        help="what is compared: boxes, masks (segmentation) or keypoints (OKS; coco only); coco with one "
+        "COCO results file, or lvis (default: bbox)",
     )
     p.add_argument(
         "--no-quirks",
@@ -232,6 +240,12 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--gt-format/--dt-format: several results files (shards) are read as COCO JSON only")
     if (workers is not None or scheduler is not None or len(_results(args)) > 1) and args.compat:
         raise ValueError("--compat: not available with --workers/--scheduler or several results files")
+    iou_type = getattr(args, "iou_type", "bbox")
+    lvis_masks = iou_type == "segm" and args.protocol == "lvis"  # lvis-api's mask evaluation
+    if iou_type != "bbox" and not lvis_masks and (args.protocol != "coco" or _sharded(args)):
+        raise ValueError(f"--iou-type {iou_type}: only with --protocol coco and one results file (segm: also lvis)")
+    if iou_type != "bbox" and formats != ("coco", "coco"):
+        raise ValueError(f"--iou-type {iou_type}: masks and keypoints are read from COCO JSON files only")
 
 
 def _results(args: argparse.Namespace) -> list:
@@ -332,7 +346,14 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.protocol == "lvis":
             return _run_lvis(args)
         t0 = time.perf_counter()
-        gt, dt = _load(args)
+        iou_type = getattr(args, "iou_type", "bbox")
+        if iou_type == "bbox":
+            gt, dt = _load(args)
+        else:  # masks / keypoints: the COCO drop-in, which reads what pycocotools' COCO and loadRes read
+            from detbench.eval import COCO
+
+            gt = COCO(args.gt)
+            dt = gt.loadRes(args.dt)
         t_load = time.perf_counter() - t0
         print(
             f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
@@ -354,7 +375,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if args.protocol == "coco":
-            E = COCOeval(gt, dt, "bbox", pycocotools_quirks=bool(args.compat or not args.no_quirks))
+            E = COCOeval(gt, dt, iou_type, pycocotools_quirks=bool(args.compat or not args.no_quirks))
             if args.iou_thresholds:
                 E.params.iouThrs = np.array(args.iou_thresholds, dtype=np.float64)
             if args.max_dets:

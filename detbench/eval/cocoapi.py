@@ -36,7 +36,8 @@ Where it differs from pycocotools:
 * ``loadRes`` never modifies its argument: pycocotools adds ``area``, ``id``,
   ``iscrowd`` and ``segmentation`` to the caller's dicts; here the results'
   ``dataset`` holds copies with those keys. It also takes a path-like object, JSON
-  bytes, and a COCO-format object ``{"annotations": [...]}``; bbox results only.
+  bytes, and a COCO-format object ``{"annotations": [...]}``; box, mask (compressed or
+  uncompressed RLE, or polygons in the image's size) and keypoint results.
   ``loadRes([])`` gives an empty result (pycocotools raises IndexError).
 * Nothing is printed (pycocotools prints progress lines).
 * ``COCO(x)`` also takes a path-like object, JSON bytes or an already-parsed dict
@@ -323,10 +324,13 @@ class COCO(CocoDataset):
     def loadRes(self, resFile: Any) -> COCO:  # noqa: N802, N803 - pycocotools' names
         """Detection results against this ground truth: a path, JSON bytes, a list of dicts or an (N, 7) array.
 
-        Each detection needs ``image_id``, ``category_id``, ``bbox`` and
-        ``score``; like pycocotools the area is ``w*h``, ids are ``1..N`` in
-        order, ``iscrowd`` is 0, and a detection without ``segmentation`` gets
-        the bbox's polygon in ``dataset`` (built on first use). An ``(N, 7)``
+        Each detection needs ``image_id``, ``category_id``, ``score`` and, like
+        pycocotools (which decides from the first detection), a ``bbox`` (box
+        results: area ``w*h``, ``iscrowd`` 0, a detection without
+        ``segmentation`` gets the bbox's polygon in ``dataset``, built on first
+        use), else a ``segmentation`` (mask results: area = mask area, bbox = the
+        mask's box unless given, ``iscrowd`` 0), else ``keypoints`` (bbox of all
+        keypoints, area its product). Ids are ``1..N`` in order. An ``(N, 7)``
         array holds ``[image_id, x, y, w, h, score, category_id]`` rows.
         """
         ds = load_results(resFile, self, _any_category=True)
@@ -360,16 +364,33 @@ class COCO(CocoDataset):
             def source_dicts() -> list:
                 return [dict(a) for a in items]
 
+        arrays = ds.annotations
+        kind = arrays.extra.get("results_kind", "bbox")
+
         def build() -> dict:
             anns = source_dicts()
-            for k, ann in enumerate(anns):
-                bb = ann["bbox"]
-                x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
-                if "segmentation" not in ann:
-                    ann["segmentation"] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
-                ann["area"] = bb[2] * bb[3]
-                ann["id"] = k + 1
-                ann["iscrowd"] = 0
+            if kind == "bbox":
+                for k, ann in enumerate(anns):
+                    bb = ann["bbox"]
+                    x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
+                    if "segmentation" not in ann:
+                        ann["segmentation"] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
+                    ann["area"] = bb[2] * bb[3]
+                    ann["id"] = k + 1
+                    ann["iscrowd"] = 0
+            else:  # segm / keypoints: the fields derived when the results were read
+                boxes = arrays.bbox.tolist()
+                areas = arrays.area.tolist()
+                for k, ann in enumerate(anns):
+                    if kind == "segm":
+                        ann["area"] = int(areas[k])
+                        if "bbox" not in ann or ann["bbox"] == []:
+                            ann["bbox"] = boxes[k]
+                        ann["iscrowd"] = 0
+                    else:
+                        ann["area"] = areas[k]
+                        ann["bbox"] = boxes[k]
+                    ann["id"] = k + 1
             gt_ds = gt.dataset
             return {
                 "info": copy.deepcopy(gt_ds.get("info", {})),

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench.eval.annotations import _py
+from detbench.eval.instances import rows_keypoints
 from detbench.eval.segm import annotation_dicts
 
 __all__ = ["COCO_SIGMAS", "oks_rows", "numpy_sum"]
@@ -53,25 +55,61 @@ def _keypoints(anns: list, k: int, what: str) -> np.ndarray:
     return out
 
 
+def _fast_keypoints(ann: Any, rows: np.ndarray, k: int, what: str) -> tuple:
+    # (keypoints, map) of rows from the arrays a detbench reader filled ((None, None): read the dicts)
+    extra = ann.extra
+    if "keypoints" not in extra and "kp_raw" not in extra:
+        if extra.get("results_kind") == "segm":
+            raise ValueError("cocoDt: mask results have no keypoints; keypoints evaluation needs keypoint results")
+        return None, None
+
+    def ids_fn(idx: Any) -> list:  # ids of rows[idx], for messages only
+        return [_py(v) for v in ann.ids[rows[np.asarray(idx, np.int64)]].tolist()]
+
+    return rows_keypoints(ann, rows, k, what, ids_fn)
+
+
+def _dicts(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
+    g_anns = d_anns = None
+    if need_g:
+        gt_all = annotation_dicts(coco_gt, "cocoGt")
+        if len(gt_all) != len(prep.gt_ann):
+            raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
+        g_anns = [gt_all[i] for i in prep.g_src.tolist()]
+    if need_d:
+        dt_all = annotation_dicts(coco_dt, "cocoDt")
+        if len(dt_all) != len(prep.dt_ann):
+            raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
+        d_anns = [dt_all[i] for i in prep.d_src.tolist()]
+    return g_anns, d_anns
+
+
 def oks_rows(prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(d_iou, d_iou_off, g_crowd) for the grouped annotations of ``prep``: OKS rows and the ignore codes."""
     sig = np.asarray(sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or not np.isfinite(sig).all() or (sig <= 0).any():
         raise ValueError(f"params.kpt_oks_sigmas: expected positive numbers, got {sig.tolist()}")
     k = sig.size
-    gt_all = annotation_dicts(coco_gt, "cocoGt")
-    dt_all = annotation_dicts(coco_dt, "cocoDt")
-    if len(gt_all) != len(prep.gt_ann) or len(dt_all) != len(prep.dt_ann):
-        raise ValueError("keypoints: the annotation dicts changed since they were read; pass cache=False")
-    g_anns = [gt_all[i] for i in prep.g_src.tolist()]
-    d_anns = [dt_all[i] for i in prep.d_src.tolist()]
-    gk = _keypoints(g_anns, k, "ground truth")
-    dk = _keypoints(d_anns, k, "detection")
+    gk, g_map = _fast_keypoints(prep.gt_ann, prep.g_src, k, "ground truth")
+    dk, d_map = _fast_keypoints(prep.dt_ann, prep.d_src, k, "detection")
     gr = prep.groups
     crowd = gr.g_crowd.copy()
-    for r, a in enumerate(g_anns):
-        if crowd[r] == 0 and a.get("num_keypoints", None) == 0:
-            crowd[r] = 2
+    zero = None  # ground truths with num_keypoints == 0 (ignored)
+    if gk is not None and prep.gt_ann.extra.get("num_keypoints") is not None:
+        zero = prep.gt_ann.extra["num_keypoints"][prep.g_src] == 0
+    if gk is None or dk is None:
+        g_anns, d_anns = _dicts(prep, coco_gt, coco_dt, gk is None, dk is None)
+        if gk is None:
+            gk, g_map = _keypoints(g_anns, k, "ground truth"), None
+            zero = np.array([a.get("num_keypoints", None) == 0 for a in g_anns], bool)
+        if dk is None:
+            dk, d_map = _keypoints(d_anns, k, "detection"), None
+    if g_map is not None:
+        gk = gk[g_map]  # the _e kernels read ground truths by group position
+    if d_map is None:
+        d_map = np.arange(dk.shape[0], dtype=np.int64)
+    if zero is not None:
+        crowd[(crowd == 0) & zero] = 2
     var = (sig * 2) ** 2
     g_area = gr.g_area + np.spacing(1)
     ng = np.diff(gr.g_off)
@@ -85,12 +123,71 @@ def oks_rows(prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any) -> tuple[np.nda
     e_len = np.empty(n_pairs, np.int64)
     _e_counts(gr.g_off, gr.d_off, gk, k, d_iou_off, e_len)
     np.cumsum(e_len, out=e_off[1:])
-    e = np.empty(int(e_off[-1]), np.float64)
-    _e_values(gr.g_off, gr.d_off, gk, dk, np.ascontiguousarray(gr.g_box), var, g_area, k, d_iou_off, e_off, e)
-    x = np.exp(e)  # NumPy's exp, as pycocotools; e holds -e
     d_iou = np.empty(n_pairs, np.float64)
-    _sums(x, e_off, d_iou)
+    # -e of a block of detections, NumPy's exp of it (as pycocotools; NumPy's SIMD exp gives each value
+    # the same bits wherever it sits in the array), then the sums: blocks of ~64k values stay in cache and
+    # reuse two buffers instead of faulting in two arrays of every value
+    d_grp = np.repeat(np.arange(gr.d_off.size - 1, dtype=np.int64), np.diff(gr.d_off))
+    first = e_off[d_iou_off]
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(first, np.arange(_BLOCK, e_off[-1], _BLOCK)), [n_d]]))
+    ends = np.append(first, e_off[-1])[cuts]
+    size = int(np.diff(ends).max(initial=0))
+    ebuf = np.empty(size, np.float64)
+    xbuf = np.empty(size, np.float64)
+    g_box = np.ascontiguousarray(gr.g_box)
+    for a, b, e0, e1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), ends[:-1].tolist(), ends[1:].tolist()):
+        _e_block(a, b, d_grp, gr.g_off, gk, dk, d_map, g_box, var, g_area, k, d_iou_off, e_off, e0, ebuf)
+        np.exp(ebuf[: e1 - e0], out=xbuf[: e1 - e0])  # ebuf holds -e
+        q1 = d_iou_off[b] if b < n_d else n_pairs
+        _sums_block(xbuf, e_off, d_iou_off[a] if a < n_d else n_pairs, q1, e0, d_iou)
     return d_iou, d_iou_off, crowd
+
+
+#: values per block of the OKS exponentials
+_BLOCK = 1 << 16
+
+
+@jit
+def _e_block(d0, d1, d_grp, g_off, gk, dk, d_map, g_box, var, g_area, k, d_iou_off, e_off, e0, e):
+    # -e of the pairs of detections d0..d1 - 1 (keypoints dk[d_map[d]]) into e[e_off[pair] - e0 ...], in
+    # pycocotools' operation order
+    for d in range(d0, d1):
+        dm = d_map[d]
+        grp = d_grp[d]
+        gs = g_off[grp]
+        ng = g_off[grp + 1] - gs
+        for gi in range(ng):
+            g = gs + gi
+            vis = 0
+            for j in range(k):
+                if gk[g, 3 * j + 2] > 0:
+                    vis += 1
+            x0 = g_box[g, 0] - g_box[g, 2]
+            x1 = g_box[g, 0] + g_box[g, 2] * 2
+            y0 = g_box[g, 1] - g_box[g, 3]
+            y1 = g_box[g, 1] + g_box[g, 3] * 2
+            ar = g_area[g]
+            p = e_off[d_iou_off[d] + gi] - e0
+            for j in range(k):
+                xd = dk[dm, 3 * j]
+                yd = dk[dm, 3 * j + 1]
+                if vis > 0:
+                    if gk[g, 3 * j + 2] <= 0:
+                        continue
+                    dx = xd - gk[g, 3 * j]
+                    dy = yd - gk[g, 3 * j + 1]
+                else:
+                    dx = max(0.0, x0 - xd) + max(0.0, xd - x1)
+                    dy = max(0.0, y0 - yd) + max(0.0, yd - y1)
+                e[p] = -((dx * dx + dy * dy) / var[j] / ar / 2)
+                p += 1
+
+
+@jit
+def _sums_block(x, e_off, q0, q1, e0, out):
+    for q in range(q0, q1):
+        n = e_off[q + 1] - e_off[q]
+        out[q] = numpy_sum(x, e_off[q] - e0, n) / n
 
 
 @jit
@@ -106,40 +203,6 @@ def _e_counts(g_off, d_off, gk, k, d_iou_off, e_len):
             n = vis if vis > 0 else k
             for d in range(d_off[grp], d_off[grp + 1]):
                 e_len[d_iou_off[d] + gi] = n
-
-
-@jit
-def _e_values(g_off, d_off, gk, dk, g_box, var, g_area, k, d_iou_off, e_off, e):
-    # -e of every (detection, ground truth) pair, in pycocotools' operation order
-    for grp in range(g_off.shape[0] - 1):
-        gs = g_off[grp]
-        ng = g_off[grp + 1] - gs
-        for gi in range(ng):
-            g = gs + gi
-            vis = 0
-            for j in range(k):
-                if gk[g, 3 * j + 2] > 0:
-                    vis += 1
-            x0 = g_box[g, 0] - g_box[g, 2]
-            x1 = g_box[g, 0] + g_box[g, 2] * 2
-            y0 = g_box[g, 1] - g_box[g, 3]
-            y1 = g_box[g, 1] + g_box[g, 3] * 2
-            ar = g_area[g]
-            for d in range(d_off[grp], d_off[grp + 1]):
-                p = e_off[d_iou_off[d] + gi]
-                for j in range(k):
-                    xd = dk[d, 3 * j]
-                    yd = dk[d, 3 * j + 1]
-                    if vis > 0:
-                        if gk[g, 3 * j + 2] <= 0:
-                            continue
-                        dx = xd - gk[g, 3 * j]
-                        dy = yd - gk[g, 3 * j + 1]
-                    else:
-                        dx = max(0.0, x0 - xd) + max(0.0, xd - x1)
-                        dy = max(0.0, y0 - yd) + max(0.0, yd - y1)
-                    e[p] = -((dx * dx + dy * dy) / var[j] / ar / 2)
-                    p += 1
 
 
 @jit
@@ -185,10 +248,3 @@ def numpy_sum(x, lo, n):
     if n == 0:
         return 0.0
     return _pairwise(x, lo, n)
-
-
-@jit
-def _sums(x, e_off, out):
-    for q in range(out.shape[0]):
-        n = e_off[q + 1] - e_off[q]
-        out[q] = numpy_sum(x, e_off[q], n) / n

@@ -43,6 +43,7 @@ from detbench.eval.annotations import (  # noqa: F401 - re-exported: the loader'
     positions,
     sorted_unique_ids,
 )
+from detbench.eval.instances import keypoint_results, results_kind, segm_results, typed_results
 
 __all__ = ["CocoDataset", "load_coco", "load_results", "annotations_of", "clear_cache"]
 
@@ -206,6 +207,9 @@ def _gt_from_typed(typed: TypedGT, name: str, strict: bool) -> CocoDataset:
         raise ValueError(f"{name}: annotation {k} (id {_py(a['ids'][k])!r}): iscrowd must be 0 or 1, got {crowd[k]}")
     anns = Annotations(a["image_id"], a["category_id"], a["bbox"], a["area"], crowd != 0, None, a["ids"])
     anns.extra["difficult"] = a["difficult"]
+    for key in ("segm_raw", "kp_raw", "num_keypoints"):
+        if a.get(key) is not None:  # absent: a reader without masks / keypoints (e.g. LVIS' ground truth)
+            anns.extra[key] = a[key]
     _check_values(anns, None, name, strict=strict)
     if strict:
         _check_unique_ann_ids(anns.ids, name)
@@ -249,7 +253,12 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
 
     Each detection needs ``image_id``, ``category_id``, ``bbox`` (4 numbers,
     ``w, h >= 0``) and a finite ``score``; like pycocotools' ``loadRes`` the
-    area is ``w*h`` and ids are ``1..N`` in file order. An ``(N, 7)`` array is
+    area is ``w*h`` and ids are ``1..N`` in file order. Like ``loadRes``, when
+    the first detection has no ``bbox`` the results are mask results (each
+    with a ``segmentation``: area and, unless given, bbox of the mask, which
+    must have its image's size) or else keypoint results (each with
+    ``keypoints``: bbox and area of all keypoints); see
+    :mod:`detbench.eval.instances`. An ``(N, 7)`` array is
     ``[image_id, x, y, w, h, score, category_id]`` per row. Every image and
     category must exist in ``gt`` (a :class:`CocoDataset` or pycocotools
     ``COCO``), else ValueError naming the first offender.
@@ -276,6 +285,9 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
             typed = results_arrays(raw)
             if typed is not None:
                 return _results_from_arrays(typed, gt, name, compat, _any_category)
+            inst = typed_results(raw)
+            if inst is not None:
+                return _instance_results(inst, None, gt, name, _any_category)
             data = decode_generic(raw, name)
     if isinstance(data, dict):
         if not isinstance(data.get("annotations"), list):
@@ -289,6 +301,9 @@ def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_categ
         raise ValueError(f"{name}: results must be a JSON list of detections, got {type(data).__name__}")
     if not data and compat == "pycocotools":
         raise IndexError("list index out of range (pycocotools' loadRes([]) fails on empty results)")
+    kind = results_kind(data[0]) if data else "bbox"
+    if kind != "bbox":
+        return _instance_results(None, (kind, data), gt, name, _any_category)
     anns = extract_annotations(data, "dt", name, strict=True)
     anns.area = anns.bbox[:, 2] * anns.bbox[:, 3]  # loadRes overwrites any given area
     anns.ids_ = np.arange(1, len(anns) + 1, dtype=np.float64)
@@ -307,6 +322,8 @@ def _results_from_arrays(arrays: dict, gt: Any, name: str, compat: str | None, a
     ids = np.arange(1, n + 1, dtype=np.float64)
     anns = Annotations(arrays["image_id"], arrays["category_id"], bbox, bbox[:, 2] * bbox[:, 3], None, arrays["score"])
     anns.ids_ = ids
+    if arrays.get("segm_raw") is not None:
+        anns.extra["segm_raw"] = arrays["segm_raw"]  # masks of box results, for a segm evaluation
     _check_values(anns, None, name, strict=True)
     image_ids, cats = _gt_ids(gt)
     _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, None)
@@ -319,3 +336,75 @@ def _gt_ids(gt: Any) -> tuple[list, list]:
     if hasattr(gt, "dataset") and isinstance(gt.dataset, dict):
         return [im["id"] for im in gt.dataset.get("images", [])], list(gt.dataset.get("categories", []))
     raise ValueError(f"gt: expected a CocoDataset or a pycocotools COCO object, got {type(gt).__name__}")
+
+
+def _gt_images(gt: Any) -> list | None:
+    if isinstance(gt, CocoDataset):
+        return gt.images
+    ds = getattr(gt, "dataset", None)
+    return ds.get("images") if isinstance(ds, dict) else None
+
+
+def _instance_results(typed: dict | None, dicts: tuple | None, gt: Any, name: str, any_category: bool) -> CocoDataset:
+    """:func:`load_results` of mask or keypoint results (pycocotools' ``loadRes`` branches; see
+    :mod:`detbench.eval.instances`): from :func:`typed_results`' arrays or from ``(kind, dicts)``."""
+    if typed is not None:
+        kind = typed["kind"]
+        n = typed["score"].shape[0]
+        anns = Annotations(typed["image_id"], typed["category_id"], np.zeros((n, 4)), np.zeros(n), None, typed["score"])
+        given = typed["bbox"]
+        raw = None
+    else:
+        kind, raw = dicts
+        key = "segmentation" if kind == "segm" else "keypoints"
+        for k, d in enumerate(raw):
+            if not isinstance(d, dict):
+                raise ValueError(f"{name}: detection {k} is not a JSON object (got {type(d).__name__})")
+            if key not in d:
+                raise ValueError(
+                    f"{name}: detection {k} (id {k + 1}) has no {key!r}; the first one has one, so all are read as "
+                    f"{kind} results (pycocotools' loadRes)"
+                )
+        # the ids and scores through the box reader (a placeholder box: the real one is derived below)
+        anns = extract_annotations([dict(d, bbox=(0.0, 0.0, 0.0, 0.0)) for d in raw], "dt", name, strict=True)
+        n = len(raw)
+        given = None
+        if kind == "segm" and any("bbox" in d for d in raw):
+            given = np.full((n, 4), np.nan)
+            for k, d in enumerate(raw):
+                bb = d.get("bbox")
+                if bb is None or (isinstance(bb, list) and bb == []):
+                    continue
+                try:
+                    given[k] = np.asarray(bb, dtype=np.float64).reshape(4)
+                except (TypeError, ValueError):
+                    msg = f"{name}: detection {k} (id {k + 1}): bbox must be 4 numbers, got {bb!r}"
+                    raise ValueError(msg) from None
+    anns.ids_ = np.arange(1, n + 1, dtype=np.float64)
+    anns.ids_fn = None
+    image_ids, cats = _gt_ids(gt)
+    _check_known(anns, image_ids, None if any_category else [c["id"] for c in cats], name, raw)
+    try:
+        if kind == "segm":
+            segms = [d["segmentation"] for d in raw] if raw is not None else None
+            strings = typed["strings"] if typed is not None else None
+            size = typed["size"] if typed is not None else None
+            box, area, rles, mask_box = segm_results(segms, strings, size, given, anns.image_id, _gt_images(gt))
+            anns.extra["rles"] = rles
+            anns.extra["mask_box"] = mask_box
+            anns.extra["mask_area"] = area
+        else:
+            if typed is not None and "kp_vals" in typed:
+                box, area, kp = keypoint_results(None, parsed=(typed["kp_vals"], typed["kp_off"]))
+            else:
+                kps = [d["keypoints"] for d in raw] if raw is not None else typed["kp_raw"]
+                box, area, kp = keypoint_results(kps, raw=raw is None)
+            if kp is not None:
+                anns.extra["keypoints"] = kp
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    anns.bbox = box
+    anns.area = area
+    anns.extra["results_kind"] = kind
+    _check_values(anns, None, name, strict=True)
+    return CocoDataset(image_ids, cats, anns, is_results=True, source=name)

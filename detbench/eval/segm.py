@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench.eval.annotations import _py
+from detbench.eval.instances import image_sizes, rows_rles
 from detbench.eval.loader import CocoDataset
 from detbench.masks._rle_kernels import areas, pair_iou, to_bboxes
 from detbench.masks.convert import segmentations_to_rles
@@ -52,7 +54,9 @@ def annotation_dicts(coco: Any, what: str) -> list:
 def _image_sizes(coco_gt: Any, image_ids: list, what: str, ids: list) -> tuple[np.ndarray, np.ndarray]:
     imgs = getattr(coco_gt, "imgs", None)
     if not isinstance(imgs, dict):
-        imgs = {im["id"]: im for im in coco_gt.dataset.get("images", [])}
+        ds = getattr(coco_gt, "dataset", None)
+        images = ds.get("images", []) if isinstance(ds, dict) else (getattr(coco_gt, "images", None) or [])
+        imgs = {im["id"]: im for im in images}
     hs = np.empty(len(image_ids), np.int64)
     ws = np.empty(len(image_ids), np.int64)
     cache: dict = {}
@@ -99,51 +103,116 @@ def _boxes_only(anns: list) -> bool:
     return True
 
 
+def _fast_rles(coco_gt: Any, ann: Any, rows: np.ndarray, what: str) -> Any:
+    # (rles, boxes, areas) of rows from the arrays a detbench reader filled (None: read the dicts)
+    extra = ann.extra
+    if "rles" not in extra and "segm_raw" not in extra:
+        if extra.get("results_kind") == "keypoints":
+            raise ValueError("cocoDt: keypoint results have no masks; segm evaluation needs mask results")
+        return None
+
+    def ids_fn(idx: Any = None) -> list:
+        # ids of the selected rows (or of rows[idx]), for messages only
+        sel = rows if idx is None else rows[np.asarray(idx, np.int64)]
+        return [_py(v) for v in ann.ids[sel].tolist()]
+
+    img = ann.image_id[rows]
+    ds = getattr(coco_gt, "dataset", None) if not isinstance(coco_gt, CocoDataset) else None
+    images = ds.get("images") if isinstance(ds, dict) else getattr(coco_gt, "images", None)
+    hs, ws = image_sizes(img, images)
+    if (hs < 0).any():
+        hs, ws = _image_sizes(coco_gt, img.tolist(), what, ids_fn())  # names the image without a size
+    return rows_rles(ann, rows, hs, ws, what, ids_fn)
+
+
 def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np.ndarray]:
     """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring)."""
-    gt_all = annotation_dicts(coco_gt, "cocoGt")
-    dt_all = annotation_dicts(coco_dt, "cocoDt")
-    if len(gt_all) != len(prep.gt_ann) or len(dt_all) != len(prep.dt_ann):
-        raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
-    g_anns = [gt_all[k] for k in prep.g_src.tolist()]
-    d_anns = [dt_all[k] for k in prep.d_src.tolist()]
-    if _boxes_only(d_anns):
-        raise ValueError(
-            f"cocoDt: detection id {d_anns[0].get('id')!r} (and every other) has only a box (its segmentation is "
-            "the box polygon loadRes adds to bbox results): segm evaluation needs mask results"
-        )
-    gs, g_ids, g_img = _segmentations(g_anns, "ground truth")
-    ds, d_ids, d_img = _segmentations(d_anns, "detection")
-    gh, gw = _image_sizes(coco_gt, g_img, "ground truth", g_ids)
-    dh, dw = _image_sizes(coco_gt, d_img, "detection", d_ids)
-    rg = segmentations_to_rles(gs, gh, gw, g_ids, what="ground truth")
-    rd = segmentations_to_rles(ds, dh, dw, d_ids, what="detection")
+    fg = _fast_rles(coco_gt, prep.gt_ann, prep.g_src, "ground truth")
+    fd = _fast_rles(coco_gt, prep.dt_ann, prep.d_src, "detection")
+    if fg is None or fd is None:
+        r2g, r2d = _dict_rles(prep, coco_gt, coco_dt, fg is None, fd is None)
+        fg = (r2g, None, None) if fg is None else fg
+        fd = (r2d, None, None) if fd is None else fd
     gr = prep.groups
-    return group_mask_ious(gr.g_off, gr.d_off, rg, rd, gr.g_crowd)
+    g_map = fg[3] if len(fg) > 3 else None
+    d_map = fd[3] if len(fd) > 3 else None
+    return group_mask_ious(
+        gr.g_off, gr.d_off, fg[0], fd[0], gr.g_crowd, d_box=fd[1], d_area=fd[2], g_map=g_map, d_map=d_map
+    )
 
 
-def group_mask_ious(g_off: np.ndarray, d_off: np.ndarray, rg: Any, rd: Any, g_crowd: np.ndarray) -> tuple:
-    """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``)."""
-    n_g, n_d = rg.off.size - 1, rd.off.size - 1
-    g_box = np.empty((n_g, 4))
-    d_box = np.empty((n_d, 4))
+def _dict_rles(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) -> tuple:
+    # the masks of the grouped annotations from the annotation dicts (pycocotools objects)
+    rg = rd = None
+    if need_g:
+        gt_all = annotation_dicts(coco_gt, "cocoGt")
+        if len(gt_all) != len(prep.gt_ann):
+            raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
+        g_anns = [gt_all[k] for k in prep.g_src.tolist()]
+        gs, g_ids, g_img = _segmentations(g_anns, "ground truth")
+        gh, gw = _image_sizes(coco_gt, g_img, "ground truth", g_ids)
+        rg = segmentations_to_rles(gs, gh, gw, g_ids, what="ground truth")
+    if need_d:
+        dt_all = annotation_dicts(coco_dt, "cocoDt")
+        if len(dt_all) != len(prep.dt_ann):
+            raise ValueError("segm: the annotation dicts changed since they were read; pass cache=False")
+        d_anns = [dt_all[k] for k in prep.d_src.tolist()]
+        if _boxes_only(d_anns):
+            raise ValueError(
+                f"cocoDt: detection id {d_anns[0].get('id')!r} (and every other) has only a box (its segmentation "
+                "is the box polygon loadRes adds to bbox results): segm evaluation needs mask results"
+            )
+        ds, d_ids, d_img = _segmentations(d_anns, "detection")
+        dh, dw = _image_sizes(coco_gt, d_img, "detection", d_ids)
+        rd = segmentations_to_rles(ds, dh, dw, d_ids, what="detection")
+    return rg, rd
+
+
+def group_mask_ious(
+    g_off: np.ndarray,
+    d_off: np.ndarray,
+    rg: Any,
+    rd: Any,
+    g_crowd: np.ndarray,
+    *,
+    d_box: Any = None,
+    d_area: Any = None,
+    g_map: Any = None,
+    d_map: Any = None,
+) -> tuple:
+    """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``).
+
+    ``d_box``/``d_area``: the detection masks' boxes and areas when already known (else computed here).
+    ``g_map``/``d_map``: mask of each grouped ground truth / detection in ``rg``/``rd`` (default: the
+    i-th mask), so a set read once need not be copied into group order."""
+    g_map = np.arange(rg.off.size - 1, dtype=np.int64) if g_map is None else np.asarray(g_map, np.int64)
+    d_map = np.arange(rd.off.size - 1, dtype=np.int64) if d_map is None else np.asarray(d_map, np.int64)
+    n_d = d_map.size
+    g_box = np.empty((rg.off.size - 1, 4))
     to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
-    to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
-    d_area = np.empty(n_d, np.int64)
-    areas(rd.cnts, rd.off, d_area)
+    if d_box is None:
+        d_box = np.empty((rd.off.size - 1, 4))
+        to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
+    if d_area is None:
+        d_area = np.empty(rd.off.size - 1, np.int64)
+        areas(rd.cnts, rd.off, d_area)
+    else:
+        d_area = d_area.astype(np.int64)
     ng = np.diff(g_off)
     per_d = np.repeat(ng, np.diff(d_off))
     d_iou_off = np.zeros(n_d, np.int64)
     if n_d:
         np.cumsum(per_d[:-1], out=d_iou_off[1:])
     d_iou = np.empty(int(per_d.sum()), np.float64)
-    _rows(g_off, d_off, rg.cnts, rg.off, g_box, rd.cnts, rd.off, d_box, d_area, g_crowd, d_iou_off, d_iou)
+    masks = (rg.cnts, rg.off, g_box, g_map, rd.cnts, rd.off, d_box, d_area, d_map)
+    _rows(g_off, d_off, masks, g_crowd, d_iou_off, d_iou)
     return d_iou, d_iou_off
 
 
 @jit
-def _rows(g_off, d_off, g_cnts, g_roff, g_box, d_cnts, d_roff, d_box, d_area, g_crowd, d_iou_off, d_iou):
-    # d_iou[d_iou_off[d] + gi]: IoU of detection d with ground truth g_off[group] + gi
+def _rows(g_off, d_off, masks, g_crowd, d_iou_off, d_iou):
+    # d_iou[d_iou_off[d] + gi]: IoU of detection d with ground truth g_off[group] + gi (masks g_map[g], d_map[d])
+    g_cnts, g_roff, g_box, g_map, d_cnts, d_roff, d_box, d_area, d_map = masks
     n_groups = g_off.shape[0] - 1
     for k in range(n_groups):
         gs = g_off[k]
@@ -152,6 +221,8 @@ def _rows(g_off, d_off, g_cnts, g_roff, g_box, d_cnts, d_roff, d_box, d_area, g_
             continue
         for d in range(d_off[k], d_off[k + 1]):
             o = d_iou_off[d]
+            dm = d_map[d]
             for gi in range(ng):
                 g = gs + gi
-                d_iou[o + gi] = pair_iou(d_cnts, d_roff, d, d_box, d_area, g_cnts, g_roff, g, g_box, g_crowd[g] != 0)
+                gm = g_map[g]
+                d_iou[o + gi] = pair_iou(d_cnts, d_roff, dm, d_box, d_area, g_cnts, g_roff, gm, g_box, g_crowd[g] != 0)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from detbench._jit import jit
-
-#: the value C's ``(int)`` conversion gives for NaN on x86 (a zero-length polygon edge)
-_INT_NAN = -(2**31)
+from detbench.masks._poly_kernels import poly_bound, poly_to_rle, poly_to_rle_fast, polys_to_rles  # noqa: F401
 
 
 @jit
@@ -100,11 +98,19 @@ def to_bboxes(cnts, off, hs, ws, out):
         ye = 0
         cc = 0
         xp = 0
+        x = 0
+        base = 0  # x * h: column and row follow t without a division per run when t moves less than a column
         for j in range(m):
             cc += cnts[off[i] + j]
             t = cc - j % 2
-            y = t % h
-            x = (t - y) // h
+            d = t - base
+            if d < 0 or d >= 2 * h:
+                x = t // h
+                base = x * h
+            elif d >= h:
+                x += 1
+                base += h
+            y = t - base
             if j % 2 == 0:
                 xp = x
             elif xp < x:
@@ -268,116 +274,6 @@ def merge_groups(cnts, off, grp, intersect):
 
 
 @jit
-def poly_to_rle(xy, x0, k, h, w):
-    """``rleFrPoly``: RLE (uint32 runs) of the polygon ``xy[x0:x0 + 2k]`` rasterised into an ``h`` x ``w`` image."""
-    scale = 5.0
-    x = np.empty(k + 1, np.int64)
-    y = np.empty(k + 1, np.int64)
-    for j in range(k):
-        x[j] = np.int64(scale * xy[x0 + 2 * j] + 0.5)
-        y[j] = np.int64(scale * xy[x0 + 2 * j + 1] + 0.5)
-    x[k] = x[0]
-    y[k] = y[0]
-    m = 0
-    for j in range(k):
-        m += max(abs(x[j] - x[j + 1]), abs(y[j] - y[j + 1])) + 1
-    u = np.empty(m, np.int64)
-    v = np.empty(m, np.int64)
-    m = 0
-    for j in range(k):
-        xs = x[j]
-        xe = x[j + 1]
-        ys = y[j]
-        ye = y[j + 1]
-        dx = abs(xe - xs)
-        dy = abs(ys - ye)
-        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
-        if flip:
-            xs, xe = xe, xs
-            ys, ye = ye, ys
-        if dx >= dy:
-            if dx == 0:
-                # 0/0 slope: C's (int)NaN
-                u[m] = xs
-                v[m] = _INT_NAN
-                m += 1
-                continue
-            s = np.float64(ye - ys) / dx
-            for d in range(dx + 1):
-                t = dx - d if flip else d
-                u[m] = t + xs
-                v[m] = np.int64(ys + s * t + 0.5)
-                m += 1
-        else:
-            s = np.float64(xe - xs) / dy
-            for d in range(dy + 1):
-                t = dy - d if flip else d
-                v[m] = t + ys
-                u[m] = np.int64(xs + s * t + 0.5)
-                m += 1
-    # points along the y-boundary, down-sampled
-    kk = m
-    a = np.empty(kk + 1, np.int64)
-    m = 0
-    for j in range(1, kk):
-        if u[j] != u[j - 1]:
-            xd = np.float64(u[j] if u[j] < u[j - 1] else u[j] - 1)
-            xd = (xd + 0.5) / scale - 0.5
-            if np.floor(xd) != xd or xd < 0 or xd > w - 1:
-                continue
-            yd = np.float64(v[j] if v[j] < v[j - 1] else v[j - 1])
-            yd = (yd + 0.5) / scale - 0.5
-            if yd < 0:
-                yd = 0.0
-            elif yd > h:
-                yd = np.float64(h)
-            yd = np.ceil(yd)
-            a[m] = np.int64(xd) * h + np.int64(yd)
-            m += 1
-    a[m] = h * w
-    m += 1
-    a = np.sort(a[:m])
-    p = 0
-    for j in range(m):
-        t = a[j]
-        a[j] -= p
-        p = t
-    b = np.empty(m, np.uint32)
-    j = 0
-    nb = 0
-    b[nb] = a[j]
-    nb += 1
-    j += 1
-    while j < m:
-        if a[j] > 0:
-            b[nb] = a[j]
-            nb += 1
-            j += 1
-        else:
-            j += 1
-            if j < m:
-                b[nb - 1] += a[j]
-                j += 1
-    return b[:nb].copy()
-
-
-@jit
-def polys_to_rles(xy, p_off, hs, ws):
-    """RLE of every polygon ``xy[p_off[i]:p_off[i + 1]]`` (flat x, y pairs) in an ``hs[i]`` x ``ws[i]`` image."""
-    n = p_off.shape[0] - 1
-    parts = []
-    off = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        r = poly_to_rle(xy, p_off[i], (p_off[i + 1] - p_off[i]) // 2, hs[i], ws[i])
-        parts.append(r)
-        off[i + 1] = off[i] + r.shape[0]
-    cnts = np.empty(off[n], np.uint32)
-    for i in range(n):
-        cnts[off[i] : off[i + 1]] = parts[i]
-    return cnts, off
-
-
-@jit
 def strings_to_rles(buf, s_off):
     """Decode the compressed RLE strings ``buf[s_off[i]:s_off[i + 1]]`` (``rleFrString``).
 
@@ -485,3 +381,42 @@ def scatter_runs(cnts, off, rows, src, src_off):
         s0 = src_off[i]
         for j in range(src_off[i + 1] - s0):
             cnts[o + j] = src[s0 + j]
+
+
+@jit
+def unquote_strings(buf, s_off):
+    """JSON string texts ``buf[s_off[i]:s_off[i + 1]]`` (with quotes) of RLE codes -> their characters.
+
+    Returns (out, o_off, ok): the characters of string ``i`` at ``out[o_off[i]:o_off[i + 1]]``; ``ok[i]``
+    is False for a text that is not a plain JSON string (not quoted, or an escape other than the
+    backslash ``\\\\``, which is itself an RLE code character).
+    """
+    n = s_off.shape[0] - 1
+    out = np.empty(buf.shape[0], np.uint8)
+    o_off = np.zeros(n + 1, np.int64)
+    ok = np.ones(n, np.bool_)
+    q = 0
+    for i in range(n):
+        p = s_off[i]
+        e = s_off[i + 1]
+        if e - p < 2 or buf[p] != 34 or buf[e - 1] != 34:
+            ok[i] = False
+            o_off[i + 1] = q
+            continue
+        p += 1
+        e -= 1
+        while p < e:
+            c = buf[p]
+            if c == 92:
+                if p + 1 < e and buf[p + 1] == 92:
+                    out[q] = 92
+                    q += 1
+                    p += 2
+                    continue
+                ok[i] = False
+                break
+            out[q] = c
+            q += 1
+            p += 1
+        o_off[i + 1] = q
+    return out[:q], o_off, ok

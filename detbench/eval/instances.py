@@ -1,0 +1,510 @@
+"""Mask and keypoint annotations: pycocotools' ``loadRes`` branches and the per-annotation data segm/OKS read.
+
+pycocotools' ``loadRes`` picks a branch from the first result: a non-empty
+``bbox`` -> box results (area ``w*h``, the box polygon as segmentation);
+else ``segmentation`` -> mask results (area ``maskUtils.area``, bbox
+``maskUtils.toBbox`` unless given); else ``keypoints`` -> keypoint results
+(bbox ``[x0, y0, x1 - x0, y1 - y0]`` of all keypoints, area its product; no
+``iscrowd``). :func:`results_kind` is that choice; :func:`segm_results` /
+:func:`keypoint_results` derive the fields the same way, from dicts or from
+what :func:`typed_results` read off a file.
+
+The masks / keypoints themselves travel in :attr:`Annotations.extra`
+(``"rles"``: a :class:`~detbench.masks.Rles` of every row; ``"keypoints"``:
+an ``(N, 3k)`` array; ``"segm_raw"`` / ``"kp_raw"``: the JSON text of each
+ground truth's field, parsed only when a segm / keypoints evaluation asks),
+so :mod:`detbench.eval.segm` and :mod:`detbench.eval.keypoints` evaluate
+files read by detbench without building a dict per annotation.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from detbench.eval._json import NO_RAW, _gc_paused
+from detbench.eval._kp_scan import scan_keypoint_results
+from detbench.eval._numparse import parse_arrays
+from detbench.masks import _rle_kernels as _k
+from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
+
+__all__ = [
+    "results_kind",
+    "typed_results",
+    "segm_results",
+    "keypoint_results",
+    "rows_rles",
+    "rows_keypoints",
+    "strings_rles",
+    "mask_boxes_areas",
+    "image_sizes",
+]
+
+
+class _Rle(msgspec.Struct, gc=False):
+    size: tuple[int, int]
+    counts: msgspec.Raw  # the JSON string text: unquoted in one kernel call
+
+
+class _InstDet(msgspec.Struct, gc=False):
+    image_id: int
+    category_id: int
+    score: float
+    bbox: tuple[float, float, float, float] | None = None
+    segmentation: _Rle | None = None
+    keypoints: msgspec.Raw = NO_RAW
+
+
+class _InstDict(msgspec.Struct, gc=False):
+    annotations: list[_InstDet]
+
+
+_DETS = msgspec.json.Decoder(list[_InstDet])
+_DETS_DICT = msgspec.json.Decoder(_InstDict)
+
+
+def results_kind(first: Any) -> str:
+    """pycocotools' ``loadRes`` branch for results whose first entry is ``first``: bbox, segm or keypoints."""
+    if not isinstance(first, dict):
+        return "bbox"
+    bb = first.get("bbox", None)
+    if "bbox" in first and not (isinstance(bb, list) and bb == []):
+        return "bbox"
+    if "segmentation" in first:
+        return "segm"
+    if "keypoints" in first:
+        return "keypoints"
+    return "bbox"  # the box reader names what is missing
+
+
+def typed_results(raw: bytes) -> dict | None:
+    with _gc_paused():
+        return _typed_results(raw)
+
+
+def _typed_results(raw: bytes) -> dict | None:
+    scan = scan_keypoint_results(raw)
+    if scan is not None:
+        scan["kind"] = "keypoints"
+        scan["bbox"] = None
+        return scan
+    """Mask or keypoint results (no ``bbox`` in the first) read with msgspec in the common case, else None.
+
+    Common case: integer ids, a number score, compressed RLEs with a string
+    ``counts`` (segm) or keypoint lists; every row of the first row's kind.
+    Keys: ``kind``, ``image_id``, ``category_id``, ``score`` (float64),
+    ``bbox`` (given boxes, NaN rows where absent, or None), and ``strings``
+    (``(buf, s_off)``: every RLE code, one after another) + ``size`` (segm)
+    or ``kp_raw`` (keypoints: the JSON text of each list).
+    """
+    try:
+        rows = _DETS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        try:
+            rows = _DETS_DICT.decode(raw).annotations
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+    n = len(rows)
+    if n == 0 or rows[0].bbox is not None:
+        return None
+    f = np.float64
+    try:
+        out: dict = {
+            "image_id": np.fromiter(map(attrgetter("image_id"), rows), f, n),
+            "category_id": np.fromiter(map(attrgetter("category_id"), rows), f, n),
+        }
+    except OverflowError:
+        return None
+    if not (np.abs(out["image_id"]) < 2.0**53).all() or not (np.abs(out["category_id"]) < 2.0**53).all():
+        return None
+    out["score"] = np.fromiter(map(attrgetter("score"), rows), f, n)
+    boxes = [r.bbox for r in rows]
+    if boxes.count(None) != n:
+        out["bbox"] = np.array([b if b is not None else (math.nan,) * 4 for b in boxes], f).reshape(n, 4)
+    else:
+        out["bbox"] = None
+    segs = [r.segmentation for r in rows]
+    if segs[0] is not None:
+        if None in segs:
+            return None
+        out["kind"] = "segm"
+        texts = [s.counts for s in segs]
+        t_off = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, texts), np.int64, n), out=t_off[1:])
+        buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
+        if not ok.all():
+            return None  # uncompressed counts or unusual escapes: the general path
+        out["strings"] = (buf, s_off)
+        out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
+        return out
+    kps = [r.keypoints for r in rows]
+    if min(map(len, kps)) == 0:
+        return None
+    out["kind"] = "keypoints"
+    out["kp_raw"] = kps
+    return out
+
+
+# ------------------------------------------------------------------ segm results
+
+
+def image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarray, np.ndarray]:
+    """(h, w) of each row's image (``image_ids``) from the ground truth's image dicts; -1 where unknown."""
+    n = image_ids.shape[0]
+    hs = np.full(n, -1, np.int64)
+    ws = np.full(n, -1, np.int64)
+    if not gt_images:
+        return hs, ws
+    table = {}
+    for im in gt_images:
+        try:
+            table[im["id"]] = (int(im["height"]), int(im["width"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not table:
+        return hs, ws
+    ids = np.fromiter(table.keys(), np.float64, len(table)) if image_ids.dtype != object else None
+    if ids is not None and (ids == np.round(ids)).all():
+        hw = np.array(list(table.values()), np.int64).reshape(-1, 2)
+        order = np.argsort(ids)
+        pos = np.searchsorted(ids[order], image_ids)
+        pos_c = np.minimum(pos, ids.size - 1)
+        found = ids[order][pos_c] == image_ids
+        hs[found] = hw[order[pos_c[found]], 0]
+        ws[found] = hw[order[pos_c[found]], 1]
+        return hs, ws
+    for k, i in enumerate(image_ids.tolist()):
+        hw = table.get(i)
+        if hw is not None:
+            hs[k], ws[k] = hw
+    return hs, ws
+
+
+def _mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
+    n = r.off.size - 1
+    box = np.empty((n, 4))
+    area = np.empty(n, np.int64)
+    _k.to_bboxes(r.cnts, r.off, r.h, r.w, box)
+    _k.areas(r.cnts, r.off, area)
+    return box, area.astype(np.float64)
+
+
+def segm_results(
+    segms: list | None,
+    strings: list | None,
+    size: np.ndarray | None,
+    given_bbox: np.ndarray | None,
+    image_ids: np.ndarray,
+    gt_images: list | None,
+) -> tuple[np.ndarray, np.ndarray, Rles, np.ndarray]:
+    """(bbox, area, rles, mask boxes) of mask results, like pycocotools' ``loadRes``: the mask's area and, where no
+    box is given (NaN row), its box.
+
+    ``segms``: the segmentation of every row (dicts path), or ``strings`` +
+    ``size`` (compressed strings read by :func:`typed_results`). Each mask
+    takes its image's size from ``gt_images`` (an RLE whose size disagrees,
+    or a polygon of an image without a size, is a ValueError naming the
+    detection id, i.e. its row + 1).
+    """
+    n = image_ids.shape[0]
+    hs, ws = image_sizes(image_ids, gt_images)
+    ids = list(range(1, n + 1))
+    if segms is not None:
+        r = segmentations_to_rles(segms, hs, ws, ids, what="detection")
+    else:
+        bad = np.flatnonzero((hs >= 0) & ((size[:, 0] != hs) | (size[:, 1] != ws)))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(
+                f"detection id {k + 1}: RLE size [{int(size[k, 0])}, {int(size[k, 1])}] disagrees with its image "
+                f"({int(hs[k])} x {int(ws[k])})"
+            )
+        r = strings_rles(strings, size, "detection")
+    mask_box, area = _mask_boxes_areas(r)
+    box = mask_box
+    if given_bbox is not None:
+        keep = ~np.isnan(given_bbox).any(axis=1)
+        box = mask_box.copy()
+        box[keep] = given_bbox[keep]
+    return box, area, r, mask_box
+
+
+# ------------------------------------------------------------- keypoint results
+
+
+def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.ndarray]:
+    # (flat values, per-row offsets) of keypoint lists (Python lists, or JSON texts when raw)
+    n = len(kps)
+    if raw:
+        vals, lens, ok = parse_arrays(kps, 1)
+        if (ok == 1).all():
+            off = np.zeros(n + 1, np.int64)
+            np.cumsum(lens, out=off[1:])
+            return vals, off
+    parts = []
+    for k, kp in enumerate(kps):
+        if raw:
+            kp = msgspec.json.decode(kp)
+        try:
+            arr = np.asarray(kp, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} id {k + 1}: 'keypoints' must be a list of numbers") from None
+        if isinstance(kp, (str, bytes, dict)) or (isinstance(kp, list) and any(isinstance(v, bool) for v in kp)):
+            raise ValueError(f"{what} id {k + 1}: 'keypoints' must be a list of numbers")
+        parts.append(arr)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum([a.size for a in parts], out=off[1:])
+    vals = np.concatenate(parts) if parts else np.zeros(0)
+    return vals, off
+
+
+def keypoint_results(
+    kps: list | None, raw: bool = False, parsed: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(bbox, area, keypoints) of keypoint results like pycocotools' ``loadRes``.
+
+    ``bbox = [x0, y0, x1 - x0, y1 - y0]`` over every keypoint's x and y (all
+    of them, visible or not), ``area = (x1 - x0) * (y1 - y0)``; keypoints as
+    an ``(N, 3k)`` array when every row has the same length, else None.
+    ``kps``: Python lists, or their JSON texts (``raw``), or ``parsed`` =
+    ``(values, offsets)`` already read (:mod:`detbench.eval._kp_scan`). A list that is
+    empty, not a multiple of 3 long, or has NaN/inf: ValueError naming the
+    detection id (row + 1).
+    """
+    vals, off = parsed if parsed is not None else _keypoint_lists(kps, "detection", raw)
+    n = off.size - 1
+    lens = np.diff(off)
+    bad = np.flatnonzero((lens == 0) | (lens % 3 != 0))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"detection id {k + 1}: 'keypoints' has {int(lens[k])} values; expected x, y, v for each keypoint"
+        )
+    if vals.size and not np.isfinite(vals).all():
+        k = int(np.searchsorted(off, int(np.flatnonzero(~np.isfinite(vals))[0]), side="right") - 1)
+        raise ValueError(f"detection id {k + 1}: 'keypoints' has NaN or infinite values")
+    box = np.empty((n, 4))
+    area = np.empty(n)
+    if n and (lens == lens[0]).all():
+        kp = vals.reshape(n, int(lens[0]))
+        x, y = kp[:, 0::3], kp[:, 1::3]
+        x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+    else:
+        kp = None
+        x0, x1, y0, y1 = (np.empty(n) for _ in range(4))
+        for k in range(n):
+            row = vals[off[k] : off[k + 1]]
+            x0[k], x1[k], y0[k], y1[k] = row[0::3].min(), row[0::3].max(), row[1::3].min(), row[1::3].max()
+    box[:, 0], box[:, 1], box[:, 2], box[:, 3] = x0, y0, x1 - x0, y1 - y0
+    area[:] = (x1 - x0) * (y1 - y0)
+    return box, area, kp
+
+
+# ------------------------------------------------------- what the evaluators read
+
+
+def mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
+    """(``rleToBbox`` boxes (n, 4), ``rleArea`` areas as float64) of every mask of ``r``."""
+    return _mask_boxes_areas(r)
+
+
+def strings_rles(strings: Any, size: np.ndarray, what: str) -> Rles:
+    """:class:`Rles` of compressed RLE strings (a list of bytes, or ``(buf, s_off)``) with their ``(n, 2)``
+    sizes, in one kernel call; a corrupt string or runs that do not add up to h * w: ValueError naming
+    ``what`` id row + 1."""
+    n = size.shape[0]
+    h = np.ascontiguousarray(size[:, 0], np.int64)
+    w = np.ascontiguousarray(size[:, 1], np.int64)
+    neg = np.flatnonzero((h < 0) | (w < 0))
+    if neg.size:
+        k = int(neg[0])
+        raise ValueError(f"{what} id {k + 1}: RLE size must not be negative, got {size[k].tolist()}")
+    if isinstance(strings, tuple):
+        buf, s_off = strings
+    else:
+        s_off = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
+        buf = np.frombuffer(b"".join(strings), np.uint8)
+    cnts, off, err = _k.strings_to_rles(buf, s_off)
+    bad = np.flatnonzero(err)
+    if bad.size:
+        k = int(bad[0])
+        why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
+        raise ValueError(f"{what} id {k + 1}: corrupt compressed RLE string ({why[int(err[k])]})")
+    tot = np.empty(n, np.int64)
+    _k.sums(cnts, off, tot)
+    wrong = np.flatnonzero(tot != h * w)
+    if wrong.size:
+        k = int(wrong[0])
+        raise ValueError(
+            f"{what} id {k + 1}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
+            f"{int(h[k] * w[k])}"
+        )
+    return Rles(cnts, off, h, w)
+
+
+def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> tuple | None:
+    """``(rles, boxes, areas, rows)`` for the annotation rows ``rows`` from ``ann.extra`` (None when it has
+    none): the mask of selected row i is ``rows[i]`` of ``rles`` (``rows`` None: the i-th).
+
+    ``hs``/``ws``: each selected row's image size (a mask of another size is a
+    ValueError naming ``what`` and the id; ``ids_fn(idx)`` gives the ids of
+    the selected rows ``idx``, asked only for a message). ``boxes``/``areas``
+    are the masks' (indexed like ``rles``) when they were computed on reading,
+    else None.
+    """
+    extra = ann.extra
+    rows = np.asarray(rows, np.int64)
+    if "rles" in extra:
+        r = extra["rles"]
+        h, w = r.h[rows], r.w[rows]
+        bad = np.flatnonzero((h != hs) | (w != ws))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(
+                f"{what} id {ids_fn([k])[0]!r}: RLE size [{int(h[k])}, {int(w[k])}] disagrees with its image "
+                f"({int(hs[k])} x {int(ws[k])})"
+            )
+        # the whole set, indexed through rows (no copy into group order)
+        return r, extra.get("mask_box"), extra.get("mask_area"), rows
+    raws = extra.get("segm_raw")
+    if raws is None:
+        return None
+    return _raw_rles([raws[k] for k in rows.tolist()], hs, ws, what, ids_fn), None, None, None
+
+
+def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles:
+    # masks of segmentation JSON texts: polygons parsed and rasterised in bulk, anything else generically
+    n = len(raws)
+    vals, lens, n_leaf = parse_arrays(raws, 2)
+    poly = n_leaf > 0
+    other = np.flatnonzero(~poly)
+    if other.size:
+        for k in other.tolist():
+            if len(raws[k]) == 0:
+                raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
+        ro = _rle_texts(raws, other, hs, ws, what, ids_fn)
+        if ro is None:
+            objs = [msgspec.json.decode(raws[k]) for k in other.tolist()]
+            ro = segmentations_to_rles(objs, hs[other], ws[other], ids_fn(other), what=what)
+        if other.size == n:
+            return ro
+    rows_p = np.flatnonzero(poly)
+    n_p = n_leaf[rows_p]
+    bad = (lens % 2 != 0) | (lens < 6)
+    if bad.any() or not (np.abs(vals).max(initial=0.0) <= 1e8) or (hs[rows_p] < 0).any():
+        _polygon_errors(vals, lens, n_leaf, hs, what, ids_fn)
+    p_off = np.zeros(lens.size + 1, np.int64)
+    np.cumsum(lens, out=p_off[1:])
+    poly_h = np.repeat(hs[rows_p], n_p)
+    poly_w = np.repeat(ws[rows_p], n_p)
+    pc, po = _polys_to_rles(vals, p_off, poly_h, poly_w, None)
+    grp = np.zeros(rows_p.size + 1, np.int64)
+    np.cumsum(n_p, out=grp[1:])
+    mc, mo = _k.merge_groups(pc, po, grp, False)
+    if rows_p.size == n:
+        return Rles(mc, mo, hs.copy(), ws.copy())
+    lens_all = np.zeros(n, np.int64)
+    lens_all[rows_p] = np.diff(mo)
+    lens_all[other] = np.diff(ro.off)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(lens_all, out=off[1:])
+    cnts = np.empty(off[-1], np.uint32)
+    _k.scatter_runs(cnts, off, rows_p, mc, mo)
+    _k.scatter_runs(cnts, off, other, ro.cnts, ro.off)
+    h_out, w_out = hs.copy(), ws.copy()
+    h_out[other], w_out[other] = ro.h, ro.w
+    return Rles(cnts, off, h_out, w_out)
+
+
+_RLES = msgspec.json.Decoder(list[_Rle])
+
+
+def _rle_texts(raws: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles | None:
+    # compressed RLE dicts among the texts raws[rows], read in one go; None if they are not all plain ones
+    try:
+        objs = _RLES.decode(b"[" + b",".join([raws[k] for k in rows.tolist()]) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    texts = [o.counts for o in objs]
+    t_off = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=t_off[1:])
+    buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
+    if not ok.all():
+        return None
+    size = np.array([o.size for o in objs], np.int64).reshape(-1, 2)
+    h, w = hs[rows], ws[rows]
+    bad = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"{what} id {ids_fn([int(rows[k])])[0]!r}: RLE size {size[k].tolist()} disagrees with its image "
+            f"({int(h[k])} x {int(w[k])})"
+        )
+    try:
+        return strings_rles((buf, s_off), size, what)
+    except ValueError:
+        return None  # the general path names the annotation by its id
+
+
+def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: np.ndarray, what: str, ids_fn: Any):
+    # the first bad polygon of parsed segmentations, named
+    q = 0
+    li = 0
+    for k, nl in enumerate(n_leaf.tolist()):
+        if nl <= 0:
+            continue
+        who = f"{what} id {ids_fn([k])[0]!r}"
+        for j in range(nl):
+            m = int(lens[li])
+            arr = vals[q : q + m]
+            if m % 2:
+                raise ValueError(f"{who}: polygon {j} has an odd number of coordinates ({m})")
+            if m < 6:
+                raise ValueError(f"{who}: polygon {j} has {m // 2} points; at least 3 are needed")
+            if arr.size and np.abs(arr).max() > 1e8:
+                raise ValueError(f"{who}: polygon {j} has coordinates beyond 1e8")
+            q += m
+            li += 1
+        if hs[k] < 0:
+            raise ValueError(f"{who}: a polygon needs the image size")
+
+
+def rows_keypoints(ann: Any, rows: np.ndarray, k: int, what: str, ids_fn: Any) -> tuple | None:
+    """``(keypoints, map)`` of the annotation rows from ``ann.extra`` (None when it has none): selected row
+    i is ``keypoints[map[i]]`` (``map`` None: ``keypoints[i]``, an ``(len(rows), 3k)`` array); ``ids_fn(idx)``
+    gives the ids of the selected rows ``idx``, asked only for a message."""
+    extra = ann.extra
+    kp = extra.get("keypoints")
+    if kp is None and "kp_raw" in extra:
+        raws = extra["kp_raw"]
+        sel = [raws[r] for r in rows.tolist()]
+        if sel and min(map(len, sel)) == 0:
+            j = next(j for j, t in enumerate(sel) if len(t) == 0)
+            raise ValueError(f"{what} id {ids_fn([j])[0]!r}: no 'keypoints' (keypoints evaluation needs them)")
+        vals, off = _keypoint_lists(sel, what, True)
+        lens = np.diff(off)
+        bad = np.flatnonzero(lens != 3 * k)
+        if bad.size:
+            j = int(bad[0])
+            raise ValueError(
+                f"{what} id {ids_fn([j])[0]!r}: 'keypoints' has {int(lens[j])} values, expected {3 * k} "
+                f"(x, y, v for each of the {k} sigmas)"
+            )
+        out = vals.reshape(len(sel), 3 * k)
+        if not np.isfinite(out).all():
+            j = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
+            raise ValueError(f"{what} id {ids_fn([j])[0]!r}: 'keypoints' has NaN or infinite values")
+        return out, None
+    if kp is None:
+        return None
+    if kp.shape[1] != 3 * k:
+        raise ValueError(
+            f"{what} id {ids_fn([0])[0]!r}: 'keypoints' has {kp.shape[1]} values, expected {3 * k} "
+            f"(x, y, v for each of the {k} sigmas)"
+        )
+    return kp, np.asarray(rows, np.int64)

@@ -1,0 +1,300 @@
+"""Polygon rasterisation on run lengths: pycocotools' ``rleFrPoly``, step by step and in one pass.
+
+:func:`poly_to_rle` follows ``maskApi.c`` literally (the 5x up-sampled
+boundary walk stored, then down-sampled, sorted and turned into runs);
+:func:`poly_to_rle_fast` gives the same runs without storing the walk (only
+the steps that keep a point are visited on shallow edges, the points are
+sorted by column buckets) and :func:`polys_to_rles` runs it over many
+polygons with one scratch buffer. Re-exported by
+:mod:`detbench.masks._rle_kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detbench._jit import jit
+
+#: the value C's ``(int)`` conversion gives for NaN on x86 (a zero-length polygon edge)
+_INT_NAN = -(2**31)
+
+
+@jit
+def poly_to_rle(xy, x0, k, h, w):
+    """``rleFrPoly``: RLE (uint32 runs) of the polygon ``xy[x0:x0 + 2k]`` rasterised into an ``h`` x ``w`` image."""
+    scale = 5.0
+    x = np.empty(k + 1, np.int64)
+    y = np.empty(k + 1, np.int64)
+    for j in range(k):
+        x[j] = np.int64(scale * xy[x0 + 2 * j] + 0.5)
+        y[j] = np.int64(scale * xy[x0 + 2 * j + 1] + 0.5)
+    x[k] = x[0]
+    y[k] = y[0]
+    m = 0
+    for j in range(k):
+        m += max(abs(x[j] - x[j + 1]), abs(y[j] - y[j + 1])) + 1
+    u = np.empty(m, np.int64)
+    v = np.empty(m, np.int64)
+    m = 0
+    for j in range(k):
+        xs = x[j]
+        xe = x[j + 1]
+        ys = y[j]
+        ye = y[j + 1]
+        dx = abs(xe - xs)
+        dy = abs(ys - ye)
+        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
+        if flip:
+            xs, xe = xe, xs
+            ys, ye = ye, ys
+        if dx >= dy:
+            if dx == 0:
+                # 0/0 slope: C's (int)NaN
+                u[m] = xs
+                v[m] = _INT_NAN
+                m += 1
+                continue
+            s = np.float64(ye - ys) / dx
+            for d in range(dx + 1):
+                t = dx - d if flip else d
+                u[m] = t + xs
+                v[m] = np.int64(ys + s * t + 0.5)
+                m += 1
+        else:
+            s = np.float64(xe - xs) / dy
+            for d in range(dy + 1):
+                t = dy - d if flip else d
+                v[m] = t + ys
+                u[m] = np.int64(xs + s * t + 0.5)
+                m += 1
+    # points along the y-boundary, down-sampled
+    kk = m
+    a = np.empty(kk + 1, np.int64)
+    m = 0
+    for j in range(1, kk):
+        if u[j] != u[j - 1]:
+            xd = np.float64(u[j] if u[j] < u[j - 1] else u[j] - 1)
+            xd = (xd + 0.5) / scale - 0.5
+            if np.floor(xd) != xd or xd < 0 or xd > w - 1:
+                continue
+            yd = np.float64(v[j] if v[j] < v[j - 1] else v[j - 1])
+            yd = (yd + 0.5) / scale - 0.5
+            if yd < 0:
+                yd = 0.0
+            elif yd > h:
+                yd = np.float64(h)
+            yd = np.ceil(yd)
+            a[m] = np.int64(xd) * h + np.int64(yd)
+            m += 1
+    a[m] = h * w
+    m += 1
+    a = np.sort(a[:m])
+    p = 0
+    for j in range(m):
+        t = a[j]
+        a[j] -= p
+        p = t
+    b = np.empty(m, np.uint32)
+    j = 0
+    nb = 0
+    b[nb] = a[j]
+    nb += 1
+    j += 1
+    while j < m:
+        if a[j] > 0:
+            b[nb] = a[j]
+            nb += 1
+            j += 1
+        else:
+            j += 1
+            if j < m:
+                b[nb - 1] += a[j]
+                j += 1
+    return b[:nb].copy()
+
+
+@jit(inline="always")
+def _boundary_point(pu, pv, cu, cv, h, w, a, m):
+    # rleFrPoly's down-sampling of the step (pu, pv) -> (cu, cv) of the 5x walk: appends to a, returns m
+    if cu == pu:
+        return m
+    xi = cu if cu < pu else cu - 1
+    # (xi + 0.5) / 5 - 0.5 is an integer exactly when xi = 5q + 2, and then equals q
+    r = xi - 2
+    q = r // 5
+    if r - 5 * q != 0 or q < 0 or q > w - 1:
+        return m
+    yd = np.float64(cv if cv < pv else pv)
+    yd = (yd + 0.5) / 5.0 - 0.5
+    if yd < 0:
+        yd = 0.0
+    elif yd > h:
+        yd = np.float64(h)
+    yd = np.ceil(yd)
+    a[m] = q * h + np.int64(yd)
+    return m + 1
+
+
+@jit
+def poly_to_rle_fast(xy, x0, k, h, w, a, bucket):
+    """:func:`poly_to_rle` in one pass: the 5x boundary walk is not stored, only the down-sampled points
+    (scratch ``a``: at least :func:`poly_bound` entries; ``bucket``: ``w + 2`` zeros, left zeroed), sorted by
+    column buckets. Same runs as :func:`poly_to_rle`."""
+    scale = 5.0
+    m = 0
+    have = False
+    pu = np.int64(0)
+    pv = np.int64(0)
+    fx = np.int64(scale * xy[x0] + 0.5)
+    fy = np.int64(scale * xy[x0 + 1] + 0.5)
+    xa = fx
+    ya = fy
+    for j in range(k):
+        if j + 1 < k:
+            xb = np.int64(scale * xy[x0 + 2 * j + 2] + 0.5)
+            yb = np.int64(scale * xy[x0 + 2 * j + 3] + 0.5)
+        else:
+            xb = fx
+            yb = fy
+        xs = xa
+        xe = xb
+        ys = ya
+        ye = yb
+        xa = xb
+        ya = yb
+        dx = abs(xe - xs)
+        dy = abs(ys - ye)
+        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
+        if flip:
+            xs, xe = xe, xs
+            ys, ye = ye, ys
+        if dx >= dy:
+            if dx == 0:
+                cu = xs
+                cv = np.int64(_INT_NAN)
+                if have:
+                    m = _boundary_point(pu, pv, cu, cv, h, w, a, m)
+                pu = cu
+                pv = cv
+                have = True
+                continue
+            s = np.float64(ye - ys) / dx
+            # the first point joins the previous edge's last one
+            t = dx if flip else 0
+            cu = t + xs
+            cv = np.int64(ys + s * t + 0.5)
+            if have:
+                m = _boundary_point(pu, pv, cu, cv, h, w, a, m)
+            # inside the edge u moves by one per step: only steps whose left column xi is 5q + 2 keep a
+            # point (xi = xs + t - 1 for steps t - 1 -> t, either direction); visit just those t
+            t0 = (2 - xs) % 5 + 1  # the first t >= 1 with xs + t - 3 divisible by 5
+            for t in range(t0, dx + 1, 5):
+                q = (xs + t - 3) // 5
+                if q < 0 or q > w - 1:
+                    continue
+                va = np.int64(ys + s * t + 0.5)
+                vb = np.int64(ys + s * (t - 1) + 0.5)
+                yd = np.float64(va if va < vb else vb)
+                yd = (yd + 0.5) / 5.0 - 0.5
+                if yd < 0:
+                    yd = 0.0
+                elif yd > h:
+                    yd = np.float64(h)
+                a[m] = q * h + np.int64(np.ceil(yd))
+                m += 1
+            t = 0 if flip else dx
+            pu = t + xs
+            pv = np.int64(ys + s * t + 0.5)
+            have = True
+        else:
+            s = np.float64(xe - xs) / dy
+            for d in range(dy + 1):
+                t = dy - d if flip else d
+                cv = t + ys
+                cu = np.int64(xs + s * t + 0.5)
+                if have:
+                    m = _boundary_point(pu, pv, cu, cv, h, w, a, m)
+                pu = cu
+                pv = cv
+                have = True
+    # sort a[:m] (values q * h + y with q in [0, w - 1]) by column buckets, then within each column
+    cap = a.shape[0] // 2
+    srt = a[cap : cap + m]
+    if h > 0:
+        for j in range(m):  # column a // h is in [0, w] (a point may sit on the bottom edge h)
+            bucket[a[j] // h + 1] += 1
+        for c in range(w + 1):
+            bucket[c + 1] += bucket[c]
+        for j in range(m):
+            c = a[j] // h
+            srt[bucket[c]] = a[j]
+            bucket[c] += 1
+        for j in range(w + 2):
+            bucket[j] = 0
+        for c_start in range(1, m):  # insertion sort: columns hold few points
+            v = srt[c_start]
+            i = c_start - 1
+            while i >= 0 and srt[i] > v:
+                srt[i + 1] = srt[i]
+                i -= 1
+            srt[i + 1] = v
+    else:
+        srt[:] = np.sort(a[:m])
+    # run lengths: the differences of the sorted points and h * w, zero-length runs merged
+    b = np.empty(m + 1, np.uint32)
+    nb = 0
+    p = 0
+    pend = False  # a zero difference seen: the next difference is added to the last run
+    for j in range(m + 1):
+        t = srt[j] if j < m else h * w
+        dlt = t - p
+        p = t
+        if j == 0:
+            b[0] = dlt
+            nb = 1
+            continue
+        if pend:
+            b[nb - 1] += dlt
+            pend = False
+        elif dlt > 0:
+            b[nb] = dlt
+            nb += 1
+        else:
+            pend = True
+    return b[:nb].copy()
+
+
+@jit
+def poly_bound(xy, x0, k):
+    """Scratch size for :func:`poly_to_rle_fast`: twice an upper bound of the down-sampled points."""
+    n = 2
+    for j in range(k):
+        j2 = (j + 1) % k
+        xa = np.int64(5.0 * xy[x0 + 2 * j] + 0.5)
+        xb = np.int64(5.0 * xy[x0 + 2 * j2] + 0.5)
+        n += abs(xb - xa) // 5 + 3
+    return 2 * n
+
+
+@jit
+def polys_to_rles(xy, p_off, hs, ws):
+    """RLE of every polygon ``xy[p_off[i]:p_off[i + 1]]`` (flat x, y pairs) in an ``hs[i]`` x ``ws[i]`` image."""
+    n = p_off.shape[0] - 1
+    parts = []
+    off = np.zeros(n + 1, np.int64)
+    a = np.empty(64, np.int64)
+    bucket = np.zeros(1, np.int64)
+    for i in range(n):
+        k = (p_off[i + 1] - p_off[i]) // 2
+        need = poly_bound(xy, p_off[i], k)
+        if need > a.shape[0]:
+            a = np.empty(2 * need, np.int64)
+        if ws[i] + 2 > bucket.shape[0]:
+            bucket = np.zeros(ws[i] + 2, np.int64)
+        r = poly_to_rle_fast(xy, p_off[i], k, hs[i], ws[i], a, bucket)
+        parts.append(r)
+        off[i + 1] = off[i] + r.shape[0]
+    cnts = np.empty(off[n], np.uint32)
+    for i in range(n):
+        cnts[off[i] : off[i + 1]] = parts[i]
+    return cnts, off
