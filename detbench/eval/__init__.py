@@ -16,16 +16,23 @@
   - the same for :func:`evaluate_pr`.
 * :class:`LVISEval`, :class:`LVIS`, :class:`LVISResults` - LVIS' federated
   evaluation, equal to lvis-api's (:mod:`detbench.eval.lvis`).
+* Why points are lost (on ``COCOeval``, ``evaluate_pr``'s result and ``LVISEval``, from the
+  evaluation's own matches): ``tide()`` (:class:`TideResult`), ``confusion_matrix()``,
+  ``f1_confidence()``, ``bootstrap()``, ``to_dataframe()``; figures in :mod:`detbench.plots`.
+* :func:`read_ground_truth` / :func:`read_detections` - VOC XML, YOLO txt and text files
+  (:mod:`detbench.eval.formats`).
 * ``detbench.eval.cli`` - the ``detbench eval`` command.
 """
 
 from detbench.eval.coco import COCOeval, Params
 from detbench.eval.cocoapi import COCO
+from detbench.eval.formats import read_detections, read_ground_truth
 from detbench.eval.loader import CocoDataset, clear_cache, load_coco, load_results
 from detbench.eval.lvis import LVISEval
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.shards import evaluate_distributed, evaluate_shards
 from detbench.eval.streaming import CocoEvaluator, CocoResult
+from detbench.eval.tide import TideResult
 from detbench.eval.voc import PRResult, average_precision, evaluate_pr
 from detbench.eval.voc_stream import VocEvaluator
 
@@ -48,4 +55,7 @@ __all__ = [
     "LVIS",
     "LVISResults",
     "LVISEval",
+    "TideResult",
+    "read_ground_truth",
+    "read_detections",
 ]
