@@ -12,7 +12,7 @@ what :func:`typed_results` read off a file.
 The masks / keypoints themselves travel in :attr:`Annotations.extra`
 (``"rles"``: a :class:`~detbench.masks.Rles` of every row; ``"keypoints"``:
 an ``(N, 3k)`` array; ``"segm_raw"`` / ``"kp_raw"``: the JSON text of each
-ground truth's field, parsed only when a segm / keypoints evaluation asks),
+ground truth's field, decoded by msgspec only when a segm / keypoints evaluation asks),
 so :mod:`detbench.eval.segm` and :mod:`detbench.eval.keypoints` evaluate
 files read by detbench without building a dict per annotation.
 """
