@@ -13,7 +13,6 @@ from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
 from detbench.data import DATA_DIR
 from detbench.eval import COCO, COCOeval
-from detbench.eval._numparse import parse_arrays
 from detbench.eval.loader import load_coco, load_results
 from detbench.synthetic import make_keypoints_coco, make_segm_coco
 from tests.test_eval_coco import assert_same_eval, quiet
@@ -196,7 +195,10 @@ def test_bad_ground_truth_masks_from_file(tmp_path):
 # ------------------------------------------------------------ number parsing
 
 
-def test_parse_arrays_exact():
+def test_keypoint_numbers_exact():
+    # msgspec reads the numbers; every one equal to json.loads' (bit for bit), from texts and from a results file
+    from detbench.eval.instances import _keypoint_lists, typed_results
+
     rng = random.Random(0)
     items = []
     for _ in range(3000):
@@ -212,58 +214,35 @@ def test_parse_arrays_exact():
             else:
                 vals.append(round(rng.uniform(0, 640), 2))
         items.append(json.dumps(vals).encode())
-    items += [b"[1e5, 2E-3, -0, 0.000, 1.5e+2, -0.0]", b"[true]", b"[1,]", b" [ 1 , 2 ] ", b"[01]", b"[]", b"[1.]"]
-    vals, lens, n_leaf = parse_arrays(items, 1)
-    q = li = 0
-    taken = 0
-    for text, nl in zip(items, n_leaf.tolist()):
-        if nl < 0:
-            continue
-        assert nl == 1
-        c = int(lens[li])
-        ref = np.asarray(json.loads(text), dtype=np.float64)
-        assert ref.tobytes() == vals[q : q + c].tobytes(), text
-        q += c
-        li += 1
-        taken += 1
-    assert taken > 1500
-    assert n_leaf[-6:].tolist() == [-1, -1, 1, -1, 1, -1]
-    polys = [b"[[1, 2.5, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12.25]]", b'{"size": [1, 1], "counts": "1"}', b"[]"]
-    vals, lens, n_leaf = parse_arrays(polys, 2)
-    assert n_leaf.tolist() == [2, -1, 0] and lens.tolist() == [6, 6]
-    assert vals.tolist() == [1, 2.5, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12.25]
-
-
-def test_keypoint_scan_equals_msgspec_path():
-    from detbench.eval import _kp_scan
+    items += [
+        b"[1e5, 2E-3, -0, 0.000, 1.5e+2, -0.0]",
+        b" [ 1 , 2 ] ",
+        b"[]",
+        b"[123456789012345678901234567890, 5e-324]",
+    ]
+    vals, off = _keypoint_lists(items, "annotation", True)
+    ref = [np.asarray(json.loads(t), dtype=np.float64) for t in items]
+    assert np.concatenate(ref).tobytes() == vals.tobytes()
+    assert np.diff(off).tolist() == [r.size for r in ref]
+    with pytest.raises(ValueError, match="annotation id 2: 'keypoints' must be a list of numbers"):
+        _keypoint_lists([b"[1, 2, 3]", b"[true, 1, 2]"], "annotation", True)
 
     gt, dets = make_keypoints_coco(20, seed=5)
     dets[0]["keypoints"][3] = -0.0
     dets[1]["score"] = 1
-    raw = json.dumps(dets).encode()
-    scan = _kp_scan.scan_keypoint_results(raw)
-    assert scan is not None
+    dets[2]["keypoints"][4] = 1e-7
+    typed = typed_results(json.dumps(dets).encode())
+    assert typed is not None and typed["kind"] == "keypoints"
     kv = np.concatenate([np.asarray(d["keypoints"], np.float64) for d in dets])
-    assert kv.tobytes() == scan["kp_vals"].tobytes()
-    assert np.array_equal(scan["score"], [d["score"] for d in dets])
-    assert np.array_equal(scan["image_id"], [d["image_id"] for d in dets])
-    assert np.array_equal(np.diff(scan["kp_off"]), [len(d["keypoints"]) for d in dets])
-    declined = [
-        [dict(dets[0], bbox=[1, 2, 3, 4])],  # another key
-        {"annotations": dets[:2]},  # an object around the list
-        [dict(dets[0], image_id=1.0)],  # a float id
-        [dict(dets[0], score=1e-7)],  # an exponent ("1e-07")
-        [dict(dets[0], keypoints=[True, 1, 2])],  # a bool
-    ]
-    for obj in declined:
-        assert _kp_scan.scan_keypoint_results(json.dumps(obj).encode()) is None
-    dup = b'[{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3], "score": 0.5, "score": 0.5}]'
-    assert _kp_scan.scan_keypoint_results(dup) is None
-    # every declined file still loads through msgspec, with pycocotools' fields
+    assert kv.tobytes() == typed["kp_vals"].tobytes()
+    assert np.array_equal(typed["score"], [d["score"] for d in dets])
+    assert np.array_equal(typed["image_id"], [d["image_id"] for d in dets])
+    assert np.array_equal(np.diff(typed["kp_off"]), [len(d["keypoints"]) for d in dets])
+    # files outside the typed reader's case still load, with pycocotools' fields
     d_gt = COCO(gt)
-    for obj in declined[2:4]:
+    for obj in ([dict(dets[0], image_id=float(dets[0]["image_id"]))], {"annotations": dets[:2]}):
         ds = d_gt.loadRes(json.dumps(obj).encode())
-        assert len(ds.annotations) == 1
+        assert len(ds.annotations) == len(obj) if isinstance(obj, list) else 2
 
 
 def test_box_results_with_masks_from_a_file(tmp_path):

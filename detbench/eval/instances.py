@@ -12,7 +12,7 @@ what :func:`typed_results` read off a file.
 The masks / keypoints themselves travel in :attr:`Annotations.extra`
 (``"rles"``: a :class:`~detbench.masks.Rles` of every row; ``"keypoints"``:
 an ``(N, 3k)`` array; ``"segm_raw"`` / ``"kp_raw"``: the JSON text of each
-ground truth's field, parsed only when a segm / keypoints evaluation asks),
+ground truth's field, decoded by msgspec only when a segm / keypoints evaluation asks),
 so :mod:`detbench.eval.segm` and :mod:`detbench.eval.keypoints` evaluate
 files read by detbench without building a dict per annotation.
 """
@@ -20,15 +20,14 @@ files read by detbench without building a dict per annotation.
 from __future__ import annotations
 
 import math
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from detbench.eval._json import NO_RAW, _gc_paused
-from detbench.eval._kp_scan import scan_keypoint_results
-from detbench.eval._numparse import parse_arrays
+from detbench.eval._json import _gc_paused
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
 
@@ -47,7 +46,12 @@ __all__ = [
 
 class _Rle(msgspec.Struct, gc=False):
     size: tuple[int, int]
-    counts: msgspec.Raw  # the JSON string text: unquoted in one kernel call
+    counts: str  # a compressed RLE code (msgspec unescapes the JSON string)
+
+
+class _AnyRle(msgspec.Struct, gc=False):
+    size: tuple[int, int]
+    counts: str | list[int]  # compressed, or uncompressed run lengths (crowd ground truths)
 
 
 class _InstDet(msgspec.Struct, gc=False):
@@ -56,7 +60,7 @@ class _InstDet(msgspec.Struct, gc=False):
     score: float
     bbox: tuple[float, float, float, float] | None = None
     segmentation: _Rle | None = None
-    keypoints: msgspec.Raw = NO_RAW
+    keypoints: list[float] | None = None
 
 
 class _InstDict(msgspec.Struct, gc=False):
@@ -65,6 +69,9 @@ class _InstDict(msgspec.Struct, gc=False):
 
 _DETS = msgspec.json.Decoder(list[_InstDet])
 _DETS_DICT = msgspec.json.Decoder(_InstDict)
+_NUMBER_LISTS = msgspec.json.Decoder(list[list[float]])  # keypoint lists
+_SEGMS = msgspec.json.Decoder(list[list[list[float]] | _AnyRle])  # polygons or RLEs
+_SEGM = msgspec.json.Decoder(list[list[float]] | _AnyRle)
 
 
 def results_kind(first: Any) -> str:
@@ -87,19 +94,15 @@ def typed_results(raw: bytes) -> dict | None:
 
 
 def _typed_results(raw: bytes) -> dict | None:
-    scan = scan_keypoint_results(raw)
-    if scan is not None:
-        scan["kind"] = "keypoints"
-        scan["bbox"] = None
-        return scan
     """Mask or keypoint results (no ``bbox`` in the first) read with msgspec in the common case, else None.
 
     Common case: integer ids, a number score, compressed RLEs with a string
-    ``counts`` (segm) or keypoint lists; every row of the first row's kind.
-    Keys: ``kind``, ``image_id``, ``category_id``, ``score`` (float64),
-    ``bbox`` (given boxes, NaN rows where absent, or None), and ``strings``
-    (``(buf, s_off)``: every RLE code, one after another) + ``size`` (segm)
-    or ``kp_raw`` (keypoints: the JSON text of each list).
+    ``counts`` (segm) or lists of numbers (keypoints); every row of the first
+    row's kind. Keys: ``kind``, ``image_id``, ``category_id``, ``score``
+    (float64), ``bbox`` (given boxes, NaN rows where absent, or None), and
+    ``strings`` (``(buf, s_off)``: every RLE code, one after another) +
+    ``size`` (segm) or ``kp_vals`` + ``kp_off`` (keypoints: every number, and
+    where each detection's start).
     """
     try:
         rows = _DETS.decode(raw)
@@ -131,22 +134,39 @@ def _typed_results(raw: bytes) -> dict | None:
     if segs[0] is not None:
         if None in segs:
             return None
+        strings = _rle_strings(segs)
+        if strings is None:
+            return None  # a code that is not ASCII: the general path names it
         out["kind"] = "segm"
-        texts = [s.counts for s in segs]
-        t_off = np.zeros(n + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, texts), np.int64, n), out=t_off[1:])
-        buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
-        if not ok.all():
-            return None  # uncompressed counts or unusual escapes: the general path
-        out["strings"] = (buf, s_off)
+        out["strings"] = strings
         out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
-    if min(map(len, kps)) == 0:
+    if None in kps or min(map(len, kps)) == 0:
         return None
     out["kind"] = "keypoints"
-    out["kp_raw"] = kps
+    out["kp_vals"], out["kp_off"] = _flatten(kps)
     return out
+
+
+def _flatten(lists: list) -> tuple[np.ndarray, np.ndarray]:
+    # (every number, offsets) of lists of floats
+    n = len(lists)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=off[1:])
+    return np.fromiter(chain.from_iterable(lists), np.float64, int(off[-1])), off
+
+
+def _rle_strings(rles: list) -> tuple[np.ndarray, np.ndarray] | None:
+    # (buf, s_off) of the ``counts`` strings of RLE records, one after another; None if one is not ASCII
+    texts = [r.counts for r in rles]
+    try:
+        buf = np.frombuffer("".join(texts).encode("ascii"), np.uint8)
+    except UnicodeEncodeError:
+        return None
+    s_off = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=s_off[1:])
+    return buf, s_off
 
 
 # ------------------------------------------------------------------ segm results
@@ -239,12 +259,11 @@ def segm_results(
 def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.ndarray]:
     # (flat values, per-row offsets) of keypoint lists (Python lists, or JSON texts when raw)
     n = len(kps)
-    if raw:
-        vals, lens, ok = parse_arrays(kps, 1)
-        if (ok == 1).all():
-            off = np.zeros(n + 1, np.int64)
-            np.cumsum(lens, out=off[1:])
-            return vals, off
+    if raw and n:
+        try:
+            return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            pass  # the one that is not a list of numbers is named below
     parts = []
     for k, kp in enumerate(kps):
         if raw:
@@ -271,7 +290,7 @@ def keypoint_results(
     of them, visible or not), ``area = (x1 - x0) * (y1 - y0)``; keypoints as
     an ``(N, 3k)`` array when every row has the same length, else None.
     ``kps``: Python lists, or their JSON texts (``raw``), or ``parsed`` =
-    ``(values, offsets)`` already read (:mod:`detbench.eval._kp_scan`). A list that is
+    ``(values, offsets)`` already read (:func:`typed_results`). A list that is
     empty, not a multiple of 3 long, or has NaN/inf: ValueError naming the
     detection id (row + 1).
     """
@@ -378,65 +397,99 @@ def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: 
 
 
 def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles:
-    # masks of segmentation JSON texts: polygons parsed and rasterised in bulk, anything else generically
+    # masks of segmentation JSON texts, decoded by msgspec: polygons rasterised in bulk, compressed RLEs in one
+    # kernel call, anything else (uncompressed RLEs, values of other types) by the general path
     n = len(raws)
-    vals, lens, n_leaf = parse_arrays(raws, 2)
-    poly = n_leaf > 0
-    other = np.flatnonzero(~poly)
-    if other.size:
-        for k in other.tolist():
-            if len(raws[k]) == 0:
-                raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
-        ro = _rle_texts(raws, other, hs, ws, what, ids_fn)
-        if ro is None:
-            objs = [msgspec.json.decode(raws[k]) for k in other.tolist()]
-            ro = segmentations_to_rles(objs, hs[other], ws[other], ids_fn(other), what=what)
-        if other.size == n:
-            return ro
-    rows_p = np.flatnonzero(poly)
-    n_p = n_leaf[rows_p]
-    bad = (lens % 2 != 0) | (lens < 6)
-    if bad.any() or not (np.abs(vals).max(initial=0.0) <= 1e8) or (hs[rows_p] < 0).any():
-        _polygon_errors(vals, lens, n_leaf, hs, what, ids_fn)
-    p_off = np.zeros(lens.size + 1, np.int64)
-    np.cumsum(lens, out=p_off[1:])
-    poly_h = np.repeat(hs[rows_p], n_p)
-    poly_w = np.repeat(ws[rows_p], n_p)
-    pc, po = _polys_to_rles(vals, p_off, poly_h, poly_w, None)
-    grp = np.zeros(rows_p.size + 1, np.int64)
-    np.cumsum(n_p, out=grp[1:])
-    mc, mo = _k.merge_groups(pc, po, grp, False)
-    if rows_p.size == n:
-        return Rles(mc, mo, hs.copy(), ws.copy())
+    if n and min(map(len, raws)) == 0:
+        k = next(k for k, t in enumerate(raws) if len(t) == 0)
+        raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
+    objs, typed = _decode_segms(raws)
+    kinds = np.array(
+        [
+            (0 if o else 2) if type(o) is list else 1 if type(o) is _AnyRle and type(o.counts) is str else 2
+            for o in objs
+        ],
+        np.int64,
+    )
+    kinds[~typed] = 2
+    rows_c = np.flatnonzero(kinds == 1)
+    parts = []  # (rows, Rles)
+    if rows_c.size:
+        rc = _rle_texts(objs, rows_c, hs, ws, what, ids_fn)
+        if rc is None:
+            kinds[rows_c] = 2  # a corrupt code: the general path names it
+        else:
+            parts.append((rows_c, rc))
+    rows_g = np.flatnonzero(kinds == 2)
+    if rows_g.size:
+        gen = [objs[k] for k in rows_g.tolist()]
+        gen = [{"size": list(o.size), "counts": o.counts} if type(o) is _AnyRle else o for o in gen]
+        parts.append((rows_g, segmentations_to_rles(gen, hs[rows_g], ws[rows_g], ids_fn(rows_g), what=what)))
+    rows_p = np.flatnonzero(kinds == 0)
+    if rows_p.size:
+        parts.append((rows_p, _polygon_rles(objs, rows_p, n, hs, ws, what, ids_fn)))
+    if len(parts) == 1:
+        return parts[0][1]
     lens_all = np.zeros(n, np.int64)
-    lens_all[rows_p] = np.diff(mo)
-    lens_all[other] = np.diff(ro.off)
+    for rows, r in parts:
+        lens_all[rows] = np.diff(r.off)
     off = np.zeros(n + 1, np.int64)
     np.cumsum(lens_all, out=off[1:])
     cnts = np.empty(off[-1], np.uint32)
-    _k.scatter_runs(cnts, off, rows_p, mc, mo)
-    _k.scatter_runs(cnts, off, other, ro.cnts, ro.off)
     h_out, w_out = hs.copy(), ws.copy()
-    h_out[other], w_out[other] = ro.h, ro.w
+    for rows, r in parts:
+        _k.scatter_runs(cnts, off, rows, r.cnts, r.off)
+        h_out[rows], w_out[rows] = r.h, r.w
     return Rles(cnts, off, h_out, w_out)
 
 
-_RLES = msgspec.json.Decoder(list[_Rle])
-
-
-def _rle_texts(raws: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles | None:
-    # compressed RLE dicts among the texts raws[rows], read in one go; None if they are not all plain ones
+def _decode_segms(raws: list) -> tuple[list, np.ndarray]:
+    # (objects, typed) of segmentation texts: polygon lists and _AnyRle records in one msgspec call; where that
+    # fails, item by item, with msgspec's generic objects (typed False) for the items outside those two types
     try:
-        objs = _RLES.decode(b"[" + b",".join([raws[k] for k in rows.tolist()]) + b"]")
+        objs = _SEGMS.decode(b"[" + b",".join(raws) + b"]")
+        return objs, np.ones(len(objs), bool)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        pass
+    objs = []
+    typed = np.ones(len(raws), bool)
+    for k, t in enumerate(raws):
+        try:
+            objs.append(_SEGM.decode(t))
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            objs.append(msgspec.json.decode(t))
+            typed[k] = False
+    return objs, typed
+
+
+def _polygon_rles(objs: list, rows_p: np.ndarray, n: int, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any):
+    # the masks of the polygon lists objs[rows_p] (lists of lists of floats), rasterised and merged in bulk
+    polys = [objs[k] for k in rows_p.tolist()]
+    n_p = np.fromiter(map(len, polys), np.int64, len(polys))
+    leaves = list(chain.from_iterable(polys))
+    lens = np.fromiter(map(len, leaves), np.int64, len(leaves))
+    vals = np.fromiter(chain.from_iterable(leaves), np.float64, int(lens.sum()))
+    bad = (lens % 2 != 0) | (lens < 6)
+    if bad.any() or not (np.abs(vals).max(initial=0.0) <= 1e8) or (hs[rows_p] < 0).any():
+        n_leaf = np.zeros(n, np.int64)
+        n_leaf[rows_p] = n_p
+        _polygon_errors(vals, lens, n_leaf, hs, what, ids_fn)
+    p_off = np.zeros(lens.size + 1, np.int64)
+    np.cumsum(lens, out=p_off[1:])
+    pc, po = _polys_to_rles(vals, p_off, np.repeat(hs[rows_p], n_p), np.repeat(ws[rows_p], n_p), None)
+    grp = np.zeros(rows_p.size + 1, np.int64)
+    np.cumsum(n_p, out=grp[1:])
+    mc, mo = _k.merge_groups(pc, po, grp, False)
+    return Rles(mc, mo, hs[rows_p].copy(), ws[rows_p].copy())
+
+
+def _rle_texts(objs: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> Rles | None:
+    # the compressed RLE records objs[rows] in one kernel call; None if a code is corrupt (the general path names it)
+    rles = [objs[k] for k in rows.tolist()]
+    strings = _rle_strings(rles)
+    if strings is None:
         return None
-    texts = [o.counts for o in objs]
-    t_off = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=t_off[1:])
-    buf, s_off, ok = _k.unquote_strings(np.frombuffer(b"".join(texts), np.uint8), t_off)
-    if not ok.all():
-        return None
-    size = np.array([o.size for o in objs], np.int64).reshape(-1, 2)
+    size = np.array([o.size for o in rles], np.int64).reshape(-1, 2)
     h, w = hs[rows], ws[rows]
     bad = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
     if bad.size:
@@ -446,9 +499,9 @@ def _rle_texts(raws: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, wha
             f"({int(h[k])} x {int(w[k])})"
         )
     try:
-        return strings_rles((buf, s_off), size, what)
+        return strings_rles(strings, size, what)
     except ValueError:
-        return None  # the general path names the annotation by its id
+        return None
 
 
 def _polygon_errors(vals: np.ndarray, lens: np.ndarray, n_leaf: np.ndarray, hs: np.ndarray, what: str, ids_fn: Any):

@@ -394,11 +394,10 @@ def _instance_results(typed: dict | None, dicts: tuple | None, gt: Any, name: st
             anns.extra["mask_box"] = mask_box
             anns.extra["mask_area"] = area
         else:
-            if typed is not None and "kp_vals" in typed:
+            if typed is not None:
                 box, area, kp = keypoint_results(None, parsed=(typed["kp_vals"], typed["kp_off"]))
             else:
-                kps = [d["keypoints"] for d in raw] if raw is not None else typed["kp_raw"]
-                box, area, kp = keypoint_results(kps, raw=raw is None)
+                box, area, kp = keypoint_results([d["keypoints"] for d in raw])
             if kp is not None:
                 anns.extra["keypoints"] = kp
     except ValueError as exc:
