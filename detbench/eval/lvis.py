@@ -67,14 +67,13 @@ import numpy as np
 
 from detbench._parallel import num_threads
 from detbench._sort import segmented_desc_order
-from detbench.eval._lvis_kernels import iou_rows
 from detbench.eval.accumulate import evaluate_curves
 from detbench.eval.annotations import positions
 from detbench.eval.grouping import Rows, group_rows
 from detbench.eval.lvis_analysis import LVISAnalysisMixin
 from detbench.eval.lvis_data import LVIS, LVISResults
 from detbench.eval.matching import Groups, Settings
-from detbench.masks import _rle_kernels as _rk
+from detbench.eval.segm import group_mask_ious
 from detbench.masks.convert import segmentations_to_rles
 
 __all__ = ["LVISEval", "Params"]
@@ -281,19 +280,8 @@ class LVISEval(LVISAnalysisMixin):
         rd = self.lvis_dt.det_rles(d_src[need])
         d_map = np.full(d_src.size, -1, np.int64)
         d_map[need] = np.arange(need.size)
-        g_box = np.empty((g_src.size, 4))
-        _rk.to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
-        d_box = np.empty((need.size, 4))
-        _rk.to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
-        d_area = np.empty(need.size, np.int64)
-        _rk.areas(rd.cnts, rd.off, d_area)
-        per_d = np.repeat(ng, nd)
-        d_iou_off = np.zeros(d_src.size, np.int64)
-        if d_src.size:
-            np.cumsum(per_d[:-1], out=d_iou_off[1:])
-        d_iou = np.empty(int(per_d.sum()), np.float64)
-        iou_rows(g_off, d_off, rg.cnts, rg.off, g_box, rd.cnts, rd.off, d_box, d_area, d_map, d_iou_off, d_iou)
-        return d_iou, d_iou_off
+        no_crowd = np.zeros(g_src.size, np.uint8)  # LVIS has no crowd regions: every IoU is over the union
+        return group_mask_ious(g_off, d_off, rg, rd, no_crowd, d_map=d_map)
 
     # ---------------------------------------------------------- accumulate
     def _accumulate_core(self) -> None:
