@@ -331,17 +331,21 @@ def mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
     return _mask_boxes_areas(r)
 
 
-def strings_rles(strings: Any, size: np.ndarray, what: str) -> Rles:
+def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> Rles:
     """:class:`Rles` of compressed RLE strings (a list of bytes, or ``(buf, s_off)``) with their ``(n, 2)``
     sizes, in one kernel call; a corrupt string or runs that do not add up to h * w: ValueError naming
-    ``what`` id row + 1."""
+    ``what`` id ``ids[row]`` (default: row + 1)."""
+
+    def name(k: int) -> str:
+        return f"{what} id {k + 1}" if ids is None else f"{what} id {ids[k]!r}"
+
     n = size.shape[0]
     h = np.ascontiguousarray(size[:, 0], np.int64)
     w = np.ascontiguousarray(size[:, 1], np.int64)
     neg = np.flatnonzero((h < 0) | (w < 0))
     if neg.size:
         k = int(neg[0])
-        raise ValueError(f"{what} id {k + 1}: RLE size must not be negative, got {size[k].tolist()}")
+        raise ValueError(f"{name(k)}: RLE size must not be negative, got {size[k].tolist()}")
     if isinstance(strings, tuple):
         buf, s_off = strings
     else:
@@ -353,14 +357,14 @@ def strings_rles(strings: Any, size: np.ndarray, what: str) -> Rles:
     if bad.size:
         k = int(bad[0])
         why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
-        raise ValueError(f"{what} id {k + 1}: corrupt compressed RLE string ({why[int(err[k])]})")
+        raise ValueError(f"{name(k)}: corrupt compressed RLE string ({why[int(err[k])]})")
     tot = np.empty(n, np.int64)
     _k.sums(cnts, off, tot)
     wrong = np.flatnonzero(tot != h * w)
     if wrong.size:
         k = int(wrong[0])
         raise ValueError(
-            f"{what} id {k + 1}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
+            f"{name(k)}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
             f"{int(h[k] * w[k])}"
         )
     return Rles(cnts, off, h, w)

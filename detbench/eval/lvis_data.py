@@ -36,6 +36,7 @@ import numpy as np
 from detbench._validate import check_int
 from detbench.eval._json import TypedGT, _gc_paused, decode_generic, read_source, results_arrays
 from detbench.eval.annotations import Annotations, positions
+from detbench.eval.instances import strings_rles
 from detbench.eval.loader import CocoDataset, _gt_from_typed, _results_from_arrays, load_coco_source, load_results
 from detbench.masks import _rle_kernels as _rk
 from detbench.masks.convert import Rles, segmentations_to_rles
@@ -512,18 +513,4 @@ def _strings_to_rles(segms: list, hs: np.ndarray, ws: np.ndarray, ids: list) -> 
         ) from None
     s_off = np.zeros(n + 1, np.int64)
     np.cumsum(lens, out=s_off[1:])
-    cnts, off, err = _rk.strings_to_rles(buf, s_off)
-    bad = np.flatnonzero(err)
-    if bad.size:
-        k = int(bad[0])
-        why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
-        raise ValueError(f"detection id {ids[k]!r}: corrupt compressed RLE string ({why[int(err[k])]})")
-    tot = np.empty(n, np.int64)
-    _rk.sums(cnts, off, tot)
-    bad = np.flatnonzero(tot != hs * ws)
-    if bad.size:
-        k = int(bad[0])
-        raise ValueError(
-            f"detection id {ids[k]!r}: RLE runs add up to {int(tot[k])} pixels, expected {hs[k]} x {ws[k]}"
-        )
-    return Rles(cnts, off, hs.copy(), ws.copy())
+    return strings_rles((buf, s_off), size, "detection", ids)
