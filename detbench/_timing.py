@@ -83,38 +83,50 @@ def steady_allocator() -> bool:
     return applied
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per call over rounds: ``median``, ``min``, ``max``; ``times`` is each round's value."""
+class _RoundStats:
+    """Median, min, max and spread of per-round samples (``_samples``), shared by :class:`Timing` and :class:`Ratio`."""
 
-    times: tuple[float, ...]
-    inner: int = 1
+    @property
+    def _samples(self) -> tuple[float, ...]:
+        raise NotImplementedError
 
     @property
     def median(self) -> float:
-        return float(np.median(self.times)) if self.times else math.nan
+        return float(np.median(self._samples)) if self._samples else math.nan
 
     @property
     def min(self) -> float:
-        return float(min(self.times)) if self.times else math.nan
+        return float(min(self._samples)) if self._samples else math.nan
 
     @property
     def max(self) -> float:
-        return float(max(self.times)) if self.times else math.nan
-
-    @property
-    def rounds(self) -> int:
-        return len(self.times)
+        return float(max(self._samples)) if self._samples else math.nan
 
     @property
     def spread(self) -> float:
-        """(max - min) / median: 0 for perfectly steady timings."""
+        """(max - min) / median: 0 for perfectly steady samples."""
         m = self.median
         return (self.max - self.min) / m if m > 0 else math.nan
 
     @property
     def noisy(self) -> bool:
         return bool(self.spread > SPREAD_WARN)
+
+
+@dataclass(frozen=True)
+class Timing(_RoundStats):
+    """Seconds per call over rounds: ``median``, ``min``, ``max``; ``times`` is each round's value."""
+
+    times: tuple[float, ...]
+    inner: int = 1
+
+    @property
+    def _samples(self) -> tuple[float, ...]:
+        return self.times
+
+    @property
+    def rounds(self) -> int:
+        return len(self.times)
 
     def __str__(self) -> str:
         return f"{fmt_seconds(self.median)} [{fmt_seconds(self.min)}, {fmt_seconds(self.max)}]"
@@ -129,31 +141,14 @@ class Timing:
 
 
 @dataclass(frozen=True)
-class Ratio:
+class Ratio(_RoundStats):
     """A ratio computed round by round (``values``): median, min and max."""
 
     values: tuple[float, ...]
 
     @property
-    def median(self) -> float:
-        return float(np.median(self.values)) if self.values else math.nan
-
-    @property
-    def min(self) -> float:
-        return float(min(self.values)) if self.values else math.nan
-
-    @property
-    def max(self) -> float:
-        return float(max(self.values)) if self.values else math.nan
-
-    @property
-    def spread(self) -> float:
-        m = self.median
-        return (self.max - self.min) / m if m > 0 else math.nan
-
-    @property
-    def noisy(self) -> bool:
-        return bool(self.spread > SPREAD_WARN)
+    def _samples(self) -> tuple[float, ...]:
+        return self.values
 
     def __str__(self) -> str:
         return f"{self.median:.3g}x [{self.min:.3g}, {self.max:.3g}]"
