@@ -168,6 +168,19 @@ def _bboxes(rows: list, n: int) -> np.ndarray:
     return np.fromiter(chain.from_iterable(map(attrgetter("bbox"), rows)), np.float64, 4 * n).reshape(n, 4)
 
 
+def decode_rows(raw: bytes, as_list: msgspec.json.Decoder, as_dict: msgspec.json.Decoder) -> list | None:
+    """The rows of a results file: a JSON list (``as_list``), or an object whose ``annotations`` holds it
+    (``as_dict``, some exporters); None when the typed decoders do not take the file (the caller then reads
+    it the general way, which words the errors)."""
+    try:
+        return as_list.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        try:
+            return as_dict.decode(raw).annotations
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+
+
 def results_arrays(raw: bytes) -> dict | None:
     with _gc_paused():
         return _results_arrays(raw)
@@ -184,13 +197,9 @@ def _results_arrays(raw: bytes) -> dict | None:
         out = _results_arrays_blocks(raw)
         if out is not None:
             return out
-    try:
-        rows = _DETS.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        try:
-            rows = _DETS_DICT.decode(raw).annotations
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return None
+    rows = decode_rows(raw, _DETS, _DETS_DICT)
+    if rows is None:
+        return None
     n = len(rows)
     image_id = _ids(rows, "image_id", n)
     category_id = _ids(rows, "category_id", n)

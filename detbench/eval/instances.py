@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detbench.eval._json import _gc_paused
+from detbench.eval._json import _gc_paused, decode_rows
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
 
@@ -104,13 +104,9 @@ def _typed_results(raw: bytes) -> dict | None:
     ``size`` (segm) or ``kp_vals`` + ``kp_off`` (keypoints: every number, and
     where each detection's start).
     """
-    try:
-        rows = _DETS.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        try:
-            rows = _DETS_DICT.decode(raw).annotations
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return None
+    rows = decode_rows(raw, _DETS, _DETS_DICT)
+    if rows is None:
+        return None
     n = len(rows)
     if n == 0 or rows[0].bbox is not None:
         return None
