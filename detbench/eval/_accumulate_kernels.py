@@ -131,26 +131,42 @@ def _walk_area(st, a, L, sm, at):
 
 
 @jit(inline="always")
-def _first_reaching(c, ntp, fnp, v, rec_sorted):
-    # 1-based index of the first TP with recall c / fnp >= v (ntp + 1: none);
-    # a linear walk from the previous answer when the thresholds are sorted
-    if rec_sorted:
-        while c <= ntp and c / fnp < v:
-            c += 1
-        return c
-    lo_c = 1
-    hi_c = ntp + 1
-    while lo_c < hi_c:
-        mid = (lo_c + hi_c) >> 1
-        if mid / fnp < v:
-            lo_c = mid + 1
+def _reach_table(fnp, n_max, rec_thr, rec_sorted, reach):
+    """``reach[ri]``: the 1-based index of the first TP with recall ``c / fnp >= rec_thr[ri]`` (0 where
+    ``rec_thr[ri] <= 0``; ``n_max + 1`` where no count up to ``n_max`` reaches it).
+
+    The recall of the c-th TP is ``c / fnp`` whatever the threshold and level
+    (``fnp`` = positives of the area range), so one table per (segment, area
+    range) serves every (threshold, level): a level with ``ntp <= n_max`` TPs
+    reaches ``rec_thr[ri]`` iff ``reach[ri] <= ntp`` (``c / fnp`` increases with
+    ``c``), pycocotools' ``searchsorted(rc, recThrs, "left")``. One division per
+    count and threshold here instead of per (threshold, level, recall threshold).
+    """
+    n_pos = n_max
+    c = 1
+    for ri in range(rec_thr.shape[0]):
+        v = rec_thr[ri]
+        if v <= 0.0:
+            reach[ri] = 0
+            continue
+        if rec_sorted:  # a linear walk from the previous answer
+            while c <= n_pos and c / fnp < v:
+                c += 1
+            reach[ri] = c
         else:
-            hi_c = mid
-    return lo_c
+            lo_c = 1
+            hi_c = n_pos + 1
+            while lo_c < hi_c:
+                mid = (lo_c + hi_c) >> 1
+                if mid / fnp < v:
+                    lo_c = mid + 1
+                else:
+                    hi_c = mid
+            reach[ri] = lo_c
 
 
 @jit(inline="always")
-def _sample_curves(st, s, a, fnp, sm, at, out):
+def _sample_curves(st, s, a, fnp, sm, at, out, reach):
     # recall per (threshold, level); the precision envelope sampled at the
     # recall thresholds with pycocotools' stop past the last recall
     prbuf = at.prbuf
@@ -163,11 +179,17 @@ def _sample_curves(st, s, a, fnp, sm, at, out):
     ndm = sm.ndm
     iou_thr = st.iou_thr
     max_dets = st.max_dets
-    rec_sorted = st.rec_sorted
     rec_thr = st.rec_thr
     T = iou_thr.shape[0]
     M = max_dets.shape[0]
     R = rec_thr.shape[0]
+    n_max = 0  # most TPs of any (threshold, level)
+    for t in range(T):
+        ntp = 0
+        for m in range(M):
+            ntp += tpl[m, t]
+        n_max = max(n_max, ntp)
+    _reach_table(fnp, n_max, rec_thr, st.rec_sorted, reach)
     for t in range(T):
         ntp = 0
         for m in range(M):
@@ -179,29 +201,28 @@ def _sample_curves(st, s, a, fnp, sm, at, out):
             for c in range(ntp - 2, -1, -1):
                 if prbuf[t, m, c + 1] > prbuf[t, m, c]:
                     prbuf[t, m, c] = prbuf[t, m, c + 1]
-            broke = False
-            c = 1
-            for ri in range(R):
-                q = 0.0
-                ss = 0.0
-                if not broke:
-                    v = rec_thr[ri]
-                    if v <= 0.0:
-                        if ndm[m] == 0:
-                            broke = True
-                        else:
-                            if ntp > 0:
-                                q = prbuf[t, m, 0]
-                            ss = first_score[m]
-                    else:
-                        c = _first_reaching(c, ntp, fnp, v, rec_sorted)
-                        if c > ntp:
-                            broke = True
-                        else:
-                            q = prbuf[t, m, c - 1]
-                            ss = scbuf[t, m, c - 1]
-                precision[s, a, t, m, ri] = q
-                scores[s, a, t, m, ri] = ss
+            pr_out = precision[s, a, t, m]
+            sc_out = scores[s, a, t, m]
+            first = first_score[m]
+            empty = ndm[m] == 0
+            ri = 0
+            while ri < R:
+                c = reach[ri]
+                if c == 0:  # recall threshold <= 0: index 0 (nothing kept: stop)
+                    if empty:
+                        break
+                    pr_out[ri] = prbuf[t, m, 0] if ntp > 0 else 0.0
+                    sc_out[ri] = first
+                elif c > ntp:  # not reached: pycocotools stops here
+                    break
+                else:
+                    pr_out[ri] = prbuf[t, m, c - 1]
+                    sc_out[ri] = scbuf[t, m, c - 1]
+                ri += 1
+            while ri < R:
+                pr_out[ri] = 0.0
+                sc_out[ri] = 0.0
+                ri += 1
 
 
 @jit
@@ -219,6 +240,7 @@ def accumulate_segment(st, s, L, sm, at, out):
     scores = out.scores
     npig = sm.npig
     area_rng = st.area_rng
+    reach = np.empty(st.rec_thr.shape[0], np.int64)
     for a in range(area_rng.shape[0]):
         npa = npig[a]
         if npa == 0:
@@ -228,7 +250,7 @@ def accumulate_segment(st, s, L, sm, at, out):
             scores[s, a] = -1.0
             continue
         _walk_area(st, a, L, sm, at)
-        _sample_curves(st, s, a, float(npa), sm, at, out)
+        _sample_curves(st, s, a, float(npa), sm, at, out, reach)
 
 
 @jit
