@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from detbench._jit import jit
 
 
@@ -121,3 +123,18 @@ def place_keys(ip, cp, n_img, n_cat, use_cats, i0, i1, cursor, dest):
             o = cursor[k]
             cursor[k] = o + 1
         dest[i] = o
+
+
+@jit
+def lut_positions(values, lo, span, lut, out):
+    """``out[i] = lut[values[i] - lo]`` where ``values[i] - lo`` is an integer in ``[0, span]``, else -1.
+
+    The one-pass form of :func:`detbench.eval.annotations.positions`' look-up
+    table for dense integer ids (``values`` any real dtype; NaN gives -1).
+    """
+    for i in range(values.shape[0]):
+        v = values[i] - lo
+        o = -1
+        if v >= 0 and v <= span and v == np.floor(v):
+            o = lut[np.int64(v)]
+        out[i] = o

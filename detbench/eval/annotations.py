@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from detbench.eval._dictread import FastRead, read_annotations
+from detbench.eval._grouping_kernels import lut_positions
 
 __all__ = [
     "Annotations",
@@ -159,9 +160,13 @@ def positions(values: np.ndarray, table: list) -> np.ndarray:
             # dense integer ids: look-up table
             lut = np.full(int(span) + 1, -1, np.int64)
             lut[(st - lo).astype(np.int64)] = order
+            out = np.empty(n, np.int64)
+            if values.dtype.kind in "iuf":
+                lut_positions(values, float(lo), float(span), lut, out)  # one compiled pass
+                return out
             v = values - lo
             ok = (v >= 0) & (v <= span) & (v == np.round(v))
-            out = np.full(n, -1, np.int64)
+            out.fill(-1)
             out[ok] = lut[v[ok].astype(np.int64)]
             return out
         idx = np.searchsorted(st, values)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from detbench.eval._summary_kernels import valid_precision, valid_recall
+
 __all__ = [
     "STAT_NAMES",
     "KPS_STAT_NAMES",
@@ -75,20 +77,43 @@ def summarize_one(ev: dict, p: Any, ap: int, iou_thr: float | None, area_lbl: st
     iou_str = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iou_thr is None else f"{iou_thr:0.2f}"
     aind = [i for i, lbl in enumerate(p.areaRngLbl) if lbl == area_lbl]
     mind = [i for i, m in enumerate(p.maxDets) if m == max_dets]
-    if ap == 1:
-        s = ev["precision"]
+    s = ev["precision"] if ap == 1 else ev["recall"]
+    valid = _valid_fast(s, ap, iou_thr, p.iouThrs, aind, mind)
+    if valid is None:
         if iou_thr is not None:
             s = s[np.where(iou_thr == np.asarray(p.iouThrs))[0]]
-        s = s[:, :, :, aind, mind]
-    else:
-        s = ev["recall"]
-        if iou_thr is not None:
-            s = s[np.where(iou_thr == np.asarray(p.iouThrs))[0]]
-        s = s[:, :, aind, mind]
-    valid = s[s > -1]
+        s = s[:, :, :, aind, mind] if ap == 1 else s[:, :, aind, mind]
+        valid = s[s > -1]
     mean_s = -1 if len(valid) == 0 else np.mean(valid)
     line = f" {title:<18} {kind} @[ IoU={iou_str:<9} | area={area_lbl:>6s} | maxDets={max_dets:>3d} ] = {mean_s:0.3f}"
     return mean_s, line
+
+
+def _valid_fast(s: Any, ap: int, iou_thr: float | None, iou_thrs: Any, aind: list, mind: list) -> np.ndarray | None:
+    # the entries > -1 of one stat's selection by one compiled pass (no strided copy, no mask),
+    # in NumPy's order; None where the general path is needed (several matching labels or
+    # maxDets, or an eval array that is not pycocotools' float64 layout)
+    if len(aind) != 1 or len(mind) != 1 or not isinstance(s, np.ndarray) or s.dtype != np.float64:
+        return None
+    if s.ndim != (5 if ap == 1 else 4):
+        return None
+    n_t = s.shape[0]
+    if aind[0] >= s.shape[-2] or mind[0] >= s.shape[-1]:
+        return None  # NumPy raises IndexError there
+    if iou_thr is None:
+        t_idx = np.arange(n_t, dtype=np.int64)
+    else:
+        t_idx = np.flatnonzero(iou_thr == np.asarray(iou_thrs)).astype(np.int64)
+        if t_idx.size and t_idx[-1] >= n_t:
+            return None
+    out = np.empty(t_idx.size * int(np.prod(s.shape[1:-2])), np.float64)
+    if out.size == 0:
+        return out
+    if ap == 1:
+        n = valid_precision(s, t_idx, aind[0], mind[0], out)
+    else:
+        n = valid_recall(s, t_idx, aind[0], mind[0], out)
+    return out[:n]
 
 
 def compute_stats(ev: dict, p: Any, compat: bool) -> tuple[np.ndarray, list[str]]:
