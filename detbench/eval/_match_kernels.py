@@ -440,3 +440,21 @@ def match_segment(gr, st, s, sm, mt):
             nd = min(d_off[g + 1] - d_off[g], max_last)
             _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt)
     return L
+
+
+@jit
+def group_sizes(g_off, d_off, seg_off, max_last):
+    """:func:`detbench.eval.matching.sizes_of` in one pass over the group offsets (each at least 1)."""
+    max_seg = 1
+    for s in range(seg_off.shape[0] - 1):
+        max_seg = max(max_seg, seg_off[s + 1] - seg_off[s])
+    max_g = 1
+    max_nd = 1
+    max_iou = 1
+    for g in range(g_off.shape[0] - 1):
+        ng = g_off[g + 1] - g_off[g]
+        nd = min(d_off[g + 1] - d_off[g], max_last)
+        max_g = max(max_g, ng)
+        max_nd = max(max_nd, nd)
+        max_iou = max(max_iou, ng * nd)
+    return max_seg, max_g, max_nd, max_iou

@@ -103,8 +103,8 @@ def prepare(
     d_rows = Rows(dt.bbox, dt.area, dt.score, None, None, None)
     d_off, d = group_rows(ipd, cpd, n_img, n_cat, use_cats, d_src, d_rows, threads=threads)
     if compat:
-        g_idok = _truthy(gt.ids)[g.src].view(np.uint8)
-        d_idok = _positive(dt.ids)[d.src].view(np.uint8)
+        g_idok = _id_flags(_truthy, gt.ids, g.src)
+        d_idok = _id_flags(_positive, dt.ids, d.src)
     else:
         g_idok = np.ones(g.src.size, np.uint8)
         d_idok = np.ones(d.src.size, np.uint8)
@@ -233,6 +233,14 @@ def ids_unique(ids: np.ndarray) -> bool:
         return len(set(ids.tolist())) == ids.size
     except TypeError:
         return True
+
+
+def _id_flags(rule: Any, ids: np.ndarray, src: np.ndarray) -> np.ndarray:
+    # uint8 rule(ids)[src]; all ones without the gather when every id passes (the usual case)
+    ok = rule(ids)
+    if ok.all():
+        return np.ones(src.size, np.uint8)
+    return ok[src].view(np.uint8)
 
 
 def _truthy(ids: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from detbench.eval._greedy_kernels import coco_match_all
+from detbench.eval._match_kernels import group_sizes
 
 __all__ = [
     "Groups",
@@ -151,6 +152,8 @@ def make_settings(params: Any, rec_thrs: np.ndarray | None = None) -> Settings:
 
 def sizes_of(gr: Groups, max_last: int) -> tuple[int, int, int, int]:
     """(longest segment, most ground truths in a group, most kept detections in a group, largest D_g*G_g)."""
+    if gr.g_off.size == gr.d_off.size and gr.g_off.dtype == gr.d_off.dtype == gr.seg_off.dtype == np.int64:
+        return tuple(int(v) for v in group_sizes(gr.g_off, gr.d_off, gr.seg_off, int(max_last)))
     ng = np.diff(gr.g_off)
     nd = np.minimum(np.diff(gr.d_off), max_last)
     seg = np.diff(gr.seg_off)
