@@ -138,3 +138,36 @@ def lut_positions(values, lo, span, lut, out):
         if v >= 0 and v <= span and v == np.floor(v):
             o = lut[np.int64(v)]
         out[i] = o
+
+
+@jit
+def group_keys_inplace(ip, cp, n_img, n_cat, use_cats, offsets, dest):
+    """:func:`group_keys` without the ``cursor`` scratch (the same ``offsets``, ``dest`` and count).
+
+    The second pass advances ``offsets[k]`` itself as key ``k``'s cursor, which leaves it at
+    the end of group ``k``; one backward shift restores the starts. Saves an ``n_img * n_cat``
+    array (190 MB of fresh pages at LVIS size).
+    """
+    n = ip.shape[0]
+    n_keys = n_img * n_cat
+    for i in range(n):
+        a = ip[i]
+        b = cp[i]
+        if a >= 0 and b >= 0:
+            offsets[_key(a, b, n_img, n_cat, use_cats) + 1] += 1
+    for k in range(n_keys):
+        offsets[k + 1] += offsets[k]
+    for i in range(n):
+        a = ip[i]
+        b = cp[i]
+        o = -1
+        if a >= 0 and b >= 0:
+            k = _key(a, b, n_img, n_cat, use_cats)
+            o = offsets[k]
+            offsets[k] = o + 1
+        dest[i] = o
+    # offsets[k] is now the end of group k = the start of group k + 1
+    for k in range(n_keys - 1, -1, -1):
+        offsets[k + 1] = offsets[k]
+    offsets[0] = 0
+    return offsets[n_keys]
