@@ -86,6 +86,23 @@ def test_threads_bit_identical_synthetic(always_parallel):
         assert _same_bits(ref.stats, E.stats)
 
 
+@pytest.mark.parametrize("use_cats", [1, 0])
+def test_small_set_splits_bit_identical(monkeypatch, use_cats):
+    # below the big-input cut-off: the score sort split per thread and the scatter split (grouping._PARALLEL_SORT)
+    monkeypatch.setattr(accumulate, "_MIN_PARALLEL_DETS", 0)
+    monkeypatch.setattr(grouping, "_PARALLEL_SORT", 0)
+    gt, dets = make_dataset(SceneConfig(n_images=60, n_classes=7), seed=5)
+    g = load_coco(gt)
+    d = load_results(dets.to_coco(), g)
+    ref = _run(g, d, 1, useCats=use_cats)
+    for t in (2, 3, 5):
+        E = _run(g, d, t, useCats=use_cats)
+        assert _same_bits(ref._prep.groups.gorder, E._prep.groups.gorder)
+        for key in ("precision", "recall", "scores"):
+            assert _same_bits(ref.eval[key], E.eval[key]), (t, key)
+        assert _same_bits(ref.stats, E.stats)
+
+
 @pytest.mark.parametrize("mechanism", ["pool", "prange"])
 def test_mechanisms_agree(always_parallel, mechanism):
     g, d = _dataset(1)

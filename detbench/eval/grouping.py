@@ -212,8 +212,8 @@ def group_rows(
         run_chunks_inline(
             ip.size,
             lambda i0, i1: scatter_rows(i0, i1, dest, src, r_in, ip, r_out),
-            threads=n_par,
-            min_items=_PARALLEL_ROWS,
+            threads=num_threads(threads),
+            min_items=_PARALLEL_SORT,  # the scatter alone is worth a hand-off from here (~0.6 ms at 50,000)
         )
     if not use_cats:
         offsets = offsets[::n_cat].copy() if n_cat else np.zeros(n_img + 1, np.int64)
