@@ -24,6 +24,7 @@ from numba import prange
 
 from detbench._compat import trailing_zeros
 from detbench._jit import jit
+from detbench.eval._greedy_kernels import _ALL
 from detbench.eval._match_kernels import match_segment
 from detbench.eval.matching import Groups, MatchScratch, SegmentMatches, Settings
 
@@ -93,6 +94,7 @@ def _walk_area(st, a, L, sm, at):
     hi_a = area_rng[a, 1]
     one = np.uint64(1)
     zero = np.uint64(0)
+    full = _ALL if T >= 64 else (one << np.uint64(T)) - one  # every threshold (used where W == 1)
     for m in range(M):
         sfpl[m] = 0
         for t in range(T):
@@ -110,7 +112,9 @@ def _walk_area(st, a, L, sm, at):
         for w in range(W):
             t0 = w * 64
             fw = fpbits[kb + w]
-            if fw != zero:
+            if W == 1 and fw == full:
+                sfpl[ml] += 1  # a FP at every threshold counts like a static one (the usual dynamic FP)
+            elif fw != zero:
                 nb = min(64, T - t0)
                 for bb in range(nb):
                     fpl[ml, t0 + bb] += np.int64((fw >> np.uint64(bb)) & one)
