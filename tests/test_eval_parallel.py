@@ -17,6 +17,7 @@ from tests.test_eval_coco import make_edge_dataset, quiet
 def always_parallel(monkeypatch):
     # the size cut-offs below which evaluation stays serial, lowered so small sets split
     monkeypatch.setattr(accumulate, "_MIN_PARALLEL_DETS", 0)
+    monkeypatch.setattr(accumulate, "_MIN_ITEM_DETS", 1)  # queue items as small as the guided split allows
     monkeypatch.setattr(grouping, "_PARALLEL_ROWS", 0)
     monkeypatch.setattr(_sort, "_SEG_PARALLEL", 0)
 
@@ -90,6 +91,7 @@ def test_threads_bit_identical_synthetic(always_parallel):
 def test_small_set_splits_bit_identical(monkeypatch, use_cats):
     # below the big-input cut-off: the score sort split per thread and the scatter split (grouping._PARALLEL_SORT)
     monkeypatch.setattr(accumulate, "_MIN_PARALLEL_DETS", 0)
+    monkeypatch.setattr(accumulate, "_MIN_ITEM_DETS", 1)
     monkeypatch.setattr(grouping, "_PARALLEL_SORT", 0)
     gt, dets = make_dataset(SceneConfig(n_images=60, n_classes=7), seed=5)
     g = load_coco(gt)
@@ -101,6 +103,15 @@ def test_small_set_splits_bit_identical(monkeypatch, use_cats):
         for key in ("precision", "recall", "scores"):
             assert _same_bits(ref.eval[key], E.eval[key]), (t, key)
         assert _same_bits(ref.stats, E.stats)
+
+
+def test_queue_cuts_cover_every_segment_once():
+    rng = np.random.default_rng(0)
+    for n_seg in (1, 2, 7, 80, 1203):
+        lengths = np.sort(rng.integers(0, 5000, n_seg))[::-1]
+        for threads in (2, 3, 16):
+            cuts = accumulate._queue_cuts(lengths, threads)
+            assert cuts[0] == 0 and cuts[-1] == n_seg and np.all(np.diff(cuts) > 0)
 
 
 @pytest.mark.parametrize("mechanism", ["pool", "prange"])
