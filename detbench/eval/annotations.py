@@ -161,7 +161,8 @@ def positions(values: np.ndarray, table: list) -> np.ndarray:
             lut = np.full(int(span) + 1, -1, np.int64)
             lut[(st - lo).astype(np.int64)] = order
             out = np.empty(n, np.int64)
-            if values.dtype.kind in "iuf":
+            dt = values.dtype
+            if dt.isnative and (dt.kind in "iu" or (dt.kind == "f" and dt.itemsize in (4, 8))):
                 lut_positions(values, float(lo), float(span), lut, out)  # one compiled pass
                 return out
             v = values - lo
