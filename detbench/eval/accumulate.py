@@ -3,7 +3,7 @@
 :func:`evaluate_curves` matches (:mod:`detbench.eval.matching`) and accumulates
 every segment (category) and returns pycocotools' ``precision`` (T, R, K, A, M),
 ``recall`` (T, K, A, M) and ``scores`` arrays. Segments are independent: each
-thread takes the next segment (largest first) from a shared queue with its own
+thread takes the next run of segments (largest first, runs shrinking) from a shared queue with its own
 :class:`Workspace`, and every segment writes only its own slices of the
 output, so the arrays are bit-identical for any thread count (including 1) and
 any scheduling.
