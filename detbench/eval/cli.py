@@ -211,6 +211,17 @@ def _print_table(table: Any) -> None:
         print(table.to_string(index=False))
 
 
+def _write_out(args: argparse.Namespace, payload: dict, table: Any) -> None:
+    """With ``--out``: write ``payload`` / ``table`` there and say so (an OSError becomes a ValueError)."""
+    if not args.out:
+        return
+    try:
+        _write(args.out, payload, table)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
+    print(f"wrote {args.out}")
+
+
 def _write(path: str, payload: dict, table: Any) -> None:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
@@ -462,12 +473,7 @@ def run_eval(args: argparse.Namespace) -> int:
             _print_table(table)
         payload["timing_s"] = {"load": t_load, "evaluate": t_eval}
         print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
-        if args.out:
-            try:
-                _write(args.out, payload, table)
-            except OSError as exc:
-                raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
-            print(f"wrote {args.out}")
+        _write_out(args, payload, table)
         return 0
     except ValueError as exc:
         print(f"detbench eval: error: {exc}", file=sys.stderr)
@@ -508,9 +514,7 @@ def _run_lvis(args: argparse.Namespace) -> int:
     if args.per_class and table is not None:
         _print_table(table)
     print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
-    if args.out:
-        _write(args.out, payload, table)
-        print(f"wrote {args.out}")
+    _write_out(args, payload, table)
     return 0
 
 
@@ -530,12 +534,7 @@ def _finish_sharded(args: argparse.Namespace) -> int:
         "timing_s": {"load": t_load, "evaluate": t_eval},
     }
     print(f"timing: load+evaluate {t_eval:0.3f}s (shards are read and matched together)")
-    if args.out:
-        try:
-            _write(args.out, payload, table)
-        except OSError as exc:
-            raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
-        print(f"wrote {args.out}")
+    _write_out(args, payload, table)
     return 0
 
 
