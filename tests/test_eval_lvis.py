@@ -353,3 +353,20 @@ def test_cli_protocol_lvis(data, tmp_path, capsys):
         assert abs(saved["results"][k] - v) <= 1e-12
     assert main([gt_path, dt_path, "--protocol", "lvis", "--max-dets", "1", "2"]) == 2
     assert "one number" in capsys.readouterr().err
+
+
+def test_cli_lvis_per_class_table_and_tide(data, tmp_path, capsys):
+    import pandas as pd
+
+    from detbench.eval.cli import main
+
+    gt, dt, gt_path, dt_path = data
+    out = tmp_path / "table.csv"
+    assert main([gt_path, dt_path, "--protocol", "lvis", "--per-class", "--tide", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "TIDE error breakdown" in printed
+    E = _mine(gt_path, dt, "bbox")
+    expected = E.to_dataframe()
+    table = pd.read_csv(out)
+    assert len(table) == len(expected) and list(table.columns)[: len(expected.columns)] == list(expected.columns)
+    np.testing.assert_allclose(table["AP"].to_numpy(float), expected["AP"].to_numpy(float), rtol=0, atol=1e-12)

@@ -364,3 +364,44 @@ def test_tide_counts_per_class_in_the_dataframe():
     E.evaluate()  # a new evaluation drops the stale columns
     E.accumulate()
     assert not any(c.startswith("tide_") for c in E.to_dataframe().columns)
+
+
+# ------------------------------------------------------------------ the CLI's --tide
+
+
+def test_cli_tide_equals_tidecv(tmp_path, capsys):
+    import json
+
+    from detbench.eval.cli import main
+
+    ds = tidecv.datasets
+    t = tidecv.TIDE()
+    t.evaluate(ds.COCO(GT_FILE), ds.COCOResult(DT_FILE), name="dt")
+    ref = {**t.get_main_errors()["dt"], **t.get_special_errors()["dt"]}
+    out = tmp_path / "res.json"
+    assert main([GT_FILE, DT_FILE, "--tide", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "TIDE error breakdown" in printed and "Main errors (dAP):" in printed
+    saved = json.loads(out.read_text())
+    got = {**saved["tide"]["main"], **saved["tide"]["special"]}
+    assert set(got) == set(ref)
+    for k, v in ref.items():
+        assert abs(got[k] - v) <= 1e-9, k
+    assert "tide_Cls" in saved["per_class"][0]  # the per-class counts join the table
+    # voc protocol: the breakdown of the VOC matches
+    assert main([GT_FILE, DT_FILE, "--protocol", "voc12", "--matching", "coco", "--tide"]) == 0
+    assert "TIDE error breakdown" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tide", "--iou-thresholds", "0.6", "0.7"], "leaves out"),
+        (["--tide", "--iou-type", "segm"], "boxes only"),
+    ],
+)
+def test_cli_tide_refuses_what_it_cannot_do(argv, message, capsys):
+    from detbench.eval.cli import main
+
+    assert main([GT_FILE, DT_FILE, *argv]) == 2
+    assert message in capsys.readouterr().err

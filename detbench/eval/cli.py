@@ -3,7 +3,8 @@
 ::
 
     detbench eval GT.json DT.json [--protocol coco|voc07|voc12|lvis] [--iou-type bbox|segm|keypoints]
-                  [--iou-thresholds T ...] [--max-dets M ...] [--per-class] [--out results.json|.csv|.parquet]
+                  [--iou-thresholds T ...] [--max-dets M ...] [--per-class] [--tide]
+                  [--out results.json|.csv|.parquet]
     detbench eval GT.json 'results-*.json' [more.json ...] [--workers N | --scheduler ADDRESS]
     detbench eval VOC/Annotations dets/ --gt-format voc --dt-format text [--dt-box-format xywh] [--names F]
     detbench eval labels/ preds/ --gt-format yolo --dt-format yolo --image-sizes images/ [--names F]
@@ -16,7 +17,10 @@ prints lvis-api's federated results (:class:`detbench.eval.LVISEval`;
 ``--iou-type segm`` for masks, ``--max-dets N`` detections per image). ``--iou-type segm`` /
 ``keypoints`` with the coco protocol (one COCO results file) evaluates masks / keypoints like
 pycocotools' ``COCOeval(gt, dt, "segm" | "keypoints")``. Timing of loading and
-evaluation is printed last. Also runnable as ``python -m detbench.eval.cli``.
+evaluation is printed last. ``--tide`` adds the TIDE error breakdown (boxes, IoU 0.5) from the
+same matches (``COCOeval.tide()``, ``PRResult.tide()``, ``LVISEval.tide()``); ``--per-class`` /
+``--out`` tables exist for every protocol (lvis: ``LVISEval.to_dataframe()``). Also runnable as
+``python -m detbench.eval.cli``.
 
 Several results files (or a quoted glob) are shards of one results set
 (coco protocol; every image's detections in one shard): they are streamed
@@ -112,6 +116,12 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_true",
         help="coco: correct pycocotools' quirks (stats[0] at maxDets=100, annotation id 0, duplicate ids)",
     )
+    p.add_argument(
+        "--tide",
+        action="store_true",
+        help="also print the TIDE error breakdown (tidecv's dAP per error type, at IoU 0.5; bbox, one results "
+        "file); --out .json gains a 'tide' entry",
+    )
     return p
 
 
@@ -193,6 +203,25 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _print_table(table: Any) -> None:
+    """The per-class table on stdout, every row, 3 decimals."""
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.precision", 3):
+        print(table.to_string(index=False))
+
+
+def _write_out(args: argparse.Namespace, payload: dict, table: Any) -> None:
+    """With ``--out``: write ``payload`` / ``table`` there and say so (an OSError becomes a ValueError)."""
+    if not args.out:
+        return
+    try:
+        _write(args.out, payload, table)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
+    print(f"wrote {args.out}")
+
+
 def _write(path: str, payload: dict, table: Any) -> None:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
@@ -246,6 +275,23 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--iou-type {iou_type}: only with --protocol coco and one results file (segm: also lvis)")
     if iou_type != "bbox" and formats != ("coco", "coco"):
         raise ValueError(f"--iou-type {iou_type}: masks and keypoints are read from COCO JSON files only")
+    if getattr(args, "tide", False):
+        if iou_type != "bbox" or _sharded(args):
+            raise ValueError("--tide: boxes only (--iou-type bbox) and one results file")
+        thr = args.iou_thresholds if args.iou_thresholds is not None else [0.5]
+        if not any(abs(t - 0.5) < 1e-12 for t in thr):
+            raise ValueError(f"--tide: the breakdown is taken at IoU 0.5, which --iou-thresholds {thr} leaves out")
+
+
+def _tide(args: argparse.Namespace, evaluation: Any, payload: dict) -> None:
+    """With ``--tide``: print ``evaluation.tide()`` (COCOeval, PRResult or LVISEval) and add it to ``payload``."""
+    if not getattr(args, "tide", False):
+        return
+    t0 = time.perf_counter()
+    result = evaluation.tide(0.5)
+    print(f"TIDE error breakdown ({time.perf_counter() - t0:0.3f}s; tidecv's numbers from the same matches):")
+    print(result.table())
+    payload["tide"] = result.to_dict()
 
 
 def _results(args: argparse.Namespace) -> list:
@@ -385,14 +431,15 @@ def run_eval(args: argparse.Namespace) -> int:
             text = _list_thresholds(E.summary_text(), E.params.iouThrs)
             t_eval = time.perf_counter() - t1
             print(text)
-            if args.per_class or args.out:
-                table = E.to_dataframe()
             payload = {
                 "protocol": "coco",
                 "stats": {name: _clean(v) for name, v in zip(STAT_NAMES, E.stats)},
                 "iou_thresholds": [float(t) for t in np.asarray(E.params.iouThrs)],
                 "max_dets": [int(m) for m in E.params.maxDets],
             }
+            _tide(args, E, payload)  # before the table: it gains the per-class tide_* columns
+            if args.per_class or args.out:
+                table = E.to_dataframe()
         else:
             thr = args.iou_thresholds or [0.5]
             if args.max_dets and len(args.max_dets) != 1:
@@ -413,27 +460,20 @@ def run_eval(args: argparse.Namespace) -> int:
                 print(f" Mean Average Precision (mAP) @[ IoU={th:0.2f} | {label:<18s} ] = {means[main_key][t]:0.3f}")
             print(" same matches, other definitions:")
             print(res.summary_text())
-            if args.per_class or args.out:
-                table = res.to_dataframe()
             payload = {
                 "protocol": args.protocol,
                 "matching": args.matching,
                 "iou_thresholds": [float(t) for t in res.iou_thresholds],
                 "map": {k: [_clean(v) for v in vals] for k, vals in means.items()},
             }
+            _tide(args, res, payload)
+            if args.per_class or args.out:
+                table = res.to_dataframe()
         if args.per_class and table is not None:
-            import pandas as pd
-
-            with pd.option_context("display.max_rows", None, "display.width", 200, "display.precision", 3):
-                print(table.to_string(index=False))
+            _print_table(table)
         payload["timing_s"] = {"load": t_load, "evaluate": t_eval}
         print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
-        if args.out:
-            try:
-                _write(args.out, payload, table)
-            except OSError as exc:
-                raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
-            print(f"wrote {args.out}")
+        _write_out(args, payload, table)
         return 0
     except ValueError as exc:
         print(f"detbench eval: error: {exc}", file=sys.stderr)
@@ -446,8 +486,6 @@ def _run_lvis(args: argparse.Namespace) -> int:
 
     if args.max_dets and len(args.max_dets) != 1:
         raise ValueError("--max-dets: the lvis protocol takes one number (detections per image, default 300)")
-    if args.out and os.path.splitext(args.out)[1].lower() != ".json":
-        raise ValueError(f"--out: the lvis protocol writes a .json file, got {args.out!r}")
     t0 = time.perf_counter()
     gt = LVIS(args.gt)
     dt = LVISResults(gt, args.dt, max_dets=args.max_dets[0] if args.max_dets else 300)
@@ -471,10 +509,12 @@ def _run_lvis(args: argparse.Namespace) -> int:
         "max_dets": dt.max_dets,
         "timing_s": {"load": t_load, "evaluate": t_eval},
     }
+    _tide(args, E, payload)
+    table = E.to_dataframe() if (args.per_class or args.out) else None
+    if args.per_class and table is not None:
+        _print_table(table)
     print(f"timing: load {t_load:0.3f}s, evaluate {t_eval:0.3f}s")
-    if args.out:
-        _write(args.out, payload, None)
-        print(f"wrote {args.out}")
+    _write_out(args, payload, table)
     return 0
 
 
@@ -484,10 +524,7 @@ def _finish_sharded(args: argparse.Namespace) -> int:
     print(f"evaluated {res.n_images} images, {res.n_detections} detections, {res.n_shards} shards")
     table = res.per_class() if (args.per_class or args.out) else None
     if args.per_class and table is not None:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", None, "display.width", 200, "display.precision", 3):
-            print(table.to_string(index=False))
+        _print_table(table)
     payload = {
         "protocol": "coco",
         "stats": {name: _clean(v) for name, v in zip(STAT_NAMES, res.stats)},
@@ -497,12 +534,7 @@ def _finish_sharded(args: argparse.Namespace) -> int:
         "timing_s": {"load": t_load, "evaluate": t_eval},
     }
     print(f"timing: load+evaluate {t_eval:0.3f}s (shards are read and matched together)")
-    if args.out:
-        try:
-            _write(args.out, payload, table)
-        except OSError as exc:
-            raise ValueError(f"--out: cannot write {args.out!r} ({exc.strerror or exc})") from None
-        print(f"wrote {args.out}")
+    _write_out(args, payload, table)
     return 0
 
 
