@@ -9,7 +9,8 @@ Rules (issue 20, item 1):
   (``inner`` back-to-back calls, mean per call), in an order that alternates from round to round, so a
   slow spell of the shared machine hits every contender alike. A block starts with one untimed call
   (Numba's and torch's thread pools fight when switched within a loop: the first call after a switch
-  pays for it), so blocks never interleave single calls of two libraries.
+  pays for it), so blocks never interleave single calls of two libraries; a callable whose one call
+  lasts ``slow_call_s`` (0.1 s) or more skips that opener, which would double its cost for ~1 % of effect.
 - **Median and spread.** A :class:`Timing` keeps every round's time: median, min and max. A ratio of two
   contenders is computed round by round (same round, same machine state) and summarised the same way
   (:class:`Ratio`).
@@ -203,8 +204,9 @@ def first_call_time(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def _block(fn: Callable[[], Any], inner: int) -> float:
-    fn()  # untimed: absorbs a thread-pool switch from the previous contender
+def _block(fn: Callable[[], Any], inner: int, opener: bool = True) -> float:
+    if opener:
+        fn()  # untimed: absorbs a thread-pool switch from the previous contender
     t0 = time.perf_counter()
     for _ in range(inner):
         fn()
@@ -216,6 +218,7 @@ class _Plan:
     fn: Callable[[], Any]
     inner: int = 1
     times: list[float] = field(default_factory=list)
+    opener: bool = True
 
 
 def compare(
@@ -227,11 +230,14 @@ def compare(
     min_block_s: float = 0.005,
     max_inner: int = 50,
     warmup: bool = True,
+    slow_call_s: float = 0.1,
 ) -> dict[str, Timing]:
     """Time every callable of ``fns`` in interleaved rounds; returns ``{name: Timing}`` (seconds per call).
 
     ``warmup=False`` skips the untimed warm-up call (when the caller has just made one, e.g. with
-    :func:`first_call_time`).
+    :func:`first_call_time`). A callable whose one call lasts ``slow_call_s`` or more runs its blocks
+    without the untimed opening call: a thread-pool switch costs far less than such a call (a few ms
+    against >= 100 ms), and the opener would double the time spent on the slowest peers.
     """
     if rounds < 1 or min_rounds < 1:
         raise ValueError(f"rounds: expected >= 1, got rounds={rounds}, min_rounds={min_rounds}")
@@ -241,13 +247,14 @@ def compare(
             plan.fn()
         one = first_call_time(plan.fn)  # a steady call: sizes the block
         plan.inner = int(min(max_inner, max(1, min_block_s // max(one, 1e-9))))
+        plan.opener = one < slow_call_s
     names = list(plans)
     start = time.perf_counter()
     for r in range(rounds):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
             plan = plans[name]
-            plan.times.append(_block(plan.fn, plan.inner))
+            plan.times.append(_block(plan.fn, plan.inner, plan.opener))
         if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
             break
     return {name: Timing(tuple(p.times), p.inner) for name, p in plans.items()}

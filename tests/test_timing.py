@@ -111,3 +111,16 @@ def test_workers_are_fresh_spawned_processes():
         pids = w.run(os.getpid)
         assert w.run(os.getpid) == pids  # the same processes serve every call
     assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
+def test_slow_calls_skip_the_untimed_opener():
+    from detbench._timing import compare
+
+    counts = {"fast": 0, "slow": 0}
+
+    def call(name):
+        counts[name] += 1
+
+    compare({"fast": lambda: call("fast")}, rounds=3, max_inner=1)
+    compare({"slow": lambda: call("slow")}, rounds=3, max_inner=1, slow_call_s=0.0)  # every call counts as slow
+    assert counts == {"fast": 2 + 3 * 2, "slow": 2 + 3}  # warm-up and sizing, then each round: (opener +) 1

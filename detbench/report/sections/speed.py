@@ -349,9 +349,9 @@ def section_speed(ctx: ReportContext) -> Section:
         "first call in a process (JIT compile, or loading the on-disk cache, plus one run; median over "
         "processes). The steady-state times come from interleaved rounds after an untimed warm-up: in each "
         "round detbench and every peer run one block of calls, in alternating order, each block opened by an "
-        "untimed call; a cell shows the median over processes of each process's median ± half the min-max "
-        "range over all rounds, and the speedup is computed round by round within each process and "
-        "summarised the same way (median [min, max]).</p>"
+        "untimed call (except for calls of 0.1 s or more); a cell shows the median over processes of each "
+        "process's median ± half the min-max range over all rounds, and the speedup is computed round by "
+        "round within each process and summarised the same way (median [min, max]).</p>"
     )
     return Section(
         "speed",
