@@ -105,11 +105,15 @@ def test_workers_in_this_process_and_bad_counts():
 
 
 def test_workers_are_fresh_spawned_processes():
-    from detbench._timing import Workers
+    from detbench._timing import Workers, steady_allocator
 
     with Workers(2, setup=os.getpid) as w:
         pids = w.run(os.getpid)
         assert w.run(os.getpid) == pids  # the same processes serve every call
+        # set up as the detbench command is: passive OpenMP threads, the steady allocator
+        assert w.run(os.getenv, "OMP_WAIT_POLICY") == [os.environ.get("OMP_WAIT_POLICY", "passive")] * 2
+        if sys.platform.startswith("linux") and os.environ.get("DETBENCH_MALLOC") != "default":
+            assert w.run(steady_allocator) == [True, True]
     assert len(set(pids)) == 2 and os.getpid() not in pids
 
 
