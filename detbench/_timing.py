@@ -325,7 +325,7 @@ def _start(setup: Callable[..., Any] | None, args: tuple[Any, ...]) -> int:
 class Workers:
     """``processes`` fresh Python processes for timing; ``run(fn, *args)`` calls ``fn(*args)`` in each, one
     after the other (never two at once: they would compete for the cores), and returns the results in
-    process order.
+    process order; ``run_in(i, fn, *args)`` calls it in process ``i`` only.
 
     The processes are *spawned*, not forked, so each starts its own thread pools (Numba's, torch's) and
     allocator state instead of copying the parent's; each applies the ``detbench`` command's setup
@@ -359,11 +359,15 @@ class Workers:
         return self
 
     def run(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
+        return [self.run_in(i, fn, *args) for i in range(self.processes)]
+
+    def run_in(self, index: int, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in process ``index`` (0-based) alone; in this process when ``processes=1``."""
         if not self._pools:
-            return [fn(*args)]
+            return fn(*args)
         while self._starting:  # every process ready before the first timing
             self._starting.pop().result()
-        return [p.submit(fn, *args).result() for p in self._pools]
+        return self._pools[index].submit(fn, *args).result()
 
     def __exit__(self, *exc: Any) -> None:
         for p in self._pools:

@@ -283,9 +283,9 @@ def _fake_speed_run(monkeypatch, tmp_path, processes):
         def __exit__(self, *exc):
             return None
 
-        def run(self, fn, quick, seed, primitive, size, n):
+        def run_in(self, index, fn, quick, seed, primitive, size, n):
             assert fn is speed.measure_case_by_key and n == processes
-            return per_case[primitive][:processes]
+            return per_case[primitive][index]
 
     monkeypatch.setattr(speed, "speed_cases", lambda quick, seed, ctx=None: cases)
     monkeypatch.setattr(speed, "Workers", FakeWorkers)

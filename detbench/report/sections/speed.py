@@ -1,7 +1,9 @@
 """Speed of every primitive against each installed peer, timed in interleaved rounds in several fresh processes.
 
 Each case is timed in ``processes`` spawned worker processes (:class:`detbench._timing.Workers`; the
-report's ``processes`` option, 3 by default), one process after the other. A worker rebuilds the case from
+report's ``processes`` option, 3 by default): never two at once, each process running every case in turn, so
+a case's measurements lie far apart in time (a machine state lasting seconds reaches one of them, not all).
+A worker rebuilds the case from
 its key (quick, seed, primitive, size: :func:`measure_case_by_key`) rather than receiving the data, and
 :func:`case_rows` pools the processes' timings (:func:`detbench._timing.merge_processes`): medians over
 processes, min-max over every round of every process. ``processes=1`` times in the report's own process.
@@ -300,18 +302,21 @@ def geometric_means(table: pd.DataFrame) -> dict[str, float]:
 
 @section("speed", "Speed against the peers")
 def section_speed(ctx: ReportContext) -> Section:
-    rows = []
     n_proc = int(ctx.options.get("processes", 3))
     with Workers(n_proc, setup=build_cases, setup_args=(ctx.quick, ctx.seed)) as workers:
         cases = speed_cases(ctx.quick, ctx.seed, ctx)  # here too (as the workers build theirs): peer notes
-        for i, case in enumerate(cases):
-            ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)}, {n_proc} processes)")
-            if n_proc == 1:
-                results = [time_case(case, ctx.quick)]
-            else:
-                results = workers.run(measure_case_by_key, ctx.quick, ctx.seed, case.primitive, case.size, n_proc)
-            rows.extend(case_rows(case, results))
-    table = pd.DataFrame(rows)
+        results: list[list[dict[str, Any]]] = [[] for _ in cases]
+        # process by process, every case in each: a case's measurements lie far apart in time, so a state of
+        # the machine that lasts a few seconds (another job on the second core) reaches one of them, not all
+        for p in range(n_proc):
+            for i, case in enumerate(cases):
+                ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)}, process {p + 1}/{n_proc})")
+                if n_proc == 1:
+                    results[i].append(time_case(case, ctx.quick))
+                else:
+                    key = (ctx.quick, ctx.seed, case.primitive, case.size, n_proc)
+                    results[i].append(workers.run_in(p, measure_case_by_key, *key))
+    table = pd.DataFrame([row for case, res in zip(cases, results) for row in case_rows(case, res)])
     figures = []
     name = speedup_figure(ctx, table)
     if name:
@@ -344,8 +349,9 @@ def section_speed(ctx: ReportContext) -> Section:
         )
     text = (
         "<p>Each row is one primitive at one size, all times in milliseconds. Every case is timed in "
-        f"{n_proc} fresh process(es) (<em>processes</em>), one after the other, because some speeds (torch's "
-        "two-thread path) differ from process to process and stay put within one. <em>first_call</em> is the "
+        f"{n_proc} fresh process(es) (<em>processes</em>; each runs every case in turn, so a case's "
+        "measurements lie far apart in time), because some speeds (torch's two-thread path) differ from "
+        "process to process and stay put within one, or change with the machine's state. <em>first_call</em> is the "
         "first call in a process (JIT compile, or loading the on-disk cache, plus one run; median over "
         "processes). The steady-state times come from interleaved rounds after an untimed warm-up: in each "
         "round detbench and every peer run one block of calls, in alternating order, each block opened by an "
