@@ -29,6 +29,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             dt=args.dt,
             history=None if args.no_history else args.history,
             baseline=args.baseline,
+            processes=args.processes,
             formats={
                 k: getattr(args, k, None)
                 for k in ("gt_format", "dt_format", "names", "image_sizes", "gt_box_format", "dt_box_format")
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline",
         metavar="PATH",
         help="compare with an earlier run: a history record, a results.json or a history folder (its newest)",
+    )
+    report.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="time each speed case in N fresh processes and report the median (default 3; 1: in this process)",
     )
     report.set_defaults(func=_cmd_report)
 

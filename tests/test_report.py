@@ -235,6 +235,94 @@ def test_timing_interleaved_rounds():
     assert len(r.values) == 4 and r.min <= r.median <= r.max
 
 
+def test_a_worker_process_rebuilds_and_times_a_case_by_its_key():
+    from detbench.report.sections import speed
+
+    with _timing.Workers(2, setup=speed.build_cases, setup_args=(True, 0)) as w:
+        results = w.run(speed.measure_case_by_key, True, 0, "nms (dense)", "1000", 2)
+        with pytest.raises(ValueError, match="no speed case"):
+            w.run(speed.measure_case_by_key, True, 0, "nms (dense)", "7", 2)
+    assert len(results) == 2
+    case = speed.SpeedCase("nms (dense)", "1000", lambda: None, order=1000)
+    rows = speed.case_rows(case, results)
+    assert rows and all(r["processes"] == 2 and r["detbench_ms"] > 0 for r in rows)
+    assert all(r["rounds"] == sum(res["timings"]["detbench"].rounds for res in results) for r in rows)
+
+
+def _fake_process(ours, peer):
+    """One process's time_case result with given per-round times (seconds)."""
+    return {"first_s": 0.5, "timings": {"detbench": _timing.Timing(ours), "torchvision": _timing.Timing(peer)}}
+
+
+def _fake_speed_run(monkeypatch, tmp_path, processes):
+    from detbench.report.sections import speed
+
+    cases = [
+        speed.SpeedCase("steady", "1", lambda: None, {"torchvision": lambda: None}, 1),
+        speed.SpeedCase("odd process", "2", lambda: None, {"torchvision": lambda: None}, 2),
+        speed.SpeedCase("no peer", "3", lambda: None, {}, 3),
+    ]
+    per_case = {
+        "steady": [_fake_process((1.0, 1.0, 1.0), (10.0, 10.0, 10.0))] * 3,
+        # one process where the peer runs 3x slower: the median over processes ignores it, the spread shows it
+        "odd process": [
+            _fake_process((1.0, 1.0), (4.0, 4.0)),
+            _fake_process((1.0, 1.0), (12.0, 12.0)),
+            _fake_process((1.0, 1.0), (4.0, 4.4)),
+        ],
+        "no peer": [{"first_s": 0.5, "timings": {"detbench": _timing.Timing((2.0, 2.0, 2.0))}}] * 3,
+    }
+
+    class FakeWorkers:
+        def __init__(self, n, setup=None, setup_args=()):
+            assert n == processes and setup is speed.build_cases
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def run_in(self, index, fn, quick, seed, primitive, size, n):
+            assert fn is speed.measure_case_by_key and n == processes
+            return per_case[primitive][index]
+
+    monkeypatch.setattr(speed, "speed_cases", lambda quick, seed, ctx=None: cases)
+    monkeypatch.setattr(speed, "Workers", FakeWorkers)
+    monkeypatch.setattr(speed, "time_case", lambda case, quick: per_case[case.primitive][0])
+    notes = []
+    ctx = ReportContext(tmp_path, warn=notes.append, options={"processes": processes})
+    return speed.section_speed(ctx), notes
+
+
+def test_speed_section_rows_from_several_processes(monkeypatch, tmp_path):
+    sec, notes = _fake_speed_run(monkeypatch, tmp_path, 3)
+    table = sec.tables["speed"].set_index("primitive")
+    assert list(table.index) == ["steady", "odd process", "no peer"]
+    assert (table["processes"] == 3).all() and list(table["rounds"]) == [9, 6, 9]
+    assert table.loc["steady", "speedup"] == pytest.approx(10.0)
+    assert table.loc["odd process", "speedup"] == pytest.approx(4.2)  # median over processes of (4, 12, 4.2)
+    assert table.loc["odd process", "peer_ms"] == pytest.approx(4200.0)
+    assert (table.loc["odd process", "speedup_min"], table.loc["odd process", "speedup_max"]) == (4.0, 12.0)
+    assert np.isnan(table.loc["no peer", "speedup"]) and table.loc["no peer", "detbench_ms"] == 2000.0
+    assert table.loc["steady", "first_call_ms"] == 500.0
+    assert sec.figures and (tmp_path / sec.figures[0][0]).exists() and "3 process" in sec.figures[0][1]
+    assert any("large spread" in n and "odd process 2 vs torchvision" in n for n in notes)
+    assert "steady 1" not in " ".join(notes)
+
+
+def test_speed_section_in_one_process(monkeypatch, tmp_path):
+    sec, notes = _fake_speed_run(monkeypatch, tmp_path, 1)
+    table = sec.tables["speed"].set_index("primitive")
+    assert (table["processes"] == 1).all() and list(table["rounds"]) == [3, 2, 3]
+    assert table.loc["odd process", "speedup"] == pytest.approx(4.0) and not notes
+
+
+def test_run_report_checks_processes(tmp_path):
+    with pytest.raises(ValueError, match="processes"):
+        run_report(tmp_path, sections=["speed"], progress=False, processes=0)
+
+
 def test_progress_writes_lines_when_not_a_terminal():
     stream = io.StringIO()
     bar = Progress(3, stream=stream)

@@ -1,4 +1,13 @@
-"""Speed of every primitive against each installed peer, timed in interleaved rounds (one run)."""
+"""Speed of every primitive against each installed peer, timed in interleaved rounds in several fresh processes.
+
+Each case is timed in ``processes`` spawned worker processes (:class:`detbench._timing.Workers`; the
+report's ``processes`` option, 3 by default): never two at once, each process running every case in turn, so
+a case's measurements lie far apart in time (a machine state lasting seconds reaches one of them, not all).
+A worker rebuilds the case from
+its key (quick, seed, primitive, size: :func:`measure_case_by_key`) rather than receiving the data, and
+:func:`case_rows` pools the processes' timings (:func:`detbench._timing.merge_processes`): medians over
+processes, min-max over every round of every process. ``processes=1`` times in the report's own process.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detbench._timing import SPREAD_WARN, compare, first_call_time, ratio
+from detbench._timing import SPREAD_WARN, Timing, Workers, compare, first_call_time, merge_processes, ratio
 from detbench.report import peers
 from detbench.report.framework import ReportContext, Section, quiet, section
 
@@ -160,26 +169,74 @@ def _eval_speed_cases(quick: bool, seed: int, ctx: ReportContext | None) -> list
     return cases
 
 
-def measure_case(case: SpeedCase, quick: bool) -> list[dict[str, Any]]:
-    """First call, then detbench and its peers in interleaved rounds; one row per peer (ms, ratios)."""
+#: rounds in one process and time budget per case (seconds, shared by the processes) of the quick / full run;
+#: with several processes each runs about half the rounds (at least 3): what varies most from run to run is
+#: the process, not the round, so the time goes into processes
+_ROUNDS = {True: 5, False: 9}
+_BUDGET_S = {True: 4.0, False: 20.0}
+#: sub-millisecond kernels (nms on 1000 boxes: ~0.1 ms) are timed in blocks of up to this many calls
+_MAX_INNER = 1000
+
+
+def time_case(case: SpeedCase, quick: bool, processes: int = 1) -> dict[str, Any]:
+    """One process's measurement of ``case``: its first call (s), then detbench and its peers in interleaved
+    rounds; ``{"first_s": float, "timings": {name: Timing}}``. The budget is split between ``processes``."""
     first = first_call_time(case.detbench)
     fns = {"detbench": case.detbench, **case.peers}
     timings = compare(
-        fns, rounds=5 if quick else 9, min_rounds=3, budget_s=4.0 if quick else 20.0, min_block_s=0.02, warmup=False
+        fns,
+        rounds=_ROUNDS[quick] if processes == 1 else max(3, _ROUNDS[quick] // 2 + 1),
+        min_rounds=3 if processes == 1 else 2,  # slow cases: at least 3 rounds in all
+        budget_s=_BUDGET_S[quick] / processes,
+        min_block_s=0.02,
+        max_inner=_MAX_INNER,
+        warmup=False,
     )
+    return {"first_s": first, "timings": timings}
+
+
+_WORKER_CASES: dict[tuple[bool, int], list[SpeedCase]] = {}
+
+
+def build_cases(quick: bool, seed: int) -> list[SpeedCase]:
+    """``speed_cases(quick, seed)``, built once per process and kept (a worker's setup)."""
+    if (quick, seed) not in _WORKER_CASES:
+        _WORKER_CASES.clear()
+        _WORKER_CASES[(quick, seed)] = speed_cases(quick, seed)
+    return _WORKER_CASES[(quick, seed)]
+
+
+def measure_case_by_key(quick: bool, seed: int, primitive: str, size: str, processes: int = 1) -> dict[str, Any]:
+    """:func:`time_case` of the case ``(primitive, size)`` of ``speed_cases(quick, seed)``, rebuilt in this
+    process (:func:`build_cases`). What a :class:`detbench._timing.Workers` process runs."""
+    for case in build_cases(quick, seed):
+        if (case.primitive, case.size) == (primitive, size):
+            return time_case(case, quick, processes)
+    raise ValueError(f"primitive, size: no speed case {primitive!r} at {size!r} (quick={quick}, seed={seed})")
+
+
+def case_rows(case: SpeedCase, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table rows of ``case`` from each process's :func:`time_case` result: one row per peer.
+
+    Times are medians over processes of each process's median, with min-max over all rounds; the speedup is
+    computed round by round within each process and summarised the same way (:func:`detbench._timing.ratio`);
+    ``first_call_ms`` is the median over processes. Peers a process could not run are left out.
+    """
+    timings: dict[str, Timing] = merge_processes([r["timings"] for r in results])
     ours = timings["detbench"]
     base = {
         "primitive": case.primitive,
         "size": case.size,
         "order": case.order,
-        "first_call_ms": first * 1e3,
+        "first_call_ms": float(np.median([r["first_s"] for r in results])) * 1e3,
         "detbench_ms": ours.median * 1e3,
         "detbench_ms_min": ours.min * 1e3,
         "detbench_ms_max": ours.max * 1e3,
         "rounds": ours.rounds,
+        "processes": ours.processes,
     }
     rows = []
-    for name in case.peers:
+    for name in (n for n in timings if n != "detbench"):
         t = timings[name]
         r = ratio(t, ours)
         rows.append(
@@ -199,6 +256,11 @@ def measure_case(case: SpeedCase, quick: bool) -> list[dict[str, Any]]:
         rows.append({**base, "peer": "-", "peer_ms": nan, "peer_ms_min": nan, "peer_ms_max": nan, "speedup": nan})
         rows[-1].update(speedup_min=nan, speedup_max=nan)
     return rows
+
+
+def measure_case(case: SpeedCase, quick: bool) -> list[dict[str, Any]]:
+    """First call, then detbench and its peers in interleaved rounds, in this process; one row per peer."""
+    return case_rows(case, [time_case(case, quick)])
 
 
 def speedup_figure(ctx: ReportContext, table: pd.DataFrame, name: str = "speedup.png") -> str | None:
@@ -225,7 +287,8 @@ def speedup_figure(ctx: ReportContext, table: pd.DataFrame, name: str = "speedup
         ax.text(max(m, h) * 1.08, yi, f"{m:.0f}x" if m >= 100 else f"{m:.3g}x", va="center", fontsize=7.5)
     ax.minorticks_off()
     ax.set_xlabel(
-        "speedup = peer time / detbench time (log scale)\nbar: median of interleaved rounds; whiskers: min-max"
+        "speedup = peer time / detbench time (log scale)\n"
+        "bar: median over processes of interleaved rounds; whiskers: min-max over all rounds"
     )
     ax.invert_yaxis()
     return ctx.savefig(fig, name)
@@ -239,16 +302,31 @@ def geometric_means(table: pd.DataFrame) -> dict[str, float]:
 
 @section("speed", "Speed against the peers")
 def section_speed(ctx: ReportContext) -> Section:
-    rows = []
-    cases = speed_cases(ctx.quick, ctx.seed, ctx)
-    for i, case in enumerate(cases):
-        ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)})")
-        rows.extend(measure_case(case, ctx.quick))
-    table = pd.DataFrame(rows)
+    n_proc = int(ctx.options.get("processes", 3))
+    with Workers(n_proc, setup=build_cases, setup_args=(ctx.quick, ctx.seed)) as workers:
+        cases = speed_cases(ctx.quick, ctx.seed, ctx)  # here too (as the workers build theirs): peer notes
+        results: list[list[dict[str, Any]]] = [[] for _ in cases]
+        # process by process, every case in each: a case's measurements lie far apart in time, so a state of
+        # the machine that lasts a few seconds (another job on the second core) reaches one of them, not all
+        for p in range(n_proc):
+            for i, case in enumerate(cases):
+                ctx.progress(f"speed: {case.primitive} {case.size} ({i + 1}/{len(cases)}, process {p + 1}/{n_proc})")
+                if n_proc == 1:
+                    results[i].append(time_case(case, ctx.quick))
+                else:
+                    key = (ctx.quick, ctx.seed, case.primitive, case.size, n_proc)
+                    results[i].append(workers.run_in(p, measure_case_by_key, *key))
+    table = pd.DataFrame([row for case, res in zip(cases, results) for row in case_rows(case, res)])
     figures = []
     name = speedup_figure(ctx, table)
     if name:
-        figures.append((name, "Speedup of every primitive over each available peer (bars: min-max over rounds)."))
+        figures.append(
+            (
+                name,
+                f"Speedup of every primitive over each available peer (bar: median over {n_proc} process(es); "
+                "whiskers: min-max over all rounds).",
+            )
+        )
     noisy = table[(table["speedup_max"] - table["speedup_min"]) / table["speedup"] > SPREAD_WARN]
     if len(noisy):
         which = ", ".join(f"{r.primitive} {r.size} vs {r.peer}" for r in noisy.itertuples())
@@ -270,12 +348,16 @@ def section_speed(ctx: ReportContext) -> Section:
             f"{worst['speedup']:.3g}x ({worst['primitive']} {worst['size']} vs {worst['peer']})."
         )
     text = (
-        "<p>Each row is one primitive at one size, all times in milliseconds. <em>first_call</em> is the first "
-        "call in this process (JIT compile, or loading the on-disk cache, plus one run). The steady-state "
-        "times come from interleaved rounds after an untimed warm-up: in each round detbench and every peer "
-        "run one block of calls, in alternating order, each block opened by an untimed call; a cell shows "
-        "the median over rounds ± half the min-max range, and the speedup is computed round by round "
-        "(median [min, max]).</p>"
+        "<p>Each row is one primitive at one size, all times in milliseconds. Every case is timed in "
+        f"{n_proc} fresh process(es) (<em>processes</em>; each runs every case in turn, so a case's "
+        "measurements lie far apart in time), because some speeds (torch's two-thread path) differ from "
+        "process to process and stay put within one, or change with the machine's state. <em>first_call</em> is the "
+        "first call in a process (JIT compile, or loading the on-disk cache, plus one run; median over "
+        "processes). The steady-state times come from interleaved rounds after an untimed warm-up: in each "
+        "round detbench and every peer run one block of calls, in alternating order, each block opened by an "
+        "untimed call (except for calls of 0.1 s or more); a cell shows the median over processes of each "
+        "process's median ± half the min-max range over all rounds, and the speedup is computed round by "
+        "round within each process and summarised the same way (median [min, max]).</p>"
     )
     return Section(
         "speed",
