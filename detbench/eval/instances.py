@@ -29,7 +29,7 @@ import numpy as np
 
 from detbench.eval._json import _gc_paused, decode_rows
 from detbench.masks import _rle_kernels as _k
-from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
+from detbench.masks.convert import Rles, _polys_to_rles, rle_stats, segmentations_to_rles, strings_to_rles
 
 __all__ = [
     "results_kind",
@@ -201,11 +201,7 @@ def image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarr
 
 
 def _mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
-    n = r.off.size - 1
-    box = np.empty((n, 4))
-    area = np.empty(n, np.int64)
-    _k.to_bboxes(r.cnts, r.off, r.h, r.w, box)
-    _k.areas(r.cnts, r.off, area)
+    box, area, _ = rle_stats(r)
     return box, area.astype(np.float64)
 
 
@@ -348,14 +344,13 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
         s_off = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
         buf = np.frombuffer(b"".join(strings), np.uint8)
-    cnts, off, err = _k.strings_to_rles(buf, s_off)
+    cnts, off, err = strings_to_rles(buf, s_off)
     bad = np.flatnonzero(err)
     if bad.size:
         k = int(bad[0])
         why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
         raise ValueError(f"{name(k)}: corrupt compressed RLE string ({why[int(err[k])]})")
-    tot = np.empty(n, np.int64)
-    _k.sums(cnts, off, tot)
+    tot = rle_stats(Rles(cnts, off, h, w), boxes=False, areas=False, totals=True)[2]
     wrong = np.flatnonzero(tot != h * w)
     if wrong.size:
         k = int(wrong[0])

@@ -283,14 +283,34 @@ def strings_to_rles(buf, s_off):
     """
     n = s_off.shape[0] - 1
     off = np.zeros(n + 1, np.int64)
+    string_run_counts(buf, s_off, off[1:])
     for i in range(n):
+        off[i + 1] += off[i]
+    cnts = np.zeros(off[n], np.uint32)
+    err = np.zeros(n, np.int64)
+    strings_into_rles(buf, s_off, off, cnts, err)
+    return cnts, off, err
+
+
+@jit
+def string_run_counts(buf, s_off, out):
+    """``out[i]``: the number of runs of compressed string i (its characters without the continuation bit).
+
+    ``s_off`` may be a slice of a longer offsets array (rows of one thread), ``out`` the matching slice."""
+    for i in range(s_off.shape[0] - 1):
         c = 0
         for p in range(s_off[i], s_off[i + 1]):
             if ((buf[p] - 48) & 0x20) == 0:
                 c += 1
-        off[i + 1] = off[i] + c
-    cnts = np.zeros(off[n], np.uint32)
-    err = np.zeros(n, np.int64)
+        out[i] = c
+
+
+@jit
+def strings_into_rles(buf, s_off, off, cnts, err):
+    """:func:`strings_to_rles` into given arrays: string i into ``cnts[off[i]:off[i + 1]]`` (``off`` from
+    :func:`string_run_counts`), its error code into ``err[i]``; ``s_off``/``off``/``err`` may be matching
+    slices (rows of one thread) of the whole arrays."""
+    n = s_off.shape[0] - 1
     for i in range(n):
         p = s_off[i]
         end = s_off[i + 1]
@@ -326,7 +346,6 @@ def strings_to_rles(buf, s_off):
                 break
             cnts[m] = x
             m += 1
-    return cnts, off, err
 
 
 @jit
