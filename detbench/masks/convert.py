@@ -202,7 +202,7 @@ def segmentations_to_rles(
         s_off = np.zeros(len(strings) + 1, np.int64)
         np.cumsum([len(b) for b in strings], out=s_off[1:])
         buf = np.frombuffer(b"".join(strings), np.uint8)
-        sc, so, err = _k.strings_to_rles(buf, s_off)
+        sc, so, err = strings_to_rles(buf, s_off, threads)
         bad = np.flatnonzero(err)
         if bad.size:
             k = str_rows[int(bad[0])]
@@ -230,8 +230,7 @@ def segmentations_to_rles(
             np.cumsum([a.size for a in unc], out=uo[1:])
             _k.scatter_runs(cnts, off, unc_idx, np.concatenate(unc), uo)
     out = Rles(cnts, off, h_out, w_out)
-    tot = np.empty(n, np.int64)
-    _k.sums(cnts, off, tot)
+    tot = rle_stats(out, threads, boxes=False, areas=False, totals=True)[2]
     wrong = np.flatnonzero((tot != h_out * w_out) & (kind != 0))
     if wrong.size:
         k = int(wrong[0])
