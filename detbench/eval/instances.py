@@ -135,7 +135,7 @@ def _typed_results(raw: bytes) -> dict | None:
             return None  # a code that is not ASCII: the general path names it
         out["kind"] = "segm"
         out["strings"] = strings
-        out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
+        out["size"] = _sizes(segs)
         return out
     kps = [r.keypoints for r in rows]
     if None in kps or min(map(len, kps)) == 0:
@@ -151,6 +151,11 @@ def _flatten(lists: list) -> tuple[np.ndarray, np.ndarray]:
     off = np.zeros(n + 1, np.int64)
     np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=off[1:])
     return np.fromiter(chain.from_iterable(lists), np.float64, int(off[-1])), off
+
+
+def _sizes(rles: list) -> np.ndarray:
+    # the (n, 2) ``size`` of RLE records (one pass over their (h, w) tuples)
+    return np.fromiter(chain.from_iterable(map(attrgetter("size"), rles)), np.int64, 2 * len(rles)).reshape(-1, 2)
 
 
 def _rle_strings(rles: list) -> tuple[np.ndarray, np.ndarray] | None:
@@ -253,7 +258,8 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     n = len(kps)
     if raw and n:
         try:
-            return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
+            with _gc_paused():
+                return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             pass  # the one that is not a list of numbers is named below
     parts = []
@@ -398,7 +404,8 @@ def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any
     if n and min(map(len, raws)) == 0:
         k = next(k for k, t in enumerate(raws) if len(t) == 0)
         raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
-    objs, typed = _decode_segms(raws)
+    with _gc_paused():  # tens of thousands of polygon lists: no collections that find nothing
+        objs, typed = _decode_segms(raws)
     kinds = np.array(
         [
             (0 if o else 2) if type(o) is list else 1 if type(o) is _AnyRle and type(o.counts) is str else 2
@@ -484,7 +491,7 @@ def _rle_texts(objs: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, wha
     strings = _rle_strings(rles)
     if strings is None:
         return None
-    size = np.array([o.size for o in rles], np.int64).reshape(-1, 2)
+    size = _sizes(rles)
     h, w = hs[rows], ws[rows]
     bad = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
     if bad.size:
