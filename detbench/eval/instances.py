@@ -279,6 +279,21 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     return vals, off
 
 
+def _row_extents(kp: np.ndarray) -> tuple:
+    # (x0, x1, y0, y1): min / max of every row's x (columns 0::3) and y (1::3); as k rows of n values (one
+    # elementwise pass per keypoint) unless a -0.0 is there, whose result would depend on the comparison order
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)
+    if _negative_zero(xt) or _negative_zero(yt):
+        return x.min(1), x.max(1), y.min(1), y.max(1)
+    return xt.min(0), xt.max(0), yt.min(0), yt.max(0)
+
+
+def _negative_zero(a: np.ndarray) -> bool:
+    neg = np.signbit(a)
+    return bool(neg.any() and (neg & (a == 0)).any())
+
+
 def keypoint_results(
     kps: list | None, raw: bool = False, parsed: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -308,8 +323,7 @@ def keypoint_results(
     area = np.empty(n)
     if n and (lens == lens[0]).all():
         kp = vals.reshape(n, int(lens[0]))
-        x, y = kp[:, 0::3], kp[:, 1::3]
-        x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+        x0, x1, y0, y1 = _row_extents(kp)
     else:
         kp = None
         x0, x1, y0, y1 = (np.empty(n) for _ in range(4))
