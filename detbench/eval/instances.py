@@ -138,18 +138,22 @@ def _typed_results(raw: bytes) -> dict | None:
         out["size"] = _sizes(segs)
         return out
     kps = [r.keypoints for r in rows]
-    if None in kps or min(map(len, kps)) == 0:
+    try:
+        lens = np.fromiter(map(len, kps), np.int64, n)
+    except TypeError:  # a detection without keypoints
+        return None
+    if lens.min() == 0:
         return None
     out["kind"] = "keypoints"
-    out["kp_vals"], out["kp_off"] = _flatten(kps)
+    out["kp_vals"], out["kp_off"] = _flatten(kps, lens)
     return out
 
 
-def _flatten(lists: list) -> tuple[np.ndarray, np.ndarray]:
-    # (every number, offsets) of lists of floats
+def _flatten(lists: list, lens: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    # (every number, offsets) of lists of floats (``lens``: their lengths, when known)
     n = len(lists)
     off = np.zeros(n + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=off[1:])
+    np.cumsum(np.fromiter(map(len, lists), np.int64, n) if lens is None else lens, out=off[1:])
     return np.fromiter(chain.from_iterable(lists), np.float64, int(off[-1])), off
 
 
