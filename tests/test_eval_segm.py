@@ -283,6 +283,9 @@ def test_segm_threaded_paths_identical(monkeypatch):
             runs = conv.strings_to_rles(buf, s_off, threads)
             assert all(np.array_equal(a, b) for a, b in zip(runs, ref_runs))
             stats = conv.rle_stats(r, threads, totals=True)
+            full = conv.strings_to_rles(buf, s_off, threads, sizes=(r.h, r.w))  # measured while decoding
+            assert all(np.array_equal(a, b) for a, b in zip(full[:3], ref_runs))
+            assert all(np.array_equal(a, b) for a, b in zip(full[3:], stats[::-1]))
             d_gt = DetbenchCOCO(raw_gt)
             E = COCOeval(d_gt, d_gt.loadRes(raw_dt), "segm", threads=threads)
             E.evaluate()
@@ -293,6 +296,7 @@ def test_segm_threaded_paths_identical(monkeypatch):
         numba.set_num_threads(old)
     (s1, e1), (s2, e2) = out
     assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
+    assert (s1[2] == 480 * 640).all()
     for key in ("precision", "recall", "scores"):
         assert np.array_equal(e1.eval[key], e2.eval[key])
     assert np.array_equal(e1.stats, e2.stats)

@@ -236,6 +236,7 @@ def segm_results(
     ids = list(range(1, n + 1))
     if segms is not None:
         r = segmentations_to_rles(segms, hs, ws, ids, what="detection")
+        mask_box, area = _mask_boxes_areas(r)
     else:
         bad = np.flatnonzero((hs >= 0) & ((size[:, 0] != hs) | (size[:, 1] != ws)))
         if bad.size:
@@ -244,8 +245,8 @@ def segm_results(
                 f"detection id {k + 1}: RLE size [{int(size[k, 0])}, {int(size[k, 1])}] disagrees with its image "
                 f"({int(hs[k])} x {int(ws[k])})"
             )
-        r = strings_rles(strings, size, "detection")
-    mask_box, area = _mask_boxes_areas(r)
+        r, mask_box, area = _strings_rles(strings, size, "detection")
+        area = area.astype(np.float64)
     box = mask_box
     if given_bbox is not None:
         keep = ~np.isnan(given_bbox).any(axis=1)
@@ -351,6 +352,12 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
     """:class:`Rles` of compressed RLE strings (a list of bytes, or ``(buf, s_off)``) with their ``(n, 2)``
     sizes, in one kernel call; a corrupt string or runs that do not add up to h * w: ValueError naming
     ``what`` id ``ids[row]`` (default: row + 1)."""
+    return _strings_rles(strings, size, what, ids)[0]
+
+
+def _strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> tuple:
+    # (rles, mask boxes (n, 4), mask areas int64) of :func:`strings_rles`: the runs' totals, areas and boxes
+    # taken by the decoding kernel while each row's runs are in cache
 
     def name(k: int) -> str:
         return f"{what} id {k + 1}" if ids is None else f"{what} id {ids[k]!r}"
@@ -368,13 +375,12 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
         s_off = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
         buf = np.frombuffer(b"".join(strings), np.uint8)
-    cnts, off, err = strings_to_rles(buf, s_off)
+    cnts, off, err, tot, area, box = strings_to_rles(buf, s_off, sizes=(h, w))
     bad = np.flatnonzero(err)
     if bad.size:
         k = int(bad[0])
         why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
         raise ValueError(f"{name(k)}: corrupt compressed RLE string ({why[int(err[k])]})")
-    tot = rle_stats(Rles(cnts, off, h, w), boxes=False, areas=False, totals=True)[2]
     wrong = np.flatnonzero(tot != h * w)
     if wrong.size:
         k = int(wrong[0])
@@ -382,7 +388,7 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
             f"{name(k)}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
             f"{int(h[k] * w[k])}"
         )
-    return Rles(cnts, off, h, w)
+    return Rles(cnts, off, h, w), box, area
 
 
 def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> tuple | None:

@@ -285,22 +285,43 @@ _PARALLEL_BYTES = 1 << 18
 _PARALLEL_RUNS = 1 << 17
 
 
-def strings_to_rles(buf: np.ndarray, s_off: np.ndarray, threads: int | None = None) -> tuple:
+def strings_to_rles(
+    buf: np.ndarray, s_off: np.ndarray, threads: int | None = None, sizes: tuple | None = None
+) -> tuple:
     """``_rle_kernels.strings_to_rles`` (cnts, off, err) of the strings ``buf[s_off[i]:s_off[i + 1]]``, rows
     split over ``threads`` (default ``numba.get_num_threads()``) from 256 kB of text on; the same arrays for
-    any thread count (each row is decoded into its own slots)."""
+    any thread count (each row is decoded into its own slots).
+
+    ``sizes``: ``(hs, ws)`` of the masks: then also (totals, areas, boxes) as :func:`rle_stats` gives them
+    (every run summed, int64; ``rleArea``, int64; ``rleToBbox``, (n, 4) float64), measured while each row's
+    runs are still in cache (rows with an error are left unmeasured)."""
     n = s_off.size - 1
-    if num_threads(threads) <= 1 or int(s_off[-1] - s_off[0]) < _PARALLEL_BYTES:
+    if sizes is None and (num_threads(threads) <= 1 or int(s_off[-1] - s_off[0]) < _PARALLEL_BYTES):
         return _k.strings_to_rles(buf, s_off)
+    if int(s_off[-1] - s_off[0]) < _PARALLEL_BYTES:
+        threads = 1
     off = np.zeros(n + 1, np.int64)
     run_weighted(s_off, lambda a, b: _k.string_run_counts(buf, s_off[a : b + 1], off[a + 1 : b + 1]), threads)
     np.cumsum(off, out=off)
     cnts = np.zeros(off[n], np.uint32)
     err = np.zeros(n, np.int64)
-    run_weighted(
-        s_off, lambda a, b: _k.strings_into_rles(buf, s_off[a : b + 1], off[a : b + 1], cnts, err[a:b]), threads
-    )
-    return cnts, off, err
+    if sizes is None:
+        run_weighted(
+            s_off, lambda a, b: _k.strings_into_rles(buf, s_off[a : b + 1], off[a : b + 1], cnts, err[a:b]), threads
+        )
+        return cnts, off, err
+    hs, ws = (np.ascontiguousarray(v, np.int64) for v in sizes)
+    tot = np.zeros(n, np.int64)
+    area = np.zeros(n, np.int64)
+    box = np.zeros((n, 4))
+
+    def work(a: int, b: int) -> None:
+        _k.strings_into_rles_stats(
+            buf, s_off[a : b + 1], off[a : b + 1], cnts, err[a:b], hs[a:b], ws[a:b], tot[a:b], area[a:b], box[a:b]
+        )
+
+    run_weighted(s_off, work, threads)
+    return cnts, off, err, tot, area, box
 
 
 def rle_stats(
