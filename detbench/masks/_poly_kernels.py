@@ -3,9 +3,10 @@
 :func:`poly_to_rle` follows ``maskApi.c`` literally (the 5x up-sampled
 boundary walk stored, then down-sampled, sorted and turned into runs);
 :func:`poly_to_rle_fast` gives the same runs without storing the walk (only
-the steps that keep a point are visited on shallow edges, the points are
-sorted by column buckets) and :func:`polys_to_rles` runs it over many
-polygons with one scratch buffer. Re-exported by
+the steps that keep a point are visited: every fifth step on shallow edges,
+the column changes on steep ones; the points are bucketed by value range and
+insertion-sorted) and :func:`polys_to_rles` runs it over many polygons with
+one scratch buffer, writing the runs in place. Re-exported by
 :mod:`detbench.masks._rle_kernels`.
 """
 
