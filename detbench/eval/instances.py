@@ -121,21 +121,23 @@ def _typed_results(raw: bytes) -> dict | None:
     if not (np.abs(out["image_id"]) < 2.0**53).all() or not (np.abs(out["category_id"]) < 2.0**53).all():
         return None
     out["score"] = np.fromiter(map(attrgetter("score"), rows), f, n)
-    boxes = [r.bbox for r in rows]
-    if boxes.count(None) != n:
+    out["bbox"] = None
+    if any(map(attrgetter("bbox"), rows)):  # (a given box is a 4-tuple: true)
+        boxes = [r.bbox for r in rows]
         out["bbox"] = np.array([b if b is not None else (math.nan,) * 4 for b in boxes], f).reshape(n, 4)
-    else:
-        out["bbox"] = None
-    segs = [r.segmentation for r in rows]
-    if segs[0] is not None:
-        if None in segs:
+    if rows[0].segmentation is not None:
+        try:  # one pass over the rows for the codes, one for the sizes
+            texts = list(map(attrgetter("segmentation.counts"), rows))
+        except AttributeError:  # a row without a segmentation
             return None
-        strings = _rle_strings(segs)
+        strings = _texts_buffer(texts)
         if strings is None:
             return None  # a code that is not ASCII: the general path names it
         out["kind"] = "segm"
         out["strings"] = strings
-        out["size"] = _sizes(segs)
+        out["size"] = np.fromiter(
+            chain.from_iterable(map(attrgetter("segmentation.size"), rows)), np.int64, 2 * n
+        ).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
     try:
@@ -164,7 +166,11 @@ def _sizes(rles: list) -> np.ndarray:
 
 def _rle_strings(rles: list) -> tuple[np.ndarray, np.ndarray] | None:
     # (buf, s_off) of the ``counts`` strings of RLE records, one after another; None if one is not ASCII
-    texts = [r.counts for r in rles]
+    return _texts_buffer([r.counts for r in rles])
+
+
+def _texts_buffer(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
+    # (buf, s_off) of strings, one after another; None if one is not ASCII
     try:
         buf = np.frombuffer("".join(texts).encode("ascii"), np.uint8)
     except UnicodeEncodeError:
