@@ -194,3 +194,42 @@ def polite_threads() -> None:
     outside the loader's path); nms and roi_align did not depend on the setup.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+def split_weighted(cum: Sequence[float], n_chunks: int) -> list[tuple[int, int]]:
+    """``[0, n)`` cut into at most ``n_chunks`` contiguous, non-empty pieces of about equal weight.
+
+    ``cum`` (length ``n + 1``, non-decreasing) is the weight before each item, like an offsets array
+    (``cum[i + 1] - cum[i]`` is item i's weight): pass a ragged array's offsets to split by its size.
+    """
+    import numpy as np
+
+    cum = np.asarray(cum)
+    n = cum.shape[0] - 1
+    if n <= 0:
+        return []
+    n_chunks = max(1, min(n_chunks, n))
+    lo, total = cum[0], cum[-1] - cum[0]
+    targets = lo + total * np.arange(1, n_chunks, dtype=np.float64) / n_chunks
+    cuts = np.clip(np.searchsorted(cum, targets, side="left"), 0, n).tolist()
+    edges = sorted(set([0, *cuts, n]))
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def run_weighted(
+    cum: Sequence[float], work: Callable[[int, int], object], threads: int | None = None, min_total: float = 0
+) -> None:
+    """:func:`run_chunks_inline` with pieces of about equal weight (:func:`split_weighted` of ``cum``).
+
+    Serial (one call ``work(0, n)``) when one thread is asked for or the total weight is under
+    ``min_total``; the caller runs the first piece itself. ``work`` must give every item its own output.
+    """
+    n = len(cum) - 1
+    if n <= 0:
+        return
+    nt = min(num_threads(threads), n)
+    if nt <= 1 or float(cum[-1] - cum[0]) < min_total:
+        work(0, n)
+        return
+    pieces = split_weighted(cum, nt)
+    run_tasks_inline([(lambda a=a, b=b: work(a, b)) for a, b in pieces], threads=nt)

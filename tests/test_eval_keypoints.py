@@ -125,3 +125,31 @@ def test_keypoints_bad_input():
     E.params.kpt_oks_sigmas = np.ones(16) / 10
     with pytest.raises(ValueError, match="expected 48"):
         E.evaluate()
+
+
+def test_keypoints_threaded_blocks_identical(monkeypatch):
+    # OKS blocks split over threads (small blocks, threshold at 0): the same arrays on 1 and 2 threads as
+    # pycocotools, from files read by detbench's COCO
+    import json
+
+    import detbench.eval.keypoints as kp_mod
+    from detbench.eval import COCO as DetbenchCOCO
+    from detbench.synthetic import make_keypoints_coco
+
+    monkeypatch.setattr(kp_mod, "_BLOCK", 257)
+    monkeypatch.setattr(kp_mod, "_PARALLEL_VALUES", 0)
+    gt, dets = make_keypoints_coco(40, seed=5)
+    raw_gt, raw_dt = json.dumps(gt).encode(), json.dumps(dets).encode()
+    out = []
+    for threads in (1, 2):
+        d_gt = DetbenchCOCO(raw_gt)
+        E = COCOeval(d_gt, d_gt.loadRes(raw_dt), "keypoints", threads=threads)
+        E.evaluate()
+        E.accumulate()
+        quiet(E.summarize)
+        out.append(E)
+    for key in ("precision", "recall", "scores"):
+        assert np.array_equal(out[0].eval[key], out[1].eval[key])
+    ref, _ = run_kps(gt, dets)
+    assert_same_eval(ref, out[1])
+    assert np.array_equal(out[1].stats, ref.stats)

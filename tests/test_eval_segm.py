@@ -252,3 +252,53 @@ def test_segm_on_detbench_coco_objects():
     E.evaluate()
     E.accumulate()
     assert_same_eval(ref, E)
+
+
+def test_segm_threaded_paths_identical(monkeypatch):
+    # the threaded steps of a segm evaluation from files (RLE strings decoded, masks measured, IoU rows) with
+    # their size thresholds at 0: the same arrays on 1 and 2 threads, and the same numbers as pycocotools
+    import numba
+
+    import detbench.eval.segm as segm_mod
+    import detbench.masks.convert as conv
+    from detbench.eval import COCO as DetbenchCOCO
+    from detbench.synthetic import make_segm_coco
+
+    monkeypatch.setattr(conv, "_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(conv, "_PARALLEL_RUNS", 0)
+    monkeypatch.setattr(segm_mod, "_PARALLEL_PAIRS", 0)
+    gt, dets = make_segm_coco(40, seed=3)
+    raw_gt, raw_dt = json.dumps(gt).encode(), json.dumps(dets).encode()
+    strings = [d["segmentation"]["counts"].encode() for d in dets]
+    buf = np.frombuffer(b"".join(strings), np.uint8)
+    s_off = np.concatenate([[0], np.cumsum([len(b) for b in strings])]).astype(np.int64)
+    ref_runs = conv._k.strings_to_rles(buf, s_off)
+    n = len(strings)
+    r = conv.Rles(ref_runs[0], ref_runs[1], np.full(n, 480), np.full(n, 640))
+    out = []
+    old = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            runs = conv.strings_to_rles(buf, s_off, threads)
+            assert all(np.array_equal(a, b) for a, b in zip(runs, ref_runs))
+            stats = conv.rle_stats(r, threads, totals=True)
+            full = conv.strings_to_rles(buf, s_off, threads, sizes=(r.h, r.w))  # measured while decoding
+            assert all(np.array_equal(a, b) for a, b in zip(full[:3], ref_runs))
+            assert all(np.array_equal(a, b) for a, b in zip(full[3:], stats[::-1]))
+            d_gt = DetbenchCOCO(raw_gt)
+            E = COCOeval(d_gt, d_gt.loadRes(raw_dt), "segm", threads=threads)
+            E.evaluate()
+            E.accumulate()
+            quiet(E.summarize)
+            out.append((stats, E))
+    finally:
+        numba.set_num_threads(old)
+    (s1, e1), (s2, e2) = out
+    assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
+    assert (s1[2] == 480 * 640).all()
+    for key in ("precision", "recall", "scores"):
+        assert np.array_equal(e1.eval[key], e2.eval[key])
+    assert np.array_equal(e1.stats, e2.stats)
+    ref, _ = run_segm(gt, dets, summarize=False)
+    assert_same_eval(ref, e2)

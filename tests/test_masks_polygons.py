@@ -60,3 +60,31 @@ def test_batch_equals_pycocotools():
             ref = M.frPyObjects([p.tolist()], size, size + 3)[0]
             buf, s_off = K.rles_to_strings(cnts[off[i] : off[i + 1]], np.array([0, off[i + 1] - off[i]]))
             assert buf.tobytes() == ref["counts"], i
+
+
+def test_one_pass_equals_step_by_step_large_images():
+    # steep edges many columns long, images wider than the points' spread, far-out and rounded vertices
+    rng = np.random.default_rng(7)
+    polys, sizes = [], []
+    for it in range(3000):
+        h, w = (int(v) for v in rng.integers(1, 700, 2))
+        k = int(rng.integers(3, 20))
+        scale = (1.0, 10.0, 1e3, 1e4)[it % 4]
+        xy = rng.uniform(-0.1 * scale, scale, 2 * k)
+        if it % 3 == 0:
+            xy = np.round(xy, 2)
+        ref = K.poly_to_rle(xy, 0, k, h, w)
+        a = np.empty(K.poly_bound(xy, 0, k), np.int64)
+        bucket = np.zeros(w + 2, np.int64)
+        assert np.array_equal(ref, K.poly_to_rle_fast(xy, 0, k, h, w, a, bucket)), (xy.tolist(), h, w)
+        assert not bucket.any()
+        polys.append((xy, ref))
+        sizes.append((h, w))
+    # the batch kernel (runs written in place, buffer grown) gives the same runs
+    xy = np.concatenate([p[0] for p in polys])
+    p_off = np.zeros(len(polys) + 1, np.int64)
+    np.cumsum([p[0].size for p in polys], out=p_off[1:])
+    hw = np.array(sizes, np.int64)
+    cnts, off = K.polys_to_rles(xy, p_off, hw[:, 0].copy(), hw[:, 1].copy())
+    for i, (_, ref) in enumerate(polys):
+        assert np.array_equal(cnts[off[i] : off[i + 1]], ref), i

@@ -66,3 +66,25 @@ def test_pool_survives_fork():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_split_weighted_covers_everything_once_and_balances():
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 2, 7, 300):
+        w = rng.integers(0, 50, n)
+        cum = np.concatenate([[0], np.cumsum(w)])
+        for k in (1, 2, 3, 8):
+            pieces = _parallel.split_weighted(cum, k)
+            assert [i for a, b in pieces for i in range(a, b)] == list(range(n))
+            assert len(pieces) <= max(1, k)
+    cum = np.concatenate([[0], np.cumsum(np.ones(1000))])
+    assert _parallel.split_weighted(cum, 2) == [(0, 500), (500, 1000)]
+    assert _parallel.split_weighted(np.array([0, 100, 101, 102, 103]), 2) == [(0, 1), (1, 4)]
+    for threads in (1, 2):
+        out = np.zeros(300, np.int64)
+
+        def work(a, b, out=out):
+            out[a:b] += 1
+
+        _parallel.run_weighted(np.arange(301), work, threads=threads)
+        assert (out == 1).all()

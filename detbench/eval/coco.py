@@ -341,11 +341,11 @@ class COCOeval(DiagnosticsMixin):
             threads=self.threads,
         )
         if p.iouType == "segm":
-            d_iou, d_iou_off = mask_iou_rows(prep, self.cocoGt, self.cocoDt)
+            d_iou, d_iou_off = mask_iou_rows(prep, self.cocoGt, self.cocoDt, threads=self.threads)
             prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off)
         elif p.iouType == "keypoints":
             sig = getattr(p, "kpt_oks_sigmas", COCO_SIGMAS)
-            d_iou, d_iou_off, crowd = oks_rows(prep, self.cocoGt, self.cocoDt, sig)
+            d_iou, d_iou_off, crowd = oks_rows(prep, self.cocoGt, self.cocoDt, sig, threads=self.threads)
             prep.groups = prep.groups._replace(d_iou=d_iou, d_iou_off=d_iou_off, g_crowd=crowd)
         return prep
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from detbench.eval._json import _gc_paused, decode_rows
 from detbench.masks import _rle_kernels as _k
-from detbench.masks.convert import Rles, _polys_to_rles, segmentations_to_rles
+from detbench.masks.convert import Rles, _polys_to_rles, rle_stats, segmentations_to_rles, strings_to_rles
 
 __all__ = [
     "results_kind",
@@ -121,41 +121,56 @@ def _typed_results(raw: bytes) -> dict | None:
     if not (np.abs(out["image_id"]) < 2.0**53).all() or not (np.abs(out["category_id"]) < 2.0**53).all():
         return None
     out["score"] = np.fromiter(map(attrgetter("score"), rows), f, n)
-    boxes = [r.bbox for r in rows]
-    if boxes.count(None) != n:
+    out["bbox"] = None
+    if any(map(attrgetter("bbox"), rows)):  # (a given box is a 4-tuple: true)
+        boxes = [r.bbox for r in rows]
         out["bbox"] = np.array([b if b is not None else (math.nan,) * 4 for b in boxes], f).reshape(n, 4)
-    else:
-        out["bbox"] = None
-    segs = [r.segmentation for r in rows]
-    if segs[0] is not None:
-        if None in segs:
+    if rows[0].segmentation is not None:
+        try:  # one pass over the rows for the codes, one for the sizes
+            texts = list(map(attrgetter("segmentation.counts"), rows))
+        except AttributeError:  # a row without a segmentation
             return None
-        strings = _rle_strings(segs)
+        strings = _texts_buffer(texts)
         if strings is None:
             return None  # a code that is not ASCII: the general path names it
         out["kind"] = "segm"
         out["strings"] = strings
-        out["size"] = np.array([s.size for s in segs], np.int64).reshape(n, 2)
+        out["size"] = np.fromiter(
+            chain.from_iterable(map(attrgetter("segmentation.size"), rows)), np.int64, 2 * n
+        ).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
-    if None in kps or min(map(len, kps)) == 0:
+    try:
+        lens = np.fromiter(map(len, kps), np.int64, n)
+    except TypeError:  # a detection without keypoints
+        return None
+    if lens.min() == 0:
         return None
     out["kind"] = "keypoints"
-    out["kp_vals"], out["kp_off"] = _flatten(kps)
+    out["kp_vals"], out["kp_off"] = _flatten(kps, lens)
     return out
 
 
-def _flatten(lists: list) -> tuple[np.ndarray, np.ndarray]:
-    # (every number, offsets) of lists of floats
+def _flatten(lists: list, lens: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    # (every number, offsets) of lists of floats (``lens``: their lengths, when known)
     n = len(lists)
     off = np.zeros(n + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=off[1:])
+    np.cumsum(np.fromiter(map(len, lists), np.int64, n) if lens is None else lens, out=off[1:])
     return np.fromiter(chain.from_iterable(lists), np.float64, int(off[-1])), off
+
+
+def _sizes(rles: list) -> np.ndarray:
+    # the (n, 2) ``size`` of RLE records (one pass over their (h, w) tuples)
+    return np.fromiter(chain.from_iterable(map(attrgetter("size"), rles)), np.int64, 2 * len(rles)).reshape(-1, 2)
 
 
 def _rle_strings(rles: list) -> tuple[np.ndarray, np.ndarray] | None:
     # (buf, s_off) of the ``counts`` strings of RLE records, one after another; None if one is not ASCII
-    texts = [r.counts for r in rles]
+    return _texts_buffer([r.counts for r in rles])
+
+
+def _texts_buffer(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
+    # (buf, s_off) of strings, one after another; None if one is not ASCII
     try:
         buf = np.frombuffer("".join(texts).encode("ascii"), np.uint8)
     except UnicodeEncodeError:
@@ -201,11 +216,7 @@ def image_sizes(image_ids: np.ndarray, gt_images: list | None) -> tuple[np.ndarr
 
 
 def _mask_boxes_areas(r: Rles) -> tuple[np.ndarray, np.ndarray]:
-    n = r.off.size - 1
-    box = np.empty((n, 4))
-    area = np.empty(n, np.int64)
-    _k.to_bboxes(r.cnts, r.off, r.h, r.w, box)
-    _k.areas(r.cnts, r.off, area)
+    box, area, _ = rle_stats(r)
     return box, area.astype(np.float64)
 
 
@@ -231,6 +242,7 @@ def segm_results(
     ids = list(range(1, n + 1))
     if segms is not None:
         r = segmentations_to_rles(segms, hs, ws, ids, what="detection")
+        mask_box, area = _mask_boxes_areas(r)
     else:
         bad = np.flatnonzero((hs >= 0) & ((size[:, 0] != hs) | (size[:, 1] != ws)))
         if bad.size:
@@ -239,8 +251,8 @@ def segm_results(
                 f"detection id {k + 1}: RLE size [{int(size[k, 0])}, {int(size[k, 1])}] disagrees with its image "
                 f"({int(hs[k])} x {int(ws[k])})"
             )
-        r = strings_rles(strings, size, "detection")
-    mask_box, area = _mask_boxes_areas(r)
+        r, mask_box, area = _strings_rles(strings, size, "detection")
+        area = area.astype(np.float64)
     box = mask_box
     if given_bbox is not None:
         keep = ~np.isnan(given_bbox).any(axis=1)
@@ -257,7 +269,8 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     n = len(kps)
     if raw and n:
         try:
-            return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
+            with _gc_paused():
+                return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             pass  # the one that is not a list of numbers is named below
     parts = []
@@ -275,6 +288,21 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     np.cumsum([a.size for a in parts], out=off[1:])
     vals = np.concatenate(parts) if parts else np.zeros(0)
     return vals, off
+
+
+def _row_extents(kp: np.ndarray) -> tuple:
+    # (x0, x1, y0, y1): min / max of every row's x (columns 0::3) and y (1::3); as k rows of n values (one
+    # elementwise pass per keypoint) unless a -0.0 is there, whose result would depend on the comparison order
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)
+    if _negative_zero(xt) or _negative_zero(yt):
+        return x.min(1), x.max(1), y.min(1), y.max(1)
+    return xt.min(0), xt.max(0), yt.min(0), yt.max(0)
+
+
+def _negative_zero(a: np.ndarray) -> bool:
+    neg = np.signbit(a)
+    return bool(neg.any() and (neg & (a == 0)).any())
 
 
 def keypoint_results(
@@ -306,8 +334,7 @@ def keypoint_results(
     area = np.empty(n)
     if n and (lens == lens[0]).all():
         kp = vals.reshape(n, int(lens[0]))
-        x, y = kp[:, 0::3], kp[:, 1::3]
-        x0, x1, y0, y1 = x.min(1), x.max(1), y.min(1), y.max(1)
+        x0, x1, y0, y1 = _row_extents(kp)
     else:
         kp = None
         x0, x1, y0, y1 = (np.empty(n) for _ in range(4))
@@ -331,6 +358,12 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
     """:class:`Rles` of compressed RLE strings (a list of bytes, or ``(buf, s_off)``) with their ``(n, 2)``
     sizes, in one kernel call; a corrupt string or runs that do not add up to h * w: ValueError naming
     ``what`` id ``ids[row]`` (default: row + 1)."""
+    return _strings_rles(strings, size, what, ids)[0]
+
+
+def _strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> tuple:
+    # (rles, mask boxes (n, 4), mask areas int64) of :func:`strings_rles`: the runs' totals, areas and boxes
+    # taken by the decoding kernel while each row's runs are in cache
 
     def name(k: int) -> str:
         return f"{what} id {k + 1}" if ids is None else f"{what} id {ids[k]!r}"
@@ -348,14 +381,12 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
         s_off = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, strings), np.int64, n), out=s_off[1:])
         buf = np.frombuffer(b"".join(strings), np.uint8)
-    cnts, off, err = _k.strings_to_rles(buf, s_off)
+    cnts, off, err, tot, area, box = strings_to_rles(buf, s_off, sizes=(h, w))
     bad = np.flatnonzero(err)
     if bad.size:
         k = int(bad[0])
         why = {1: "a character outside '0'..'o'", 2: "a value cut off at the end", 3: "a run length out of range"}
         raise ValueError(f"{name(k)}: corrupt compressed RLE string ({why[int(err[k])]})")
-    tot = np.empty(n, np.int64)
-    _k.sums(cnts, off, tot)
     wrong = np.flatnonzero(tot != h * w)
     if wrong.size:
         k = int(wrong[0])
@@ -363,7 +394,7 @@ def strings_rles(strings: Any, size: np.ndarray, what: str, ids: Any = None) -> 
             f"{name(k)}: RLE runs add up to {int(tot[k])} pixels, expected {int(h[k])} x {int(w[k])} = "
             f"{int(h[k] * w[k])}"
         )
-    return Rles(cnts, off, h, w)
+    return Rles(cnts, off, h, w), box, area
 
 
 def rows_rles(ann: Any, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any) -> tuple | None:
@@ -403,7 +434,8 @@ def _raw_rles(raws: list, hs: np.ndarray, ws: np.ndarray, what: str, ids_fn: Any
     if n and min(map(len, raws)) == 0:
         k = next(k for k, t in enumerate(raws) if len(t) == 0)
         raise ValueError(f"{what} id {ids_fn([k])[0]!r}: no 'segmentation' (segm evaluation needs masks)")
-    objs, typed = _decode_segms(raws)
+    with _gc_paused():  # tens of thousands of polygon lists: no collections that find nothing
+        objs, typed = _decode_segms(raws)
     kinds = np.array(
         [
             (0 if o else 2) if type(o) is list else 1 if type(o) is _AnyRle and type(o.counts) is str else 2
@@ -489,7 +521,7 @@ def _rle_texts(objs: list, rows: np.ndarray, hs: np.ndarray, ws: np.ndarray, wha
     strings = _rle_strings(rles)
     if strings is None:
         return None
-    size = np.array([o.size for o in rles], np.int64).reshape(-1, 2)
+    size = _sizes(rles)
     h, w = hs[rows], ws[rows]
     bad = np.flatnonzero((size[:, 0] != h) | (size[:, 1] != w))
     if bad.size:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench._parallel import run_weighted
 from detbench.eval.annotations import _py
 from detbench.eval.instances import rows_keypoints
 from detbench.eval.segm import annotation_dicts
@@ -84,8 +85,13 @@ def _dicts(prep: Any, coco_gt: Any, coco_dt: Any, need_g: bool, need_d: bool) ->
     return g_anns, d_anns
 
 
-def oks_rows(prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(d_iou, d_iou_off, g_crowd) for the grouped annotations of ``prep``: OKS rows and the ignore codes."""
+def oks_rows(
+    prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d_iou, d_iou_off, g_crowd) for the grouped annotations of ``prep``: OKS rows and the ignore codes.
+
+    ``threads``: default ``numba.get_num_threads()`` (blocks of detections split over them from
+    ``_PARALLEL_VALUES`` exponentials on); the rows do not depend on it."""
     sig = np.asarray(sigmas, dtype=np.float64).reshape(-1)
     if sig.size == 0 or not np.isfinite(sig).all() or (sig <= 0).any():
         raise ValueError(f"params.kpt_oks_sigmas: expected positive numbers, got {sig.tolist()}")
@@ -132,19 +138,28 @@ def oks_rows(prep: Any, coco_gt: Any, coco_dt: Any, sigmas: Any) -> tuple[np.nda
     cuts = np.unique(np.concatenate([[0], np.searchsorted(first, np.arange(_BLOCK, e_off[-1], _BLOCK)), [n_d]]))
     ends = np.append(first, e_off[-1])[cuts]
     size = int(np.diff(ends).max(initial=0))
-    ebuf = np.empty(size, np.float64)
-    xbuf = np.empty(size, np.float64)
     g_box = np.ascontiguousarray(gr.g_box)
-    for a, b, e0, e1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), ends[:-1].tolist(), ends[1:].tolist()):
-        _e_block(a, b, d_grp, gr.g_off, gk, dk, d_map, g_box, var, g_area, k, d_iou_off, e_off, e0, ebuf)
-        np.exp(ebuf[: e1 - e0], out=xbuf[: e1 - e0])  # ebuf holds -e
-        q1 = d_iou_off[b] if b < n_d else n_pairs
-        _sums_block(xbuf, e_off, d_iou_off[a] if a < n_d else n_pairs, q1, e0, d_iou)
+    blocks = list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), ends[:-1].tolist(), ends[1:].tolist()))
+
+    def work(i0: int, i1: int) -> None:
+        # blocks i0..i1 - 1 with their own two buffers; each block writes its own detections' rows (NumPy's exp
+        # releases the GIL): the rows do not depend on which thread ran them
+        ebuf = np.empty(size, np.float64)
+        xbuf = np.empty(size, np.float64)
+        for a, b, e0, e1 in blocks[i0:i1]:
+            _e_block(a, b, d_grp, gr.g_off, gk, dk, d_map, g_box, var, g_area, k, d_iou_off, e_off, e0, ebuf)
+            np.exp(ebuf[: e1 - e0], out=xbuf[: e1 - e0])  # ebuf holds -e
+            q1 = d_iou_off[b] if b < n_d else n_pairs
+            _sums_block(xbuf, e_off, d_iou_off[a] if a < n_d else n_pairs, q1, e0, d_iou)
+
+    run_weighted(ends, work, threads, min_total=_PARALLEL_VALUES)
     return d_iou, d_iou_off, crowd
 
 
 #: values per block of the OKS exponentials
 _BLOCK = 1 << 16
+#: OKS exponentials at or above which the blocks are split over threads
+_PARALLEL_VALUES = 2 * _BLOCK
 
 
 @jit

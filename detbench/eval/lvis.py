@@ -281,7 +281,7 @@ class LVISEval(LVISAnalysisMixin):
         d_map = np.full(d_src.size, -1, np.int64)
         d_map[need] = np.arange(need.size)
         no_crowd = np.zeros(g_src.size, np.uint8)  # LVIS has no crowd regions: every IoU is over the union
-        return group_mask_ious(g_off, d_off, rg, rd, no_crowd, d_map=d_map)
+        return group_mask_ious(g_off, d_off, rg, rd, no_crowd, d_map=d_map, threads=self.threads)
 
     # ---------------------------------------------------------- accumulate
     def _accumulate_core(self) -> None:

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from detbench._jit import jit
+from detbench._parallel import run_weighted
 from detbench.eval.annotations import _py
 from detbench.eval.instances import image_sizes, rows_rles
 from detbench.eval.loader import CocoDataset
-from detbench.masks._rle_kernels import areas, pair_iou, to_bboxes
-from detbench.masks.convert import segmentations_to_rles
+from detbench.masks._rle_kernels import pair_iou
+from detbench.masks.convert import rle_stats, segmentations_to_rles
 
 __all__ = ["annotation_dicts", "mask_iou_rows", "group_mask_ious"]
 
@@ -125,8 +126,9 @@ def _fast_rles(coco_gt: Any, ann: Any, rows: np.ndarray, what: str) -> Any:
     return rows_rles(ann, rows, hs, ws, what, ids_fn)
 
 
-def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring)."""
+def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(d_iou, d_iou_off) mask IoU rows for the grouped annotations of ``prep`` (see the module docstring);
+    ``threads`` as in :func:`group_mask_ious`."""
     fg = _fast_rles(coco_gt, prep.gt_ann, prep.g_src, "ground truth")
     fd = _fast_rles(coco_gt, prep.dt_ann, prep.d_src, "detection")
     if fg is None or fd is None:
@@ -137,7 +139,16 @@ def mask_iou_rows(prep: Any, coco_gt: Any, coco_dt: Any) -> tuple[np.ndarray, np
     g_map = fg[3] if len(fg) > 3 else None
     d_map = fd[3] if len(fd) > 3 else None
     return group_mask_ious(
-        gr.g_off, gr.d_off, fg[0], fd[0], gr.g_crowd, d_box=fd[1], d_area=fd[2], g_map=g_map, d_map=d_map
+        gr.g_off,
+        gr.d_off,
+        fg[0],
+        fd[0],
+        gr.g_crowd,
+        d_box=fd[1],
+        d_area=fd[2],
+        g_map=g_map,
+        d_map=d_map,
+        threads=threads,
     )
 
 
@@ -179,34 +190,46 @@ def group_mask_ious(
     d_area: Any = None,
     g_map: Any = None,
     d_map: Any = None,
+    threads: int | None = None,
 ) -> tuple:
     """Mask IoU rows of every detection against the ground truths of its group (pycocotools' ``rleIou``).
 
     ``d_box``/``d_area``: the detection masks' boxes and areas when already known (else computed here).
     ``g_map``/``d_map``: mask of each grouped ground truth / detection in ``rg``/``rd`` (default: the
-    i-th mask), so a set read once need not be copied into group order."""
+    i-th mask), so a set read once need not be copied into group order. ``threads``: default
+    ``numba.get_num_threads()``; the rows do not depend on it."""
     g_map = np.arange(rg.off.size - 1, dtype=np.int64) if g_map is None else np.asarray(g_map, np.int64)
     d_map = np.arange(rd.off.size - 1, dtype=np.int64) if d_map is None else np.asarray(d_map, np.int64)
     n_d = d_map.size
-    g_box = np.empty((rg.off.size - 1, 4))
-    to_bboxes(rg.cnts, rg.off, rg.h, rg.w, g_box)
-    if d_box is None:
-        d_box = np.empty((rd.off.size - 1, 4))
-        to_bboxes(rd.cnts, rd.off, rd.h, rd.w, d_box)
-    if d_area is None:
-        d_area = np.empty(rd.off.size - 1, np.int64)
-        areas(rd.cnts, rd.off, d_area)
+    g_box = rle_stats(rg, threads, areas=False)[0]
+    if d_box is None or d_area is None:
+        box, area, _ = rle_stats(rd, threads, boxes=d_box is None, areas=d_area is None)
+        d_box = box if d_box is None else d_box
+        d_area = area if d_area is None else d_area.astype(np.int64)
     else:
         d_area = d_area.astype(np.int64)
     ng = np.diff(g_off)
-    per_d = np.repeat(ng, np.diff(d_off))
+    nd = np.diff(d_off)
+    per_d = np.repeat(ng, nd)
     d_iou_off = np.zeros(n_d, np.int64)
     if n_d:
         np.cumsum(per_d[:-1], out=d_iou_off[1:])
     d_iou = np.empty(int(per_d.sum()), np.float64)
     masks = (rg.cnts, rg.off, g_box, g_map, rd.cnts, rd.off, d_box, d_area, d_map)
-    _rows(g_off, d_off, masks, g_crowd, d_iou_off, d_iou)
+    # groups split over threads by their pairs (each detection's row is its own): the same rows for any count
+    cost = np.zeros(ng.size + 1, np.int64)
+    np.cumsum(nd * ng + nd, out=cost[1:])
+    run_weighted(
+        cost,
+        lambda a, b: _rows(g_off[a : b + 1], d_off[a : b + 1], masks, g_crowd, d_iou_off, d_iou),
+        threads,
+        min_total=_PARALLEL_PAIRS,
+    )
     return d_iou, d_iou_off
+
+
+#: work (pairs + detections; ~0.6 us a pair of synthetic masks) from which mask IoU rows are computed on several threads
+_PARALLEL_PAIRS = 4_000
 
 
 @jit

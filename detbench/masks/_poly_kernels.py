@@ -3,9 +3,10 @@
 :func:`poly_to_rle` follows ``maskApi.c`` literally (the 5x up-sampled
 boundary walk stored, then down-sampled, sorted and turned into runs);
 :func:`poly_to_rle_fast` gives the same runs without storing the walk (only
-the steps that keep a point are visited on shallow edges, the points are
-sorted by column buckets) and :func:`polys_to_rles` runs it over many
-polygons with one scratch buffer. Re-exported by
+the steps that keep a point are visited: every fifth step on shallow edges,
+the column changes on steep ones; the points are bucketed by value range and
+insertion-sorted) and :func:`polys_to_rles` runs it over many polygons with
+one scratch buffer, writing the runs in place. Re-exported by
 :mod:`detbench.masks._rle_kernels`.
 """
 
@@ -135,11 +136,67 @@ def _boundary_point(pu, pv, cu, cv, h, w, a, m):
     return m + 1
 
 
+@jit(inline="always")
+def _steep_u(xs, s, t):
+    # the column of step t of a steep edge (rleFrPoly's expression)
+    return np.int64(xs + s * t + 0.5)
+
+
+@jit(inline="always")
+def _steep_points(xs, ys, dy, s, h, w, a, m):
+    # the points a steep edge (dy > dx) keeps, appended to a (returns m): the step pair t - 1, t keeps one
+    # when its columns differ and the smaller, xi, is 5q + 2 (q in [0, w - 1]); the row is ys + t - 1 (the
+    # smaller of the two). That does not depend on the walking direction, and the points are sorted
+    # afterwards, so only the column changes are visited: u(t) is monotonic in t and moves by at most 1
+    u0 = _steep_u(xs, s, 0)
+    u1 = _steep_u(xs, s, dy)
+    lo = min(u0, u1)
+    hi = max(u0, u1)  # a change from xi to xi + 1 for every xi in [lo, hi - 1]
+    xi = max(lo, 2)
+    xi += (2 - xi) % 5
+    top = min(hi - 1, 5 * (w - 1) + 2)
+    up = u1 > u0
+    while xi <= top:
+        # the first t whose column is past xi (up: >= xi + 1; down: <= xi), from an estimate, then exactly
+        t = np.int64((np.float64(xi) + 0.5 - np.float64(xs)) / s)
+        t = min(max(t, 1), dy)
+        if up:
+            while t > 1 and _steep_u(xs, s, t - 1) >= xi + 1:
+                t -= 1
+            while _steep_u(xs, s, t) < xi + 1:
+                t += 1
+        else:
+            while t > 1 and _steep_u(xs, s, t - 1) <= xi:
+                t -= 1
+            while _steep_u(xs, s, t) > xi:
+                t += 1
+        if min(_steep_u(xs, s, t - 1), _steep_u(xs, s, t)) == xi:  # (not when rounding skipped a column)
+            yd = np.float64(ys + t - 1)
+            yd = (yd + 0.5) / 5.0 - 0.5
+            if yd < 0:
+                yd = 0.0
+            elif yd > h:
+                yd = np.float64(h)
+            a[m] = ((xi - 2) // 5) * h + np.int64(np.ceil(yd))
+            m += 1
+        xi += 5
+    return m
+
+
 @jit
 def poly_to_rle_fast(xy, x0, k, h, w, a, bucket):
     """:func:`poly_to_rle` in one pass: the 5x boundary walk is not stored, only the down-sampled points
     (scratch ``a``: at least :func:`poly_bound` entries; ``bucket``: ``w + 2`` zeros, left zeroed), sorted by
     column buckets. Same runs as :func:`poly_to_rle`."""
+    m = _poly_points(xy, x0, k, h, w, a, bucket)
+    b = np.empty(m + 1, np.uint32)
+    nb = _point_runs(a, m, h, w, b, 0)
+    return b[:nb].copy()
+
+
+@jit
+def _poly_points(xy, x0, k, h, w, a, bucket):
+    # the down-sampled boundary points of the polygon, sorted, into a[cap:cap + m] (cap = len(a) // 2); returns m
     scale = 5.0
     m = 0
     have = False
@@ -208,60 +265,78 @@ def poly_to_rle_fast(xy, x0, k, h, w, a, bucket):
             have = True
         else:
             s = np.float64(xe - xs) / dy
-            for d in range(dy + 1):
-                t = dy - d if flip else d
-                cv = t + ys
-                cu = np.int64(xs + s * t + 0.5)
-                if have:
-                    m = _boundary_point(pu, pv, cu, cv, h, w, a, m)
-                pu = cu
-                pv = cv
-                have = True
-    # sort a[:m] (values q * h + y with q in [0, w - 1]) by column buckets, then within each column
+            # the first point joins the previous edge's last one
+            t = dy if flip else 0
+            cu = np.int64(xs + s * t + 0.5)
+            if have:
+                m = _boundary_point(pu, pv, cu, t + ys, h, w, a, m)
+            m = _steep_points(xs, ys, dy, s, h, w, a, m)
+            t = 0 if flip else dy
+            pu = np.int64(xs + s * t + 0.5)
+            pv = t + ys
+            have = True
+    # sort a[:m] (values q * h + y >= 0) by buckets of equal value ranges (key (value - lowest) >> shift, at
+    # most min(m, w + 1) of them: no division), then by insertion within each bucket
     cap = a.shape[0] // 2
     srt = a[cap : cap + m]
-    if h > 0:
-        for j in range(m):  # column a // h is in [0, w] (a point may sit on the bottom edge h)
-            bucket[a[j] // h + 1] += 1
-        for c in range(w + 1):
+    if h > 0 and m > 0:
+        v_lo = a[0]
+        v_hi = a[0]
+        for j in range(1, m):
+            v_lo = min(v_lo, a[j])
+            v_hi = max(v_hi, a[j])
+        n_bk = min(bucket.shape[0] - 1, m)
+        sh = 0
+        while ((v_hi - v_lo) >> sh) >= n_bk:
+            sh += 1
+        top = (v_hi - v_lo) >> sh
+        for j in range(m):
+            bucket[((a[j] - v_lo) >> sh) + 1] += 1
+        for c in range(top + 1):
             bucket[c + 1] += bucket[c]
         for j in range(m):
-            c = a[j] // h
+            c = (a[j] - v_lo) >> sh
             srt[bucket[c]] = a[j]
             bucket[c] += 1
-        for j in range(w + 2):
+        for j in range(top + 2):
             bucket[j] = 0
-        for c_start in range(1, m):  # insertion sort: columns hold few points
+        for c_start in range(1, m):  # insertion sort: buckets hold few points
             v = srt[c_start]
             i = c_start - 1
             while i >= 0 and srt[i] > v:
                 srt[i + 1] = srt[i]
                 i -= 1
             srt[i + 1] = v
-    else:
+    elif m > 0:
         srt[:] = np.sort(a[:m])
-    # run lengths: the differences of the sorted points and h * w, zero-length runs merged
-    b = np.empty(m + 1, np.uint32)
+    return m
+
+
+@jit(inline="always")
+def _point_runs(a, m, h, w, b, o):
+    # run lengths of the m sorted points a[cap:cap + m] (:func:`_poly_points`) into b[o:]: the differences of
+    # the points and h * w, zero-length runs merged; returns how many (at most m + 1)
+    cap = a.shape[0] // 2
     nb = 0
     p = 0
     pend = False  # a zero difference seen: the next difference is added to the last run
     for j in range(m + 1):
-        t = srt[j] if j < m else h * w
+        t = a[cap + j] if j < m else h * w
         dlt = t - p
         p = t
         if j == 0:
-            b[0] = dlt
+            b[o] = dlt
             nb = 1
             continue
         if pend:
-            b[nb - 1] += dlt
+            b[o + nb - 1] += dlt
             pend = False
         elif dlt > 0:
-            b[nb] = dlt
+            b[o + nb] = dlt
             nb += 1
         else:
             pend = True
-    return b[:nb].copy()
+    return nb
 
 
 @jit
@@ -280,10 +355,10 @@ def poly_bound(xy, x0, k):
 def polys_to_rles(xy, p_off, hs, ws):
     """RLE of every polygon ``xy[p_off[i]:p_off[i + 1]]`` (flat x, y pairs) in an ``hs[i]`` x ``ws[i]`` image."""
     n = p_off.shape[0] - 1
-    parts = []
     off = np.zeros(n + 1, np.int64)
     a = np.empty(64, np.int64)
     bucket = np.zeros(1, np.int64)
+    cnts = np.empty(max(64, 64 * n), np.uint32)  # grown by doubling; runs written in place
     for i in range(n):
         k = (p_off[i + 1] - p_off[i]) // 2
         need = poly_bound(xy, p_off[i], k)
@@ -291,10 +366,11 @@ def polys_to_rles(xy, p_off, hs, ws):
             a = np.empty(2 * need, np.int64)
         if ws[i] + 2 > bucket.shape[0]:
             bucket = np.zeros(ws[i] + 2, np.int64)
-        r = poly_to_rle_fast(xy, p_off[i], k, hs[i], ws[i], a, bucket)
-        parts.append(r)
-        off[i + 1] = off[i] + r.shape[0]
-    cnts = np.empty(off[n], np.uint32)
-    for i in range(n):
-        cnts[off[i] : off[i + 1]] = parts[i]
-    return cnts, off
+        m = _poly_points(xy, p_off[i], k, hs[i], ws[i], a, bucket)
+        o = off[i]
+        if o + m + 1 > cnts.shape[0]:
+            grown = np.empty(max(2 * cnts.shape[0], o + m + 1), np.uint32)
+            grown[:o] = cnts[:o]
+            cnts = grown
+        off[i + 1] = o + _point_runs(a, m, hs[i], ws[i], cnts, o)
+    return cnts[: off[n]].copy(), off

@@ -67,15 +67,30 @@ def decode_masks(cnts, off, a, out):
             v = 1 - v
 
 
+@jit(inline="always")
+def _area_one(cnts, o0, o1):
+    # rleArea of the runs cnts[o0:o1]: the sum of the odd runs
+    s = 0
+    for j in range(o0 + 1, o1, 2):
+        s += cnts[j]
+    return s
+
+
+@jit(inline="always")
+def _sum_one(cnts, o0, o1):
+    # every run of cnts[o0:o1] summed (h * w for a well-formed mask)
+    s = 0
+    for j in range(o0, o1):
+        s += cnts[j]
+    return s
+
+
 @jit
 def areas(cnts, off, out):
     """Pixels set in every mask (the sum of the odd runs), like ``rleArea``."""
     n = off.shape[0] - 1
     for i in range(n):
-        s = 0
-        for j in range(off[i] + 1, off[i + 1], 2):
-            s += cnts[j]
-        out[i] = s
+        out[i] = _area_one(cnts, off[i], off[i + 1])
 
 
 @jit
@@ -83,47 +98,51 @@ def to_bboxes(cnts, off, hs, ws, out):
     """``[x, y, w, h]`` of every mask (``rleToBbox``: zeros for an empty mask); ``out`` float64 (n, 4)."""
     n = off.shape[0] - 1
     for i in range(n):
-        h = hs[i]
-        w = ws[i]
-        m = ((off[i + 1] - off[i]) // 2) * 2
-        if m == 0:
-            out[i, 0] = 0.0
-            out[i, 1] = 0.0
-            out[i, 2] = 0.0
-            out[i, 3] = 0.0
-            continue
-        xs = w
-        ys = h
-        xe = 0
-        ye = 0
-        cc = 0
-        xp = 0
-        x = 0
-        base = 0  # x * h: column and row follow t without a division per run when t moves less than a column
-        for j in range(m):
-            cc += cnts[off[i] + j]
-            t = cc - j % 2
-            d = t - base
-            if d < 0 or d >= 2 * h:
-                x = t // h
-                base = x * h
-            elif d >= h:
-                x += 1
-                base += h
-            y = t - base
-            if j % 2 == 0:
-                xp = x
-            elif xp < x:
-                ys = 0
-                ye = h - 1
-            xs = min(xs, x)
-            xe = max(xe, x)
-            ys = min(ys, y)
-            ye = max(ye, y)
-        out[i, 0] = xs
-        out[i, 2] = xe - xs + 1
-        out[i, 1] = ys
-        out[i, 3] = ye - ys + 1
+        _bbox_one(cnts, off[i], off[i + 1], hs[i], ws[i], out, i)
+
+
+@jit(inline="always")
+def _bbox_one(cnts, o0, o1, h, w, out, i):
+    # rleToBbox of the runs cnts[o0:o1] into out[i]
+    m = ((o1 - o0) // 2) * 2
+    if m == 0:
+        out[i, 0] = 0.0
+        out[i, 1] = 0.0
+        out[i, 2] = 0.0
+        out[i, 3] = 0.0
+        return
+    xs = w
+    ys = h
+    xe = 0
+    ye = 0
+    cc = 0
+    xp = 0
+    x = 0
+    base = 0  # x * h: column and row follow t without a division per run when t moves less than a column
+    for j in range(m):
+        cc += cnts[o0 + j]
+        t = cc - j % 2
+        d = t - base
+        if d < 0 or d >= 2 * h:
+            x = t // h
+            base = x * h
+        elif d >= h:
+            x += 1
+            base += h
+        y = t - base
+        if j % 2 == 0:
+            xp = x
+        elif xp < x:
+            ys = 0
+            ye = h - 1
+        xs = min(xs, x)
+        xe = max(xe, x)
+        ys = min(ys, y)
+        ye = max(ye, y)
+    out[i, 0] = xs
+    out[i, 2] = xe - xs + 1
+    out[i, 1] = ys
+    out[i, 3] = ye - ys + 1
 
 
 @jit(inline="always")
@@ -283,50 +302,85 @@ def strings_to_rles(buf, s_off):
     """
     n = s_off.shape[0] - 1
     off = np.zeros(n + 1, np.int64)
+    string_run_counts(buf, s_off, off[1:])
     for i in range(n):
+        off[i + 1] += off[i]
+    cnts = np.zeros(off[n], np.uint32)
+    err = np.zeros(n, np.int64)
+    strings_into_rles(buf, s_off, off, cnts, err)
+    return cnts, off, err
+
+
+@jit
+def string_run_counts(buf, s_off, out):
+    """``out[i]``: the number of runs of compressed string i (its characters without the continuation bit).
+
+    ``s_off`` may be a slice of a longer offsets array (rows of one thread), ``out`` the matching slice."""
+    for i in range(s_off.shape[0] - 1):
         c = 0
         for p in range(s_off[i], s_off[i + 1]):
             if ((buf[p] - 48) & 0x20) == 0:
                 c += 1
-        off[i + 1] = off[i] + c
-    cnts = np.zeros(off[n], np.uint32)
-    err = np.zeros(n, np.int64)
-    for i in range(n):
-        p = s_off[i]
-        end = s_off[i + 1]
-        m = off[i]
-        k0 = off[i]
-        while p < end:
-            x = np.int64(0)
-            k = 0
-            more = True
-            while more:
-                if p >= end:
-                    err[i] = 2
-                    break
-                ch = np.int64(buf[p]) - 48
-                if ch < 0 or ch > 63:
-                    err[i] = 1
-                    break
-                if k > 12:
-                    err[i] = 3
-                    break
-                x |= (ch & 0x1F) << (5 * k)
-                more = (ch & 0x20) != 0
-                p += 1
-                k += 1
-                if not more and (ch & 0x10) != 0:
-                    x |= np.int64(-1) << (5 * k)
-            if err[i] != 0:
+        out[i] = c
+
+
+@jit
+def strings_into_rles(buf, s_off, off, cnts, err):
+    """:func:`strings_to_rles` into given arrays: string i into ``cnts[off[i]:off[i + 1]]`` (``off`` from
+    :func:`string_run_counts`), its error code into ``err[i]``; ``s_off``/``off``/``err`` may be matching
+    slices (rows of one thread) of the whole arrays."""
+    for i in range(s_off.shape[0] - 1):
+        err[i] = _decode_one(buf, s_off[i], s_off[i + 1], cnts, off[i])
+
+
+@jit
+def strings_into_rles_stats(buf, s_off, off, cnts, err, hs, ws, tot, area, box):
+    """:func:`strings_into_rles`, and each mask's run total (``tot``), area and ``[x, y, w, h]`` box (sizes
+    ``hs``/``ws``) taken while its runs are still in cache (rows with an error: not measured)."""
+    for i in range(s_off.shape[0] - 1):
+        e = _decode_one(buf, s_off[i], s_off[i + 1], cnts, off[i])
+        err[i] = e
+        if e == 0:
+            tot[i] = _sum_one(cnts, off[i], off[i + 1])
+            area[i] = _area_one(cnts, off[i], off[i + 1])
+            _bbox_one(cnts, off[i], off[i + 1], hs[i], ws[i], box, i)
+
+
+@jit(inline="always")
+def _decode_one(buf, p, end, cnts, m):
+    # rleFrString of buf[p:end] into cnts[m:]; returns the error code (0: none)
+    k0 = m
+    while p < end:
+        x = np.int64(0)
+        k = 0
+        more = True
+        e = 0
+        while more:
+            if p >= end:
+                e = 2
                 break
-            if m - k0 > 2:
-                x += np.int64(cnts[m - 2])
-            if x < 0 or x > 0xFFFFFFFF:
-                err[i] = 3
+            ch = np.int64(buf[p]) - 48
+            if ch < 0 or ch > 63:
+                e = 1
                 break
-            cnts[m] = x
-            m += 1
-    return cnts, off, err
+            if k > 12:
+                e = 3
+                break
+            x |= (ch & 0x1F) << (5 * k)
+            more = (ch & 0x20) != 0
+            p += 1
+            k += 1
+            if not more and (ch & 0x10) != 0:
+                x |= np.int64(-1) << (5 * k)
+        if e != 0:
+            return e
+        if m - k0 > 2:
+            x += np.int64(cnts[m - 2])
+        if x < 0 or x > 0xFFFFFFFF:
+            return 3
+        cnts[m] = x
+        m += 1
+    return 0
 
 
 @jit
@@ -366,10 +420,7 @@ def sums(cnts, off, out):
     """Total pixels of every RLE (the sum of all runs), to check it against h * w."""
     n = off.shape[0] - 1
     for i in range(n):
-        s = 0
-        for j in range(off[i], off[i + 1]):
-            s += cnts[j]
-        out[i] = s
+        out[i] = _sum_one(cnts, off[i], off[i + 1])
 
 
 @jit

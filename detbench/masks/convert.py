@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from detbench._parallel import num_threads, run_tasks_inline, split_range
+from detbench._parallel import num_threads, run_tasks_inline, run_weighted, split_range
 from detbench.masks import _rle_kernels as _k
 
-__all__ = ["Rles", "segmentations_to_rles", "rles_from_dicts", "rles_to_dicts"]
+__all__ = ["Rles", "segmentations_to_rles", "rles_from_dicts", "rles_to_dicts", "strings_to_rles", "rle_stats"]
 
 Rles = namedtuple(
     "Rles",
@@ -202,7 +202,7 @@ def segmentations_to_rles(
         s_off = np.zeros(len(strings) + 1, np.int64)
         np.cumsum([len(b) for b in strings], out=s_off[1:])
         buf = np.frombuffer(b"".join(strings), np.uint8)
-        sc, so, err = _k.strings_to_rles(buf, s_off)
+        sc, so, err = strings_to_rles(buf, s_off, threads)
         bad = np.flatnonzero(err)
         if bad.size:
             k = str_rows[int(bad[0])]
@@ -230,8 +230,7 @@ def segmentations_to_rles(
             np.cumsum([a.size for a in unc], out=uo[1:])
             _k.scatter_runs(cnts, off, unc_idx, np.concatenate(unc), uo)
     out = Rles(cnts, off, h_out, w_out)
-    tot = np.empty(n, np.int64)
-    _k.sums(cnts, off, tot)
+    tot = rle_stats(out, threads, boxes=False, areas=False, totals=True)[2]
     wrong = np.flatnonzero((tot != h_out * w_out) & (kind != 0))
     if wrong.size:
         k = int(wrong[0])
@@ -279,3 +278,71 @@ def rles_to_dicts(r: Rles) -> list:
     buf, s_off = _k.rles_to_strings(r.cnts, r.off)
     raw = buf.tobytes()
     return [{"size": [int(r.h[i]), int(r.w[i])], "counts": raw[s_off[i] : s_off[i + 1]]} for i in range(r.off.size - 1)]
+
+
+#: string bytes / runs at or above which RLE strings are decoded / masks measured on several threads
+_PARALLEL_BYTES = 1 << 18
+_PARALLEL_RUNS = 1 << 17
+
+
+def strings_to_rles(
+    buf: np.ndarray, s_off: np.ndarray, threads: int | None = None, sizes: tuple | None = None
+) -> tuple:
+    """``_rle_kernels.strings_to_rles`` (cnts, off, err) of the strings ``buf[s_off[i]:s_off[i + 1]]``, rows
+    split over ``threads`` (default ``numba.get_num_threads()``) from 256 kB of text on; the same arrays for
+    any thread count (each row is decoded into its own slots).
+
+    ``sizes``: ``(hs, ws)`` of the masks: then also (totals, areas, boxes) as :func:`rle_stats` gives them
+    (every run summed, int64; ``rleArea``, int64; ``rleToBbox``, (n, 4) float64), measured while each row's
+    runs are still in cache (rows with an error are left unmeasured)."""
+    n = s_off.size - 1
+    if sizes is None and (num_threads(threads) <= 1 or int(s_off[-1] - s_off[0]) < _PARALLEL_BYTES):
+        return _k.strings_to_rles(buf, s_off)
+    if int(s_off[-1] - s_off[0]) < _PARALLEL_BYTES:
+        threads = 1
+    off = np.zeros(n + 1, np.int64)
+    run_weighted(s_off, lambda a, b: _k.string_run_counts(buf, s_off[a : b + 1], off[a + 1 : b + 1]), threads)
+    np.cumsum(off, out=off)
+    cnts = np.zeros(off[n], np.uint32)
+    err = np.zeros(n, np.int64)
+    if sizes is None:
+        run_weighted(
+            s_off, lambda a, b: _k.strings_into_rles(buf, s_off[a : b + 1], off[a : b + 1], cnts, err[a:b]), threads
+        )
+        return cnts, off, err
+    hs, ws = (np.ascontiguousarray(v, np.int64) for v in sizes)
+    tot = np.zeros(n, np.int64)
+    area = np.zeros(n, np.int64)
+    box = np.zeros((n, 4))
+
+    def work(a: int, b: int) -> None:
+        _k.strings_into_rles_stats(
+            buf, s_off[a : b + 1], off[a : b + 1], cnts, err[a:b], hs[a:b], ws[a:b], tot[a:b], area[a:b], box[a:b]
+        )
+
+    run_weighted(s_off, work, threads)
+    return cnts, off, err, tot, area, box
+
+
+def rle_stats(
+    r: Rles, threads: int | None = None, *, boxes: bool = True, areas: bool = True, totals: bool = False
+) -> tuple:
+    """(boxes (n, 4) float64 ``rleToBbox``, areas int64 ``rleArea``, totals int64: every run summed) of the
+    masks of ``r`` (None for what is not asked), rows split over ``threads`` from 128 k runs on."""
+    n = r.off.size - 1
+    box = np.empty((n, 4)) if boxes else None
+    area = np.empty(n, np.int64) if areas else None
+    tot = np.empty(n, np.int64) if totals else None
+    cnts, off = r.cnts, r.off
+
+    def work(a: int, b: int) -> None:
+        o = off[a : b + 1]
+        if boxes:
+            _k.to_bboxes(cnts, o, r.h[a:b], r.w[a:b], box[a:b])
+        if areas:
+            _k.areas(cnts, o, area[a:b])
+        if totals:
+            _k.sums(cnts, o, tot[a:b])
+
+    run_weighted(off, work, threads, min_total=_PARALLEL_RUNS)
+    return box, area, tot
