@@ -176,6 +176,9 @@ _ROUNDS = {True: 5, False: 9}
 _BUDGET_S = {True: 4.0, False: 20.0}
 #: sub-millisecond kernels (nms on 1000 boxes: ~0.1 ms) are timed in blocks of up to this many calls
 _MAX_INNER = 1000
+#: a timed block lasts at least this long (calls of 15-30 ms, such as roi_pool, then average 2-3 calls:
+#: on the idle 2-core machine single calls of those varied 15-30 ms within one process)
+_MIN_BLOCK_S = 0.05
 
 
 def time_case(case: SpeedCase, quick: bool, processes: int = 1) -> dict[str, Any]:
@@ -185,10 +188,11 @@ def time_case(case: SpeedCase, quick: bool, processes: int = 1) -> dict[str, Any
     fns = {"detbench": case.detbench, **case.peers}
     timings = compare(
         fns,
-        rounds=_ROUNDS[quick] if processes == 1 else max(3, _ROUNDS[quick] // 2 + 1),
-        min_rounds=3 if processes == 1 else 2,  # slow cases: at least 3 rounds in all
-        budget_s=_BUDGET_S[quick] / processes,
-        min_block_s=0.02,
+        rounds=_ROUNDS[quick],
+        min_rounds=3,
+        # each process gets 2/processes of the one-process budget: a process's median needs its own rounds
+        budget_s=_BUDGET_S[quick] * (1.0 if processes == 1 else 2.0 / processes),
+        min_block_s=_MIN_BLOCK_S,
         max_inner=_MAX_INNER,
         warmup=False,
     )
