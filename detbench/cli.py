@@ -30,6 +30,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             history=None if args.no_history else args.history,
             baseline=args.baseline,
             processes=args.processes,
+            protocol=args.protocol,
             formats={
                 k: getattr(args, k, None)
                 for k in ("gt_format", "dt_format", "names", "image_sizes", "gt_box_format", "dt_box_format")
@@ -82,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME=DT.json",
         help="a detector's COCO results (repeat for several; needs --gt)",
+    )
+    report.add_argument(
+        "--protocol",
+        choices=["coco", "lvis"],
+        default="coco",
+        help="how --dt detectors are evaluated: coco (default) or lvis (LVIS' federated AP, APr/APc/APf; "
+        "an LVIS ground truth)",
     )
     from detbench.eval.cli import add_format_arguments
 

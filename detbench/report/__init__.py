@@ -98,6 +98,7 @@ def run_report(
     asv_results: str | os.PathLike[str] | None = ".asv/results",
     formats: dict[str, Any] | None = None,
     processes: int = 3,
+    protocol: str = "coco",
 ) -> Path:
     """Run the report and write it to ``out_dir``; returns the path of ``index.html``.
 
@@ -121,6 +122,8 @@ def run_report(
         :mod:`detbench.eval.formats` (folders are then accepted where a format reads per-image files).
     processes: fresh processes each speed case is timed in (the median over them is reported; 1: in this
         process, the old behaviour). Speeds such as torch's two-thread path differ between processes.
+    protocol: how the user's detectors are evaluated: ``"coco"`` (COCOeval) or ``"lvis"`` (LVISEval, lvis-api's
+        federated evaluation; ``gt`` must be an LVIS file: ValueError naming the LVIS field it lacks).
 
     A missing or incompatible optional peer never stops the report: its comparison is skipped with a
     note in the report and on ``stream``; a section that fails is replaced by its error.
@@ -128,7 +131,11 @@ def run_report(
     from detbench._validate import check_int
 
     processes = check_int(processes, "processes", low=1)
+    if protocol not in ("coco", "lvis"):
+        raise ValueError(f"protocol: expected 'coco' or 'lvis', got {protocol!r}")
     user_data = gt is not None or dt is not None
+    if protocol == "lvis" and not user_data:
+        raise ValueError("protocol: 'lvis' evaluates your detectors: give --gt and --dt")
     if user_data:
         if gt is None or not dt:
             raise ValueError("gt, dt: the report on your data needs both a ground truth and at least one detector")
@@ -143,6 +150,13 @@ def run_report(
             folder_ok = (fm.get("gt_format" if name == "gt" else "dt_format") or "coco") != "coco"
             if not (Path(path).is_file() or (folder_ok and Path(path).is_dir())):
                 raise ValueError(f"{name}: no such file {str(path)!r}")
+        if protocol == "lvis":
+            from detbench.report.sections.user_lvis import load_lvis_gt
+
+            for key in ("gt_format", "dt_format"):
+                if (fm.get(key) or "coco") != "coco":
+                    raise ValueError(f"protocol lvis: reads LVIS / COCO JSON only, got {key} {fm.get(key)!r}")
+            lvis_gt = load_lvis_gt(gt)  # refuses a ground truth without LVIS' fields, before any section runs
     chosen = _choose(sections, user_data)
     base = load_record(baseline) if baseline is not None else None
     out = Path(out_dir)
@@ -156,6 +170,9 @@ def run_report(
     if user_data:
         options.update(gt=str(gt), dt=dt, formats=dict(formats or {}))
         meta.update(mode="user data", gt=str(gt), dt=dt)
+        if protocol == "lvis":
+            options.update(protocol="lvis", _lvis_gt=lvis_gt)
+            meta["protocol"] = "lvis"
     if base is not None:
         options["baseline"] = base
     if history is not None:
@@ -182,6 +199,8 @@ def run_report(
         intro = (
             f"Your data: ground truth <code>{gt}</code>, detectors " + ", ".join(f"<code>{k}</code>" for k in dt) + "."
         )
+        if protocol == "lvis":
+            intro += " Protocol: LVIS' federated evaluation (lvis-api's numbers)."
     else:
         intro = (
             "Built-in data only. Speed ratios are measured in the same run (interleaved rounds); accuracy "

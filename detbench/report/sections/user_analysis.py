@@ -1,5 +1,6 @@
 """The user-data report's analyses: confusion matrices, F1 against confidence, per-class AP with intervals.
 
+With ``--protocol lvis`` the same figures come from :class:`~detbench.eval.LVISEval`'s analyses.
 Every figure reuses the evaluation the ``user_ap`` section ran (:func:`~detbench.report.sections.user_data.evaluations`)
 and the functions of :mod:`detbench.plots.analysis`.
 """
@@ -11,7 +12,7 @@ import pandas as pd
 
 from detbench.plots.analysis import plot_class_ap, plot_confusion_matrix, plot_f1_confidence
 from detbench.report.framework import ReportContext, Section, section
-from detbench.report.sections.user_data import evaluations
+from detbench.report.sections.user_data import user_evaluations
 
 #: confusion-matrix thresholds of the report (ultralytics' defaults)
 CM_IOU, CM_SCORE = 0.45, 0.25
@@ -23,8 +24,9 @@ def _slug(name: str) -> str:
 
 @section("user_analysis", "Your detectors: confusions, thresholds and intervals")
 def section_user_analysis(ctx: ReportContext) -> Section:
-    got = evaluations(ctx)
-    names = got["gt"].category_names
+    got = user_evaluations(ctx)
+    lvis = got.get("protocol") == "lvis"
+    names = got["names"] if lvis else got["gt"].category_names
     n_boot = 200 if ctx.quick else 1000
     figures = []
     overall = []
@@ -33,7 +35,7 @@ def section_user_analysis(ctx: ReportContext) -> Section:
         ev = d["eval"]
         ctx.progress(f"analysing {name}")
         slug = _slug(name)
-        labels = [str(names.get(c, c)) for c in ev.params.catIds]
+        labels = [str(names.get(c, c)) for c in (ev.params.cat_ids if lvis else ev.params.catIds)]
         bs = ev.bootstrap(n_boot, seed=ctx.seed)
         cur = ev.f1_confidence(0.5)
         cm = ev.confusion_matrix(CM_IOU, CM_SCORE)
@@ -62,7 +64,7 @@ def section_user_analysis(ctx: ReportContext) -> Section:
             )
         )
         iv = bs.intervals()
-        row = {"detector": name, "AP": float(ev.stats[0])}
+        row = {"detector": name, "AP": float(ev.results["AP"] if lvis else ev.stats[0])}
         for key, (lo, hi) in iv.items():
             row[f"{key} low"] = lo
             row[f"{key} high"] = hi
@@ -98,6 +100,13 @@ def section_user_analysis(ctx: ReportContext) -> Section:
         f"(greedy by score, IoU > {CM_IOU}, detections with score > {CM_SCORE}); rows are the predicted class, "
         "columns the true class, background last.</p>"
     )
+    if lvis:
+        text += (
+            "<p>LVIS (<code>LVISEval</code>'s analyses): the bootstrap and F1 use the federated matches (detections "
+            "the federated rule drops count nowhere, unmatched not-exhaustive ones are ignored); the intervals add "
+            "APr / APc / APf; the confusion matrix shows the 30 classes with the most ground truths and detections "
+            '(the rest summed into "other").</p>'
+        )
     return Section(
         "user_analysis",
         "Your detectors: confusions, thresholds and intervals",

@@ -4,6 +4,7 @@
 with detbench's pycocotools-exact COCO evaluation; the sections compare the 12 summary stats, AP per
 class, and the precision-recall curves. ``--gt-format``/``--dt-format`` (and ``--names``, ``--image-sizes``,
 ``--gt-box-format``/``--dt-box-format``) read VOC, YOLO or text files instead (:mod:`detbench.eval.formats`).
+``--protocol lvis`` evaluates with LVIS' federated rules instead (:mod:`~detbench.report.sections.user_lvis`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def evaluations(ctx: ReportContext) -> dict[str, Any]:
     return out
 
 
+def user_evaluations(ctx: ReportContext) -> dict[str, Any]:
+    """The evaluations of the chosen protocol: :func:`evaluations` (COCO) or, with ``protocol="lvis"``,
+    :func:`~detbench.report.sections.user_lvis.lvis_evaluations` (its ``"protocol"`` key is ``"lvis"``)."""
+    if ctx.options.get("protocol") == "lvis":
+        from detbench.report.sections.user_lvis import lvis_evaluations
+
+        return lvis_evaluations(ctx)
+    return evaluations(ctx)
+
+
 def per_class_ap(ev: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
     """(category ids, AP@[.5:.95], AP50) per class from ``ev.eval["precision"]`` (area all, largest maxDets)."""
     prec = np.asarray(ev.eval["precision"])  # T, R, K, A, M
@@ -91,10 +102,31 @@ def per_class_ap(ev: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
     return cats, ap, ap50
 
 
-@section("user_ap", "Your detectors: AP/AR side by side")
-def section_user_ap(ctx: ReportContext) -> Section:
+def per_class_figure(shown: pd.DataFrame, order: list[str], xlabel: str) -> Any:
+    """Horizontal bars of ``shown``'s ``AP <detector>`` columns per class (labels: its ``class`` column)."""
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(shown) * len(order) + 1.8))
+    y = np.arange(len(shown))
+    h = 0.8 / len(order)
+    for i, n in enumerate(order):
+        vals = shown[f"AP {n}"].to_numpy()
+        bars = ax.barh(y + i * h, np.nan_to_num(vals), height=h, label=n)
+        ax.bar_label(bars, labels=[f"{v:.3f}" if np.isfinite(v) else "-" for v in vals], fontsize=7, padding=2)
+    ax.set_yticks(y + h * (len(order) - 1) / 2, list(shown["class"]), fontsize=8)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel(xlabel)
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+@section("user_ap", "Your detectors: AP/AR side by side")
+def section_user_ap(ctx: ReportContext) -> Section:
+    if ctx.options.get("protocol") == "lvis":
+        from detbench.report.sections.user_lvis import section_lvis_ap
+
+        return section_lvis_ap(ctx)
     got = evaluations(ctx)
     names = got["gt"].category_names
     dets = got["detectors"]
@@ -117,18 +149,7 @@ def section_user_ap(ctx: ReportContext) -> Section:
         per_class["AP spread"] = per_class[ap_cols].max(axis=1) - per_class[ap_cols].min(axis=1)
         per_class = per_class.sort_values("AP spread", ascending=False, na_position="last")
     shown = per_class.head(20)
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(shown) * len(order) + 1.8))
-    y = np.arange(len(shown))
-    h = 0.8 / len(order)
-    for i, n in enumerate(order):
-        vals = shown[f"AP {n}"].to_numpy()
-        bars = ax.barh(y + i * h, np.nan_to_num(vals), height=h, label=n)
-        ax.bar_label(bars, labels=[f"{v:.3f}" if np.isfinite(v) else "-" for v in vals], fontsize=7, padding=2)
-    ax.set_yticks(y + h * (len(order) - 1) / 2, list(shown["class"]), fontsize=8)
-    ax.set_xlim(0, 1.1)
-    ax.set_xlabel("AP @[.5:.95] (COCO)")
-    ax.invert_yaxis()
-    ax.legend(fontsize=8, loc="lower right")
+    fig = per_class_figure(shown, order, "AP @[.5:.95] (COCO)")
     first = order[0]
     summary = f"Your data: {first} AP {stats[first][0]:.3f}"
     if len(order) > 1:
@@ -157,6 +178,10 @@ def section_user_ap(ctx: ReportContext) -> Section:
 
 @section("user_pr", "Your detectors: precision-recall curves")
 def section_user_pr(ctx: ReportContext) -> Section:
+    if ctx.options.get("protocol") == "lvis":
+        from detbench.report.sections.user_lvis import section_lvis_pr
+
+        return section_lvis_pr(ctx)
     import matplotlib.pyplot as plt
 
     got = evaluations(ctx)

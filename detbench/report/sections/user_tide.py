@@ -2,7 +2,8 @@
 
 For each detector of ``detbench report --gt GT.json --dt NAME=DT.json ...``, the evaluation the other
 user sections ran (cached in the context) gives its TIDE breakdown (:meth:`COCOeval.tide`, tidecv's
-numbers from the evaluation's own matches): a table of the main and special errors (dAP, AP points)
+numbers from the evaluation's own matches; with ``--protocol lvis`` :meth:`LVISEval.tide`, the federated
+rules applied first): a table of the main and special errors (dAP, AP points)
 and the error counts, and a grouped bar chart (:func:`detbench.plots.plot_tide`).
 """
 
@@ -15,14 +16,14 @@ import pandas as pd
 
 from detbench.eval.tide import MAIN_ERRORS, SPECIAL_ERRORS
 from detbench.report.framework import ReportContext, Section, section
-from detbench.report.sections.user_data import evaluations
+from detbench.report.sections.user_data import user_evaluations
 
 
 @section("user_tide", "Your detectors: where AP is lost (TIDE errors)")
 def section_user_tide(ctx: ReportContext) -> Section:
     from detbench.plots.tide import plot_tide
 
-    got = evaluations(ctx)
+    got = user_evaluations(ctx)
     rows, counts, results = [], [], {}
     for name, d in got["detectors"].items():
         t0 = time.perf_counter()
@@ -52,6 +53,12 @@ def section_user_tide(ctx: ReportContext) -> Section:
         "ground truth removed). Equal to the <code>tidecv</code> package, computed from the matches of the "
         "evaluation above.</p>"
     )
+    if got.get("protocol") == "lvis":
+        text += (
+            "<p>LVIS (<code>LVISEval.tide()</code>): the federated rules apply first (detections of a class neither "
+            "annotated nor negative in their image are not seen; an unmatched detection of a not-exhaustive class "
+            "is left out), 300 detections per image; the AP shown is tidecv's, not LVIS' AP.</p>"
+        )
     return Section(
         "user_tide",
         "Your detectors: where AP is lost (TIDE errors)",
