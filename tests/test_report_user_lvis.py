@@ -44,8 +44,9 @@ def lvis_files(tmp_path_factory):
 def lvis_report(lvis_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("lvis_report")
     f = lvis_files
-    index = run_report(out, gt=f / "gt.json", dt=[f"A={f / 'a.json'}", f"B={f / 'b.json'}"], protocol="lvis",
-                       progress=False)  # fmt: skip
+    index = run_report(
+        out, gt=f / "gt.json", dt=[f"A={f / 'a.json'}", f"B={f / 'b.json'}"], protocol="lvis", progress=False
+    )
     return out, index, json.loads((out / "results.json").read_text())
 
 
@@ -123,8 +124,21 @@ def test_cli_protocol_lvis_refusal_message(lvis_files, tmp_path, capsys):
     from detbench.cli import main
 
     f = lvis_files
-    code = main(["report", "--gt", str(f / "coco_gt.json"), "--dt", f"A={f / 'a.json'}", "--protocol", "lvis",
-                 "--out", str(tmp_path), "--no-history", "--no-progress"])  # fmt: skip
+    code = main(
+        [
+            "report",
+            "--gt",
+            str(f / "coco_gt.json"),
+            "--dt",
+            f"A={f / 'a.json'}",
+            "--protocol",
+            "lvis",
+            "--out",
+            str(tmp_path),
+            "--no-history",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "neg_category_ids" in err and "--protocol coco" in err
     with pytest.raises(SystemExit):

@@ -30,25 +30,25 @@ def load_lvis_gt(path: Any) -> Any:
     """The ground truth as :class:`detbench.eval.LVIS`, or ValueError naming the LVIS field it lacks."""
     from detbench.eval import LVIS
 
+    def refuse(key: str, detail: str) -> ValueError:
+        return ValueError(
+            f"protocol lvis: the ground truth {str(path)!r} lacks LVIS' field {key!r} ({detail}); an LVIS ground "
+            "truth gives every image 'neg_category_ids' and 'not_exhaustive_category_ids' and every category a "
+            "'frequency'. Use --protocol coco for COCO data"
+        )
+
     try:
         gt = LVIS(path)
     except ValueError as exc:
         for key in ("neg_category_ids", "not_exhaustive_category_ids"):
             if f"{key!r} must be a list" in str(exc):
-                raise ValueError(
-                    f"protocol lvis: the ground truth {str(path)!r} is not LVIS: its images need {key!r} "
-                    f"(and {'not_exhaustive_category_ids' if key == 'neg_category_ids' else 'neg_category_ids'}), "
-                    f"its categories 'frequency'; use --protocol coco for COCO data ({exc})"
-                ) from None
+                raise refuse(key, str(exc).split(": ", 1)[-1]) from None
         raise
     labels = [f for f, _ in FREQ_GROUPS]
     for cat in gt.categories:
         if cat.get("frequency") not in labels:
             got = "missing" if "frequency" not in cat else repr(cat.get("frequency"))
-            raise ValueError(
-                f"protocol lvis: the ground truth {str(path)!r} is not LVIS: category {cat.get('id')!r} has no "
-                f"'frequency' in {labels} (got {got}); use --protocol coco for COCO data"
-            )
+            raise refuse("frequency", f"category {cat.get('id')!r}: expected one of {labels}, got {got}")
     return gt
 
 
