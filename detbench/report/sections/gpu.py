@@ -10,7 +10,8 @@ the CPU twin's (``max_diff_cpu``, ``identical_cpu`` = bit for bit) and against t
 
 Without a usable GPU the section is one line saying why (the driver's problem when detbench.cuda
 reports one). Numba's CUDA simulator is not a GPU: it counts only when the report's option
-``gpu_simulator`` is set (tests), and then with tiny sizes.
+``gpu_simulator`` is set (tests), and then with tiny sizes. The option ``gpu_sizes`` (a key of
+:data:`detbench.cuda._cases.SIZES`) overrides the sizes.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def section_gpu(ctx: ReportContext) -> Section:
         )
     from detbench.cuda._runtime import simulating
 
-    mode = "tiny" if allow_sim and simulating() else ("quick" if ctx.quick else "full")
+    mode = ctx.options.get("gpu_sizes") or ("tiny" if simulating() else ("quick" if ctx.quick else "full"))
     table = pd.DataFrame(gpu_rows(ctx, cuda, mode))
     figures = []
     name = speedup_figure(ctx, table, "gpu_speedup.png")
