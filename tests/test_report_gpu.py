@@ -111,6 +111,8 @@ def test_simulated_rows_equal_the_cpu_twins(simulated):
     nms = next(c for c in cases if c.name == "nms")
     kept = detbench.nms(*nms.arrays, *nms.params)
     assert 0 < kept.size < len(nms.arrays[0])
+    batched = next(c for c in cases if c.name == "batched_nms")
+    assert 0 < detbench.batched_nms(*batched.arrays, *batched.params).size < len(batched.arrays[0])
 
 
 def test_a_gpu_result_off_by_one_ulp_shows_in_the_parity_columns(monkeypatch, tmp_path):

@@ -136,7 +136,7 @@ def gpu_cases(mode: str = "quick", seed: int = 0) -> list[GpuCase]:
         raise ValueError(f"mode: expected one of {sorted(SIZES)}, got {mode!r}")
     s = SIZES[mode]
     tiny = mode == "tiny"
-    box_kw: dict[str, Any] = {"image": 10.0, "lo": 1.0, "hi": 5.0} if tiny else {}
+    box_kw: dict[str, Any] = {"image": 10.0, "lo": 3.0, "hi": 6.0} if tiny else {}
     cases = []
     for n in s["box_iou"]:
         a, _ = random_boxes(n, seed + 1, **box_kw)
