@@ -80,9 +80,9 @@ def test_the_benchmark_builds_its_inputs_from_the_shared_cases():
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    """The section on the CUDA simulator with tiny sizes, torchvision CUDA hidden."""
-    if not _runtime.simulating():
-        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (set by conftest)")
+    """The section on the CUDA simulator (or a real GPU) with tiny sizes, torchvision CUDA hidden."""
+    if not (_runtime.simulating() or _runtime.is_available()):
+        pytest.skip("needs the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set by conftest) or a GPU")
     mp = pytest.MonkeyPatch()
     no_torch_cuda(mp)
     out = tmp_path_factory.mktemp("gpu")
@@ -105,7 +105,7 @@ def test_simulated_rows_equal_the_cpu_twins(simulated):
     assert (table["detbench_ms"] > 0).all() and (table["peer_ms"] > 0).all() and table["speedup"].notna().all()
     assert not any("bit-identical" in n for n in ctx.notes)
     assert any("torchvision CUDA unavailable" in n for n in ctx.notes)
-    assert "simulator" in sec.text and f"{len(table)} of {len(table)} rows" in sec.text
+    assert ("simulator" in sec.text) == _runtime.simulating() and f"{len(table)} of {len(table)} rows" in sec.text
     assert sec.figures and (out / sec.figures[0][0]).stat().st_size > 1000
     # the tiny cases are not trivial: NMS suppresses some boxes and keeps others
     nms = next(c for c in cases if c.name == "nms")
@@ -116,8 +116,8 @@ def test_simulated_rows_equal_the_cpu_twins(simulated):
 
 
 def test_a_gpu_result_off_by_one_ulp_shows_in_the_parity_columns(monkeypatch, tmp_path):
-    if not _runtime.simulating():
-        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (set by conftest)")
+    if not (_runtime.simulating() or _runtime.is_available()):
+        pytest.skip("needs the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set by conftest) or a GPU")
     no_torch_cuda(monkeypatch)
     only_iou = [c for c in _cases.gpu_cases("tiny") if c.name == "box_iou"]
     monkeypatch.setattr(_cases, "gpu_cases", lambda mode, seed=0: only_iou)
