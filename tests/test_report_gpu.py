@@ -123,8 +123,8 @@ def test_a_gpu_result_off_by_one_ulp_shows_in_the_parity_columns(monkeypatch, tm
     monkeypatch.setattr(_cases, "gpu_cases", lambda mode, seed=0: only_iou)
     real = detbench.cuda.box_iou
 
-    def off(a, b):
-        out = real(a, b)
+    def off(a, b, **kwargs):
+        out = real(a, b, **kwargs)
         host = out.copy_to_host()
         host[0, 0] = np.nextafter(host[0, 0], np.float32(2))
         return _runtime.get_cuda().to_device(host)

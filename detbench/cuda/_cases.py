@@ -48,7 +48,9 @@ class GpuCase:
     compared (``"values"``, ``"order"`` for index arrays, ``"set"`` where the tie order may differ,
     ``"pair"`` for Soft-NMS's (indices, scores)); ``identical``: whether detbench.cuda promises results
     bit-identical to the CPU twin here; ``reference``: whether the CPU twin is cheap enough here to be
-    run as the parity reference (False for box_iou's 1.6 GB output at 20000²).
+    run as the parity reference (False for box_iou's 1.6 GB output at 20000²); ``out``: shape of a
+    float32 output array allocated once on the device and passed as ``out=`` to the GPU call (as the
+    benchmark does: Numba allocates device memory without a caching pool, torch with one).
     """
 
     kernel: str
@@ -63,6 +65,7 @@ class GpuCase:
     compare: str = "values"
     identical: bool = True
     reference: bool = True
+    out: tuple[int, ...] | None = None
 
     def cpu_call(self) -> Callable[[], Any]:
         import detbench
@@ -70,13 +73,18 @@ class GpuCase:
         fn, arrays, params = getattr(detbench, self.name), self.arrays, self.params
         return lambda: fn(*arrays, *params)
 
-    def gpu_call(self, to_device: Callable[[np.ndarray], Any]) -> Callable[[], Any]:
-        """detbench.cuda's call on device copies (made now by ``to_device``) of the inputs."""
+    def gpu_call(
+        self, to_device: Callable[[np.ndarray], Any], device_array: Callable[..., Any] | None = None
+    ) -> Callable[[], Any]:
+        """detbench.cuda's call on device copies (made now by ``to_device``) of the inputs; with
+        ``device_array`` (``numba.cuda.device_array``) and :attr:`out`, into one preallocated output."""
         import detbench.cuda
 
         fn = getattr(detbench.cuda, self.name)
         dev = tuple(to_device(a) for a in (self.gpu_arrays if self.gpu_arrays is not None else self.arrays))
         params, kwargs = self.params, dict(self.gpu_kwargs)
+        if self.out is not None and device_array is not None:
+            kwargs["out"] = device_array(self.out, np.float32)
         return lambda: fn(*dev, *params, **kwargs)
 
     def torchvision_call(self, ops: Any, to_device: Callable[[np.ndarray], Any]) -> Callable[[], Any] | None:
@@ -141,7 +149,7 @@ def gpu_cases(mode: str = "quick", seed: int = 0) -> list[GpuCase]:
     for n in s["box_iou"]:
         a, _ = random_boxes(n, seed + 1, **box_kw)
         b, _ = random_boxes(n, seed + 2, **box_kw)
-        cases.append(GpuCase("box_iou f32", f"{n}x{n}", n, "box_iou", (a, b), reference=n <= 5000))
+        cases.append(GpuCase("box_iou f32", f"{n}x{n}", n, "box_iou", (a, b), reference=n <= 5000, out=(n, n)))
     for n in s["nms"]:
         boxes, scores = random_boxes(n, seed + 3, **box_kw)
         cases.append(GpuCase("nms f32 thr 0.5", f"{n} boxes", n, "nms", (boxes, scores), (0.5,), compare="order"))

@@ -1,9 +1,10 @@
 """detbench.cuda's kernels on the GPU against torchvision's CUDA ops (or the CPU twins), when a GPU is here.
 
-The cases (inputs, sizes) are :func:`detbench.cuda._cases.gpu_cases`, the same as
-``benchmarks/bench_cuda.py``'s. Inputs are copied to the device once per case; every timed call
+The cases are :func:`detbench.cuda._cases.gpu_cases`: the inputs come from the generators and seeds
+``benchmarks/bench_cuda.py`` uses (same data at the sizes both run). Inputs are copied to the device once per case; every timed call
 runs on device arrays, leaves its result on the device and synchronises the device before it
-returns, so a time is the kernel's work, not a transfer. Timing and the table's shape are the speed
+returns, so a time is the kernel's work, not a transfer (box_iou writes into one preallocated
+output, ``out=``, as the benchmark does). Timing and the table's shape are the speed
 section's (:func:`detbench.report.sections.speed.time_case`, :func:`~.speed.case_rows`): median and
 min-max over interleaved rounds, the speedup round by round. Parity columns: each result against
 the CPU twin's (``max_diff_cpu``, ``identical_cpu`` = bit for bit) and against torchvision's.
@@ -83,7 +84,7 @@ def gpu_rows(ctx: ReportContext, cuda: Any, mode: str) -> list[dict[str, Any]]:
     cases = gpu_cases(mode, ctx.seed)
     for i, case in enumerate(cases):
         ctx.progress(f"gpu: {case.kernel} {case.size} ({i + 1}/{len(cases)})")
-        ours = _synced(case.gpu_call(cuda.to_device), cuda.synchronize)
+        ours = _synced(case.gpu_call(cuda.to_device, cuda.device_array), cuda.synchronize)
         cpu = case.cpu_call() if case.reference else None
         theirs = None
         if tv is not None and case.torchvision:
