@@ -1,13 +1,14 @@
 """detbench.cuda's kernels on the GPU against torchvision's CUDA ops (or the CPU twins), when a GPU is here.
 
-The cases are :func:`detbench.cuda._cases.gpu_cases`: the inputs come from the generators and seeds
-``benchmarks/bench_cuda.py`` uses (same data at the sizes both run). Inputs are copied to the
-device once per case; every timed call runs on device arrays, leaves its result on the device and synchronises the device before it
-returns, so a time is the kernel's work, not a transfer (box_iou writes into one preallocated
-output, ``out=``, as the benchmark does). Timing and the table's shape are the speed
-section's (:func:`detbench.report.sections.speed.time_case`, :func:`~.speed.case_rows`): median and
-min-max over interleaved rounds, the speedup round by round. Parity columns: each result against
-the CPU twin's (``max_diff_cpu``, ``identical_cpu`` = bit for bit) and against torchvision's.
+The cases are :func:`detbench.cuda._cases.gpu_cases`: the inputs come from the generators and
+seeds ``benchmarks/bench_cuda.py`` uses (same data at the sizes both run). Inputs are copied to
+the device once per case; every timed call runs on device arrays, leaves its result on the device
+and synchronises the device before it returns, so a time is the kernel's work, not a transfer
+(box_iou writes into one preallocated output, ``out=``, as the benchmark does). Timing and the
+table's shape are the speed section's (:func:`detbench.report.sections.speed.time_case`,
+:func:`~.speed.case_rows`): median and min-max over interleaved rounds, the speedup round by round.
+Parity columns: each result against the CPU twin's (``max_diff_cpu``, ``identical_cpu`` = bit for
+bit) and against torchvision's (``max_diff_torchvision``).
 
 Without a usable GPU the section is one line saying why (the driver's problem when detbench.cuda
 reports one). Numba's CUDA simulator is not a GPU: it counts only when the report's option
