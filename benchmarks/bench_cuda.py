@@ -30,6 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+# the inputs are built by the same code as the report's gpu section's (detbench/cuda/_cases.py)
+from detbench.cuda._cases import random_boxes as _boxes
+from detbench.cuda._cases import random_rois as _rois
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,21 +113,6 @@ class Bench:
             + f"  parity={parity}",
             flush=True,
         )
-
-
-def _boxes(n, seed=0, image=1000.0, lo=10.0, hi=100.0, dtype=np.float32):
-    rng = np.random.default_rng(seed)
-    wh = rng.uniform(lo, hi, (n, 2))
-    xy = rng.uniform(0, 1, (n, 2)) * (image - wh)
-    return np.hstack([xy, xy + wh]).astype(dtype), rng.random(n).astype(dtype)
-
-
-def _rois(k, image_hw=(800, 1088), seed=0, min_side=16.0, max_side=400.0):
-    rng = np.random.default_rng(seed)
-    h, w = image_hw
-    wh = rng.uniform(min_side, max_side, (k, 2))
-    xy = rng.uniform(0, 1, (k, 2)) * (np.array([w, h]) - wh)
-    return np.hstack([np.zeros((k, 1)), xy, xy + wh]).astype(np.float32)
 
 
 def bench_box_iou(b: Bench):

@@ -4,7 +4,8 @@
 #   scripts/run_gpu_benchmarks.sh [OUT_DIR]        (default: gpu-results/)
 #
 # Writes OUT_DIR/gpu_bench.json and OUT_DIR/gpu_bench.md (each kernel: detbench.cuda, torchvision
-# CUDA, detbench CPU, ratios, parity), OUT_DIR/ptx.txt and OUT_DIR/tests.txt.
+# CUDA, detbench CPU, ratios, parity), OUT_DIR/ptx.txt, OUT_DIR/tests.txt and OUT_DIR/report/ (the
+# report's GPU section alone: `detbench report --quick --sections gpu`, same table shape as its speed section).
 # Needs no build: the checkout is used in place (PYTHONPATH). Needs numpy, numba, numba-cuda;
 # torch + torchvision with CUDA give the torchvision columns (left empty without them);
 # pycocotools is not needed. scripts/gpu_env/sitecustomize.py restores numpy.row_stack for
@@ -41,6 +42,12 @@ timeout 180 "$PY" -m pytest -x -q -p no:cacheprovider tests/test_cuda_device_inp
 tests_rc=$?
 tail -5 "$OUT/tests.txt"
 
+echo "== report, GPU section only (budget 90 s; needs pandas + matplotlib)"
+timeout 90 "$PY" -m detbench.cli report --quick --sections gpu --no-history --no-progress --out "$OUT/report" \
+    > "$OUT/report.txt" 2>&1
+report_rc=$?
+tail -3 "$OUT/report.txt"
+
 [ -f "$OUT/gpu_bench.md" ] && cat "$OUT/gpu_bench.md"
-echo "exit codes: bench=$bench_rc ptx=$ptx_rc tests=$tests_rc (124 = ran out of its time budget)"
+echo "exit codes: bench=$bench_rc ptx=$ptx_rc tests=$tests_rc report=$report_rc (124 = ran out of its time budget)"
 [ $bench_rc -eq 0 ] && [ $ptx_rc -eq 0 ] && [ $tests_rc -eq 0 ]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-__all__ = ["PeerUnavailable", "PEERS", "load", "available", "torch_threads"]
+__all__ = ["PeerUnavailable", "PEERS", "load", "available", "torch_threads", "torchvision_cuda"]
 
 
 class PeerUnavailable(Exception):
@@ -53,6 +53,26 @@ def torchvision() -> SimpleNamespace:
     ops = _import("torchvision", "torchvision.ops", hint)
     _attrs("torchvision", ops, ("box_iou", "nms", "batched_nms", "roi_align", "roi_pool"), hint)
     return SimpleNamespace(torch=torch, ops=ops, from_numpy=torch.from_numpy)
+
+
+def torchvision_cuda() -> SimpleNamespace:
+    """:func:`torchvision` on a CUDA device: also ``to_device`` (NumPy -> CUDA tensor), ``synchronize`` and
+    ``device`` (the GPU's name). Not in :data:`PEERS`: the report's ``gpu`` section asks for it directly."""
+    tv = torchvision()
+    torch = tv.torch
+    try:
+        ok = bool(torch.cuda.is_available())
+    except Exception as exc:  # a broken CUDA build of torch
+        raise PeerUnavailable("torchvision CUDA", f"torch.cuda fails ({exc.__class__.__name__}: {exc})") from exc
+    if not ok:
+        raise PeerUnavailable("torchvision CUDA", f"torch {torch.__version__} sees no CUDA device")
+    return SimpleNamespace(
+        torch=torch,
+        ops=tv.ops,
+        to_device=lambda a: torch.from_numpy(a).cuda(),
+        synchronize=torch.cuda.synchronize,
+        device=torch.cuda.get_device_name(),
+    )
 
 
 def pycocotools() -> SimpleNamespace:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from detbench.report.sections.ap_definitions import section_ap_definitions
 from detbench.report.sections.environment import section_environment
 from detbench.report.sections.eval_parity import section_eval_parity
+from detbench.report.sections.gpu import section_gpu
 from detbench.report.sections.history import section_baseline, section_history
 from detbench.report.sections.hog import section_hog
 from detbench.report.sections.nms import section_nms
@@ -21,6 +22,7 @@ SECTIONS = [
     for fn in (
         section_environment,
         section_speed,
+        section_gpu,
         section_eval_parity,
         section_nms,
         section_ap_definitions,
