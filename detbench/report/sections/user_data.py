@@ -176,6 +176,16 @@ def section_user_ap(ctx: ReportContext) -> Section:
     )
 
 
+def style_pr_panel(ax: Any, title: str) -> None:
+    """One precision-recall panel's title, unit axes, labels and legend (the user reports' PR figures)."""
+    ax.set_title(title, fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall", fontsize=8)
+    ax.set_ylabel("precision", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+
+
 @section("user_pr", "Your detectors: precision-recall curves")
 def section_user_pr(ctx: ReportContext) -> Section:
     if ctx.options.get("protocol") == "lvis":
@@ -210,12 +220,7 @@ def section_user_pr(ctx: ReportContext) -> Section:
                 curve = np.where(prec[:, k] > -1, prec[:, k], np.nan)
             ap = np.nanmean(curve) if np.isfinite(curve).any() else float("nan")
             ax.plot(rec, curve, label=f"{name} (AP50 {ap:.2f})")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall", fontsize=8)
-        ax.set_ylabel("precision", fontsize=8)
-        ax.legend(fontsize=7, loc="lower left")
+        style_pr_panel(ax, title)
     text = (
         "<p>COCO's interpolated precision at 101 recall points, IoU 0.5, all areas, 100 detections per image: "
         "the mean over classes, then the most frequent classes.</p>"

@@ -202,6 +202,8 @@ def section_lvis_pr(ctx: ReportContext) -> Section:
     """``user_pr`` with ``--protocol lvis``: PR curves at IoU 0.5 from LVISEval's (T, R, K, A) precision."""
     import matplotlib.pyplot as plt
 
+    from detbench.report.sections.user_data import style_pr_panel
+
     got = lvis_evaluations(ctx)
     names = got["names"]
     dets = got["detectors"]
@@ -229,12 +231,7 @@ def section_lvis_pr(ctx: ReportContext) -> Section:
             curve = prec[:, valid].mean(axis=1) if valid.any() else np.full(len(rec), np.nan)
             ap = np.nanmean(curve) if np.isfinite(curve).any() else float("nan")
             ax.plot(rec, curve, label=f"{name} (AP50 {ap:.2f})")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall", fontsize=8)
-        ax.set_ylabel("precision", fontsize=8)
-        ax.legend(fontsize=7, loc="lower left")
+        style_pr_panel(ax, title)
     fig.tight_layout()
     text = (
         "<p>LVIS' interpolated precision at 101 recall points, IoU 0.5, all areas (LVISEval's precision array, "
