@@ -20,6 +20,10 @@ same arrays, with the decoded rows of one block alive at a time. At LVIS size
 (0.5 GB, 5.9 M detections) that keeps ~20 MB of rows instead of ~1.8 GB and was
 7-18 % faster; at 47 MB it was 0-15 % slower, hence the threshold.
 
+Keypoint lists (lists of numbers, one per detection or annotation) are kept as msgspec's raw JSON spans
+and read by :func:`number_rows` with simdjson, whose float64 buffer skips the Python float per number
+(at 500 keypoint images: 510,000 numbers, the larger part of reading the file with ``list[float]``).
+
 Errors in the JSON itself (truncated, not JSON, nested too deeply) become
 ValueError naming the file, the byte offset, and the line and column.
 """
@@ -83,6 +87,7 @@ _DETS = msgspec.json.Decoder(list[_Det])
 _DETS_DICT = msgspec.json.Decoder(_ResultsDict)
 _GT = msgspec.json.Decoder(_GTFile)
 _ANY = msgspec.json.Decoder()
+_NUMBER_LISTS = msgspec.json.Decoder(list[list[float]])  # keypoint lists (number_rows' second reader)
 _ITEMS = msgspec.json.Decoder(list[msgspec.Raw])  # a JSON array's items as zero-copy byte spans
 
 # Results files at least this large are decoded a block of rows at a time (see _results_arrays_blocks):
@@ -318,3 +323,51 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
         "difficult": difficult,
     }
     return TypedGT(doc.images, doc.categories, arrays)
+
+
+def number_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(values, offsets)`` of JSON texts that are each one flat array of numbers (keypoint lists), or None.
+
+    ``texts``: JSON spans (``bytes`` / ``msgspec.Raw``) as msgspec delimited them. They are parsed as one
+    array by simdjson (pysimdjson, a maintained C++ JSON library), whose ``as_buffer`` writes every number
+    straight into a float64 buffer: no Python float per number, which is what makes msgspec's
+    ``list[float]`` decode the larger part of reading a keypoints file. ``values`` (float64, every number
+    in order) and ``offsets`` (int64, ``n + 1``: where each row starts). Both parsers round decimal text
+    to the nearest float64 and integers to the nearest float64, so the values are the ones msgspec gives.
+
+    None (the caller then decodes with msgspec, which names the row at fault) for anything else: no rows,
+    an empty row, a row that is not an array, nested arrays (the whole text holds exactly one ``[`` per
+    row besides the outer one: strings, which could hide one, make ``as_buffer`` refuse), ``null``,
+    booleans or strings among the numbers, or an integer beyond 64 bits: those texts go to msgspec's
+    typed decode (``list[list[float]]``), and None when that refuses them too (the caller then reads the
+    rows one by one and names the one at fault). Empty rows are kept (offsets equal).
+    """
+    import simdjson
+
+    n = len(texts)
+    if n == 0:
+        return None
+    joined = b"[" + b",".join(texts) + b"]"
+    if joined.count(b"[") == n + 1:
+        doc = None
+        try:
+            doc = simdjson.Parser().parse(joined)
+            values = np.frombuffer(doc.as_buffer(of_type="d"), np.float64).copy()
+            lens = np.fromiter(map(len, doc), np.int64, n)
+        except (ValueError, TypeError, RuntimeError):
+            lens = None
+        finally:
+            del doc
+        if lens is not None:
+            offsets = np.zeros(n + 1, np.int64)
+            np.cumsum(lens, out=offsets[1:])
+            if offsets[-1] == values.shape[0]:
+                return values, offsets
+    try:
+        with _gc_paused():
+            lists = _NUMBER_LISTS.decode(joined)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=offsets[1:])
+    return np.fromiter(chain.from_iterable(lists), np.float64, int(offsets[-1])), offsets

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detbench.eval._json import _gc_paused, decode_rows
+from detbench.eval._json import NO_RAW, _gc_paused, decode_rows, number_rows
 from detbench.masks import _rle_kernels as _k
 from detbench.masks.convert import Rles, _polys_to_rles, rle_stats, segmentations_to_rles, strings_to_rles
 
@@ -60,7 +60,7 @@ class _InstDet(msgspec.Struct, gc=False):
     score: float
     bbox: tuple[float, float, float, float] | None = None
     segmentation: _Rle | None = None
-    keypoints: list[float] | None = None
+    keypoints: msgspec.Raw = NO_RAW  # the JSON text: read by _json.number_rows
 
 
 class _InstDict(msgspec.Struct, gc=False):
@@ -69,7 +69,6 @@ class _InstDict(msgspec.Struct, gc=False):
 
 _DETS = msgspec.json.Decoder(list[_InstDet])
 _DETS_DICT = msgspec.json.Decoder(_InstDict)
-_NUMBER_LISTS = msgspec.json.Decoder(list[list[float]])  # keypoint lists
 _SEGMS = msgspec.json.Decoder(list[list[list[float]] | _AnyRle])  # polygons or RLEs
 _SEGM = msgspec.json.Decoder(list[list[float]] | _AnyRle)
 
@@ -140,23 +139,14 @@ def _typed_results(raw: bytes) -> dict | None:
         ).reshape(n, 2)
         return out
     kps = [r.keypoints for r in rows]
-    try:
-        lens = np.fromiter(map(len, kps), np.int64, n)
-    except TypeError:  # a detection without keypoints
+    if min(map(len, kps)) == 0:  # a detection without keypoints
         return None
-    if lens.min() == 0:
+    parsed = number_rows(kps)
+    if parsed is None or np.diff(parsed[1]).min() == 0:
         return None
     out["kind"] = "keypoints"
-    out["kp_vals"], out["kp_off"] = _flatten(kps, lens)
+    out["kp_vals"], out["kp_off"] = parsed
     return out
-
-
-def _flatten(lists: list, lens: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    # (every number, offsets) of lists of floats (``lens``: their lengths, when known)
-    n = len(lists)
-    off = np.zeros(n + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, lists), np.int64, n) if lens is None else lens, out=off[1:])
-    return np.fromiter(chain.from_iterable(lists), np.float64, int(off[-1])), off
 
 
 def _sizes(rles: list) -> np.ndarray:
@@ -268,11 +258,10 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
     # (flat values, per-row offsets) of keypoint lists (Python lists, or JSON texts when raw)
     n = len(kps)
     if raw and n:
-        try:
-            with _gc_paused():
-                return _flatten(_NUMBER_LISTS.decode(b"[" + b",".join(kps) + b"]"))
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            pass  # the one that is not a list of numbers is named below
+        parsed = number_rows(kps)
+        if parsed is not None:
+            return parsed
+        # the one that is not a list of numbers is named below
     parts = []
     for k, kp in enumerate(kps):
         if raw:
