@@ -115,3 +115,32 @@ def test_keypoint_results_file_equals_generic_read(tmp_path):
     ref = np.array([d["keypoints"] for d in dets], np.float64).ravel()
     assert np.array_equal(typed["kp_vals"].view(np.uint64), ref.view(np.uint64))
     assert typed["kp_off"].tolist() == list(range(0, 51 * 401, 51))
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_results_boxes_equal_json_module(monkeypatch, blocks):
+    # the bbox reader (raw texts -> number_rows) against Python's json module, bit for bit, one-pass and blocks
+    rng = np.random.default_rng(7)
+    n = 3000
+    dets = [
+        {
+            "image_id": int(rng.integers(1, 100)),
+            "category_id": int(rng.integers(1, 80)),
+            "bbox": [float(v) for v in rng.uniform(0, 640, 4) * 10.0 ** rng.integers(-3, 3)],
+            "score": float(rng.uniform()),
+        }
+        for _ in range(n)
+    ]
+    dets[5]["bbox"] = [1, 2, 3, 4]  # integers
+    dets[6]["bbox"] = [-0.0, 0.5e-310, 1e300, 2.0]
+    raw = json.dumps(dets).encode()
+    if blocks:
+        monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 1)
+        monkeypatch.setattr(_json, "_BLOCK_ROWS", 700)
+    got = _json.results_arrays(raw)
+    ref = np.array([d["bbox"] for d in json.loads(raw)], np.float64)
+    assert np.array_equal(got["bbox"].view(np.uint64), ref.view(np.uint64))
+    # a box that is not 4 numbers: not the typed path (the general reader names the row)
+    for bad in ([1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, True], [[1, 2], 3, 4]):
+        dets[9]["bbox"] = bad
+        assert _json.results_arrays(json.dumps(dets).encode()) is None, bad
