@@ -8,40 +8,6 @@ from detbench._jit import jit
 
 
 @jit
-def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, cursor, dest):
-    """Stable counting sort of annotations by evaluation group.
-
-    ``ip``/``cp`` are image/category positions (-1: not evaluated). The key is
-    ``cp * n_img + ip`` with ``use_cats`` (groups = (category, image)), else
-    ``ip * n_cat + cp`` (groups = images, categories in ``catIds`` order inside).
-    ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key
-    and ``dest`` the output slot of every input (-1: not evaluated); ``cursor``
-    is scratch. Returns the number of annotations kept. O(N + n_img * n_cat).
-    """
-    n = ip.shape[0]
-    n_keys = n_img * n_cat
-    for i in range(n):
-        a = ip[i]
-        b = cp[i]
-        if a >= 0 and b >= 0:
-            k = b * n_img + a if use_cats else a * n_cat + b
-            offsets[k + 1] += 1
-    for k in range(n_keys):
-        offsets[k + 1] += offsets[k]
-        cursor[k] = offsets[k]
-    for i in range(n):
-        a = ip[i]
-        b = cp[i]
-        o = -1
-        if a >= 0 and b >= 0:
-            k = b * n_img + a if use_cats else a * n_cat + b
-            o = cursor[k]
-            cursor[k] = o + 1
-        dest[i] = o
-    return offsets[n_keys]
-
-
-@jit
 def scatter_rows(i0, i1, dest, src, rows_in, ip, rows_out):
     """Put the per-annotation arrays in group order, entries ``i0 <= i < i1``.
 
@@ -141,12 +107,19 @@ def lut_positions(values, lo, span, lut, out):
 
 
 @jit
-def group_keys_inplace(ip, cp, n_img, n_cat, use_cats, offsets, dest):
-    """:func:`group_keys` without the ``cursor`` scratch (the same ``offsets``, ``dest`` and count).
+def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, dest):
+    """Stable counting sort of annotations by evaluation group.
+
+    ``ip``/``cp`` are image/category positions (-1: not evaluated). The key is
+    ``cp * n_img + ip`` with ``use_cats`` (groups = (category, image)), else
+    ``ip * n_cat + cp`` (groups = images, categories in ``catIds`` order inside).
+    ``offsets`` (``n_img * n_cat + 1``, zeroed) receives the start of every key
+    and ``dest`` the output slot of every input (-1: not evaluated). Returns the
+    number of annotations kept. O(N + n_img * n_cat).
 
     The second pass advances ``offsets[k]`` itself as key ``k``'s cursor, which leaves it at
-    the end of group ``k``; one backward shift restores the starts. Saves an ``n_img * n_cat``
-    array (190 MB of fresh pages at LVIS size).
+    the end of group ``k``; one backward shift restores the starts. No ``n_img * n_cat``
+    cursor array (190 MB of fresh pages at LVIS size).
     """
     n = ip.shape[0]
     n_keys = n_img * n_cat

@@ -19,7 +19,7 @@ import numpy as np
 
 from detbench._parallel import num_threads, run_chunks_inline, run_tasks_inline, split_range
 from detbench._sort import segmented_desc_order
-from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_keys_inplace, place_keys, scatter_rows
+from detbench.eval._grouping_kernels import chunk_cursors, count_keys, group_keys, place_keys, scatter_rows
 from detbench.eval.annotations import annotations_of, positions
 from detbench.eval.matching import Groups
 
@@ -207,7 +207,7 @@ def group_rows(
 
         run_tasks_inline([(lambda c=c, a=a, b=b: place(c, a, b)) for c, (a, b) in enumerate(pieces)], threads=n_par)
     else:
-        n = group_keys_inplace(ip, cp, n_img, n_cat, use_cats, offsets, dest)
+        n = group_keys(ip, cp, n_img, n_cat, use_cats, offsets, dest)
         r_out = new_rows(n)
         run_chunks_inline(
             ip.size,

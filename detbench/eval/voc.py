@@ -448,7 +448,7 @@ def _evaluate(gts, dets, n_img, cat_ids, names, thr, *, matching, plus_one, max_
     n_keys = n_cat * n_img
     g_off = np.zeros(n_keys + 1, np.int64)
     dest = np.empty(gi.size, np.int64)
-    ng = group_keys(gi, gc, n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), dest)
+    ng = group_keys(gi, gc, n_img, n_cat, True, g_off, dest)
     kept = dest >= 0
     g_perm = np.empty(ng, np.int64)
     g_perm[dest[kept]] = np.flatnonzero(kept)  # the input index of every grouped slot

@@ -153,7 +153,7 @@ class VocEvaluator:
         n_keys = n_img * n_cat
         g_off = np.zeros(n_keys + 1, np.int64)
         dest = np.empty(sel.size, np.int64)
-        group_keys(gil, self._g["cls"][sel], n_img, n_cat, True, g_off, np.empty(max(n_keys, 1), np.int64), dest)
+        group_keys(gil, self._g["cls"][sel], n_img, n_cat, True, g_off, dest)
         perm = np.empty(sel.size, np.int64)
         perm[dest] = sel
         # detections: by (class, image), decreasing score, input order on ties; the maxDets cut
