@@ -36,11 +36,15 @@ def _data(n: int) -> tuple[dict, list]:
     return _DATA[n]
 
 
-def tidecv_objects(gt: dict, dets: list):
-    """tidecv ``Data`` objects for a COCO-style ground-truth dict and result list (bbox; crowds as ignore regions)."""
+def tidecv_objects(gt: dict, dets: list, max_dets: int = 100):
+    """tidecv ``Data`` objects for a COCO-style ground-truth dict and result list (bbox; crowds as ignore regions).
+
+    ``max_dets``: detections per image both keep (tidecv's default 100; LVIS' 300). The tests build their
+    tidecv oracle with this function too.
+    """
     import tidecv
 
-    g = tidecv.Data("gt", max_dets=100)
+    g = tidecv.Data("gt", max_dets=max_dets)
     for img in gt["images"]:
         g.add_image(img["id"], img.get("file_name", str(img["id"])))
     for c in gt["categories"]:
@@ -50,7 +54,7 @@ def tidecv_objects(gt: dict, dets: list):
             g.add_ignore_region(a["image_id"], a["category_id"], a["bbox"])
         else:
             g.add_ground_truth(a["image_id"], a["category_id"], a["bbox"])
-    d = tidecv.Data("dt")
+    d = tidecv.Data("dt", max_dets=max_dets)
     for x in dets:
         d.add_detection(x["image_id"], x["category_id"], x["score"], x["bbox"])
     return g, d

@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks.bench_eval_tide import tidecv_objects
 from detbench.eval import COCO, COCOeval, LVISEval
 from detbench.eval.bootstrap import resample_counts
 from detbench.eval.lvis_synthetic import make_lvis_dataset
@@ -378,19 +379,7 @@ def tidecv_reference(gt: dict, dt: list, pos: float, bg: float) -> tuple[dict, f
         if e is not None and e["aRng"] == C.params.areaRng[0] and (e["image_id"], e["category_id"]) in nexh:
             drop |= {d for d, m in zip(e["dtIds"], e["dtMatches"][0]) if m == 0}
     d3 = [d for j, d in enumerate(d2) if j + 1 not in drop]  # loadRes numbers the results 1, 2, ...
-    tg = tidecv.Data("gt", max_dets=300)
-    for img in g2["images"]:
-        tg.add_image(img["id"], str(img["id"]))
-    for cat in g2["categories"]:
-        tg.add_class(cat["id"], cat["name"])
-    for a in g2["annotations"]:
-        if a.get("iscrowd", 0):
-            tg.add_ignore_region(a["image_id"], a["category_id"], a["bbox"])
-        else:
-            tg.add_ground_truth(a["image_id"], a["category_id"], a["bbox"])
-    td = tidecv.Data("dt", max_dets=300)
-    for x in d3:
-        td.add_detection(x["image_id"], x["category_id"], x["score"], x["bbox"])
+    tg, td = tidecv_objects(g2, d3, max_dets=300)
     t = tidecv.TIDE(pos_threshold=pos, background_threshold=bg)
     res = t.evaluate(tg, td, name="dt")
     main, special = t.get_main_errors()["dt"], t.get_special_errors()["dt"]

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from benchmarks.bench_eval_tide import tidecv_objects
 from detbench.data import DATA_DIR
 from detbench.eval import COCOeval, load_coco, load_results
 from detbench.eval.tide import MAIN_ERRORS, SPECIAL_ERRORS, TideResult
@@ -25,19 +26,7 @@ KEYS = MAIN_ERRORS + SPECIAL_ERRORS
 
 def tidecv_breakdown(gt: dict, dets: list, pos: float = 0.5, bg: float = 0.1) -> tuple[dict, float, dict]:
     """tidecv's errors (dict), AP and error counts for a COCO-style gt dict and result list (bbox)."""
-    g = tidecv.Data("gt", max_dets=100)
-    for img in gt["images"]:
-        g.add_image(img["id"], str(img["id"]))
-    for c in gt["categories"]:
-        g.add_class(c["id"], c["name"])
-    for a in gt["annotations"]:
-        if a.get("iscrowd", 0):
-            g.add_ignore_region(a["image_id"], a["category_id"], a["bbox"])
-        else:
-            g.add_ground_truth(a["image_id"], a["category_id"], a["bbox"])
-    d = tidecv.Data("dt")
-    for x in dets:
-        d.add_detection(x["image_id"], x["category_id"], x["score"], x["bbox"])
+    g, d = tidecv_objects(gt, dets)
     t = tidecv.TIDE(pos_threshold=pos, background_threshold=bg)
     run = t.evaluate(g, d, name="dt")
     main = t.get_main_errors()["dt"]
