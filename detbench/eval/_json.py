@@ -183,7 +183,7 @@ def _result_boxes(rows: list, n: int) -> np.ndarray | None:
     if parsed is None:
         return None
     values, offsets = parsed
-    if values.shape[0] != 4 * n or not (np.diff(offsets) == 4).all():
+    if not (np.diff(offsets) == 4).all():
         return None
     return values.reshape(n, 4)
 
