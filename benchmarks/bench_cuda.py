@@ -162,6 +162,7 @@ def bench_nms(b: Bench):
             times["torchvision_cuda"] = b.time(lambda: torchvision.ops.nms(db, ds, 0.5), reps)
             parity["equal_torchvision"] = bool(np.array_equal(got, b.host(torchvision.ops.nms(db, ds, 0.5))))
         b.add("nms f32 thr 0.5", f"{n} boxes", times, parity)
+    _nms_small_methods(b)
     for n in (10000, 100000):
         boxes, scores = _boxes(n, 4)
         labels = np.random.default_rng(5).integers(0, 80, n)
@@ -191,6 +192,30 @@ def bench_nms(b: Bench):
             if gs.shape == cs.shape:
                 parity["max_diff_scores_cpu"] = float(np.abs(gs.astype(np.float64) - cs).max()) if gs.size else 0.0
             b.add(f"soft_nms {method} f32", f"{n} boxes", times, parity, "torchvision has no soft-NMS")
+
+
+def _nms_small_methods(b: Bench) -> None:
+    """The one-launch kernel's two greedy passes (``NMS_SMALL_METHOD``) on the same 1,000 boxes, same run."""
+    import detbench
+    import detbench.cuda as dc
+    from detbench.nms import gpu_greedy
+
+    boxes, scores = _boxes(1000, 3)
+    db, ds = b.dev(boxes), b.dev(scores)
+    want = detbench.nms(boxes, scores, 0.5)
+    default = gpu_greedy.NMS_SMALL_METHOD
+    times, parity = {}, {}
+    try:
+        for method in ("mask", "barrier"):
+            gpu_greedy.NMS_SMALL_METHOD = method
+            times[f"detbench_cuda_{method}"] = b.time(lambda: dc.nms(db, ds, 0.5), 10)
+            parity[f"equal_cpu_{method}"] = bool(np.array_equal(b.host(dc.nms(db, ds, 0.5)), want))
+    finally:
+        gpu_greedy.NMS_SMALL_METHOD = default
+    times["detbench_cuda"] = times[f"detbench_cuda_{default}"]
+    for method in ("mask", "barrier"):
+        parity[f"{method}_ms"] = times[f"detbench_cuda_{method}"] * 1e3  # both in the Markdown table
+    b.add("nms f32 one-launch pass", "1000 boxes, mask vs barrier", times, parity)
 
 
 def bench_roi(b: Bench):

@@ -219,6 +219,43 @@ def test_one_launch_small_path_equals_chunked_path(rng, monkeypatch, dtype):
                     np.testing.assert_array_equal(small, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_launch_mask_pass_several_words_and_tiles(rng, monkeypatch, dtype):
+    """The one-launch kernel's mask pass with a mask row of several 64-bit words and several staged
+    tiles (float32 tiles of 64 boxes, float64 of 16): the reference's indices."""
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 256)
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_THREADS", 16)
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_METHOD", "mask")
+    n = 150
+    boxes = clustered_boxes(rng, n, dtype)
+    scores = rng.random(n).astype(dtype)
+    for thr in (0.3, 0.7):
+        want = reference_nms(boxes, scores, thr, False, 0)
+        assert 1 < want.size < n  # some suppressed, some kept: the walk's both branches
+        np.testing.assert_array_equal(dcuda.nms(boxes, scores, thr), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_launch_barrier_pass_equals_reference(rng, monkeypatch, dtype):
+    """The first version of the one-launch greedy pass (kept to be timed against the mask pass on a
+    GPU): the reference's indices, with ties and each option."""
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 64)
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_THREADS", 8)
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_METHOD", "barrier")
+    n = 37
+    boxes = clustered_boxes(rng, n, dtype)
+    scores = (rng.integers(0, 5, n) / 5).astype(dtype)  # ties
+    for kwargs in [{}, {"inclusive": True}, {"offset": 1}]:
+        want = reference_nms(boxes, scores, 0.5, kwargs.get("inclusive", False), kwargs.get("offset", 0))
+        np.testing.assert_array_equal(dcuda.nms(boxes, scores, 0.5, **kwargs), want)
+
+
+def test_one_launch_method_refused(monkeypatch):
+    monkeypatch.setattr(gpu_nms, "NMS_SMALL_METHOD", "fast")
+    with pytest.raises(ValueError, match="method: expected one of"):
+        dcuda.nms(np.zeros((2, 4), np.float32), np.zeros(2, np.float32), 0.5)
+
+
 def test_one_launch_small_path_bad_input_messages(monkeypatch):
     monkeypatch.setattr(gpu_nms, "NMS_SMALL_MAX", 64)
     boxes = np.array([[0, 0, 1, 1], [2, 2, 1, 3], [0, 0, np.nan, 1]], np.float32)

@@ -30,6 +30,7 @@ _F64_CMP = ("ld.param.f64", "setp.", "cvt.f64.f32")
 F64_ALLOWED: dict[str, tuple[str, ...] | None] = {
     "nms_mask": _F64_CMP,
     "nms_small": _F64_CMP,
+    "nms_small_barrier": _F64_CMP,
     "nms_cross": _F64_CMP,
     "batched_mask": _F64_CMP,
     "batched_cross": _F64_CMP,
@@ -74,8 +75,12 @@ def kernel_specs(dtype_name: str) -> dict[str, tuple[Any, tuple[Any, ...]]]:
         ),
         "nms_init": (gpu_nms._init_kernel(), (i64[::1], f64[::1])),
         "nms_small": (
-            gpu_nms.make_small_kernel(dtype_name, int(gpu_nms.NMS_SMALL_MAX), False),
-            (a2, a1, b1, ft, f64, ft, i64[::1], i64[::1]),
+            gpu_nms.make_small_kernel(dtype_name, int(gpu_nms.NMS_SMALL_MAX), False, "mask"),
+            (a2, a1, b1, ft, f64, ft, i64[::1], i64[::1], u64[:, ::1]),
+        ),
+        "nms_small_barrier": (
+            gpu_nms.make_small_kernel(dtype_name, int(gpu_nms.NMS_SMALL_MAX), False, "barrier"),
+            (a2, a1, b1, ft, f64, ft, i64[::1], i64[::1], u64[:, ::1]),
         ),
         "nms_prep": (gpu_nms.make_prep_kernel(dtype_name), (a2, a1, b1, ft, a1, i32[::1], i64[::1], f64[::1])),
         "sort_local": (local_pass, (a1, i32[::1], i64, i64)),

@@ -76,6 +76,7 @@ from detbench.nms._gpu_greedy_kernels import (  # noqa: F401 - the kernels of th
     make_prep_kernel,
     make_reduce_kernel,
     make_small_kernel,
+    small_mask_words,
 )
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "NMS_REDUCE_THREADS",
     "NMS_SMALL_MAX",
     "NMS_SMALL_THREADS",
+    "NMS_SMALL_METHOD",
     "BATCHED_SHIFT_MAX",
 ]
 
@@ -106,6 +108,9 @@ NMS_REDUCE_THREADS: int = 64
 NMS_SMALL_MAX: int = 1024
 #: Threads of that block.
 NMS_SMALL_THREADS: int = 512
+#: Greedy pass of that kernel: ``"mask"`` (suppression bitmask, then an in-order walk; the default) or
+#: ``"barrier"`` (the first version: one block barrier per sorted box); see :func:`make_small_kernel`.
+NMS_SMALL_METHOD: str = "mask"
 #: batched_nms uses torchvision's coordinate shift up to this many boxes (as the CPU twin and
 #: torchvision do), NMS within each class above.
 BATCHED_SHIFT_MAX: int = 1000
@@ -262,7 +267,8 @@ def _greedy_small(
     cuda_mod: Any, db: Any, ds: Any, dtype: np.dtype, thr: float, st: float | None, inclusive: bool, offset: float
 ) -> Any:
     """:func:`greedy` for ``1 <= N <= NMS_SMALL_MAX`` boxes without labels: one launch
-    (:func:`make_small_kernel`), then one small read back (counters and number kept)."""
+    (:func:`make_small_kernel`, greedy pass :data:`NMS_SMALL_METHOD`), then one small read back
+    (counters and number kept)."""
     n = int(db.shape[0])
     cap = int(NMS_SMALL_MAX)
     if cap < 2 or cap & (cap - 1):
@@ -270,9 +276,18 @@ def _greedy_small(
     info = workspace(cuda_mod, "info", (_INFO_SIZE,), np.int64)
     info.copy_to_device(_INFO_START)
     out = result_array(cuda_mod, (n,), np.int64)
+    mask = workspace(cuda_mod, "small_mask", (cap, small_mask_words(cap)), np.uint64)
     threads = max(1, min(int(NMS_SMALL_THREADS), _gpu_sort.next_pow2(n) // 2))
-    make_small_kernel(dtype.name, cap, inclusive)[1, threads](
-        db, ds, st is not None, dtype.type(0.0 if st is None else st), np.float64(thr), dtype.type(offset), info, out
+    make_small_kernel(dtype.name, cap, inclusive, str(NMS_SMALL_METHOD))[1, threads](
+        db,
+        ds,
+        st is not None,
+        dtype.type(0.0 if st is None else st),
+        np.float64(thr),
+        dtype.type(offset),
+        info,
+        out,
+        mask,
     )
     host_info = info.copy_to_host()
     _raise_bad_values(host_info)
