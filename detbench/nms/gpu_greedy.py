@@ -75,9 +75,8 @@ from detbench.nms._gpu_greedy_kernels import (  # noqa: F401 - the kernels of th
     make_mask_kernel,
     make_prep_kernel,
     make_reduce_kernel,
-    make_small_kernel,
-    small_mask_words,
 )
+from detbench.nms._gpu_small_kernels import make_small_kernel, small_mask_words
 
 __all__ = [
     "nms",
