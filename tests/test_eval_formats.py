@@ -542,6 +542,34 @@ def test_voc_bad_input_names_file_object_and_field(tmp_path):
     )
 
 
+def test_label_files_in_subfolders_are_named(tmp_path):
+    # a ground-truth folder whose label files sit one level down: a clear error, not an empty evaluation
+    nested = tmp_path / "labels" / "val2017"
+    nested.mkdir(parents=True)
+    (nested / "a.txt").write_text("cat 1 1 9 9\n")
+    msg = r"gt: .* has \.txt files in subfolders \(e\.g\. '.*a\.txt'\), which are not read"
+    with pytest.raises(ValueError, match=msg):
+        read_ground_truth(tmp_path / "labels", "text")
+    # files at the top level and more below: read the top level, warn about the rest
+    (tmp_path / "labels" / "b.txt").write_text("cat 2 2 8 8\n")
+    with pytest.warns(UserWarning, match=r"subfolders .* \(read: 1 files at the top level\)"):
+        g = read_ground_truth(tmp_path / "labels", "text")
+    assert len(g.annotations) == 1 and len(g.image_ids) == 1  # b.txt only
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"gt: no \.txt files in '.*empty'"):
+        read_ground_truth(tmp_path / "empty", "text")
+    # hidden subfolders (e.g. .ipynb_checkpoints) are not looked into
+    flat = tmp_path / "flat"
+    (flat / ".cache").mkdir(parents=True)
+    (flat / ".cache" / "x.txt").write_text("cat 1 1 9 9\n")
+    (flat / "c.txt").write_text("cat 1 1 9 9\n")
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        read_ground_truth(flat, "text")
+
+
 def test_argument_errors():
     with pytest.raises(ValueError, match="fmt: expected one of"):
         read_ground_truth("x", "kitti")

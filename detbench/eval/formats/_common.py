@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import namedtuple
 from collections.abc import Iterable
 from pathlib import Path
@@ -261,7 +262,13 @@ def _sizes_from_images(folder: str, what: str) -> dict[str, tuple[float, float]]
 
 
 def list_files(path: Any, ext: str, what: str) -> list[str]:
-    """The ``ext`` files of a folder (sorted, hidden ones skipped), or ``[path]`` for one file."""
+    """The ``ext`` files of a folder (sorted, hidden ones skipped), or ``[path]`` for one file.
+
+    Only the folder's own files are read (an image's key is its file name, so files of the same name
+    in two subfolders would collide). Subfolders that hold ``ext`` files are named rather than left
+    out in silence: a ValueError for a ground-truth folder with none at its top level (reading it
+    would evaluate an empty set; so is a ground-truth folder without any), a warning otherwise.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"{what}: expected a folder or a file path, got {type(path).__name__}")
     p = os.fspath(path)
@@ -269,11 +276,40 @@ def list_files(path: Any, ext: str, what: str) -> list[str]:
         return [p]
     if not os.path.isdir(p):
         raise ValueError(f"{what}: no such folder or file {p!r}")
+    files, subdirs = [], []
     with os.scandir(p) as it:
-        files = sorted(
-            e.path for e in it if e.name.lower().endswith(ext) and not e.name.startswith(".") and e.is_file()
+        for e in it:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir():
+                subdirs.append(e.path)
+            elif e.name.lower().endswith(ext) and e.is_file():
+                files.append(e.path)
+    files.sort()
+    nested = _first_nested(sorted(subdirs), ext)
+    if nested is not None:
+        sub = os.path.relpath(os.path.dirname(nested), p)
+        msg = (
+            f"{what}: {p!r} has {ext} files in subfolders (e.g. {os.path.relpath(nested, p)!r}), which are not "
+            f"read: only the folder's own files are; pass the subfolder ({os.path.join(p, sub)!r}) instead"
         )
+        if not files and what == "gt":
+            raise ValueError(msg)
+        warnings.warn(msg + (f" (read: {len(files)} files at the top level)" if files else ""), stacklevel=4)
+    elif not files and what == "gt":
+        raise ValueError(f"{what}: no {ext} files in {p!r}")
     return files
+
+
+def _first_nested(subdirs: list[str], ext: str) -> str | None:
+    # the first ``ext`` file below any of ``subdirs`` (hidden folders and files skipped), else None
+    for d in subdirs:
+        for root, dirs, names in os.walk(d):
+            dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+            for name in sorted(names):
+                if name.lower().endswith(ext) and not name.startswith("."):
+                    return os.path.join(root, name)
+    return None
 
 
 # --------------------------------------------------------------------------- datasets
