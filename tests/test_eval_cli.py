@@ -51,6 +51,19 @@ def test_coco_summary_matches_pycocotools_output(capsys, tmp_path):
     assert len(payload["per_class"]) == 80
 
 
+def test_progress_lines_only_for_large_inputs(capsys, monkeypatch):
+    from detbench.eval import cli
+
+    assert main([GT, DT]) == 0
+    assert "detbench eval: reading" not in capsys.readouterr().err  # small files: no progress lines
+    monkeypatch.setattr(cli, "PROGRESS_BYTES", 1)
+    assert main([GT, DT]) == 0
+    err = capsys.readouterr().err
+    assert "detbench eval: reading instances_val2014_100.json (" in err
+    assert "instances_val2014_fakebbox100_results.json (" in err
+    assert "detbench eval: evaluating " in err and "detections (coco protocol)" in err
+
+
 def test_voc_protocol_per_class_csv(capsys, tmp_path):
     out_file = tmp_path / "table.csv"
     rc = main([GT, DT, "--protocol", "voc07", "--iou-thresholds", "0.5", "0.75", "--per-class", "--out", str(out_file)])

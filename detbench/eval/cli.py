@@ -294,6 +294,26 @@ def _tide(args: argparse.Namespace, evaluation: Any, payload: dict) -> None:
     payload["tide"] = result.to_dict()
 
 
+#: gt + results files at least this large (bytes) get progress lines on stderr while they load and evaluate
+PROGRESS_BYTES = 64 << 20
+
+
+def _big_inputs(args: argparse.Namespace) -> str | None:
+    """``"gt.json (29 MB), results.json (509 MB)"`` when the input files reach :data:`PROGRESS_BYTES`, else None."""
+    sizes = []
+    for p in (args.gt, *_results(args)):
+        if isinstance(p, (str, os.PathLike)) and os.path.isfile(p):
+            sizes.append((os.path.basename(os.fspath(p)), os.path.getsize(p)))
+    if sum(n for _, n in sizes) < PROGRESS_BYTES:
+        return None
+    return ", ".join(f"{name} ({n / 1e6:,.0f} MB)" for name, n in sizes)
+
+
+def _progress(big: str | None, what: str) -> None:
+    if big is not None:
+        print(f"detbench eval: {what}", file=sys.stderr, flush=True)
+
+
 def _results(args: argparse.Namespace) -> list:
     return [args.dt] if isinstance(args.dt, (str, os.PathLike)) else list(args.dt)
 
@@ -389,8 +409,10 @@ def run_eval(args: argparse.Namespace) -> int:
         if _sharded(args):
             return _finish_sharded(args)
         args.dt = _results(args)[0]
+        big = _big_inputs(args)
+        _progress(big, f"reading {big} ...")
         if args.protocol == "lvis":
-            return _run_lvis(args)
+            return _run_lvis(args, big)
         t0 = time.perf_counter()
         iou_type = getattr(args, "iou_type", "bbox")
         if iou_type == "bbox":
@@ -411,6 +433,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 "(-1 where there is no ground truth), as pycocotools gives for an empty result set",
                 file=sys.stderr,
             )
+        _progress(big, f"evaluating {len(dt.annotations):,} detections ({args.protocol} protocol) ...")
         t1 = time.perf_counter()
         table = None
         diff = getattr(gt.annotations, "difficult", None) if hasattr(gt, "annotations") else None
@@ -480,7 +503,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return 2
 
 
-def _run_lvis(args: argparse.Namespace) -> int:
+def _run_lvis(args: argparse.Namespace, big: str | None = None) -> int:
     """The lvis protocol: :class:`detbench.eval.LVISEval` (``--max-dets``: one number, detections per image)."""
     from detbench.eval import LVIS, LVISEval, LVISResults
 
@@ -494,6 +517,7 @@ def _run_lvis(args: argparse.Namespace) -> int:
         f"loaded {len(gt.image_ids)} images, {len(gt.categories)} categories, "
         f"{len(gt.annotations)} ground truths, {len(dt)} detections ({t_load:0.2f}s)"
     )
+    _progress(big, f"evaluating {len(dt):,} detections (lvis protocol) ...")
     t1 = time.perf_counter()
     E = LVISEval(gt, dt, getattr(args, "iou_type", "bbox"))
     if args.iou_thresholds:
