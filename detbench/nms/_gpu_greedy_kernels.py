@@ -56,9 +56,11 @@ def _init_kernel() -> Any:
 
 
 @cache
-def make_prep_kernel(dtype_name: str) -> Any:
-    """``kernel(boxes, scores, use_st, st, keys, idx, info, fmax)``: validation, score threshold,
-    sort pairs (``-inf`` for dropped boxes and padding) and the largest coordinate (``fmax[0]``)."""
+def row_key_device(dtype_name: str) -> Any:
+    """Device function ``(key, top) = row_key(boxes, scores, i, use_st, st, info)`` for box ``i``: its
+    checks (a non-finite coordinate, ``x2 < x1``, ``y2 < y1``, a non-finite score: first row and count in
+    ``info``), its sort key (the score; ``-inf`` when the score is not finite or not above ``st``
+    with ``use_st``) and ``top``, its largest coordinate (``-inf`` when one is not finite)."""
     global cuda
     cuda = _common.bind()
     ft = float_type(dtype_name)
@@ -66,6 +68,50 @@ def make_prep_kernel(dtype_name: str) -> Any:
     ninf = ft(-np.inf)
     isinf = math.isinf
     isnan = math.isnan
+
+    @cuda.jit(device=True)
+    def row_key(boxes, scores, i, use_st, st, info):
+        x1 = ft(boxes[i, 0])
+        y1 = ft(boxes[i, 1])
+        x2 = ft(boxes[i, 2])
+        y2 = ft(boxes[i, 3])
+        s = ft(scores[i]) + zero  # -0.0 ties with 0.0
+        bad = False
+        for v in (x1, y1, x2, y2):
+            if isinf(v) or isnan(v):
+                bad = True
+        top = ninf
+        if bad:
+            cuda.atomic.min(info, _FIRST_BOX_NONFINITE, i)
+            cuda.atomic.add(info, _N_BOX_NONFINITE, 1)
+        else:
+            if x2 < x1:
+                cuda.atomic.min(info, _FIRST_X, i)
+                cuda.atomic.add(info, _N_X, 1)
+            if y2 < y1:
+                cuda.atomic.min(info, _FIRST_Y, i)
+                cuda.atomic.add(info, _N_Y, 1)
+            top = max(max(x1, y1), max(x2, y2))
+        key = s
+        if isinf(s) or isnan(s):
+            cuda.atomic.min(info, _FIRST_SCORE, i)
+            cuda.atomic.add(info, _N_SCORE, 1)
+            key = ninf
+        elif use_st and not s > st:
+            key = ninf
+        return key, top
+
+    return row_key
+
+
+@cache
+def make_prep_kernel(dtype_name: str) -> Any:
+    """``kernel(boxes, scores, use_st, st, keys, idx, info, fmax)``: validation, score threshold,
+    sort pairs (``-inf`` for dropped boxes and padding) and the largest coordinate (``fmax[0]``)."""
+    global cuda
+    cuda = _common.bind()
+    ninf = float_type(dtype_name)(-np.inf)
+    row_key = row_key_device(dtype_name)
 
     @cuda.jit(**jit_options())
     def prep(boxes, scores, use_st, st, keys, idx, info, fmax):
@@ -75,34 +121,11 @@ def make_prep_kernel(dtype_name: str) -> Any:
             if i >= n:
                 keys[i] = ninf
                 continue
-            x1 = ft(boxes[i, 0])
-            y1 = ft(boxes[i, 1])
-            x2 = ft(boxes[i, 2])
-            y2 = ft(boxes[i, 3])
-            s = ft(scores[i]) + zero  # -0.0 ties with 0.0
-            bad = False
-            for v in (x1, y1, x2, y2):
-                if isinf(v) or isnan(v):
-                    bad = True
-            if bad:
-                cuda.atomic.min(info, _FIRST_BOX_NONFINITE, i)
-                cuda.atomic.add(info, _N_BOX_NONFINITE, 1)
-            else:
-                if x2 < x1:
-                    cuda.atomic.min(info, _FIRST_X, i)
-                    cuda.atomic.add(info, _N_X, 1)
-                if y2 < y1:
-                    cuda.atomic.min(info, _FIRST_Y, i)
-                    cuda.atomic.add(info, _N_Y, 1)
-                cuda.atomic.max(fmax, 0, float(max(max(x1, y1), max(x2, y2))))
-            if isinf(s) or isnan(s):
-                cuda.atomic.min(info, _FIRST_SCORE, i)
-                cuda.atomic.add(info, _N_SCORE, 1)
-                keys[i] = ninf
-            elif use_st and not s > st:
-                keys[i] = ninf
-            else:
-                keys[i] = s
+            key, top = row_key(boxes, scores, i, use_st, st, info)
+            if top > ninf:
+                cuda.atomic.max(fmax, 0, float(top))
+            keys[i] = key
+            if key > ninf:
                 cuda.atomic.add(info, _N_VALID, 1)
 
     return prep

@@ -4,7 +4,6 @@ pass in one block, with the IoU rule and the validation counters of :mod:`detben
 
 from __future__ import annotations
 
-import math
 from functools import cache
 from typing import Any
 
@@ -12,18 +11,8 @@ import numpy as np
 
 from detbench.cuda import _common
 from detbench.cuda._common import float_type, jit_options, mul_for
-from detbench.nms._gpu_greedy_kernels import (
-    _FIRST_BOX_NONFINITE,
-    _FIRST_SCORE,
-    _FIRST_X,
-    _FIRST_Y,
-    _KCOUNT,
-    _N_BOX_NONFINITE,
-    _N_SCORE,
-    _N_X,
-    _N_Y,
-    _iou_hit,
-)
+from detbench.nms._gpu_greedy_kernels import _KCOUNT, _iou_hit, row_key_device
+from detbench.nms._gpu_sort import exchange_device
 
 __all__ = ["SMALL_METHODS", "small_mask_words", "make_small_kernel"]
 
@@ -42,17 +31,17 @@ def small_mask_words(cap: int) -> int:
 @cache
 def _small_prologue(dtype_name: str, cap: int) -> Any:
     """Device function ``nv = prologue(boxes, scores, use_st, st, info, sk, si, sb, cnt)`` of the
-    one-launch kernel, run by the whole block: ``prep``'s validation (same counters in ``info``) and
-    sort keys, the bitonic network of :mod:`detbench.nms._gpu_sort` in shared memory (decreasing
-    score, equal scores by index), then the ``nv`` boxes above the threshold gathered into ``sb``
-    in that order (``si``: their input rows). Ends after a barrier: ``sb`` and ``si`` are complete."""
+    one-launch kernel, run by the whole block: ``prep``'s checks and sort keys (the same device function,
+    same counters in ``info``), the bitonic network of :mod:`detbench.nms._gpu_sort` (its compare-exchange)
+    in shared memory (decreasing score, equal scores by index), then the ``nv`` boxes above the threshold
+    gathered into ``sb`` in that order (``si``: their input rows). Ends after a barrier: ``sb`` and ``si``
+    are complete."""
     global cuda
     cuda = _common.bind()
     ft = float_type(dtype_name)
-    zero = ft(0.0)
     ninf = ft(-np.inf)
-    isinf = math.isinf
-    isnan = math.isnan
+    row_key = row_key_device(dtype_name)
+    exchange = exchange_device()
 
     @cuda.jit(device=True)
     def prologue(boxes, scores, use_st, st, info, sk, si, sb, cnt):
@@ -70,33 +59,9 @@ def _small_prologue(dtype_name: str, cap: int) -> Any:
             if i >= n:
                 sk[i] = ninf
                 continue
-            x1 = ft(boxes[i, 0])
-            y1 = ft(boxes[i, 1])
-            x2 = ft(boxes[i, 2])
-            y2 = ft(boxes[i, 3])
-            s = ft(scores[i]) + zero  # -0.0 ties with 0.0
-            bad = False
-            for v in (x1, y1, x2, y2):
-                if isinf(v) or isnan(v):
-                    bad = True
-            if bad:
-                cuda.atomic.min(info, _FIRST_BOX_NONFINITE, i)
-                cuda.atomic.add(info, _N_BOX_NONFINITE, 1)
-            else:
-                if x2 < x1:
-                    cuda.atomic.min(info, _FIRST_X, i)
-                    cuda.atomic.add(info, _N_X, 1)
-                if y2 < y1:
-                    cuda.atomic.min(info, _FIRST_Y, i)
-                    cuda.atomic.add(info, _N_Y, 1)
-            if isinf(s) or isnan(s):
-                cuda.atomic.min(info, _FIRST_SCORE, i)
-                cuda.atomic.add(info, _N_SCORE, 1)
-                sk[i] = ninf
-            elif use_st and not s > st:
-                sk[i] = ninf
-            else:
-                sk[i] = s
+            key, _ = row_key(boxes, scores, i, use_st, st, info)
+            sk[i] = key
+            if key > ninf:
                 cuda.atomic.add(cnt, 0, 1)
         cuda.syncthreads()
         k = 2
@@ -105,17 +70,7 @@ def _small_prologue(dtype_name: str, cap: int) -> Any:
             while j > 0:
                 for pr in range(t, size // 2, nt):
                     i = 2 * pr - (pr & (j - 1))  # 2 * j * (pr // j) + pr % j, j a power of two
-                    m = i + j
-                    up = (i & k) == 0
-                    ka = sk[i]
-                    ia = si[i]
-                    kb = sk[m]
-                    ib = si[m]
-                    if up == (kb > ka or (kb == ka and ib < ia)):
-                        sk[i] = kb
-                        si[i] = ib
-                        sk[m] = ka
-                        si[m] = ia
+                    exchange(sk, si, i, i + j, (i & k) == 0)
                 cuda.syncthreads()
                 j //= 2
             k *= 2

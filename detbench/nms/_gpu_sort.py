@@ -30,14 +30,34 @@ cuda: Any = None
 
 
 @cache
+def exchange_device() -> Any:
+    """Device function ``exchange(keys, idx, i, m, up)``: the bitonic compare-exchange of pairs ``i < m``
+    (shared or global arrays): after it, ``i`` holds the pair that comes first (decreasing key, equal
+    keys by increasing index) when ``up``, the other one when not."""
+    global cuda
+    cuda = _common.bind()
+
+    @cuda.jit(device=True)
+    def exchange(keys, idx, i, m, up):
+        ka = keys[i]
+        ia = idx[i]
+        kb = keys[m]
+        ib = idx[m]
+        if up == (kb > ka or (kb == ka and ib < ia)):
+            keys[i] = kb
+            idx[i] = ib
+            keys[m] = ka
+            idx[m] = ia
+
+    return exchange
+
+
+@cache
 def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
     global cuda
     cuda = _common.bind()
     ft = float_type(dtype_name)
-
-    @cuda.jit(device=True)
-    def before(ka, ia, kb, ib):
-        return ka > kb or (ka == kb and ia < ib)
+    exchange = exchange_device()
 
     @cuda.jit(**jit_options())
     def local_pass(keys, idx, k_first, k_last):
@@ -58,17 +78,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
             j = min(k, sb) // 2
             while j > 0:
                 i = 2 * t - (t & (j - 1))  # 2 * j * (t // j) + t % j, j a power of two
-                m = i + j
-                up = ((base + i) & k) == 0
-                ka = sk[i]
-                ia = si[i]
-                kb = sk[m]
-                ib = si[m]
-                if up == before(kb, ib, ka, ia):
-                    sk[i] = kb
-                    si[i] = ib
-                    sk[m] = ka
-                    si[m] = ia
+                exchange(sk, si, i, i + j, ((base + i) & k) == 0)
                 cuda.syncthreads()
                 j //= 2
             k *= 2
@@ -83,17 +93,7 @@ def _kernels(dtype_name: str, sb_max: int) -> tuple[Any, Any]:
         npairs = keys.shape[0] // 2
         for t in range(cuda.grid(1), npairs, cuda.gridsize(1)):
             i = 2 * t - (t & (j - 1))  # 2 * j * (t // j) + t % j, j a power of two
-            m = i + j
-            up = (i & k) == 0
-            ka = keys[i]
-            ia = idx[i]
-            kb = keys[m]
-            ib = idx[m]
-            if up == before(kb, ib, ka, ia):
-                keys[i] = kb
-                idx[i] = ib
-                keys[m] = ka
-                idx[m] = ia
+            exchange(keys, idx, i, i + j, (i & k) == 0)
 
     return local_pass, global_pass
 
