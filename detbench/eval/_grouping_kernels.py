@@ -123,22 +123,10 @@ def group_keys(ip, cp, n_img, n_cat, use_cats, offsets, dest):
     """
     n = ip.shape[0]
     n_keys = n_img * n_cat
-    for i in range(n):
-        a = ip[i]
-        b = cp[i]
-        if a >= 0 and b >= 0:
-            offsets[_key(a, b, n_img, n_cat, use_cats) + 1] += 1
+    count_keys(ip, cp, n_img, n_cat, use_cats, 0, n, offsets[1:])  # key k counted at offsets[k + 1]
     for k in range(n_keys):
         offsets[k + 1] += offsets[k]
-    for i in range(n):
-        a = ip[i]
-        b = cp[i]
-        o = -1
-        if a >= 0 and b >= 0:
-            k = _key(a, b, n_img, n_cat, use_cats)
-            o = offsets[k]
-            offsets[k] = o + 1
-        dest[i] = o
+    place_keys(ip, cp, n_img, n_cat, use_cats, 0, n, offsets, dest)  # offsets as the cursors
     # offsets[k] is now the end of group k = the start of group k + 1
     for k in range(n_keys - 1, -1, -1):
         offsets[k + 1] = offsets[k]
