@@ -10,6 +10,7 @@ import pytest
 from detbench.eval import LVISEval
 from detbench.eval.lvis_synthetic import make_lvis_dataset
 from detbench.report import run_report
+from tests.test_report import assert_artifacts
 
 USER_KEYS = {"environment", "user_ap", "user_pr", "user_tide", "user_analysis"}
 
@@ -58,12 +59,7 @@ def test_lvis_report_builds(lvis_report):
         k: s["notes"] for k, s in results["sections"].items()
     }
     page = index.read_text()
-    for sec in results["sections"].values():
-        for fig in sec["figures"]:
-            assert (out / fig).stat().st_size > 1000, fig
-            assert f"src='{fig}'" in page
-        for table in sec["tables"]:
-            assert (out / f"{table}.csv").exists()
+    assert_artifacts(out, results, page)
     assert "LVIS" in page
 
 
