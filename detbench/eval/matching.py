@@ -152,17 +152,10 @@ def make_settings(params: Any, rec_thrs: np.ndarray | None = None) -> Settings:
 
 def sizes_of(gr: Groups, max_last: int) -> tuple[int, int, int, int]:
     """(longest segment, most ground truths in a group, most kept detections in a group, largest D_g*G_g)."""
-    if gr.g_off.size == gr.d_off.size and gr.g_off.dtype == gr.d_off.dtype == gr.seg_off.dtype == np.int64:
-        return tuple(int(v) for v in group_sizes(gr.g_off, gr.d_off, gr.seg_off, int(max_last)))
-    ng = np.diff(gr.g_off)
-    nd = np.minimum(np.diff(gr.d_off), max_last)
-    seg = np.diff(gr.seg_off)
-    return (
-        max(int(seg.max()) if seg.size else 0, 1),
-        max(int(ng.max()) if ng.size else 0, 1),
-        max(int(nd.max()) if nd.size else 0, 1),
-        max(int((ng * nd).max()) if ng.size else 0, 1),
-    )
+    g_off, d_off, seg_off = (np.ascontiguousarray(a, np.int64) for a in (gr.g_off, gr.d_off, gr.seg_off))
+    if g_off.size != d_off.size:
+        raise ValueError(f"sizes_of: {g_off.size} ground-truth and {d_off.size} detection group offsets")
+    return tuple(int(v) for v in group_sizes(g_off, d_off, seg_off, int(max_last)))
 
 
 def make_segment_matches(st: Settings, max_len: int) -> SegmentMatches:
