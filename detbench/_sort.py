@@ -128,7 +128,7 @@ _SEG_MASK = np.uint64(SEG_RADIX - 1)
 #: segments up to this length use insertion sort (cheaper than clearing the histograms)
 _SEG_SMALL = 48
 #: inputs of at least this many scores are sorted by several threads
-_SEG_PARALLEL = 200_000
+_SEG_PARALLEL = 20_000
 
 
 @jit(inline="always")
@@ -220,11 +220,12 @@ def segmented_desc_order(scores, seg_off, threads=None):
 
     ``seg_off`` (``n_seg + 1``, int64) delimits the segments; ties keep index
     order, as a stable ``argsort(-scores)`` of each segment. Segments are split
-    over :func:`detbench._parallel.run_queue` (``threads``: default
-    ``numba.get_num_threads()``; inputs under 200,000 scores stay in the calling
-    thread); the result does not depend on the split.
+    over :func:`detbench._parallel.run_queue` in runs of about equal size
+    (``threads``: default ``numba.get_num_threads()``; inputs under 20,000 scores,
+    where the sort takes ~1 ms, stay in the calling thread); the result does not
+    depend on the split.
     """
-    from detbench._parallel import num_threads, run_queue, split_range
+    from detbench._parallel import num_threads, run_queue, split_weighted
 
     n = scores.size
     order = np.empty(n, np.int64)
@@ -234,9 +235,8 @@ def segmented_desc_order(scores, seg_off, threads=None):
     desc_keys64(scores, keys)
     order_tmp = np.empty(n, np.int64)
     keys_tmp = np.empty(n, np.uint64)
-    n_seg = seg_off.size - 1
 
-    pieces = split_range(n_seg, 4 * num_threads(threads) if n >= _SEG_PARALLEL else 1)
+    pieces = split_weighted(seg_off, 4 * num_threads(threads) if n >= _SEG_PARALLEL else 1)
 
     def work(j, hist):
         segmented_radix_argsort(keys, seg_off, pieces[j][0], pieces[j][1], order, order_tmp, keys_tmp, hist)

@@ -89,10 +89,12 @@ def test_threads_bit_identical_synthetic(always_parallel):
 
 @pytest.mark.parametrize("use_cats", [1, 0])
 def test_small_set_splits_bit_identical(monkeypatch, use_cats):
-    # below the big-input cut-off: the score sort split per thread and the scatter split (grouping._PARALLEL_SORT)
+    # below the big-input cut-off: the score sort split over threads (_sort._SEG_PARALLEL) and the scatter
+    # split (grouping._PARALLEL_SORT)
     monkeypatch.setattr(accumulate, "_MIN_PARALLEL_DETS", 0)
     monkeypatch.setattr(accumulate, "_MIN_ITEM_DETS", 1)
     monkeypatch.setattr(grouping, "_PARALLEL_SORT", 0)
+    monkeypatch.setattr(_sort, "_SEG_PARALLEL", 0)
     gt, dets = make_dataset(SceneConfig(n_images=60, n_classes=7), seed=5)
     g = load_coco(gt)
     d = load_results(dets.to_coco(), g)

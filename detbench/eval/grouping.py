@@ -40,7 +40,7 @@ Rows.__doc__ = "Per-annotation arrays moved together by :func:`_grouping_kernels
 
 #: inputs above this many rows are scattered by several threads
 _PARALLEL_ROWS = 200_000
-#: detections from which the score sort is split over threads here (above _PARALLEL_ROWS the sort splits itself)
+#: rows from which the scatter into group order is split over threads (~0.6 ms at 50,000)
 _PARALLEL_SORT = 20_000
 
 
@@ -114,7 +114,7 @@ def prepare(
         seg_off = d_off[::n_img].copy() if n_img else np.zeros(n_cat + 1, np.int64)
     else:
         seg_off = np.array([0, d.src.size], np.int64)
-    gorder = _score_order(d.score, seg_off, threads)
+    gorder = segmented_desc_order(d.score, seg_off, threads=threads)
     groups = Groups(
         n_img,
         g_off,
@@ -221,30 +221,6 @@ def group_rows(
         score=r_out.score if rows.score is not None else None, flag=r_out.flag if rows.flag is not None else None
     )
     return offsets, r_out
-
-
-def _score_order(score: np.ndarray, seg_off: np.ndarray, threads: int | None) -> np.ndarray:
-    """:func:`~detbench._sort.segmented_desc_order`, also split over threads below its own threshold.
-
-    From ``_PARALLEL_SORT`` detections (where the sort is ~1 ms, worth a hand-off) the segments are cut
-    into one contiguous run per thread of about equal size, each sorted by its own call; every segment
-    is sorted on its own either way, so the order is the same.
-    """
-    n = score.size
-    n_par = num_threads(threads)
-    n_seg = seg_off.size - 1
-    if n_par < 2 or n_seg < 2 or not (_PARALLEL_SORT <= n < _PARALLEL_ROWS):
-        return segmented_desc_order(score, seg_off, threads=threads)
-    cuts = np.searchsorted(seg_off, [n * i // n_par for i in range(1, n_par)])
-    bounds = sorted({0, n_seg, *(int(c) for c in cuts if 0 < c < n_seg)})
-    order = np.empty(n, np.int64)
-
-    def part(s0: int, s1: int) -> None:
-        lo, hi = int(seg_off[s0]), int(seg_off[s1])
-        order[lo:hi] = segmented_desc_order(score[lo:hi], seg_off[s0 : s1 + 1] - lo, threads=1) + lo
-
-    run_tasks_inline([(lambda a=a, b=b: part(a, b)) for a, b in zip(bounds[:-1], bounds[1:])], threads=n_par)
-    return order
 
 
 def ids_unique(ids: np.ndarray) -> bool:
