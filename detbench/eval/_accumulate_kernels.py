@@ -146,7 +146,6 @@ def _reach_table(fnp, n_max, rec_thr, rec_sorted, reach):
     ``c``), pycocotools' ``searchsorted(rc, recThrs, "left")``. One division per
     count and threshold here instead of per (threshold, level, recall threshold).
     """
-    n_pos = n_max
     c = 1
     for ri in range(rec_thr.shape[0]):
         v = rec_thr[ri]
@@ -154,12 +153,12 @@ def _reach_table(fnp, n_max, rec_thr, rec_sorted, reach):
             reach[ri] = 0
             continue
         if rec_sorted:  # a linear walk from the previous answer
-            while c <= n_pos and c / fnp < v:
+            while c <= n_max and c / fnp < v:
                 c += 1
             reach[ri] = c
         else:
             lo_c = 1
-            hi_c = n_pos + 1
+            hi_c = n_max + 1
             while lo_c < hi_c:
                 mid = (lo_c + hi_c) >> 1
                 if mid / fnp < v:

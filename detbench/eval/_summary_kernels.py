@@ -7,7 +7,8 @@ from detbench._jit import jit
 
 @jit
 def valid_precision(arr, t_idx, a, m, out):
-    """Entries ``> -1`` of ``arr[t_idx][:, :, :, [a], [m]]`` in C order, ``arr`` (T, R, K, A, M) (any strides).
+    """Entries ``> -1`` of ``arr[t_idx][:, :, :, [a], [m]]`` in C order, ``arr`` (T, R, K, A, M) (any strides;
+    recall (T, K, A, M) is passed as ``recall[:, np.newaxis]``, R = 1).
 
     Writes them to ``out`` (as long as that selection) and returns their count: the same
     values in the same order as NumPy's ``s[s > -1]``, so ``np.mean`` of them is
@@ -24,19 +25,4 @@ def valid_precision(arr, t_idx, a, m, out):
                 if v > -1:
                     out[n] = v
                     n += 1
-    return n
-
-
-@jit
-def valid_recall(arr, t_idx, a, m, out):
-    """:func:`valid_precision` for ``arr`` (T, K, A, M) (recall)."""
-    n = 0
-    K = arr.shape[1]
-    for ti in range(t_idx.shape[0]):
-        t = t_idx[ti]
-        for k in range(K):
-            v = arr[t, k, a, m]
-            if v > -1:
-                out[n] = v
-                n += 1
     return n

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from detbench.eval._summary_kernels import valid_precision, valid_recall
+from detbench.eval._summary_kernels import valid_precision
 
 __all__ = [
     "STAT_NAMES",
@@ -109,10 +109,7 @@ def _valid_fast(s: Any, ap: int, iou_thr: float | None, iou_thrs: Any, aind: lis
     out = np.empty(t_idx.size * int(np.prod(s.shape[1:-2])), np.float64)
     if out.size == 0:
         return out
-    if ap == 1:
-        n = valid_precision(s, t_idx, aind[0], mind[0], out)
-    else:
-        n = valid_recall(s, t_idx, aind[0], mind[0], out)
+    n = valid_precision(s if ap == 1 else s[:, np.newaxis], t_idx, aind[0], mind[0], out)
     return out[:n]
 
 
