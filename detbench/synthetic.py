@@ -394,8 +394,7 @@ def make_segm_coco(
     (scores 0-0.6), each a compressed RLE ``{"size", "counts": str}``; scores
     rounded to 0.001. The same arguments always give the same data.
     """
-    from detbench.masks import _rle_kernels as _k
-    from detbench.masks.convert import rles_to_dicts, segmentations_to_rles
+    from detbench.masks.convert import rle_stats, rles_to_dicts, segmentations_to_rles
 
     n_images = check_int(n_images, "n_images", low=0)
     rng = np.random.default_rng(seed)
@@ -414,10 +413,7 @@ def make_segm_coco(
     hs = np.full(n_g, height)
     ws = np.full(n_g, width)
     g_rle = segmentations_to_rles([[p] for p in g_xy.tolist()], hs, ws)
-    g_area = np.empty(n_g, np.int64)
-    g_box = np.empty((n_g, 4))
-    _k.areas(g_rle.cnts, g_rle.off, g_area)
-    _k.to_bboxes(g_rle.cnts, g_rle.off, g_rle.h, g_rle.w, g_box)
+    g_box, g_area, _ = rle_stats(g_rle)
     g_str = rles_to_dicts(g_rle)
     anns = []
     for j, (i, c, poly, a, b, cr) in enumerate(

@@ -38,8 +38,7 @@ from detbench.eval._json import TypedGT, _gc_paused, decode_generic, read_source
 from detbench.eval.annotations import Annotations, positions
 from detbench.eval.instances import strings_rles
 from detbench.eval.loader import CocoDataset, _gt_from_typed, _results_from_arrays, load_coco_source, load_results
-from detbench.masks import _rle_kernels as _rk
-from detbench.masks.convert import Rles, segmentations_to_rles
+from detbench.masks.convert import Rles, rle_stats, segmentations_to_rles
 
 __all__ = ["LVIS", "LVISResults", "is_lvis_api"]
 
@@ -426,10 +425,7 @@ class LVISResults:
             segms.append(s)
         m1 = np.full(len(segms), -1, np.int64)
         r = segmentations_to_rles(segms, m1, m1, what="detection")
-        box = np.empty((len(segms), 4), np.float64)
-        _rk.to_bboxes(r.cnts, r.off, r.h, r.w, box)
-        area = np.empty(len(segms), np.int64)
-        _rk.areas(r.cnts, r.off, area)
+        box, area, _ = rle_stats(r)
         rows = []
         for k, d in enumerate(data):
             rows.append({key: d[key] for key in ("image_id", "category_id", "score") if key in d})
