@@ -144,3 +144,19 @@ def test_results_boxes_equal_json_module(monkeypatch, blocks):
     for bad in ([1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, True], [[1, 2], 3, 4]):
         dets[9]["bbox"] = bad
         assert _json.results_arrays(json.dumps(dets).encode()) is None, bad
+
+
+@pytest.mark.parametrize("block_bytes", [1, 64, 4096])
+def test_blocks_equal_one_document(monkeypatch, block_bytes):
+    # simdjson reads the texts a block at a time (one row per block at 1 byte): the same numbers and
+    # offsets as msgspec's decode of all of them, empty rows included; a bad row in the last block
+    # refuses the whole read rather than returning the blocks before it
+    rng = np.random.default_rng(11)
+    texts = _texts(rng, 200) + [b"[]"] + _texts(rng, 50)
+    monkeypatch.setattr(_json, "NUMBER_BLOCK_BYTES", block_bytes)
+    got = number_rows(texts)
+    ref = _reference(texts)
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert np.array_equal(got[0].view(np.uint64), ref[0].view(np.uint64))
+    assert number_rows(texts + [b"[1,[2]]"]) is None
+    assert number_rows(texts + [b"[1,true]"]) is None

@@ -342,46 +342,69 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
     return TypedGT(doc.images, doc.categories, arrays)
 
 
+#: number_rows parses its texts a block of about this many bytes at a time: simdjson's document of one
+#: block stays in cache and is reused, where one document of a whole file is built in fresh memory. At
+#: 5,000 images the keypoints results (35 MB of number texts) were read in 78-82 ms in blocks of 0.5-4 MB
+#: against 125-345 ms as one document (same run).
+NUMBER_BLOCK_BYTES = 1 << 20
+
+
+def _simdjson_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
+    # number_rows' fast reader: simdjson over blocks of rows; None when any block is outside its case
+    import simdjson
+
+    n = len(texts)
+    total = sum(map(len, texts)) + n
+    step = max(1, n * NUMBER_BLOCK_BYTES // total)
+    parser = simdjson.Parser()
+    values, lens = [], []
+    for lo in range(0, n, step):
+        block = texts[lo : lo + step]
+        joined = b"[" + b",".join(block) + b"]"
+        if joined.count(b"[") != len(block) + 1:
+            return None
+        doc = None
+        try:
+            doc = parser.parse(joined)
+            # as_buffer fills a buffer of its own (writable, kept alive by the array, independent of the
+            # document and the parser), so the view needs no copy
+            values.append(np.frombuffer(doc.as_buffer(of_type="d"), np.float64))
+            lens.append(np.fromiter(map(len, doc), np.int64, len(block)))
+        except (ValueError, TypeError, RuntimeError):
+            return None
+        finally:
+            del doc
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.concatenate(lens), out=offsets[1:])
+    out = values[0] if len(values) == 1 else np.concatenate(values)
+    return (out, offsets) if offsets[-1] == out.shape[0] else None
+
+
 def number_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
     """``(values, offsets)`` of JSON texts that are each one flat array of numbers (keypoint lists), or None.
 
-    ``texts``: JSON spans (``bytes`` / ``msgspec.Raw``) as msgspec delimited them. They are parsed as one
-    array by simdjson (pysimdjson, a maintained C++ JSON library), whose ``as_buffer`` writes every number
-    straight into a float64 buffer: no Python float per number, which is what makes msgspec's
-    ``list[float]`` decode the larger part of reading a keypoints file. ``values`` (float64, every number
-    in order) and ``offsets`` (int64, ``n + 1``: where each row starts). Both parsers round decimal text
-    to the nearest float64 and integers to the nearest float64, so the values are the ones msgspec gives.
+    ``texts``: JSON spans (``bytes`` / ``msgspec.Raw``) as msgspec delimited them. They are parsed as
+    arrays of about ``NUMBER_BLOCK_BYTES`` by simdjson (pysimdjson, a maintained C++ JSON library),
+    whose ``as_buffer`` writes every number straight into a float64 buffer: no Python float per number,
+    which is what makes msgspec's ``list[float]`` decode the larger part of reading a keypoints file.
+    ``values`` (float64, every number in order) and ``offsets`` (int64, ``n + 1``: where each row
+    starts). Both parsers round decimal text and integers to the nearest float64, so the values are the
+    ones msgspec gives.
 
     None (the caller then decodes with msgspec, which names the row at fault) for anything else: no rows,
-    an empty row, a row that is not an array, nested arrays (the whole text holds exactly one ``[`` per
+    an empty row, a row that is not an array, nested arrays (each block's text holds exactly one ``[`` per
     row besides the outer one: strings, which could hide one, make ``as_buffer`` refuse), ``null``,
     booleans or strings among the numbers, or an integer beyond 64 bits: those texts go to msgspec's
     typed decode (``list[list[float]]``), and None when that refuses them too (the caller then reads the
     rows one by one and names the one at fault). Empty rows are kept (offsets equal).
     """
-    import simdjson
-
     n = len(texts)
     if n == 0:
         return None
+    parsed = _simdjson_rows(texts)
+    if parsed is not None:
+        return parsed
     joined = b"[" + b",".join(texts) + b"]"
-    if joined.count(b"[") == n + 1:
-        doc = None
-        try:
-            doc = simdjson.Parser().parse(joined)
-            # as_buffer fills a buffer of its own (writable, kept alive by the array, independent of the
-            # document and the parser), so the view needs no copy: a copy cost ~40 ms per 5 M numbers
-            values = np.frombuffer(doc.as_buffer(of_type="d"), np.float64)
-            lens = np.fromiter(map(len, doc), np.int64, n)
-        except (ValueError, TypeError, RuntimeError):
-            lens = None
-        finally:
-            del doc
-        if lens is not None:
-            offsets = np.zeros(n + 1, np.int64)
-            np.cumsum(lens, out=offsets[1:])
-            if offsets[-1] == values.shape[0]:
-                return values, offsets
     try:
         with _gc_paused():
             lists = _NUMBER_LISTS.decode(joined)

@@ -98,6 +98,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench._parallel import num_threads
 from detbench._validate import check_bool
 from detbench.eval._diagnostics import DiagnosticsMixin
@@ -278,6 +279,7 @@ class COCOeval(DiagnosticsMixin):
         if self.verbose:
             print(msg)
 
+    @with_small_pages
     def evaluate(self) -> None:
         """Match detections to ground truths for every image, category, area range and threshold.
 
@@ -410,6 +412,7 @@ class COCOeval(DiagnosticsMixin):
         self._result_recthrs = st.rec_thr.copy()
 
     # ---------------------------------------------------------- accumulate
+    @with_small_pages
     def accumulate(self, p: Params | None = None) -> None:
         """Fill ``self.eval`` with precision (T,R,K,A,M), recall (T,K,A,M) and scores (T,R,K,A,M).
 

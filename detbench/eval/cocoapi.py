@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench.eval._json import decode_generic, read_source
 from detbench.eval.annotations import Annotations, _fingerprint, extract_annotations
 from detbench.eval.loader import CocoDataset, load_coco_source, load_results
@@ -102,6 +103,7 @@ class COCO(CocoDataset):
         None for an empty object (fill ``dataset`` and call ``createIndex()``).
     """
 
+    @with_small_pages
     def __init__(self, annotation_file: Any = None) -> None:
         self._dicts: dict | None = None
         self._pending: Any = None  # how to build the dicts: bytes, a _FileRef, or a callable
@@ -321,6 +323,7 @@ class COCO(CocoDataset):
         return self._load(self.imgs, ids)
 
     # -------------------------------------------------------------- results
+    @with_small_pages
     def loadRes(self, resFile: Any) -> COCO:  # noqa: N802, N803 - pycocotools' names
         """Detection results against this ground truth: a path, JSON bytes, a list of dicts or an (N, 7) array.
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench.eval._json import TypedGT, decode_generic, gt_arrays, read_source, results_arrays
 from detbench.eval.annotations import (  # noqa: F401 - re-exported: the loader's historical names
     _MAX_EXACT,
@@ -116,6 +117,7 @@ def _duplicates(values: list) -> tuple[Any, int] | None:
     return None
 
 
+@with_small_pages
 def load_coco(source: Any) -> CocoDataset:
     """Load a COCO ground-truth set (path, JSON bytes or parsed dict) to flat arrays.
 
@@ -248,6 +250,7 @@ def _check_known(anns: Annotations, image_ids: list, cat_ids: list | None, name:
         )
 
 
+@with_small_pages
 def load_results(results: Any, gt: Any, *, compat: str | None = None, _any_category: bool = False) -> CocoDataset:
     """Load detection results (path, JSON bytes, list of dicts or ``(N, 7)`` array).
 

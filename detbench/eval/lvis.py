@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench._parallel import num_threads
 from detbench._sort import segmented_desc_order
 from detbench.eval.accumulate import evaluate_curves
@@ -150,6 +151,7 @@ class LVISEval(LVISAnalysisMixin):
         self.freq_groups: list = []
 
     # ------------------------------------------------------------ evaluate
+    @with_small_pages
     def evaluate(self) -> None:
         """Group, filter (federated rule) and match every (category, image); accumulation runs here too."""
         p = self.params
@@ -299,6 +301,7 @@ class LVISEval(LVISAnalysisMixin):
             "recall": recall,
         }
 
+    @with_small_pages
     def accumulate(self) -> None:
         """Fill ``self.eval`` (done by :meth:`evaluate`; here only ``rec_thrs`` may have changed since)."""
         if not self.eval:
@@ -362,6 +365,7 @@ class LVISEval(LVISAnalysisMixin):
         for lbl in ("small", "medium", "large"):
             r[f"AR{lbl[0]}@{md}"] = self._summarize("ar", area_rng=lbl)
 
+    @with_small_pages
     def run(self) -> None:
         """evaluate(), accumulate(), summarize()."""
         self.evaluate()

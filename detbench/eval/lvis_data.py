@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench._validate import check_int
 from detbench.eval._json import TypedGT, _gc_paused, decode_generic, read_source, results_arrays
 from detbench.eval.annotations import Annotations, positions
@@ -169,6 +170,7 @@ class LVIS:
     ``not_exhaustive_category_ids`` (lists of category ids).
     """
 
+    @with_small_pages
     def __init__(self, annotation_path: Any) -> None:
         src = annotation_path
         if isinstance(src, LVIS):
@@ -351,6 +353,7 @@ class LVISResults:
     order), ``kept`` (their rows in the input), ``gt``, ``source``.
     """
 
+    @with_small_pages
     def __init__(self, lvis_gt: Any, results: Any, max_dets: int = 300) -> None:
         gt = lvis_gt if isinstance(lvis_gt, LVIS) else LVIS(lvis_gt)
         max_dets = check_int(max_dets, "max_dets")

@@ -36,6 +36,7 @@ import os
 import pickle
 from typing import Any
 
+from detbench._pages import with_small_pages
 from detbench.eval.coco import Params
 from detbench.eval.loader import load_coco, load_results
 from detbench.eval.streaming import CocoEvaluator, CocoResult
@@ -113,6 +114,7 @@ def _compute(state: tuple) -> CocoResult:
     return res
 
 
+@with_small_pages
 def evaluate_shards(gt: Any, results: Any, params: Params | None = None) -> CocoResult:
     """Evaluate results shards one after the other in this process (memory: the states, not the results).
 

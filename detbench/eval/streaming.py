@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench._parallel import num_threads, run_queue
 from detbench._sort import segmented_desc_order
 from detbench._validate import check_bool, check_choice
@@ -252,6 +253,7 @@ class CocoEvaluator:
         self._gt = None
 
     # ------------------------------------------------------------------ update
+    @with_small_pages
     def update(
         self,
         results: Any = None,
@@ -443,6 +445,7 @@ class CocoEvaluator:
         return self
 
     # ----------------------------------------------------------------- compute
+    @with_small_pages
     def compute(self) -> CocoResult:
         """Accumulate the stored matches: a :class:`CocoResult` equal to the one-shot COCOeval's."""
         s = self._state()

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from detbench._pages import with_small_pages
 from detbench._sort import segmented_desc_order
 from detbench._validate import as_float_array, check_boxes, check_choice, check_labels, check_scores
 from detbench.eval._greedy_kernels import ST_FP, ST_IGN, ST_TP
@@ -292,6 +293,7 @@ def _xyxy(boxes: np.ndarray, fmt: str) -> np.ndarray:
     return np.concatenate([c - h, c + h], axis=1)
 
 
+@with_small_pages
 def evaluate_pr(
     gt: Any,
     dt: Any = None,
