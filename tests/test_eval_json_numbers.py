@@ -160,3 +160,50 @@ def test_blocks_equal_one_document(monkeypatch, block_bytes):
     assert np.array_equal(got[0].view(np.uint64), ref[0].view(np.uint64))
     assert number_rows(texts + [b"[1,[2]]"]) is None
     assert number_rows(texts + [b"[1,true]"]) is None
+
+
+def _polygon_texts(rng: np.random.Generator, n: int) -> list:
+    # lists of 1-3 polygons of random numbers (the number kinds of _texts)
+    flat = _texts(rng, 3 * n)
+    out, i = [], 0
+    for _ in range(n):
+        k = int(rng.integers(1, 4))
+        out.append(b"[" + b", ".join(flat[i : i + k]) + b"]")
+        i += k
+    return out
+
+
+@pytest.mark.parametrize("block_bytes", [1, 300, 1 << 20])
+def test_polygon_rows_equal_msgspec_bit_for_bit(monkeypatch, block_bytes):
+    monkeypatch.setattr(_json, "NUMBER_BLOCK_BYTES", block_bytes)
+    texts = _polygon_texts(np.random.default_rng(5), 200)
+    values, n_p, lens = _json.polygon_rows(texts)
+    ref = msgspec.json.decode(b"[" + b",".join(texts) + b"]", type=list[list[list[float]]])
+    assert n_p.tolist() == [len(r) for r in ref]
+    assert lens.tolist() == [len(p) for r in ref for p in r]
+    want = np.array([v for r in ref for p in r for v in p], np.float64)
+    assert np.array_equal(values.view(np.uint64), want.view(np.uint64))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        [b"[[1,2,3,4,5,6]]", b"[1,2,3,4,5,6]"],  # a flat list where polygons belong
+        [b"[[1,2,3,4,5,6]]", b"[[[1,2,3,4,5,6]]]"],  # one level too deep
+        [b"[[1,2,3,4,5,6],2]"],
+        [b"[[1,2,3,4,5,null]]"],
+        [b'[[1,2,3,4,5,"6"]]'],
+        [b"[[1,2,3,4,5,true]]"],
+        [b'{"size":[2,2],"counts":"04"}'],
+        [b"[[18446744073709551616,1,2,3,4,5]]"],
+    ],
+)
+def test_polygon_rows_refuse_everything_else(texts):
+    assert _json.polygon_rows(texts) is None
+
+
+def test_polygon_rows_keep_empty_lists():
+    # an empty polygon list or polygon is counted (its caller decides what it means)
+    values, n_p, lens = _json.polygon_rows([b"[]", b"[[1,2,3,4,5,6],[]]"])
+    assert values.tolist() == [1, 2, 3, 4, 5, 6] and n_p.tolist() == [0, 2] and lens.tolist() == [6, 0]

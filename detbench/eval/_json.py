@@ -45,7 +45,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-__all__ = ["read_source", "decode_generic", "results_arrays", "gt_arrays", "TypedGT"]
+__all__ = ["read_source", "decode_generic", "results_arrays", "gt_arrays", "TypedGT", "number_rows", "polygon_rows"]
 
 _MAX_EXACT = float(2**53)
 
@@ -349,20 +349,20 @@ def _gt_arrays(raw: bytes) -> TypedGT | None:
 NUMBER_BLOCK_BYTES = 1 << 20
 
 
-def _simdjson_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
-    # number_rows' fast reader: simdjson over blocks of rows; None when any block is outside its case
+def _simdjson_rows(texts: list, depth: int = 1) -> tuple[np.ndarray, ...] | None:
+    # simdjson over blocks of rows: (values, lengths of the rows) for depth 1 (flat number lists), (values,
+    # lists per row, lengths of the lists) for depth 2 (lists of number lists); None when any block is
+    # outside that case (the bracket count rules out deeper nesting, which as_buffer would flatten)
     import simdjson
 
     n = len(texts)
     total = sum(map(len, texts)) + n
     step = max(1, n * NUMBER_BLOCK_BYTES // total)
     parser = simdjson.Parser()
-    values, lens = [], []
+    values, lens, inner = [], [], []
     for lo in range(0, n, step):
         block = texts[lo : lo + step]
         joined = b"[" + b",".join(block) + b"]"
-        if joined.count(b"[") != len(block) + 1:
-            return None
         doc = None
         try:
             doc = parser.parse(joined)
@@ -370,14 +370,30 @@ def _simdjson_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
             # document and the parser), so the view needs no copy
             values.append(np.frombuffer(doc.as_buffer(of_type="d"), np.float64))
             lens.append(np.fromiter(map(len, doc), np.int64, len(block)))
+            if depth == 2:
+                inner.append(np.fromiter(map(len, chain.from_iterable(doc)), np.int64, int(lens[-1].sum())))
         except (ValueError, TypeError, RuntimeError):
-            return None
+            return None  # (TypeError: a number where depth 2 expects a list)
         finally:
             del doc
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.concatenate(lens), out=offsets[1:])
+        if joined.count(b"[") != 1 + len(block) + (inner[-1].size if depth == 2 else 0):
+            return None
     out = values[0] if len(values) == 1 else np.concatenate(values)
-    return (out, offsets) if offsets[-1] == out.shape[0] else None
+    counts = [np.concatenate(lens)] + ([np.concatenate(inner)] if depth == 2 else [])
+    return (out, *counts) if counts[-1].sum() == out.shape[0] else None
+
+
+def polygon_rows(texts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(values, n_polygons, lengths)`` of JSON texts that are each a list of flat number lists (COCO
+    polygons), read by simdjson like :func:`number_rows`; None for anything else (no rows, an empty list,
+    a number where a list belongs, deeper nesting, strings, ``null``, booleans, integers beyond 64 bits).
+
+    ``values``: every coordinate in order (float64, the values msgspec gives); ``n_polygons``: int64, one
+    per text; ``lengths``: int64, the number of coordinates of each polygon in order.
+    """
+    if not texts:
+        return None
+    return _simdjson_rows(texts, depth=2)
 
 
 def number_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
@@ -403,7 +419,10 @@ def number_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     parsed = _simdjson_rows(texts)
     if parsed is not None:
-        return parsed
+        values, lens = parsed
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        return values, offsets
     joined = b"[" + b",".join(texts) + b"]"
     try:
         with _gc_paused():

@@ -25,8 +25,9 @@ import numpy as np
 from detbench._jit import jit
 from detbench._parallel import run_weighted
 from detbench.eval.annotations import _py
-from detbench.eval.instances import image_sizes, rows_rles
+from detbench.eval.instances import image_sizes
 from detbench.eval.loader import CocoDataset
+from detbench.eval.mask_texts import rows_rles
 from detbench.masks._rle_kernels import pair_iou
 from detbench.masks.convert import rle_stats, segmentations_to_rles
 
