@@ -125,9 +125,7 @@ def _typed_results(raw: bytes) -> dict | None:
             return None  # a code that is not ASCII: the general path names it
         out["kind"] = "segm"
         out["strings"] = strings
-        out["size"] = np.fromiter(
-            chain.from_iterable(map(attrgetter("segmentation.size"), rows)), np.int64, 2 * n
-        ).reshape(n, 2)
+        out["size"] = _sizes(rows, "segmentation.size")
         return out
     kps = [r.keypoints for r in rows]
     if min(map(len, kps)) == 0:  # a detection without keypoints
@@ -140,9 +138,9 @@ def _typed_results(raw: bytes) -> dict | None:
     return out
 
 
-def _sizes(rles: list) -> np.ndarray:
-    # the (n, 2) ``size`` of RLE records (one pass over their (h, w) tuples)
-    return np.fromiter(chain.from_iterable(map(attrgetter("size"), rles)), np.int64, 2 * len(rles)).reshape(-1, 2)
+def _sizes(records: list, attr: str = "size") -> np.ndarray:
+    # the (n, 2) RLE ``size`` of records (``attr``: its path in a record; one pass over the (h, w) tuples)
+    return np.fromiter(chain.from_iterable(map(attrgetter(attr), records)), np.int64, 2 * len(records)).reshape(-1, 2)
 
 
 def _rle_strings(rles: list) -> tuple[np.ndarray, np.ndarray] | None:
