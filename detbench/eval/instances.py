@@ -12,7 +12,8 @@ what :func:`typed_results` read off a file.
 The masks / keypoints themselves travel in :attr:`Annotations.extra`
 (``"rles"``: a :class:`~detbench.masks.Rles` of every row; ``"keypoints"``:
 an ``(N, 3k)`` array; ``"segm_raw"`` / ``"kp_raw"``: the JSON text of each
-ground truth's field, decoded by msgspec only when a segm / keypoints evaluation asks),
+ground truth's field, read only when a segm / keypoints evaluation asks: masks by
+:mod:`detbench.eval.mask_texts`, keypoints by :func:`rows_keypoints`),
 so :mod:`detbench.eval.segm` and :mod:`detbench.eval.keypoints` evaluate
 files read by detbench without building a dict per annotation.
 """
