@@ -182,3 +182,62 @@ def test_run_tasks_inline_order_and_errors():
 
     with pytest.raises(RuntimeError, match="boom"):
         run_tasks_inline([boom, lambda: 1], threads=2)
+
+
+def _split_calls(monkeypatch) -> list:
+    calls = []
+    real = accumulate._evaluate_split
+    monkeypatch.setattr(accumulate, "_evaluate_split", lambda gr, st, s, *a: calls.append(s) or real(gr, st, s, *a))
+    return calls
+
+
+@pytest.mark.parametrize("shape", ["one category", "useCats=0", "one category of most detections"])
+def test_large_segment_split_by_images_bit_identical(always_parallel, monkeypatch, shape):
+    # a segment above one thread's share of the detections is matched by every thread, split by images:
+    # the same arrays as one thread (which matches it whole), for any thread count
+    n_classes = 1 if shape == "one category" else 4
+    gt, dets = make_dataset(SceneConfig(n_images=80, n_classes=n_classes), seed=11)
+    dets = dets.to_coco()
+    if shape == "one category of most detections":
+        first = gt["categories"][0]["id"]
+        dets = [d for k, d in enumerate(dets) if d["category_id"] == first or k % 5 == 0]
+    g = load_coco(gt)
+    d = load_results(dets, g)
+    params = {"useCats": 0} if shape == "useCats=0" else {}
+    calls = _split_calls(monkeypatch)
+    ref = _run(g, d, 1, **params)
+    assert calls == []
+    for t in (2, 3, 4):
+        E = _run(g, d, t, **params)
+        assert calls, "the split path was not taken"
+        calls.clear()
+        for key in ("precision", "recall", "scores"):
+            assert _same_bits(ref.eval[key], E.eval[key]), (t, key)
+        assert _same_bits(ref.stats, E.stats)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_keypoints_person_category_split_bit_identical(always_parallel, monkeypatch, tmp_path, seed):
+    import json
+
+    from detbench.eval import COCO
+    from tests.test_eval_keypoints import make_kps_dataset
+
+    gt, dets = make_kps_dataset(seed)
+    if not dets:
+        pytest.skip("no detections in this draw")
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    g = quiet(COCO, str(path))
+    d = quiet(g.loadRes, dets)
+    calls = _split_calls(monkeypatch)
+    runs = []
+    for t in (1, 2, 3):
+        E = COCOeval(g, d, "keypoints", threads=t)
+        quiet(E.evaluate)
+        E.accumulate()
+        runs.append(E)
+    assert calls  # the person category was split (threads 2 and 3)
+    for E in runs[1:]:
+        for key in ("precision", "recall", "scores"):
+            assert _same_bits(runs[0].eval[key], E.eval[key]), key

@@ -113,6 +113,17 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
     Dynamic ones get ``sm.dyn_pos`` (their index among dynamic detections) and
     ``mt.p_best`` (their best IoU). Returns the number of dynamic detections.
     """
+    npig = sm.npig
+    for a in range(npig.shape[0]):
+        npig[a] = 0
+    _dynamic_images(gr, st, s, lo, 0, gr.n_img, sm, mt, npig)
+    return _number_dynamic(L, sm)
+
+
+@jit(inline="always")
+def _dynamic_images(gr, st, s, lo, i0, i1, sm, mt, npig):
+    # _find_dynamic's work for the images i0..i1 of segment s: positives per area range added to npig,
+    # dyn_pos = 0 and p_best at the positions of the detections that can match (disjoint per image)
     d_box = gr.d_box
     d_off = gr.d_off
     g_area = gr.g_area
@@ -125,7 +136,6 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
     lpos = mt.lpos
     p_best = mt.p_best
     dyn_pos = sm.dyn_pos
-    npig = sm.npig
     area_rng = st.area_rng
     iou_thr = st.iou_thr
     max_dets = st.max_dets
@@ -134,9 +144,7 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
     thr_min = iou_thr[0]
     for t in range(iou_thr.shape[0]):
         thr_min = min(thr_min, iou_thr[t])
-    for a in range(A):
-        npig[a] = 0
-    for i in range(n_img):
+    for i in range(i0, i1):
         g = s * n_img + i
         gs = g_off[g]
         ng = g_off[g + 1] - gs
@@ -159,6 +167,12 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
                 pos = lpos[gsorted[ds + di] - lo]
                 dyn_pos[pos] = 0
                 p_best[pos] = best
+
+
+@jit(inline="always")
+def _number_dynamic(L, sm):
+    # the dynamic detections (dyn_pos >= 0) numbered in score order; returns how many
+    dyn_pos = sm.dyn_pos
     n_dyn = 0
     for j in range(L):
         if dyn_pos[j] >= 0:
@@ -416,30 +430,73 @@ def match_segment(gr, st, s, sm, mt):
     greedily matches the dynamic ones (see :func:`_match_group`). Cost O(sum
     over groups of D_g*G_g*T*P), P the distinct ignore patterns (usually 1-2).
     """
+    lo = gr.seg_off[s]
+    L = _rank_stamped(gr, st, s, sm, mt)
+    n_dyn = _find_dynamic(gr, st, s, lo, L, sm, mt)
+    if n_dyn > 0:
+        _match_images(gr, st, s, lo, 0, gr.n_img, sm, mt)
+    return L
+
+
+@jit(inline="always")
+def _rank_stamped(gr, st, s, sm, mt):
+    # _rank_segment with the next stamp of this scratch (stamps grow per segment: mt.cnt is never reset)
+    max_dets = st.max_dets
+    max_last = max_dets[max_dets.shape[0] - 1]
+    mt.tick[0] += 1
+    stamp = mt.tick[0] * (max_last + 1)
+    return _rank_segment(gr, st, s, gr.seg_off[s], gr.seg_off[s + 1], stamp, sm, mt)
+
+
+@jit(inline="always")
+def _match_images(gr, st, s, lo, i0, i1, sm, mt):
+    # _match_group for every image i0..i1 of segment s with ground truths (each writes only the bits of
+    # its own dynamic detections)
     d_off = gr.d_off
     g_off = gr.g_off
     n_img = gr.n_img
-    seg_off = gr.seg_off
-    tick = mt.tick
-    max_dets = st.max_dets
-    lo = seg_off[s]
-    hi = seg_off[s + 1]
-    max_last = max_dets[max_dets.shape[0] - 1]
-    tick[0] += 1
-    stamp = tick[0] * (max_last + 1)
-    L = _rank_segment(gr, st, s, lo, hi, stamp, sm, mt)
-    n_dyn = _find_dynamic(gr, st, s, lo, L, sm, mt)
-    if n_dyn > 0:
-        for i in range(n_img):
-            g = s * n_img + i
-            gs = g_off[g]
-            ng = g_off[g + 1] - gs
-            if ng == 0:
-                continue
-            ds = d_off[g] - lo
-            nd = min(d_off[g + 1] - d_off[g], max_last)
-            _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt)
-    return L
+    max_last = st.max_dets[st.max_dets.shape[0] - 1]
+    for i in range(i0, i1):
+        g = s * n_img + i
+        gs = g_off[g]
+        ng = g_off[g + 1] - gs
+        if ng == 0:
+            continue
+        ds = d_off[g] - lo
+        nd = min(d_off[g + 1] - d_off[g], max_last)
+        _match_group(gr, st, gs, ng, ds, nd, lo, sm, mt)
+
+
+# ------------------------------------------------ one large segment, split by images
+# match_segment in its three phases, so the per-image phases of one segment can run on several threads
+# (detbench.eval.accumulate: each thread with its own scratch; lpos, gsorted, p_best and sm shared, every
+# image writing only its own detections' slots): rank (serial), dynamic_images (by image ranges) then
+# number_dynamic (serial), match_images (by image ranges). Same results as match_segment.
+
+
+@jit
+def rank_segment(gr, st, s, sm, mt):
+    """Phase 1 of :func:`match_segment` for segment ``s``: ranks and keeps the top detections; returns L."""
+    return _rank_stamped(gr, st, s, sm, mt)
+
+
+@jit
+def dynamic_images(gr, st, s, i0, i1, sm, mt, npig):
+    """Phase 2a for the images ``i0..i1`` of segment ``s``: positives added to ``npig`` (int64 (A,), the
+    caller's, one per range), detections that can match marked. ``mt``: this thread's scratch."""
+    _dynamic_images(gr, st, s, gr.seg_off[s], i0, i1, sm, mt, npig)
+
+
+@jit
+def number_dynamic(L, sm):
+    """Phase 2b: the dynamic detections numbered in score order; returns how many."""
+    return _number_dynamic(L, sm)
+
+
+@jit
+def match_images(gr, st, s, i0, i1, sm, mt):
+    """Phase 3 for the images ``i0..i1`` of segment ``s`` (``mt``: this thread's scratch)."""
+    _match_images(gr, st, s, gr.seg_off[s], i0, i1, sm, mt)
 
 
 @jit
