@@ -265,3 +265,23 @@ def test_box_results_with_masks_from_a_file(tmp_path):
         E.accumulate()
         assert_same_eval(ref, E)
         _same_fields(pd, d_dt.dataset["annotations"], d_dt.annotations)
+
+
+@pytest.mark.parametrize("zeros", ["none", "negative", "positive"])
+def test_keypoint_row_extents_equal_numpy_rows(zeros):
+    # the extents kernel against NumPy's row reductions (pycocotools' np.min / np.max of each row), bit for bit,
+    # with -0.0 and 0.0 among the coordinates (the kernel then hands over to NumPy)
+    from detbench.eval.instances import _row_extents
+
+    rng = np.random.default_rng(4)
+    kp = rng.uniform(-50, 700, (300, 51)).round(rng.integers(0, 3))
+    kp[::7, 2::3] = 0.0
+    if zeros != "none":
+        z = -0.0 if zeros == "negative" else 0.0
+        kp[5, 0], kp[5, 3], kp[9, 1], kp[9, 4] = z, 0.0, 0.0, z
+        kp[5, 6:51:3] = 1.0
+        kp[9, 7:51:3] = 1.0
+    got = _row_extents(kp)
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    for a, b in zip(got, (x.min(1), x.max(1), y.min(1), y.max(1))):
+        assert a.tobytes() == b.tobytes()

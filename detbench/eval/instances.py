@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detbench.eval import _instances_kernels as _ik
 from detbench.eval._json import NO_RAW, _gc_paused, decode_rows, number_rows
 from detbench.masks.convert import Rles, rle_stats, segmentations_to_rles, strings_to_rles
 
@@ -270,18 +271,14 @@ def _keypoint_lists(kps: list, what: str, raw: bool) -> tuple[np.ndarray, np.nda
 
 
 def _row_extents(kp: np.ndarray) -> tuple:
-    # (x0, x1, y0, y1): min / max of every row's x (columns 0::3) and y (1::3); as k rows of n values (one
-    # elementwise pass per keypoint) unless a -0.0 is there, whose result would depend on the comparison order
+    # (x0, x1, y0, y1): min / max of every row's x (columns 0::3) and y (1::3), in one kernel pass; NumPy's
+    # row reductions where a -0.0 is among them (its result depends on the comparison order)
+    n = kp.shape[0]
+    x0, x1, y0, y1 = (np.empty(n) for _ in range(4))
+    if not _ik.row_extents(np.ascontiguousarray(kp), x0, x1, y0, y1):
+        return x0, x1, y0, y1
     x, y = kp[:, 0::3], kp[:, 1::3]
-    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)
-    if _negative_zero(xt) or _negative_zero(yt):
-        return x.min(1), x.max(1), y.min(1), y.max(1)
-    return xt.min(0), xt.max(0), yt.min(0), yt.max(0)
-
-
-def _negative_zero(a: np.ndarray) -> bool:
-    neg = np.signbit(a)
-    return bool(neg.any() and (neg & (a == 0)).any())
+    return x.min(1), x.max(1), y.min(1), y.max(1)
 
 
 def keypoint_results(
