@@ -121,6 +121,14 @@ def _find_dynamic(gr, st, s, lo, L, sm, mt):
 
 
 @jit(inline="always")
+def _image_group(g_off, n_img, s, i):
+    # (group, first ground truth, ground-truth count) of image i in segment s
+    g = s * n_img + i
+    gs = g_off[g]
+    return g, gs, g_off[g + 1] - gs
+
+
+@jit(inline="always")
 def _dynamic_images(gr, st, s, lo, i0, i1, sm, mt, npig):
     # _find_dynamic's work for the images i0..i1 of segment s: positives per area range added to npig,
     # dyn_pos = 0 and p_best at the positions of the detections that can match (disjoint per image)
@@ -145,9 +153,7 @@ def _dynamic_images(gr, st, s, lo, i0, i1, sm, mt, npig):
     for t in range(iou_thr.shape[0]):
         thr_min = min(thr_min, iou_thr[t])
     for i in range(i0, i1):
-        g = s * n_img + i
-        gs = g_off[g]
-        ng = g_off[g + 1] - gs
+        g, gs, ng = _image_group(g_off, n_img, s, i)
         if ng == 0:
             continue
         for a in range(A):
@@ -457,9 +463,7 @@ def _match_images(gr, st, s, lo, i0, i1, sm, mt):
     n_img = gr.n_img
     max_last = st.max_dets[st.max_dets.shape[0] - 1]
     for i in range(i0, i1):
-        g = s * n_img + i
-        gs = g_off[g]
-        ng = g_off[g + 1] - gs
+        g, gs, ng = _image_group(g_off, n_img, s, i)
         if ng == 0:
             continue
         ds = d_off[g] - lo
