@@ -140,6 +140,10 @@ def test_bad_threads(threads):
     g, d = _dataset(1)
     with pytest.raises(ValueError, match="threads"):
         COCOeval(g, d, "bbox", threads=threads)
+    # evaluate_curves checks it too, also for inputs too small to be split over threads
+    E = _run(g, d, 1)
+    with pytest.raises(ValueError, match="threads"):
+        accumulate.evaluate_curves(E._prep.groups, make_settings(E._paramsEval), threads=threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

@@ -103,7 +103,9 @@ def evaluate_curves(gr: Groups, st: Settings, threads: int | None = None, mechan
     out = make_curves(n_seg, st, fill=False)  # the kernels write every entry, in parallel
     sizes = sizes_of(gr, int(st.max_dets[-1]))
     seg_len = np.diff(gr.seg_off)
-    n_all = num_threads(threads) if n_d >= _MIN_PARALLEL_DETS else 1
+    n_all = num_threads(threads)  # (checks threads for every input size)
+    if n_d < _MIN_PARALLEL_DETS:
+        n_all = 1
     segs = np.arange(n_seg, dtype=np.int64)
     if mechanism == "pool" and n_all > 1:
         # a segment above one thread's share (one category of keypoints, a single-class set, useCats=0)
