@@ -134,9 +134,7 @@ def test_results_boxes_equal_json_module(monkeypatch, blocks):
     dets[5]["bbox"] = [1, 2, 3, 4]  # integers
     dets[6]["bbox"] = [-0.0, 0.5e-310, 1e300, 2.0]
     raw = json.dumps(dets).encode()
-    if blocks:
-        monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 1)
-        monkeypatch.setattr(_json, "_BLOCK_ROWS", 700)
+    monkeypatch.setattr(_json, "ROW_BLOCK_BYTES", 70_000 if blocks else 1 << 62)
     got = _json.results_arrays(raw)
     ref = np.array([d["bbox"] for d in json.loads(raw)], np.float64)
     assert np.array_equal(got["bbox"].view(np.uint64), ref.view(np.uint64))

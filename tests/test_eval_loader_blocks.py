@@ -1,6 +1,6 @@
-"""detbench.eval._json: a large results file decoded block by block gives what one decode gives, errors included.
+"""detbench.eval._json: a results file decoded block by block gives what one decode gives, errors included.
 
-The size threshold and the block length are lowered so that small files take the block path.
+The block length is lowered to one byte, so that the file is cut at every ``},``.
 """
 
 from __future__ import annotations
@@ -40,17 +40,16 @@ def _dets(n: int, seed: int = 0) -> list:
 
 @pytest.fixture
 def blocks(monkeypatch):
-    monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 0)
-    monkeypatch.setattr(_json, "_BLOCK_ROWS", 7)
+    monkeypatch.setattr(_json, "ROW_BLOCK_BYTES", 1)
     calls = []
-    real = _json._results_arrays_blocks
+    real = _json.decode_blocks
 
-    def spy(raw):
-        out = real(raw)
+    def spy(*args):
+        out = real(*args)
         calls.append(out is not None)
         return out
 
-    monkeypatch.setattr(_json, "_results_arrays_blocks", spy)
+    monkeypatch.setattr(_json, "decode_blocks", spy)
     return calls
 
 
@@ -60,8 +59,9 @@ def test_blocks_equal_one_decode(tmp_path, blocks, monkeypatch, n):
     raw = json.dumps(dets).encode()
     by_blocks = _json.results_arrays(raw)
     assert blocks == [True]
-    monkeypatch.setattr(_json, "BLOCKS_MIN_BYTES", 1 << 62)
+    monkeypatch.setattr(_json, "ROW_BLOCK_BYTES", 1 << 62)  # one block: the whole array in one decode
     whole = _json.results_arrays(raw)
+    assert blocks == [True, True]
     for key in whole:
         if whole[key] is None:
             assert by_blocks[key] is None, key
@@ -107,3 +107,53 @@ def test_other_shapes_fall_back(tmp_path, blocks):
     with pytest.raises(ValueError, match="not in the ground truth's images"):
         gt.load_results(str(path))
     assert blocks == [False] * 4
+
+
+def _arrays_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        (a[k] is None and b[k] is None) or (a[k] is not None and b[k] is not None and np.array_equal(a[k], b[k]))
+        for k in a
+    )
+
+
+def test_cuts_inside_strings_and_nested_objects_fall_back(blocks, monkeypatch):
+    # '},' inside a string or a nested object of a row is not a place to cut: the block ending there is
+    # not JSON, so the file is decoded in one piece, with the same arrays (extra keys are ignored)
+    dets = _dets(12)
+    dets[3]["note"] = 'a},{"image_id": 1},'
+    dets[7]["extra"] = {"a": {"b": 1}, "c": [{"d": 1}, {"e": 2}]}
+    raw = json.dumps(dets).encode()
+    got = _json.results_arrays(raw)
+    assert blocks == [False]
+    monkeypatch.setattr(_json, "ROW_BLOCK_BYTES", 1 << 62)
+    assert _arrays_equal(got, _json.results_arrays(raw))
+    assert got["image_id"].tolist() == [d["image_id"] for d in dets]
+
+
+@pytest.mark.parametrize("indent", [None, 1, "\t"])
+def test_pretty_printed_files_are_cut_too(blocks, indent):
+    dets = _dets(30)
+    got = _json.results_arrays(json.dumps(dets, indent=indent).encode())
+    assert blocks == [True]
+    assert got["score"].tolist() == [d["score"] for d in dets]
+    assert got["bbox"].tolist() == [d["bbox"] for d in dets]
+
+
+@pytest.mark.parametrize("tail", [b",]", b", ]", b",\n]\n", b",,]"])
+def test_a_trailing_comma_is_refused_as_one_decode_refuses_it(tmp_path, blocks, tail):
+    raw = json.dumps(_dets(5)).encode()[:-1] + tail
+    assert _json.results_arrays(raw) is None
+    path = tmp_path / "r.json"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match="malformed JSON"):
+        _gt().load_results(str(path))
+
+
+def test_array_spans():
+    raw = b' \n[{"a": 1}, {"b": 2},{"c": [{"d": 3}]}]\n '
+    spans = _json.array_spans(raw, 1)
+    assert [raw[a:b] for a, b in spans] == [b'{"a": 1}', b' {"b": 2}', b'{"c": [{"d": 3}]}']
+    assert _json.array_spans(raw, 1 << 20) == [(3, len(raw) - 3)]
+    for not_array in (b"", b"  ", b'{"annotations": []}', b"[1, 2", b"1, 2]", b"]["):
+        assert _json.array_spans(not_array) is None, not_array
+    assert _json.array_spans(b"[]") == [(1, 1)]
