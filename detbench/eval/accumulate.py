@@ -173,8 +173,9 @@ def _evaluate_split(gr: Groups, st: Settings, s: int, ws: Workspace, sizes: tupl
 
 
 def _thread_scratch(gr: Groups, st: Settings, sizes: tuple, mt: MatchScratch) -> MatchScratch:
-    # a thread's scratch for _evaluate_split: its own buffers, the segment-wide arrays of mt
-    own = make_match_scratch(gr, st, sizes)
+    # a thread's scratch for _evaluate_split: its own per-group buffers, the segment-wide arrays of mt
+    # (sized 0 here, then swapped for mt's)
+    own = make_match_scratch(gr, st, (0, *sizes[1:]))
     return own._replace(tick=mt.tick, cnt=mt.cnt, lpos=mt.lpos, gsorted=mt.gsorted, p_best=mt.p_best)
 
 
