@@ -400,8 +400,8 @@ def _simdjson_rows(texts: list, depth: int = 1) -> tuple[np.ndarray, ...] | None
     import simdjson
 
     n = len(texts)
-    total = sum(map(len, texts)) + n
-    step = max(1, n * NUMBER_BLOCK_BYTES // total)
+    k = min(n, 256)  # the block size is only a size: estimated from the first rows
+    step = max(1, k * NUMBER_BLOCK_BYTES // (sum(map(len, texts[:k])) + k))
     parser = simdjson.Parser()
     values, lens, inner = [], [], []
     for lo in range(0, n, step):
