@@ -40,6 +40,7 @@ import gc
 import math
 import os
 import re
+from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -272,7 +273,7 @@ def array_spans(raw: bytes, block_bytes: int | None = None) -> list[tuple[int, i
     return spans
 
 
-def decode_blocks(raw: bytes, decoder: msgspec.json.Decoder, convert: Any) -> list | None:
+def decode_blocks(raw: bytes, decoder: msgspec.json.Decoder, convert: Callable[[list], Any]) -> list | None:
     """``[convert(rows), ...]`` for the blocks of rows of the top-level JSON array ``raw``, else None.
 
     ``decoder`` decodes a JSON array of rows (``list[Struct]``); each block (:func:`array_spans`) is
@@ -452,7 +453,7 @@ def number_rows(texts: list) -> tuple[np.ndarray, np.ndarray] | None:
     ones msgspec gives.
 
     None (the caller then decodes with msgspec, which names the row at fault) for anything else: no rows,
-    an empty row, a row that is not an array, nested arrays (each block's text holds exactly one ``[`` per
+    a row that is not an array, nested arrays (each block's text holds exactly one ``[`` per
     row besides the outer one: strings, which could hide one, make ``as_buffer`` refuse), ``null``,
     booleans or strings among the numbers, or an integer beyond 64 bits: those texts go to msgspec's
     typed decode (``list[list[float]]``), and None when that refuses them too (the caller then reads the
